@@ -1,0 +1,61 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+CHECKOV_VENV := .venv-checkov
+PORT ?= 3000
+
+.PHONY: run test lint typecheck cfn-lint checkov openapi openapi-check unit integration infra-tests local-stack-tests bench invoke clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.9.30
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.9.30
+	$(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==3.3.30
+	touch $@
+
+## run: the whole stack on an embedded moto AWS, gateway on 127.0.0.1:$(PORT)
+run: $(VENV)/.installed
+	PORT=$(PORT) $(PY) -m infra.local.run
+
+## invoke: one handler with one event against the running local stack (FN=<LogicalId> EVENT=events/<file>.json)
+invoke: $(VENV)/.installed
+	$(PY) -m infra.local.invoke $(FN) $(EVENT)
+
+## test: every check
+test: lint typecheck cfn-lint checkov openapi-check
+	$(PY) -m pytest -n 2 --dist loadgroup tests
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check functions infra tests
+	$(VENV)/bin/ruff format --check functions infra tests
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy functions
+
+cfn-lint: $(VENV)/.installed
+	$(VENV)/bin/cfn-lint template.yaml
+
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact -f template.yaml --framework cloudformation
+
+## openapi: regenerate infra/openapi.json from the code
+openapi: $(VENV)/.installed
+	$(PY) -m infra.openapi write
+
+openapi-check: $(VENV)/.installed
+	$(PY) -m infra.openapi check
+
+bench: $(VENV)/.installed
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) .local .pytest_cache .mypy_cache .ruff_cache

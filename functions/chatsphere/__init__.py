@@ -1,0 +1,1 @@
+"""ChatSphere privacy-data service."""

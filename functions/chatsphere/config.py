@@ -1,0 +1,27 @@
+"""Settings read from the environment once per cold start; template.yaml's Globals declare them."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Settings(BaseModel):
+    """Every variable here is set by template.yaml (Globals.Function.Environment) and by the local stack."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stage: str = "dev"
+    subjects_table: str
+    subject_keys_table: str
+    tenants_table: str
+    idempotency_table: str
+    data_bucket: str
+    data_key_id: str
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.model_validate({k.lower(): v for k, v in os.environ.items()})

@@ -1,0 +1,30 @@
+"""boto3 clients and resources, created lazily and cached per cold start.
+
+Nothing is built at import time, so tests and the local stack redirect every call with
+AWS_ENDPOINT_URL alone (boto3 reads it itself)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG)
+
+
+@cache
+def table(name: str) -> Any:
+    return boto3.session.Session().resource("dynamodb", config=_CONFIG).Table(name)
+
+
+def reset() -> None:
+    """Forget cached clients (tests switch moto backends between cases)."""
+    client.cache_clear()
+    table.cache_clear()

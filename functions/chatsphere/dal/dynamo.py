@@ -1,0 +1,39 @@
+"""Low-level DynamoDB helpers: typed (de)serialisation and error classification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+_SER = TypeSerializer()
+_DE = TypeDeserializer()
+
+
+def serialise(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SER.serialize(v) for k, v in item.items() if v is not None}
+
+
+def deserialise(item: dict[str, Any]) -> dict[str, Any]:
+    out = {k: _DE.deserialize(v) for k, v in item.items()}
+    return {k: (bytes(v.value) if isinstance(v, Binary) else _plain(v)) for k, v in out.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Numbers come back as Decimal; our numbers are all integers."""
+    if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: (bytes(v.value) if isinstance(v, Binary) else _plain(v)) for k, v in value.items()}
+    return value
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = error.response.get("CancellationReasons", [])
+        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+    return False

@@ -1,0 +1,44 @@
+"""SubjectKeysTable: one KMS-wrapped data key per subject. Deleting it is crypto-shredding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chatsphere.dal import keys
+from chatsphere.dal.clients import client
+from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+
+
+class DynamoSubjectKeyStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def _ddb(self) -> Any:
+        return client("dynamodb")
+
+    def get(self, tenant_id: str, subject_id: str) -> bytes | None:
+        resp = self._ddb.get_item(
+            TableName=self.table_name,
+            Key=serialise({"pk": keys.subject_pk(tenant_id, subject_id)}),
+            ConsistentRead=True,
+        )
+        if "Item" not in resp:
+            return None
+        wrapped: bytes = deserialise(resp["Item"])["wrapped_key"]
+        return wrapped
+
+    def put_if_absent(self, tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> bool:
+        """False when another writer created the subject's key first; the caller then uses theirs."""
+        item = {"pk": keys.subject_pk(tenant_id, subject_id), "wrapped_key": wrapped, "created_at": created_at}
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name, Item=serialise(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True

@@ -1,0 +1,129 @@
+"""SubjectsTable: profiles, interactions and identifier lookup items, one partition per subject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chatsphere.dal import keys
+from chatsphere.dal.clients import client
+from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+from chatsphere.errors import Conflict
+from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+
+IDENTIFIER_INDEX = "IdentifierIndex"
+
+
+class DynamoSubjectStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def _ddb(self) -> Any:
+        return client("dynamodb")
+
+    # ------------------------------------------------------------ profiles
+    def get_profile(self, tenant_id: str, subject_id: str) -> ProfileItem | None:
+        resp = self._ddb.get_item(
+            TableName=self.table_name,
+            Key=serialise({"pk": keys.subject_pk(tenant_id, subject_id), "sk": keys.PROFILE_SK}),
+            ConsistentRead=True,
+        )
+        if "Item" not in resp:
+            return None
+        return ProfileItem.model_validate(deserialise(resp["Item"]))
+
+    def save_profile(self, profile: ProfileItem, expected_version: int | None) -> None:
+        """Write the profile and its lookup items in one transaction, guarded by the version read.
+
+        Raises Conflict if the profile changed (or appeared) since it was read."""
+        pk = keys.subject_pk(profile.tenant_id, profile.subject_id)
+        item = {"pk": pk, "sk": keys.PROFILE_SK, **profile.model_dump()}
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": serialise(item)}
+        if expected_version is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :v"
+            put["ExpressionAttributeValues"] = serialise({":v": expected_version})
+        ops: list[dict[str, Any]] = [{"Put": put}]
+        kinds: tuple[IdentifierKind, ...] = ("email", "phone")
+        for kind in kinds:
+            lookup_key = {"pk": pk, "sk": keys.lookup_sk(kind)}
+            digest = profile.lookups.get(kind)
+            if digest is None:
+                ops.append({"Delete": {"TableName": self.table_name, "Key": serialise(lookup_key)}})
+            else:
+                ipk = keys.identifier_pk(profile.tenant_id, kind, digest)
+                lookup = {**lookup_key, "ipk": ipk, "subject_id": profile.subject_id}
+                ops.append({"Put": {"TableName": self.table_name, "Item": serialise(lookup)}})
+        self._transact(ops)
+
+    def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]:
+        ipk = keys.identifier_pk(tenant_id, kind, digest)
+        found: list[str] = []
+        paginator = self._ddb.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            IndexName=IDENTIFIER_INDEX,
+            KeyConditionExpression="ipk = :ipk",
+            ExpressionAttributeValues=serialise({":ipk": ipk}),
+        )
+        for page in pages:
+            found.extend(deserialise(i)["subject_id"] for i in page["Items"])
+        return sorted(set(found))
+
+    # -------------------------------------------------------- interactions
+    def add_interaction(self, item: InteractionItem) -> None:
+        """Store one interaction, only while the subject exists and is active (erasure may race us)."""
+        pk = keys.subject_pk(item.tenant_id, item.subject_id)
+        sk = keys.interaction_sk(item.occurred_at, item.interaction_id)
+        record = {"pk": pk, "sk": sk, **item.model_dump()}
+        self._transact(
+            [
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": serialise({"pk": pk, "sk": keys.PROFILE_SK}),
+                        "ConditionExpression": "#s = :active",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": serialise({":active": "active"}),
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": serialise(record),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    def list_interactions(
+        self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
+    ) -> tuple[list[InteractionItem], str | None]:
+        """Oldest first. Reads one item past the page so that the last page says so (no dangling cursor)."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": serialise(
+                {":pk": keys.subject_pk(tenant_id, subject_id), ":prefix": keys.INTERACTION_PREFIX}
+            ),
+            "Limit": limit + 1,
+        }
+        if after_sk is not None:
+            query["ExclusiveStartKey"] = serialise({"pk": keys.subject_pk(tenant_id, subject_id), "sk": after_sk})
+        raw = self._ddb.query(**query)["Items"]
+        items = [InteractionItem.model_validate(deserialise(i)) for i in raw[:limit]]
+        more = len(raw) > limit
+        next_sk = keys.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more and items else None
+        return items, next_sk
+
+    def _transact(self, ops: list[dict[str, Any]]) -> None:
+        try:
+            self._ddb.transact_write_items(TransactItems=ops)
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise Conflict("the subject changed or does not allow this write; read it again") from None
+            raise

@@ -1,0 +1,172 @@
+"""The HTTP edge shared by every API function: one resolver shape, one error mapping, one body check.
+
+Every error leaves as application/problem+json (RFC 9457); nothing a caller sends can make a 5xx."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatsphere.errors import DomainError, Unauthorized
+from chatsphere.models.common import FieldError, Problem
+from chatsphere.observability import logger, metrics, tracer
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://chatsphere.dev/problems/"
+# Lambda's own payload limit; a 1 MiB text may grow up to 6x when JSON-escaped.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+
+_DESCRIPTIONS = {
+    400: "Malformed request (JSON, cursor, encoding)",
+    401: "No API key",
+    403: "The API key is not valid",
+    404: "No such resource for this tenant",
+    409: "Conflicts with the resource's current state",
+    413: "Body or text too large",
+    415: "Body is not application/json",
+    422: "Fields at fault are listed in `errors`",
+    500: "Backend failure; retry later",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, Any]:
+    """OpenAPI responses for the problem bodies a route can return (401, 403, 500 and 400 always)."""
+    codes = sorted({400, 401, 403, 500, *statuses})
+    return {code: {"description": _DESCRIPTIONS[code], "content": {PROBLEM_JSON: {"model": Problem}}} for code in codes}
+
+
+def problem(status: int, detail: str, slug: str | None = None, errors: list[FieldError] | None = None) -> Response[str]:
+    title = HTTPStatus(status).phrase
+    body = Problem(
+        type=PROBLEM_BASE + (slug or title.lower().replace(" ", "-")),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=logger.get_correlation_id(),
+        errors=errors,
+    )
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=body.model_dump_json(exclude_none=True))
+
+
+def _field_errors(raw: Any) -> list[FieldError]:
+    """Pydantic's errors without their `input` (it may be personal), each with a msg."""
+    out = []
+    for err in raw:
+        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+        out.append(
+            FieldError(
+                loc=loc, msg=str(err.get("msg") or err.get("type") or "invalid"), type=str(err.get("type", "invalid"))
+            )
+        )
+    return out
+
+
+def make_resolver() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(_: RequestUnsupportedContentType) -> Response[str]:
+        return problem(415, "send the body as application/json", "unsupported-media-type")
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(error: RequestValidationError) -> Response[str]:
+        errors = _field_errors(error.errors())
+        if any(e.type == "json_invalid" for e in errors):
+            return problem(400, "the body is not valid JSON", "malformed-json")
+        return problem(422, "the request has invalid fields; see errors", "validation", errors)
+
+    @app.exception_handler(DomainError)
+    def _domain(error: DomainError) -> Response[str]:
+        return problem(error.status, error.detail, error.slug)
+
+    @app.exception_handler(Unauthorized)
+    def _unauthorized(_: Unauthorized) -> Response[str]:
+        return problem(401, "no tenant in the authorizer context")
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[str]:
+        return problem(404, "no such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        # The type only: messages of backend exceptions may quote data.
+        logger.error("unhandled error", extra={"error_type": type(error).__name__})
+        metrics.add_metric(name="UnhandledErrors", unit="Count", value=1)
+        return problem(500, "the service failed; retry later", "internal")
+
+    return app
+
+
+def tenant_id(app: APIGatewayRestResolver) -> str:
+    """The tenant, from the authorizer's context only: never from the path, body or headers."""
+    context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer")
+    value = context.get("tenant_id") if isinstance(context, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise Unauthorized("no tenant in context")
+    return value
+
+
+def precheck(event: dict[str, Any]) -> Response[str] | None:
+    """Check the raw body before Powertools reads it: size, base64, UTF-8, media type.
+
+    Normalises a base64 body to text in place, so that Powertools never meets bytes that are not UTF-8."""
+    body = event.get("body")
+    if body is None or body == "":
+        return None
+    raw: bytes
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return problem(400, "the body is not valid base64", "malformed-body")
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_BODY_BYTES:
+        return problem(413, f"the body exceeds {MAX_BODY_BYTES} bytes", "payload-too-large")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return problem(400, "the body is not UTF-8", "malformed-body")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media != "application/json":
+        return problem(415, "send the body as application/json", "unsupported-media-type")
+    event["body"], event["isBase64Encoded"] = text, False
+    return None
+
+
+def api_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point for a resolver: observability decorators, then the body check, then routing."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        early = precheck(event)
+        if early is not None:
+            return {
+                "statusCode": early.status_code,
+                "headers": {"Content-Type": PROBLEM_JSON},
+                "body": early.body,
+                "isBase64Encoded": False,
+            }
+        return app.resolve(event, context)
+
+    return lambda_handler  # type: ignore[no-any-return]
+
+
+def to_json(model: Any) -> Any:
+    """A pydantic model as JSON-ready data (datetimes as ISO strings)."""
+    return json.loads(model.model_dump_json())

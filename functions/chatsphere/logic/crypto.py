@@ -1,0 +1,78 @@
+"""Application-level encryption: AES-GCM under a per-subject data key (envelope encryption).
+
+Each ciphertext is bound by its associated data to its tenant, subject and field, so a
+ciphertext copied to another item or subject fails to open instead of leaking."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from chatsphere.logic.ports import Ports
+
+FORMAT = b"\x01"  # version byte, so the format can change without ambiguity
+NONCE_BYTES = 12
+
+
+def subject_key_context(tenant_id: str) -> dict[str, str]:
+    # The KMS encryption context shows in CloudTrail: it holds the tenant and purpose only.
+    return {"tenant_id": tenant_id, "purpose": "subject-data-key"}
+
+
+def tenant_hmac_context(tenant_id: str) -> dict[str, str]:
+    return {"tenant_id": tenant_id, "purpose": "identifier-hmac"}
+
+
+class SubjectCipher:
+    def __init__(self, key: bytes, tenant_id: str, subject_id: str) -> None:
+        self._aead = AESGCM(key)
+        self._scope = f"chatsphere/v1|{tenant_id}|{subject_id}|"
+
+    def _aad(self, field: str) -> bytes:
+        return (self._scope + field).encode()
+
+    def seal(self, field: str, plaintext: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return FORMAT + nonce + self._aead.encrypt(nonce, plaintext, self._aad(field))
+
+    def open(self, field: str, sealed: bytes) -> bytes:
+        if sealed[:1] != FORMAT:
+            raise ValueError("unknown ciphertext format")
+        nonce, body = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
+        return self._aead.decrypt(nonce, body, self._aad(field))
+
+    def seal_text(self, field: str, text: str) -> bytes:
+        return self.seal(field, text.encode())
+
+    def open_text(self, field: str, sealed: bytes) -> str:
+        return self.open(field, sealed).decode()
+
+
+def load_cipher(ports: Ports, tenant_id: str, subject_id: str) -> SubjectCipher | None:
+    """The subject's cipher, or None when it has no key (never created, or shredded)."""
+    wrapped = ports.subject_keys.get(tenant_id, subject_id)
+    if wrapped is None:
+        return None
+    return SubjectCipher(ports.kms.unwrap(wrapped, subject_key_context(tenant_id)), tenant_id, subject_id)
+
+
+def ensure_cipher(ports: Ports, tenant_id: str, subject_id: str, now: str) -> SubjectCipher:
+    """The subject's cipher, creating its data key on first use. Concurrent creators agree on one key."""
+    existing = load_cipher(ports, tenant_id, subject_id)
+    if existing is not None:
+        return existing
+    plaintext, wrapped = ports.kms.generate(subject_key_context(tenant_id))
+    if ports.subject_keys.put_if_absent(tenant_id, subject_id, wrapped, now):
+        return SubjectCipher(plaintext, tenant_id, subject_id)
+    winner = load_cipher(ports, tenant_id, subject_id)
+    if winner is None:  # created and shredded in between: the subject is being erased
+        raise RuntimeError("subject key vanished during creation")
+    return winner
+
+
+def keyed_digest(secret: bytes, kind: str, normalised: str) -> str:
+    """HMAC-SHA256 of a normalised identifier: the only form an identifier takes in any key."""
+    return hmac.new(secret, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()

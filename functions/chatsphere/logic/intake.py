@@ -1,0 +1,236 @@
+"""Intake: subjects' profiles and interactions, stored sealed under the subject's own data key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from pydantic import BaseModel
+
+from chatsphere.dal.keys import interaction_blob_key
+from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound, PayloadTooLarge
+from chatsphere.logic.crypto import SubjectCipher, ensure_cipher, keyed_digest, load_cipher
+from chatsphere.logic.ports import Ports
+from chatsphere.models.common import iso
+from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.models.subjects import (
+    MAX_TEXT_BYTES,
+    Interaction,
+    InteractionCreated,
+    InteractionIn,
+    InteractionPage,
+    LookupIn,
+    LookupResult,
+    Subject,
+    SubjectIn,
+)
+
+INLINE_TEXT_BYTES = 32 * 1024  # longer text goes to S3, transparently to callers
+PROFILE_FIELDS = ("name", "email", "phone", "contact")
+SAVE_ATTEMPTS = 3
+CURSOR_RE = re.compile(r"^I#\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[0-9a-f]{32}$")
+
+
+def lookup_form(kind: IdentifierKind, value: str) -> str:
+    """What the keyed hash covers: e-mail compared case-insensitively, phone as E.164."""
+    return value.casefold() if kind == "email" else value
+
+
+def _digest(ports: Ports, tenant_id: str, kind: IdentifierKind, value: str) -> str:
+    return keyed_digest(ports.hmac_key(tenant_id), kind, lookup_form(kind, value))
+
+
+# ------------------------------------------------------------------ subjects
+def seal_profile(cipher: SubjectCipher, body: SubjectIn) -> dict[str, bytes]:
+    values = body.model_dump(exclude_none=True)
+    return {f: cipher.seal(f, json.dumps(values[f]).encode()) for f in PROFILE_FIELDS if f in values}
+
+
+def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
+    if cipher is None:  # key shredded: the data is gone, whatever rows remain
+        raise NotFound("no such subject")
+    fields = {f: json.loads(cipher.open(f, sealed)) for f, sealed in item.sealed.items()}
+    return Subject(
+        subject_id=item.subject_id,
+        status=item.status,
+        created_at=datetime.fromisoformat(item.created_at),
+        updated_at=datetime.fromisoformat(item.updated_at),
+        **fields,
+    )
+
+
+def put_subject(ports: Ports, tenant_id: str, subject_id: str, body: SubjectIn, now: datetime) -> tuple[Subject, bool]:
+    """Create or replace the whole profile. Returns the subject and whether it was created."""
+    stamp = iso(now)
+    cipher = ensure_cipher(ports, tenant_id, subject_id, stamp)
+    lookups: dict[IdentifierKind, str] = {}
+    if body.email is not None:
+        lookups["email"] = _digest(ports, tenant_id, "email", body.email)
+    if body.phone is not None:
+        lookups["phone"] = _digest(ports, tenant_id, "phone", body.phone)
+    for _ in range(SAVE_ATTEMPTS):
+        existing = ports.subjects.get_profile(tenant_id, subject_id)
+        item = ProfileItem(
+            tenant_id=tenant_id,
+            subject_id=subject_id,
+            status=existing.status if existing else "active",
+            created_at=existing.created_at if existing else stamp,
+            updated_at=stamp,
+            version=existing.version + 1 if existing else 1,
+            sealed=seal_profile(cipher, body),
+            lookups=lookups,
+        )
+        try:
+            ports.subjects.save_profile(item, expected_version=existing.version if existing else None)
+        except Conflict:
+            continue  # a concurrent writer won; replace on top of what it wrote
+        return open_profile(cipher, item), existing is None
+    raise Conflict("the subject is being changed concurrently; retry")
+
+
+def get_subject(ports: Ports, tenant_id: str, subject_id: str) -> Subject:
+    item = ports.subjects.get_profile(tenant_id, subject_id)
+    if item is None:
+        raise NotFound("no such subject")
+    return open_profile(load_cipher(ports, tenant_id, subject_id), item)
+
+
+def lookup_subjects(ports: Ports, tenant_id: str, body: LookupIn) -> LookupResult:
+    kind: IdentifierKind = "email" if body.email is not None else "phone"
+    value = body.email if body.email is not None else body.phone
+    assert value is not None  # LookupIn guarantees exactly one
+    return LookupResult(
+        subject_ids=ports.subjects.find_subjects(tenant_id, kind, _digest(ports, tenant_id, kind, value))
+    )
+
+
+# -------------------------------------------------------------- interactions
+def _require_active(ports: Ports, tenant_id: str, subject_id: str) -> ProfileItem:
+    profile = ports.subjects.get_profile(tenant_id, subject_id)
+    if profile is None:
+        raise NotFound("no such subject")
+    if profile.status != "active":
+        raise Conflict("the subject is deactivated; it takes no new interactions")
+    return profile
+
+
+def add_interaction(
+    ports: Ports, tenant_id: str, subject_id: str, body: InteractionIn, now: datetime
+) -> InteractionCreated:
+    occurred = body.occurred_at or now
+    if occurred > now:
+        raise InvalidInput("occurred_at lies in the future")
+    text = body.text.encode()
+    if len(text) > MAX_TEXT_BYTES:
+        raise PayloadTooLarge(f"text is {len(text)} bytes; the limit is {MAX_TEXT_BYTES}")
+    _require_active(ports, tenant_id, subject_id)
+    cipher = load_cipher(ports, tenant_id, subject_id)
+    if cipher is None:
+        raise NotFound("no such subject")
+    interaction_id = uuid.uuid4().hex
+    sealed = cipher.seal(f"interaction:{interaction_id}", text)
+    blob_key = None
+    if len(text) > INLINE_TEXT_BYTES:
+        blob_key = interaction_blob_key(tenant_id, subject_id, interaction_id)
+        ports.blobs.put(blob_key, sealed)
+    item = InteractionItem(
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        interaction_id=interaction_id,
+        conversation_id=body.conversation_id,
+        role=body.role,
+        channel=body.channel,
+        occurred_at=iso(occurred),
+        received_at=iso(now),
+        text_bytes=len(text),
+        text_sealed=None if blob_key else sealed,
+        text_blob_key=blob_key,
+    )
+    ports.subjects.add_interaction(item)
+    return InteractionCreated(interaction_id=interaction_id, occurred_at=datetime.fromisoformat(item.occurred_at))
+
+
+def open_interaction(ports: Ports, cipher: SubjectCipher, item: InteractionItem) -> Interaction:
+    sealed = item.text_sealed if item.text_blob_key is None else ports.blobs.get(item.text_blob_key)
+    if sealed is None:
+        raise RuntimeError("interaction has neither inline nor stored text")
+    return Interaction(
+        interaction_id=item.interaction_id,
+        conversation_id=item.conversation_id,
+        role=item.role,
+        text=cipher.open_text(f"interaction:{item.interaction_id}", sealed),
+        occurred_at=datetime.fromisoformat(item.occurred_at),
+        channel=item.channel,
+    )
+
+
+def encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The cursor names a position only (time and id); the partition always comes from the caller's tenant."""
+    try:
+        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        sk = ""
+    if not CURSOR_RE.match(sk):
+        raise DomainError("cursor is not one this API returned")
+    return sk
+
+
+def list_interactions(ports: Ports, tenant_id: str, subject_id: str, limit: int, cursor: str | None) -> InteractionPage:
+    after = decode_cursor(cursor) if cursor else None
+    if ports.subjects.get_profile(tenant_id, subject_id) is None:
+        raise NotFound("no such subject")
+    cipher = load_cipher(ports, tenant_id, subject_id)
+    if cipher is None:
+        raise NotFound("no such subject")
+    items, next_sk = ports.subjects.list_interactions(tenant_id, subject_id, limit, after)
+    return InteractionPage(
+        items=[open_interaction(ports, cipher, i) for i in items],
+        next_cursor=encode_cursor(next_sk) if next_sk else None,
+    )
+
+
+# ---------------------------------------------------------------- idempotency
+class InteractionRequest(BaseModel):
+    """What an Idempotency-Key covers: the key names the request, the body must match on retry."""
+
+    tenant_id: str
+    subject_id: str
+    idempotency_key: str
+    body: InteractionIn
+
+
+IDEMPOTENCY = IdempotencyConfig(
+    event_key_jmespath="[tenant_id, subject_id, idempotency_key]",
+    payload_validation_jmespath="body",
+    hash_function="sha256",
+    expires_after_seconds=24 * 3600,
+)
+
+
+def _record_interaction(*, request: InteractionRequest, ports: Ports, now: datetime) -> dict[str, Any]:
+    created = add_interaction(ports, request.tenant_id, request.subject_id, request.body, now)
+    return created.model_dump(mode="json")  # ids and a timestamp only: this is what the idempotency record keeps
+
+
+def add_interaction_once(
+    store: BasePersistenceLayer, ports: Ports, request: InteractionRequest, now: datetime
+) -> InteractionCreated:
+    """add_interaction, at most once per (tenant, subject, Idempotency-Key); a retry gets the first answer."""
+    once = idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=store,
+        config=IDEMPOTENCY,
+        key_prefix=f"T#{request.tenant_id}#interaction",  # idempotency keys begin with the tenant too
+    )(_record_interaction)
+    return InteractionCreated.model_validate(once(request=request, ports=ports, now=now))

@@ -1,0 +1,48 @@
+"""What the DAL stores and returns: personal values only ever as AES-GCM ciphertext (bytes)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+IdentifierKind = Literal["email", "phone"]
+
+
+class ProfileItem(BaseModel):
+    tenant_id: str
+    subject_id: str
+    status: Literal["active", "deactivated"] = "active"
+    created_at: str
+    updated_at: str
+    version: int = 0
+    sealed: dict[str, bytes] = Field(default_factory=dict, description="field name -> ciphertext")
+    lookups: dict[IdentifierKind, str] = Field(default_factory=dict, description="kind -> keyed-hash digest")
+
+
+class InteractionItem(BaseModel):
+    tenant_id: str
+    subject_id: str
+    interaction_id: str
+    conversation_id: str
+    role: Literal["customer", "agent", "bot"]
+    channel: str | None = None
+    occurred_at: str
+    received_at: str
+    text_bytes: int
+    text_sealed: bytes | None = Field(default=None, description="inline ciphertext, for text up to 32 KiB")
+    text_blob_key: str | None = Field(default=None, description="S3 key of the ciphertext, for longer text")
+
+
+class TenantItem(BaseModel):
+    tenant_id: str
+    name: str
+    created_at: str
+    hmac_key_wrapped: bytes = Field(description="KMS-wrapped secret for the identifier lookup index")
+
+
+class ApiKeyItem(BaseModel):
+    tenant_id: str
+    key_hash: str
+    created_at: str
+    status: Literal["active", "revoked"] = "active"

@@ -1,0 +1,119 @@
+"""Subjects and interactions: the API bodies (the OpenAPI source) and the domain views."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+
+from chatsphere.models.common import ExternalId, StrictModel
+
+MAX_TEXT_BYTES = 1024 * 1024
+
+
+def normalise_email(value: str) -> str:
+    """Syntax-checked and normalised (domain IDNA, lower case); the error never echoes the value."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ValueError("not a valid email address") from None
+
+
+def normalise_phone(value: str) -> str:
+    """E.164 (+ country code and number), checked against the numbering plan."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a valid E.164 phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid E.164 phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Email = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"),
+    AfterValidator(normalise_email),
+    Field(json_schema_extra={"format": "email"}),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"),
+    AfterValidator(normalise_phone),
+    Field(description="E.164, e.g. +14155550100"),
+]
+ContactKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+ContactValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Contact = Annotated[dict[ContactKey, ContactValue], Field(max_length=32)]
+
+
+class SubjectIn(StrictModel):
+    """PUT body: the whole profile. Fields left out are cleared."""
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    contact: Contact | None = Field(default=None, description="Other contact details, e.g. {'telegram': '@x'}")
+
+
+class Subject(BaseModel):
+    subject_id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    contact: dict[str, str] | None = None
+    status: Literal["active", "deactivated"]
+    created_at: datetime
+    updated_at: datetime
+
+
+Role = Literal["customer", "agent", "bot"]
+Channel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
+
+
+class InteractionIn(StrictModel):
+    conversation_id: ExternalId
+    role: Role
+    text: Annotated[str, Field(min_length=1, description="Up to 1 MiB of UTF-8; more gets 413")]
+    occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to now; never in the future")
+    channel: Channel | None = None
+
+
+class InteractionCreated(BaseModel):
+    interaction_id: str
+    occurred_at: datetime
+
+
+class Interaction(BaseModel):
+    interaction_id: str
+    conversation_id: str
+    role: Role
+    text: str
+    occurred_at: datetime
+    channel: str | None = None
+
+
+class InteractionPage(BaseModel):
+    items: list[Interaction]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+
+class LookupIn(StrictModel):
+    """Exactly one of email or phone. A POST, so identifiers never land in URLs or access logs."""
+
+    email: Email | None = None
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LookupIn:
+        if (self.email is None) == (self.phone is None):
+            raise ValueError("give exactly one of email or phone")
+        return self
+
+
+class LookupResult(BaseModel):
+    subject_ids: list[str]
