@@ -1,0 +1,145 @@
+"""Creates template.yaml's stateful resources in an AWS endpoint (moto in-process or moto server).
+
+Tables, keys and buckets are created from the template's own properties, so the test and local
+schemas cannot drift from the deployed one. Resource types it does not know are listed, not guessed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+from infra import template
+from infra.template import Resolver
+
+# Physical names are the logical ids, lower-cased for S3; one stack per endpoint.
+ORDER = ["AWS::KMS::Key", "AWS::KMS::Alias", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::S3::BucketPolicy"]
+
+
+def _kms_key(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    kms = session.client("kms")
+    meta = kms.create_key(Description=props.get("Description", logical))["KeyMetadata"]
+    if props.get("EnableKeyRotation"):
+        kms.enable_key_rotation(KeyId=meta["KeyId"])
+    r.refs[logical] = meta["KeyId"]
+    r.attrs[(logical, "Arn")] = meta["Arn"]
+
+
+def _kms_alias(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    name = r.resolve(props["AliasName"])
+    session.client("kms").create_alias(AliasName=name, TargetKeyId=r.resolve(props["TargetKeyId"]))
+    r.refs[logical] = name
+
+
+def _table(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    ddb = session.client("dynamodb")
+    args: dict[str, Any] = {
+        "TableName": logical,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if "GlobalSecondaryIndexes" in props:
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    sse = props.get("SSESpecification")
+    if sse and sse.get("SSEEnabled"):
+        args["SSESpecification"] = {
+            "Enabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": r.resolve(sse["KMSMasterKeyId"]),
+        }
+    if "StreamSpecification" in props:
+        args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    desc = ddb.create_table(**args)["TableDescription"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(TableName=logical, TimeToLiveSpecification=ttl)
+    pitr = props.get("PointInTimeRecoverySpecification", {})
+    if r.resolve(pitr.get("PointInTimeRecoveryEnabled", False)):
+        ddb.update_continuous_backups(
+            TableName=logical, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+    r.refs[logical] = logical
+    r.attrs[(logical, "Arn")] = desc["TableArn"]
+    if "LatestStreamArn" in desc:
+        r.attrs[(logical, "StreamArn")] = desc["LatestStreamArn"]
+
+
+def _bucket(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    s3 = session.client("s3")
+    name = f"chatsphere-local-{logical.lower()}"
+    s3.create_bucket(Bucket=name)
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+    if "BucketEncryption" in props:
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={
+                "Rules": [
+                    {
+                        "ApplyServerSideEncryptionByDefault": r.resolve(rule["ServerSideEncryptionByDefault"]),
+                        "BucketKeyEnabled": rule.get("BucketKeyEnabled", False),
+                    }
+                    for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                ]
+            },
+        )
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+    if "LifecycleConfiguration" in props:
+        rules = []
+        for rule in props["LifecycleConfiguration"]["Rules"]:
+            out: dict[str, Any] = {
+                "ID": rule["Id"],
+                "Status": rule["Status"],
+                "Filter": {"Prefix": rule.get("Prefix", "")},
+            }
+            if "ExpirationInDays" in rule:
+                out["Expiration"] = {"Days": rule["ExpirationInDays"]}
+            if "NoncurrentVersionExpiration" in rule:
+                out["NoncurrentVersionExpiration"] = {
+                    "NoncurrentDays": rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+                }
+            if "AbortIncompleteMultipartUpload" in rule:
+                out["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+            rules.append(out)
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+    r.refs[logical] = name
+    r.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
+
+
+def _bucket_policy(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    # The local endpoint is plain HTTP: a deny-non-TLS statement would deny everything there.
+    # tests/infra checks that the deployed policy keeps it.
+    document = r.resolve(props["PolicyDocument"])
+    document["Statement"] = [s for s in document["Statement"] if "aws:SecureTransport" not in json.dumps(s)]
+    session.client("s3").put_bucket_policy(Bucket=r.resolve(props["Bucket"]), Policy=json.dumps(document))
+
+
+CREATORS: dict[str, Callable[[boto3.session.Session, str, dict[str, Any], Resolver], None]] = {
+    "AWS::KMS::Key": _kms_key,
+    "AWS::KMS::Alias": _kms_alias,
+    "AWS::DynamoDB::Table": _table,
+    "AWS::S3::Bucket": _bucket,
+    "AWS::S3::BucketPolicy": _bucket_policy,
+}
+
+
+def provision(session: boto3.session.Session | None = None, params: dict[str, str] | None = None) -> Resolver:
+    """Create every stateful resource of the template; returns the resolver for their names."""
+    session = session or boto3.session.Session()
+    resolver = Resolver(params=dict(params or {}), region=session.region_name or "us-east-1")
+    all_resources = template.resources()
+    for kind in ORDER:
+        for logical, spec in all_resources.items():
+            if spec["Type"] == kind:
+                CREATORS[kind](session, logical, spec.get("Properties", {}), resolver)
+    return resolver
+
+
+def function_environment(resolver: Resolver, logical_id: str) -> dict[str, str]:
+    """A function's environment as Lambda would see it, names resolved to the provisioned resources."""
+    env = template.functions()[logical_id].environment
+    return {k: str(resolver.resolve(v)) for k, v in env.items()}
