@@ -75,3 +75,46 @@ def rest_event(
         "body": base64.b64encode(body).decode() if encoded else body,
         "isBase64Encoded": encoded,
     }
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The event an SQS event source mapping hands a function, from ReceiveMessage's messages
+    (received with AttributeNames=["All"] and MessageAttributeNames=["All"])."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": m.get("Attributes", {}).get("ApproximateReceiveCount", "1"),
+                    "SentTimestamp": m.get("Attributes", {}).get("SentTimestamp", str(int(time.time() * 1000))),
+                    "SenderId": m.get("Attributes", {}).get("SenderId", ACCOUNT),
+                    "ApproximateFirstReceiveTimestamp": m.get("Attributes", {}).get(
+                        "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
+                    ),
+                },
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+def schedule_event(rule_arn: str, region: str = "us-east-1") -> dict[str, Any]:
+    """What an EventBridge (Scheduler) schedule delivers to its target function."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }

@@ -15,7 +15,15 @@ from infra import template
 from infra.template import Resolver
 
 # Physical names are the logical ids, lower-cased for S3; one stack per endpoint.
-ORDER = ["AWS::KMS::Key", "AWS::KMS::Alias", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::S3::BucketPolicy"]
+ORDER = [
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+]
 
 
 def _kms_key(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
@@ -118,13 +126,45 @@ def _bucket_policy(session: boto3.session.Session, logical: str, props: dict[str
     session.client("s3").put_bucket_policy(Bucket=r.resolve(props["Bucket"]), Policy=json.dumps(document))
 
 
+def _queue(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    sqs = session.client("sqs")
+    attributes = {}
+    for name in ("VisibilityTimeout", "MessageRetentionPeriod", "KmsMasterKeyId"):
+        if name in props:
+            attributes[name] = str(r.resolve(props[name]))
+    if "RedrivePolicy" in props:
+        attributes["RedrivePolicy"] = json.dumps(r.resolve(props["RedrivePolicy"]))
+    url = sqs.create_queue(QueueName=logical, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    r.refs[logical] = url
+    r.attrs[(logical, "Arn")] = arn
+    r.attrs[(logical, "QueueName")] = logical
+    r.attrs[(logical, "QueueUrl")] = url
+
+
+def _event_bus(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    name = r.resolve(props["Name"])
+    arn = session.client("events").create_event_bus(Name=name)["EventBusArn"]
+    r.refs[logical] = name
+    r.attrs[(logical, "Arn")] = arn
+    r.attrs[(logical, "Name")] = name
+
+
 CREATORS: dict[str, Callable[[boto3.session.Session, str, dict[str, Any], Resolver], None]] = {
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
     "AWS::DynamoDB::Table": _table,
     "AWS::S3::Bucket": _bucket,
     "AWS::S3::BucketPolicy": _bucket_policy,
+    "AWS::SQS::Queue": _queue,
+    "AWS::Events::EventBus": _event_bus,
 }
+
+
+def _creation_order(kind: str, specs: dict[str, dict[str, Any]]) -> list[str]:
+    """Within a kind, what others point at first (a dead-letter queue before its source queue)."""
+    names = [k for k, v in specs.items() if v["Type"] == kind]
+    return sorted(names, key=lambda n: "RedrivePolicy" in specs[n].get("Properties", {}))
 
 
 def provision(session: boto3.session.Session | None = None, params: dict[str, str] | None = None) -> Resolver:
@@ -133,9 +173,8 @@ def provision(session: boto3.session.Session | None = None, params: dict[str, st
     resolver = Resolver(params=dict(params or {}), region=session.region_name or "us-east-1")
     all_resources = template.resources()
     for kind in ORDER:
-        for logical, spec in all_resources.items():
-            if spec["Type"] == kind:
-                CREATORS[kind](session, logical, spec.get("Properties", {}), resolver)
+        for logical in _creation_order(kind, all_resources):
+            CREATORS[kind](session, logical, all_resources[logical].get("Properties", {}), resolver)
     return resolver
 
 

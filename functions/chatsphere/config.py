@@ -20,6 +20,9 @@ class Settings(BaseModel):
     idempotency_table: str
     data_bucket: str
     data_key_id: str
+    requests_table: str
+    export_queue_url: str
+    event_bus_name: str
 
 
 @lru_cache(maxsize=1)

@@ -1,10 +1,15 @@
-"""The data bucket. Bodies written here are already AES-GCM ciphertext; SSE-KMS applies on top."""
+"""The data bucket. Interaction bodies written here are already AES-GCM ciphertext; SSE-KMS applies on top.
+
+Export packages are the one exception: they are the subject's own copy, so they are plaintext inside
+the zip, under SSE-KMS, below the subject's prefix (erasure removes them), and they expire."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from chatsphere.dal.clients import client
+
+PART_BYTES = 8 * 1024 * 1024  # S3's minimum part is 5 MiB; 8 MiB keeps a 1 GB package under 128 parts
 
 
 class S3BlobStore:
@@ -21,3 +26,85 @@ class S3BlobStore:
     def get(self, key: str) -> bytes:
         body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
+
+    def open_upload(self, key: str) -> MultipartUpload:
+        return MultipartUpload(self._s3, self.bucket, key)
+
+    def presign_get(self, key: str, expires_in: int, filename: str) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    def deliver(self, key: str, destination_uri: str, filename: str) -> str:
+        """Copy a package to another controller's bucket (an allow-listed s3:// URI); returns the target URI."""
+        bucket, _, prefix = destination_uri.removeprefix("s3://").partition("/")
+        target = f"{prefix.rstrip('/')}/{filename}" if prefix else filename
+        self._s3.copy_object(
+            Bucket=bucket,
+            Key=target,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            ServerSideEncryption="aws:kms",
+            ACL="bucket-owner-full-control",
+        )
+        return f"s3://{bucket}/{target}"
+
+
+class MultipartUpload:
+    """A write-only file object over an S3 multipart upload: memory holds at most one part.
+
+    close() completes the upload; abort() (or an exception inside `with`) discards it."""
+
+    def __init__(self, s3: Any, bucket: str, key: str) -> None:
+        self._s3, self.bucket, self.key = s3, bucket, key
+        self._upload_id = s3.create_multipart_upload(
+            Bucket=bucket, Key=key, ServerSideEncryption="aws:kms", ContentType="application/zip"
+        )["UploadId"]
+        self._buffer = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self.size = 0
+
+    # zipfile asks these of the file object it writes to
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        return None
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        self.size += len(data)
+        while len(self._buffer) >= PART_BYTES:
+            self._send(bytes(self._buffer[:PART_BYTES]))
+            del self._buffer[:PART_BYTES]
+        return len(data)
+
+    def _send(self, chunk: bytes) -> None:
+        number = len(self._parts) + 1
+        resp = self._s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=chunk
+        )
+        self._parts.append({"PartNumber": number, "ETag": resp["ETag"]})
+
+    def close(self) -> None:
+        if self._buffer or not self._parts:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+        self._s3.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+        )
+
+    def abort(self) -> None:
+        self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)

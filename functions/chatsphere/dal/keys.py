@@ -39,3 +39,27 @@ def subject_prefix(tenant_id: str, subject_id: str) -> str:
 
 def interaction_blob_key(tenant_id: str, subject_id: str, interaction_id: str) -> str:
     return f"{subject_prefix(tenant_id, subject_id)}interactions/{interaction_id}"
+
+
+REQUEST_PREFIX = "R#"
+SETTINGS_SK = "SETTINGS"
+POLICY_PREFIX = "POLICY#"
+
+
+def request_sk(request_id: str) -> str:
+    return f"{REQUEST_PREFIX}{request_id}"
+
+
+def policy_sk(effective_at: str, version: str) -> str:
+    """Sorted by effective time, so the version in force at t is one Query (sk <= t, newest first)."""
+    return f"{POLICY_PREFIX}{effective_at}#{version}"
+
+
+def policy_version_sk(version: str) -> str:
+    """A marker item that makes a version id unique per tenant."""
+    return f"POLICYVERSION#{version}"
+
+
+def export_package_key(tenant_id: str, subject_id: str, request_id: str) -> str:
+    """Under the subject's prefix, so erasure removes packages with the rest of the subject's objects."""
+    return f"{subject_prefix(tenant_id, subject_id)}exports/{request_id}.zip"

@@ -9,15 +9,17 @@ from botocore.exceptions import ClientError
 from chatsphere.dal import keys
 from chatsphere.dal.clients import client
 from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+from chatsphere.dal.requests import put_request_op
 from chatsphere.errors import Conflict
-from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem, RequestItem
 
 IDENTIFIER_INDEX = "IdentifierIndex"
 
 
 class DynamoSubjectStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, requests_table: str) -> None:
         self.table_name = table_name
+        self.requests_table = requests_table
 
     @property
     def _ddb(self) -> Any:
@@ -34,10 +36,11 @@ class DynamoSubjectStore:
             return None
         return ProfileItem.model_validate(deserialise(resp["Item"]))
 
-    def save_profile(self, profile: ProfileItem, expected_version: int | None) -> None:
-        """Write the profile and its lookup items in one transaction, guarded by the version read.
-
-        Raises Conflict if the profile changed (or appeared) since it was read."""
+    def save_profile(
+        self, profile: ProfileItem, expected_version: int | None, record: RequestItem | None = None
+    ) -> None:
+        """Write the profile, its lookup items and (if given) the request record of the change in one
+        transaction, guarded by the version read. Raises Conflict if the profile changed since it was read."""
         pk = keys.subject_pk(profile.tenant_id, profile.subject_id)
         item = {"pk": pk, "sk": keys.PROFILE_SK, **profile.model_dump()}
         put: dict[str, Any] = {"TableName": self.table_name, "Item": serialise(item)}
@@ -57,6 +60,8 @@ class DynamoSubjectStore:
                 ipk = keys.identifier_pk(profile.tenant_id, kind, digest)
                 lookup = {**lookup_key, "ipk": ipk, "subject_id": profile.subject_id}
                 ops.append({"Put": {"TableName": self.table_name, "Item": serialise(lookup)}})
+        if record is not None:
+            ops.append(put_request_op(self.requests_table, record))
         self._transact(ops)
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]:
@@ -74,22 +79,40 @@ class DynamoSubjectStore:
         return sorted(set(found))
 
     # -------------------------------------------------------- interactions
-    def add_interaction(self, item: InteractionItem) -> None:
-        """Store one interaction, only while the subject exists and is active (erasure may race us)."""
+    def add_interaction(self, item: InteractionItem, accepts: str | None = None) -> None:
+        """Store one interaction, only while the subject exists and is active (erasure may race us).
+
+        `accepts` names a policy version this interaction is the first to accept by continued use: it is
+        recorded on the profile in the same transaction (and bumps its version, so a concurrent profile
+        write re-reads rather than dropping it)."""
         pk = keys.subject_pk(item.tenant_id, item.subject_id)
         sk = keys.interaction_sk(item.occurred_at, item.interaction_id)
         record = {"pk": pk, "sk": sk, **item.model_dump()}
+        guard: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": serialise({"pk": pk, "sk": keys.PROFILE_SK}),
+            "ConditionExpression": "#s = :active",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": serialise({":active": "active"}),
+        }
+        if accepts is None:
+            profile_op = {"ConditionCheck": guard}
+        else:
+            guard["UpdateExpression"] = (
+                "SET accepted_policies.#v = if_not_exists(accepted_policies.#v, :acc), version = version + :one"
+            )
+            guard["ExpressionAttributeNames"]["#v"] = accepts
+            guard["ExpressionAttributeValues"] = serialise(
+                {
+                    ":active": "active",
+                    ":one": 1,
+                    ":acc": {"accepted_at": item.occurred_at, "interaction_id": item.interaction_id},
+                }
+            )
+            profile_op = {"Update": guard}
         self._transact(
             [
-                {
-                    "ConditionCheck": {
-                        "TableName": self.table_name,
-                        "Key": serialise({"pk": pk, "sk": keys.PROFILE_SK}),
-                        "ConditionExpression": "#s = :active",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": serialise({":active": "active"}),
-                    }
-                },
+                profile_op,
                 {
                     "Put": {
                         "TableName": self.table_name,

@@ -1,13 +1,18 @@
-"""TenantsTable: tenants and their API key hashes, all under pk = T#<tenant>."""
+"""TenantsTable: tenants, their API key hashes, settings and policy versions, all under pk = T#<tenant>."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from chatsphere.dal import keys
 from chatsphere.dal.clients import client
-from chatsphere.dal.dynamo import deserialise, serialise
-from chatsphere.models.items import ApiKeyItem, TenantItem
+from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+from chatsphere.errors import Conflict
+from chatsphere.models.items import ApiKeyItem, PolicyItem, TenantItem
+from chatsphere.models.settings import TenantSettings
 
 
 class DynamoTenantStore:
@@ -51,3 +56,98 @@ class DynamoTenantStore:
                 },
             ]
         )
+
+    # ------------------------------------------------------------ settings
+    def get_settings(self, tenant_id: str) -> TenantSettings:
+        raw = self._get(keys.tenant_pk(tenant_id), keys.SETTINGS_SK)
+        return TenantSettings.model_validate_json(raw["document"]) if raw else TenantSettings()
+
+    def put_settings(self, tenant_id: str, settings: TenantSettings, updated_at: str) -> None:
+        item = {
+            "pk": keys.tenant_pk(tenant_id),
+            "sk": keys.SETTINGS_SK,
+            "document": settings.model_dump_json(),
+            "updated_at": updated_at,
+        }
+        self._ddb.put_item(TableName=self.table_name, Item=serialise(item))
+
+    # ------------------------------------------------------------ policies
+    def add_policy(self, policy: PolicyItem) -> None:
+        """The policy and a marker that makes its version unique; Conflict if the version exists."""
+        pk = keys.tenant_pk(policy.tenant_id)
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": serialise(
+                                {
+                                    "pk": pk,
+                                    "sk": keys.policy_version_sk(policy.version),
+                                    "ref": json.dumps([policy.effective_at, policy.version]),
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": serialise(
+                                {
+                                    "pk": pk,
+                                    "sk": keys.policy_sk(policy.effective_at, policy.version),
+                                    **policy.model_dump(),
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise Conflict("this policy version exists already") from None
+            raise
+
+    def get_policy(self, tenant_id: str, version: str) -> PolicyItem | None:
+        marker = self._get(keys.tenant_pk(tenant_id), keys.policy_version_sk(version))
+        if marker is None:
+            return None
+        effective_at, _ = json.loads(marker["ref"])
+        raw = self._get(keys.tenant_pk(tenant_id), keys.policy_sk(effective_at, version))
+        return PolicyItem.model_validate(raw) if raw else None
+
+    def mark_announced(self, policy: PolicyItem) -> None:
+        self._ddb.update_item(
+            TableName=self.table_name,
+            Key=serialise(
+                {"pk": keys.tenant_pk(policy.tenant_id), "sk": keys.policy_sk(policy.effective_at, policy.version)}
+            ),
+            UpdateExpression="SET announced = :t",
+            ExpressionAttributeValues=serialise({":t": True}),
+        )
+
+    def list_policies(self, tenant_id: str) -> list[PolicyItem]:
+        """Oldest first. A tenant publishes a handful of versions a year: one page in practice, paged anyway."""
+        paginator = self._ddb.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialise({":pk": keys.tenant_pk(tenant_id), ":prefix": keys.POLICY_PREFIX}),
+        )
+        return [PolicyItem.model_validate(deserialise(i)) for page in pages for i in page["Items"]]
+
+    def policy_in_force(self, tenant_id: str, at: str) -> PolicyItem | None:
+        """The latest version whose effective_at is at or before `at`: one Query, one item."""
+        resp = self._ddb.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues=serialise(
+                {":pk": keys.tenant_pk(tenant_id), ":lo": keys.POLICY_PREFIX, ":hi": f"{keys.POLICY_PREFIX}{at}#~"}
+            ),
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        return PolicyItem.model_validate(deserialise(resp["Items"][0])) if resp["Items"] else None

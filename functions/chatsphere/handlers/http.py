@@ -47,6 +47,11 @@ def problem_responses(*statuses: int) -> dict[int, Any]:
     return {code: {"description": _DESCRIPTIONS[code], "content": {PROBLEM_JSON: {"model": Problem}}} for code in codes}
 
 
+def body_response(status: int, description: str, model: Any) -> dict[int, Any]:
+    """OpenAPI response for a JSON body of `model`."""
+    return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
 def problem(status: int, detail: str, slug: str | None = None, errors: list[FieldError] | None = None) -> Response[str]:
     title = HTTPStatus(status).phrase
     body = Problem(

@@ -13,9 +13,17 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from chatsphere.config import get_settings
 from chatsphere.dal.idempotency import persistence_layer
-from chatsphere.handlers.http import api_handler, make_resolver, problem, problem_responses, tenant_id, to_json
+from chatsphere.handlers.http import (
+    api_handler,
+    body_response,
+    make_resolver,
+    problem,
+    problem_responses,
+    tenant_id,
+    to_json,
+)
 from chatsphere.handlers.wiring import ports
-from chatsphere.logic import intake
+from chatsphere.logic import intake, rights
 from chatsphere.models.common import ID_PATTERN, utc_now
 from chatsphere.models.subjects import (
     InteractionCreated,
@@ -23,8 +31,10 @@ from chatsphere.models.subjects import (
     InteractionPage,
     LookupIn,
     LookupResult,
+    ObjectablePurpose,
     Subject,
     SubjectIn,
+    SubjectPatch,
 )
 from chatsphere.observability import logger, metrics
 
@@ -135,6 +145,54 @@ def list_interactions(
 )
 def lookup_subjects(body: LookupIn) -> LookupResult:
     return intake.lookup_subjects(ports(), tenant_id(app), body)
+
+
+SUBJECT_OK = body_response(200, "The subject", Subject)
+
+
+@app.patch(
+    "/v1/subjects/<subject_id>",
+    summary="Correct a subject (right to rectification); null clears a field",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 413, 415, 422)},
+)
+def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
+    return rights.correct_subject(ports(), tenant_id(app), subject_id, body, utc_now())
+
+
+@app.put(
+    "/v1/subjects/<subject_id>/objections/<purpose>",
+    summary="Object to a purpose of processing (analytics, personalization, improvement)",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+)
+def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
+    return rights.set_objection(ports(), tenant_id(app), subject_id, purpose, True, utc_now())
+
+
+@app.delete(
+    "/v1/subjects/<subject_id>/objections/<purpose>",
+    summary="Withdraw an objection",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+)
+def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
+    return rights.set_objection(ports(), tenant_id(app), subject_id, purpose, False, utc_now())
+
+
+@app.post(
+    "/v1/subjects/<subject_id>/deactivation",
+    summary="Deactivate a subject: data kept and readable, no new interactions",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+)
+def deactivate(subject_id: SubjectId) -> Subject:
+    return rights.set_deactivated(ports(), tenant_id(app), subject_id, True, utc_now())
+
+
+@app.delete(
+    "/v1/subjects/<subject_id>/deactivation",
+    summary="Reactivate a subject",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+)
+def reactivate(subject_id: SubjectId) -> Subject:
+    return rights.set_deactivated(ports(), tenant_id(app), subject_id, False, utc_now())
 
 
 lambda_handler = api_handler(app)

@@ -7,6 +7,7 @@ import binascii
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound, Pay
 from chatsphere.logic.crypto import SubjectCipher, ensure_cipher, keyed_digest, load_cipher
 from chatsphere.logic.ports import Ports
 from chatsphere.models.common import iso
-from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem, RequestItem
 from chatsphere.models.subjects import (
     MAX_TEXT_BYTES,
     Interaction,
@@ -30,6 +31,7 @@ from chatsphere.models.subjects import (
     LookupResult,
     Subject,
     SubjectIn,
+    processing_for,
 )
 
 INLINE_TEXT_BYTES = 32 * 1024  # longer text goes to S3, transparently to callers
@@ -57,42 +59,57 @@ def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
     if cipher is None:  # key shredded: the data is gone, whatever rows remain
         raise NotFound("no such subject")
     fields = {f: json.loads(cipher.open(f, sealed)) for f, sealed in item.sealed.items()}
+    objections = sorted(item.objections)
     return Subject(
         subject_id=item.subject_id,
         status=item.status,
+        objections=objections,
+        processing=processing_for(objections),
         created_at=datetime.fromisoformat(item.created_at),
         updated_at=datetime.fromisoformat(item.updated_at),
         **fields,
     )
 
 
-def put_subject(ports: Ports, tenant_id: str, subject_id: str, body: SubjectIn, now: datetime) -> tuple[Subject, bool]:
-    """Create or replace the whole profile. Returns the subject and whether it was created."""
-    stamp = iso(now)
-    cipher = ensure_cipher(ports, tenant_id, subject_id, stamp)
-    lookups: dict[IdentifierKind, str] = {}
-    if body.email is not None:
-        lookups["email"] = _digest(ports, tenant_id, "email", body.email)
-    if body.phone is not None:
-        lookups["phone"] = _digest(ports, tenant_id, "phone", body.phone)
+def profile_digests(ports: Ports, tenant_id: str, values: dict[str, Any]) -> dict[IdentifierKind, str]:
+    kinds: tuple[IdentifierKind, ...] = ("email", "phone")
+    return {k: _digest(ports, tenant_id, k, values[k]) for k in kinds if values.get(k) is not None}
+
+
+ProfileChange = Callable[[ProfileItem | None], tuple[ProfileItem, RequestItem | None]]
+
+
+def write_profile(ports: Ports, tenant_id: str, subject_id: str, change: ProfileChange) -> tuple[ProfileItem, bool]:
+    """Read, change, write with a version check; on a concurrent write, re-read and re-apply.
+
+    `change` gets the stored profile (None if new) and returns the new one and, optionally, the
+    request record to write in the same transaction. Returns the profile written and whether it was new."""
     for _ in range(SAVE_ATTEMPTS):
         existing = ports.subjects.get_profile(tenant_id, subject_id)
-        item = ProfileItem(
-            tenant_id=tenant_id,
-            subject_id=subject_id,
-            status=existing.status if existing else "active",
-            created_at=existing.created_at if existing else stamp,
-            updated_at=stamp,
-            version=existing.version + 1 if existing else 1,
-            sealed=seal_profile(cipher, body),
-            lookups=lookups,
-        )
+        item, record = change(existing)
         try:
-            ports.subjects.save_profile(item, expected_version=existing.version if existing else None)
+            ports.subjects.save_profile(item, existing.version if existing else None, record)
         except Conflict:
-            continue  # a concurrent writer won; replace on top of what it wrote
-        return open_profile(cipher, item), existing is None
+            continue
+        return item, existing is None
     raise Conflict("the subject is being changed concurrently; retry")
+
+
+def put_subject(ports: Ports, tenant_id: str, subject_id: str, body: SubjectIn, now: datetime) -> tuple[Subject, bool]:
+    """Create or replace the whole profile (status and objections stay). Returns it and whether it was created."""
+    stamp = iso(now)
+    cipher = ensure_cipher(ports, tenant_id, subject_id, stamp)
+    sealed = seal_profile(cipher, body)
+    lookups = profile_digests(ports, tenant_id, body.model_dump())
+
+    def replace(existing: ProfileItem | None) -> tuple[ProfileItem, None]:
+        base = existing or ProfileItem(tenant_id=tenant_id, subject_id=subject_id, created_at=stamp, updated_at=stamp)
+        return base.model_copy(
+            update={"updated_at": stamp, "version": base.version + 1, "sealed": sealed, "lookups": lookups}
+        ), None
+
+    item, created = write_profile(ports, tenant_id, subject_id, replace)
+    return open_profile(cipher, item), created
 
 
 def get_subject(ports: Ports, tenant_id: str, subject_id: str) -> Subject:
@@ -130,11 +147,13 @@ def add_interaction(
     text = body.text.encode()
     if len(text) > MAX_TEXT_BYTES:
         raise PayloadTooLarge(f"text is {len(text)} bytes; the limit is {MAX_TEXT_BYTES}")
-    _require_active(ports, tenant_id, subject_id)
+    profile = _require_active(ports, tenant_id, subject_id)
     cipher = load_cipher(ports, tenant_id, subject_id)
     if cipher is None:
         raise NotFound("no such subject")
     interaction_id = uuid.uuid4().hex
+    stamp = iso(occurred)
+    policy = ports.tenants.policy_in_force(tenant_id, stamp)
     sealed = cipher.seal(f"interaction:{interaction_id}", text)
     blob_key = None
     if len(text) > INLINE_TEXT_BYTES:
@@ -147,13 +166,16 @@ def add_interaction(
         conversation_id=body.conversation_id,
         role=body.role,
         channel=body.channel,
-        occurred_at=iso(occurred),
+        occurred_at=stamp,
         received_at=iso(now),
         text_bytes=len(text),
         text_sealed=None if blob_key else sealed,
         text_blob_key=blob_key,
+        policy_version=policy.version if policy else None,
     )
-    ports.subjects.add_interaction(item)
+    # The first interaction after a version takes effect records its acceptance by continued use.
+    accepts = item.policy_version if item.policy_version not in profile.accepted_policies else None
+    ports.subjects.add_interaction(item, accepts=accepts)
     return InteractionCreated(interaction_id=interaction_id, occurred_at=datetime.fromisoformat(item.occurred_at))
 
 
@@ -168,6 +190,7 @@ def open_interaction(ports: Ports, cipher: SubjectCipher, item: InteractionItem)
         text=cipher.open_text(f"interaction:{item.interaction_id}", sealed),
         occurred_at=datetime.fromisoformat(item.occurred_at),
         channel=item.channel,
+        policy_version=item.policy_version,
     )
 
 

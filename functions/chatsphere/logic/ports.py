@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from chatsphere.models.items import ApiKeyItem, IdentifierKind, InteractionItem, ProfileItem, TenantItem
+from chatsphere.models.items import (
+    ApiKeyItem,
+    IdentifierKind,
+    InteractionItem,
+    PolicyItem,
+    ProfileItem,
+    RequestItem,
+    TenantItem,
+)
+from chatsphere.models.settings import TenantSettings
 
 
 class KeyWrapper(Protocol):
@@ -26,21 +35,49 @@ class SubjectKeyStore(Protocol):
 class SubjectStore(Protocol):
     def get_profile(self, tenant_id: str, subject_id: str) -> ProfileItem | None: ...
 
-    def save_profile(self, profile: ProfileItem, expected_version: int | None) -> None: ...
+    def save_profile(
+        self, profile: ProfileItem, expected_version: int | None, record: RequestItem | None = None
+    ) -> None: ...
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]: ...
 
-    def add_interaction(self, item: InteractionItem) -> None: ...
+    def add_interaction(self, item: InteractionItem, accepts: str | None = None) -> None: ...
 
     def list_interactions(
         self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
     ) -> tuple[list[InteractionItem], str | None]: ...
 
 
+class Upload(Protocol):
+    """A write-only binary stream into storage; close() commits, abort() discards."""
+
+    size: int
+
+    def write(self, data: bytes) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def tell(self) -> int: ...
+
+    def writable(self) -> bool: ...
+
+    def seekable(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
     def get(self, key: str) -> bytes: ...
+
+    def open_upload(self, key: str) -> Upload: ...
+
+    def presign_get(self, key: str, expires_in: int, filename: str) -> str: ...
+
+    def deliver(self, key: str, destination_uri: str, filename: str) -> str: ...
 
 
 class TenantStore(Protocol):
@@ -49,6 +86,46 @@ class TenantStore(Protocol):
     def get_api_key(self, tenant_id: str, key_hash: str) -> ApiKeyItem | None: ...
 
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None: ...
+
+    def get_settings(self, tenant_id: str) -> TenantSettings: ...
+
+    def put_settings(self, tenant_id: str, settings: TenantSettings, updated_at: str) -> None: ...
+
+    def add_policy(self, policy: PolicyItem) -> None: ...
+
+    def get_policy(self, tenant_id: str, version: str) -> PolicyItem | None: ...
+
+    def mark_announced(self, policy: PolicyItem) -> None: ...
+
+    def list_policies(self, tenant_id: str) -> list[PolicyItem]: ...
+
+    def policy_in_force(self, tenant_id: str, at: str) -> PolicyItem | None: ...
+
+
+class RequestStore(Protocol):
+    def create(self, item: RequestItem) -> None: ...
+
+    def get(self, tenant_id: str, request_id: str) -> RequestItem | None: ...
+
+    def save(self, item: RequestItem, expected_status: tuple[str, ...]) -> None: ...
+
+    def page(
+        self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None
+    ) -> tuple[list[RequestItem], str | None]: ...
+
+    def overdue_page(
+        self, tenant_id: str, now: str, limit: int, after: tuple[str, str] | None
+    ) -> tuple[list[RequestItem], tuple[str, str] | None]: ...
+
+    def open_requests(self) -> Iterator[RequestItem]: ...
+
+
+class JobQueue(Protocol):
+    def send(self, message: dict[str, Any]) -> None: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -59,3 +136,6 @@ class Ports:
     blobs: BlobStore
     tenants: TenantStore
     hmac_key: Callable[[str], bytes]  # tenant id -> the tenant's identifier-HMAC secret
+    requests: RequestStore
+    export_jobs: JobQueue
+    events: EventPublisher

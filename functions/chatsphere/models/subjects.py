@@ -60,6 +60,18 @@ class SubjectIn(StrictModel):
     contact: Contact | None = Field(default=None, description="Other contact details, e.g. {'telegram': '@x'}")
 
 
+# The purposes of processing in the privacy policy; the subject may object to the first three.
+ObjectablePurpose = Literal["analytics", "personalization", "improvement"]
+OBJECTABLE_PURPOSES: tuple[ObjectablePurpose, ...] = ("analytics", "personalization", "improvement")
+PURPOSES = {
+    "inquiries": "Handling the subject's inquiries and requests",
+    "improvement": "Improving the system",
+    "personalization": "Personalising the service",
+    "analytics": "Trend analytics",
+    "legal_compliance": "Complying with legal obligations",
+}
+
+
 class Subject(BaseModel):
     subject_id: str
     name: str | None = None
@@ -67,8 +79,23 @@ class Subject(BaseModel):
     phone: str | None = None
     contact: dict[str, str] | None = None
     status: Literal["active", "deactivated"]
+    objections: list[ObjectablePurpose] = Field(default_factory=list)
+    processing: dict[str, bool] = Field(description="Purpose -> whether the subject's data may be used for it")
     created_at: datetime
     updated_at: datetime
+
+
+def processing_for(objections: list[str]) -> dict[str, bool]:
+    return {purpose: purpose not in objections for purpose in PURPOSES}
+
+
+class SubjectPatch(StrictModel):
+    """PATCH body (JSON merge patch): the fields given change, null clears one, the rest stay."""
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    contact: Contact | None = None
 
 
 Role = Literal["customer", "agent", "bot"]
@@ -95,6 +122,7 @@ class Interaction(BaseModel):
     text: str
     occurred_at: datetime
     channel: str | None = None
+    policy_version: str | None = Field(default=None, description="The privacy policy version in force at occurred_at")
 
 
 class InteractionPage(BaseModel):

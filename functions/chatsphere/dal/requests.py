@@ -1,0 +1,161 @@
+"""RequestsTable: rights request records (pk = T#<tenant>, sk = R#<request_id>).
+
+Open requests carry `open_pk`, which puts them in the sparse OpenRequestsIndex sorted by due_at:
+overdue requests are one Query per tenant, and one Scan of open requests only for the monitor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chatsphere.dal import keys
+from chatsphere.dal.clients import client
+from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+from chatsphere.errors import Conflict
+from chatsphere.models.items import RequestItem
+
+OPEN_INDEX = "OpenRequestsIndex"
+_ITEM_FIELDS = tuple(RequestItem.model_fields)
+
+
+def request_record(item: RequestItem) -> dict[str, Any]:
+    """The stored form, with the open-index attribute while the request is open."""
+    record: dict[str, Any] = {"pk": keys.tenant_pk(item.tenant_id), "sk": keys.request_sk(item.request_id)}
+    record.update(item.model_dump())
+    if item.is_open:
+        record["open_pk"] = keys.tenant_pk(item.tenant_id)
+    return record
+
+
+def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
+    """A transaction Put that creates the record once (a retried transaction cannot double it)."""
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": serialise(request_record(item)),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+class DynamoRequestStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def _ddb(self) -> Any:
+        return client("dynamodb")
+
+    def create(self, item: RequestItem) -> None:
+        try:
+            self._ddb.put_item(**put_request_op(self.table_name, item)["Put"])
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise Conflict("request id already exists") from None
+            raise
+
+    def get(self, tenant_id: str, request_id: str) -> RequestItem | None:
+        resp = self._ddb.get_item(
+            TableName=self.table_name,
+            Key=serialise({"pk": keys.tenant_pk(tenant_id), "sk": keys.request_sk(request_id)}),
+            ConsistentRead=True,
+        )
+        return _item(resp["Item"]) if "Item" in resp else None
+
+    def save(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
+        """Replace the record if its stored status is one of `expected_status` (a compare-and-set)."""
+        values = {f":e{i}": s for i, s in enumerate(expected_status)}
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item=serialise(request_record(item)),
+                ConditionExpression=f"#s IN ({', '.join(values)})",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=serialise(values),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise Conflict("the request is no longer in a state that allows this") from None
+            raise
+
+    def page(
+        self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None
+    ) -> tuple[list[RequestItem], str | None]:
+        """Newest first; filters applied in DynamoDB; reads ahead so the last page has no cursor."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ScanIndexForward": False,
+        }
+        values: dict[str, Any] = {":pk": keys.tenant_pk(tenant_id), ":prefix": keys.REQUEST_PREFIX}
+        filters, names = [], {}
+        if status:
+            filters.append("#st = :status")
+            names["#st"] = "status"
+            values[":status"] = status
+        if type_:
+            filters.append("#ty = :type")
+            names["#ty"] = "type"
+            values[":type"] = type_
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+            query["ExpressionAttributeNames"] = names
+        query["ExpressionAttributeValues"] = serialise(values)
+        start = {"pk": keys.tenant_pk(tenant_id), "sk": after_sk} if after_sk else None
+        return _collect(self._query_pages(query, start), limit, lambda i: keys.request_sk(i.request_id))
+
+    def overdue_page(
+        self, tenant_id: str, now: str, limit: int, after: tuple[str, str] | None
+    ) -> tuple[list[RequestItem], tuple[str, str] | None]:
+        """Open requests past due, most overdue first. `after` is (due_at, request_id) of the last one seen."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": OPEN_INDEX,
+            "KeyConditionExpression": "open_pk = :pk AND due_at < :now",
+            "ExpressionAttributeValues": serialise({":pk": keys.tenant_pk(tenant_id), ":now": now}),
+        }
+        start = None
+        if after:
+            start = {
+                "open_pk": keys.tenant_pk(tenant_id),
+                "due_at": after[0],
+                "pk": keys.tenant_pk(tenant_id),
+                "sk": keys.request_sk(after[1]),
+            }
+        items, last = _collect(self._query_pages(query, start), limit, lambda i: i)
+        return items, (last.due_at, last.request_id) if last else None
+
+    def open_requests(self) -> Iterator[RequestItem]:
+        """Every open request of every tenant: a Scan of the sparse index, whose size is the open backlog."""
+        paginator = self._ddb.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table_name, IndexName=OPEN_INDEX):
+            for raw in page["Items"]:
+                yield _item(raw)
+
+    def _query_pages(self, query: dict[str, Any], start: dict[str, Any] | None) -> Iterator[RequestItem]:
+        if start:
+            query = {**query, "ExclusiveStartKey": serialise(start)}
+        while True:
+            resp = self._ddb.query(**query)
+            for raw in resp["Items"]:
+                yield _item(raw)
+            if "LastEvaluatedKey" not in resp:
+                return
+            query = {**query, "ExclusiveStartKey": resp["LastEvaluatedKey"]}
+
+
+def _item(raw: dict[str, Any]) -> RequestItem:
+    data = deserialise(raw)
+    return RequestItem.model_validate({k: data[k] for k in _ITEM_FIELDS if k in data})
+
+
+def _collect(items: Iterator[RequestItem], limit: int, position: Any) -> tuple[list[RequestItem], Any]:
+    """Up to `limit` items, and the position of the last one if at least one more follows."""
+    page: list[RequestItem] = []
+    for item in items:
+        if len(page) == limit:
+            return page, position(page[-1])
+        page.append(item)
+    return page, None

@@ -1,0 +1,137 @@
+"""RightsFunction: rights request records, export requests, tenant settings and policy versions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from chatsphere.handlers.http import api_handler, body_response, make_resolver, problem_responses, tenant_id, to_json
+from chatsphere.handlers.wiring import ports
+from chatsphere.logic import policies, requests, rights
+from chatsphere.models.common import ID_PATTERN, iso, utc_now
+from chatsphere.models.policies import Policy, PolicyIn, PolicyList
+from chatsphere.models.rights import (
+    REQUEST_ID_PATTERN,
+    ExportIn,
+    ExtensionIn,
+    RequestPage,
+    RequestRecord,
+    RequestStatus,
+    RequestType,
+)
+from chatsphere.models.settings import TenantSettings
+from chatsphere.observability import metrics
+
+app = make_resolver()
+
+SubjectId = Annotated[
+    str, Path(pattern=ID_PATTERN, min_length=1, max_length=128, description="The tenant's own user id")
+]
+RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As returned when the request was made")]
+
+
+@app.post(
+    "/v1/subjects/<subject_id>/exports",
+    summary="Export a subject's data (rights of access and portability); runs asynchronously",
+    status_code=202,
+    responses={
+        **body_response(202, "Accepted; poll the record", RequestRecord),
+        **problem_responses(404, 413, 415, 422),
+    },
+)
+def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
+    record = rights.request_export(ports(), tenant_id(app), subject_id, body, utc_now())
+    metrics.add_metric(name="ExportsRequested", unit="Count", value=1)
+    return Response(status_code=202, content_type="application/json", body=to_json(record))
+
+
+@app.get(
+    "/v1/requests",
+    summary="List the tenant's rights requests, newest first (overdue=true: open past due, most overdue first)",
+    responses={
+        200: {"description": "A page", "content": {"application/json": {"model": RequestPage}}},
+        **problem_responses(422),
+    },
+)
+def list_requests(
+    status: Annotated[RequestStatus | None, Query()] = None,
+    type: Annotated[RequestType | None, Query()] = None,
+    overdue: Annotated[bool, Query()] = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+) -> RequestPage:
+    return requests.list_requests(
+        ports(), tenant_id(app), utc_now(), status=status, type_=type, overdue=overdue, limit=limit, cursor=cursor
+    )
+
+
+@app.get(
+    "/v1/requests/<request_id>",
+    summary="Read one rights request record",
+    responses={**body_response(200, "The record", RequestRecord), **problem_responses(404, 422)},
+)
+def get_request(request_id: RequestId) -> RequestRecord:
+    return requests.get_request(ports(), tenant_id(app), request_id, utc_now())
+
+
+@app.post(
+    "/v1/requests/<request_id>/extension",
+    summary="Extend an open request's deadline once, with a reason",
+    responses={
+        **body_response(200, "The extended record", RequestRecord),
+        **problem_responses(404, 409, 413, 415, 422),
+    },
+)
+def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
+    return requests.extend_request(ports(), tenant_id(app), request_id, body, utc_now())
+
+
+@app.get(
+    "/v1/settings",
+    summary="Read the tenant's settings",
+    responses={200: {"description": "The settings", "content": {"application/json": {"model": TenantSettings}}}},
+)
+def get_settings() -> TenantSettings:
+    return ports().tenants.get_settings(tenant_id(app))
+
+
+@app.put(
+    "/v1/settings",
+    summary="Replace the tenant's settings (the whole document GET returns)",
+    responses={
+        200: {"description": "The settings", "content": {"application/json": {"model": TenantSettings}}},
+        **problem_responses(413, 415, 422),
+    },
+)
+def put_settings(body: TenantSettings) -> TenantSettings:
+    ports().tenants.put_settings(tenant_id(app), body, iso(utc_now()))
+    return body
+
+
+@app.post(
+    "/v1/policies",
+    summary="Publish a privacy policy version (announced as PolicyVersionPublished)",
+    status_code=201,
+    responses={
+        200: {"description": "Already published with this content", "content": {"application/json": {"model": Policy}}},
+        201: {"description": "Published", "content": {"application/json": {"model": Policy}}},
+        **problem_responses(409, 413, 415, 422),
+    },
+)
+def publish_policy(body: PolicyIn) -> Response[Any]:
+    policy, created = policies.publish_policy(ports(), tenant_id(app), body, utc_now())
+    return Response(status_code=201 if created else 200, content_type="application/json", body=to_json(policy))
+
+
+@app.get(
+    "/v1/policies",
+    summary="List the tenant's policy versions, oldest first",
+    responses={200: {"description": "The versions", "content": {"application/json": {"model": PolicyList}}}},
+)
+def list_policies() -> PolicyList:
+    return policies.list_policies(ports(), tenant_id(app))
+
+
+lambda_handler = api_handler(app)

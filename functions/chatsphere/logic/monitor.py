@@ -1,0 +1,35 @@
+"""The hourly watch over rights requests: count the overdue, re-queue exports whose message was lost."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chatsphere.logic.ports import Ports
+from chatsphere.logic.rights import export_message
+from chatsphere.models.common import iso
+
+STUCK_AFTER = timedelta(minutes=15)  # a queued export starts within seconds; 15 min means its message is gone
+
+
+@dataclass
+class MonitorReport:
+    open: int = 0
+    overdue: int = 0
+    overdue_by_type: Counter[str] = field(default_factory=Counter)
+    requeued: int = 0
+
+
+def watch_requests(ports: Ports, now: datetime) -> MonitorReport:
+    report = MonitorReport()
+    stamp, stuck_before = iso(now), iso(now - STUCK_AFTER)
+    for item in ports.requests.open_requests():
+        report.open += 1
+        if item.due_at < stamp:
+            report.overdue += 1
+            report.overdue_by_type[item.type] += 1
+        if item.type == "export" and item.status == "received" and item.received_at < stuck_before:
+            ports.export_jobs.send(export_message(item))  # the worker ignores duplicates
+            report.requeued += 1
+    return report

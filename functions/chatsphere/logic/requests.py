@@ -1,0 +1,171 @@
+"""Rights request records: creation with a deadline, status transitions, extension, listing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound
+from chatsphere.logic.ports import Ports
+from chatsphere.models.common import iso
+from chatsphere.models.items import RequestItem
+from chatsphere.models.rights import (
+    REQUEST_ID_PATTERN,
+    ExtensionIn,
+    RequestPage,
+    RequestRecord,
+    RequestStatus,
+    RequestType,
+)
+from chatsphere.models.settings import TenantSettings
+
+OPEN: tuple[str, ...] = ("received", "in_progress")
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+def new_request_id(now: datetime) -> str:
+    """Time-ordered (newest first is one reverse Query) and unguessable: r + 12 hex of ms + 16 random hex."""
+    return f"r{int(now.timestamp() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def new_request(
+    settings: TenantSettings,
+    tenant_id: str,
+    type_: RequestType,
+    subject_id: str,
+    now: datetime,
+    *,
+    status: RequestStatus = "received",
+    details: dict[str, Any] | None = None,
+) -> RequestItem:
+    done = status not in OPEN
+    return RequestItem(
+        tenant_id=tenant_id,
+        request_id=new_request_id(now),
+        type=type_,
+        subject_id=subject_id,
+        status=status,
+        received_at=iso(now),
+        due_at=iso(now + timedelta(days=settings.deadline_days)),
+        completed_at=iso(now) if done else None,
+        details=details or {},
+    )
+
+
+def finish(
+    item: RequestItem, status: RequestStatus, now: datetime, result: dict[str, Any] | None = None
+) -> RequestItem:
+    return item.model_copy(update={"status": status, "completed_at": iso(now), "result": result})
+
+
+def to_record(ports: Ports, item: RequestItem, now: datetime) -> RequestRecord:
+    """The API view. An export's download link is signed at read time for what remains of its lifetime,
+    so no credential is ever stored and the link never outlives the tenant's setting."""
+    result = dict(item.result) if item.result is not None else None
+    if result is not None and "package_key" in result:
+        key = result.pop("package_key")
+        remaining = int((datetime.fromisoformat(result["expires_at"]) - now).total_seconds())
+        if remaining > 0:
+            result["download_url"] = ports.blobs.presign_get(key, remaining, f"{item.request_id}.zip")
+        else:
+            result["download_url"] = None
+    return RequestRecord(
+        request_id=item.request_id,
+        type=item.type,
+        subject_id=item.subject_id,
+        status=item.status,
+        received_at=datetime.fromisoformat(item.received_at),
+        due_at=datetime.fromisoformat(item.due_at),
+        completed_at=datetime.fromisoformat(item.completed_at) if item.completed_at else None,
+        details=item.details,
+        result=result,
+        extension=item.extension,
+        overdue=item.is_open and item.due_at < iso(now),
+    )
+
+
+def get_request(ports: Ports, tenant_id: str, request_id: str, now: datetime) -> RequestRecord:
+    item = ports.requests.get(tenant_id, request_id) if _REQUEST_ID.match(request_id) else None
+    if item is None:
+        raise NotFound("no such request")
+    return to_record(ports, item, now)
+
+
+def extend_request(ports: Ports, tenant_id: str, request_id: str, body: ExtensionIn, now: datetime) -> RequestRecord:
+    """Push due_at back once, by at most the tenant's extension_days, with a reason (GDPR art. 12(3))."""
+    item = ports.requests.get(tenant_id, request_id)
+    if item is None:
+        raise NotFound("no such request")
+    limit = ports.tenants.get_settings(tenant_id).extension_days
+    if body.days > limit:
+        raise InvalidInput(f"the extension may be at most {limit} days")
+    if not item.is_open:
+        raise Conflict("only an open request can be extended")
+    if item.extension is not None:
+        raise Conflict("a request can be extended only once")
+    due = datetime.fromisoformat(item.due_at) + timedelta(days=body.days)
+    extended = item.model_copy(
+        update={"due_at": iso(due), "extension": {"days": body.days, "reason": body.reason, "extended_at": iso(now)}}
+    )
+    ports.requests.save(extended, expected_status=(item.status,))
+    return to_record(ports, extended, now)
+
+
+# ------------------------------------------------------------------- listing
+def _encode(position: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, kind: str) -> dict[str, str]:
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        position = None
+    if (
+        not isinstance(position, dict)
+        or position.get("k") != kind
+        or not _REQUEST_ID.match(str(position.get("r", "")))
+        or (kind == "overdue" and not isinstance(position.get("d"), str))
+    ):
+        raise DomainError("cursor is not one this API returned for this query")
+    return position
+
+
+def list_requests(
+    ports: Ports,
+    tenant_id: str,
+    now: datetime,
+    *,
+    status: RequestStatus | None,
+    type_: RequestType | None,
+    overdue: bool,
+    limit: int,
+    cursor: str | None,
+) -> RequestPage:
+    if overdue:
+        if status is not None and status not in OPEN:
+            return RequestPage(items=[], next_cursor=None)  # a closed request is never overdue
+        after = _decode(cursor, "overdue") if cursor else None
+        items: list[RequestItem] = []
+        position = (after["d"], after["r"]) if after else None
+        # The index holds only open, overdue-capable items; filter the rest here, page by page.
+        while len(items) < limit:
+            page, position = ports.requests.overdue_page(tenant_id, iso(now), limit, position)
+            items.extend(
+                i for i in page if (status is None or i.status == status) and (type_ is None or i.type == type_)
+            )
+            if position is None:
+                break
+        items, more = items[:limit], position is not None or len(items) > limit
+        last = items[-1] if items and more else None
+        next_cursor = _encode({"k": "overdue", "d": last.due_at, "r": last.request_id}) if last else None
+    else:
+        after_sk = f"R#{_decode(cursor, 'all')['r']}" if cursor else None
+        items, next_sk = ports.requests.page(tenant_id, limit, after_sk, status, type_)
+        next_cursor = _encode({"k": "all", "r": next_sk.removeprefix("R#")}) if next_sk else None
+    return RequestPage(items=[to_record(ports, i, now) for i in items], next_cursor=next_cursor)

@@ -1,0 +1,382 @@
+"""Subject rights through REST events against moto: records, correction, objection, deactivation,
+settings, policies and exports (the queue drained as Lambda's event source mapping would)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import pytest
+
+from tests.integration.helpers import call
+from tests.integration.queues import drain
+
+
+@pytest.fixture
+def tenant(aws: Any) -> str:
+    from chatsphere.handlers.wiring import ports
+    from chatsphere.logic.tenants import create_tenant
+
+    created, _ = create_tenant(ports().tenants, ports().kms, "Acme")
+    return created.tenant_id
+
+
+@pytest.fixture
+def other_tenant(aws: Any) -> str:
+    from chatsphere.handlers.wiring import ports
+    from chatsphere.logic.tenants import create_tenant
+
+    created, _ = create_tenant(ports().tenants, ports().kms, "Globex")
+    return created.tenant_id
+
+
+def subject(tenant: str, sid: str = "u-1", **fields: Any) -> dict[str, Any]:
+    body = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+14155550100", **fields}
+    r = call("PUT", f"/v1/subjects/{sid}", tenant=tenant, body=body)
+    assert r.status == 201, r.body
+    return r.body
+
+
+def say(tenant: str, text: str, sid: str = "u-1", **extra: Any) -> dict[str, Any]:
+    r = call(
+        "POST",
+        f"/v1/subjects/{sid}/interactions",
+        tenant=tenant,
+        body={"conversation_id": "c-1", "role": "customer", "text": text, **extra},
+    )
+    assert r.status == 201, r.body
+    return r.body
+
+
+def records(tenant: str, query: str = "") -> list[dict[str, Any]]:
+    r = call("GET", "/v1/requests", tenant=tenant, query=query)
+    assert r.status == 200, r.body
+    return r.body["items"]
+
+
+# ----------------------------------------------------------------- correction
+def test_correction_changes_fields_moves_lookup_and_records_field_names_only(tenant: str) -> None:
+    subject(tenant)
+    r = call("PATCH", "/v1/subjects/u-1", tenant=tenant, body={"email": "ada@newmail.example", "name": None})
+    assert r.status == 200, r.body
+    assert r.body["email"] == "ada@newmail.example" and r.body["name"] is None and r.body["phone"] == "+14155550100"
+
+    old = call("POST", "/v1/subject-lookups", tenant=tenant, body={"email": "ada@example.com"})
+    new = call("POST", "/v1/subject-lookups", tenant=tenant, body={"email": "ADA@newmail.example"})
+    assert old.body == {"subject_ids": []} and new.body == {"subject_ids": ["u-1"]}
+
+    (record,) = records(tenant, "type=correction")
+    assert record["status"] == "completed" and record["details"] == {"fields_changed": ["email", "name"]}
+    assert "newmail" not in json.dumps(record)
+
+
+def test_correction_with_invalid_value_changes_nothing(tenant: str) -> None:
+    subject(tenant)
+    r = call("PATCH", "/v1/subjects/u-1", tenant=tenant, body={"phone": "12345"})
+    assert r.status == 422 and r.body["errors"][0]["loc"][-1] == "phone"
+    assert call("GET", "/v1/subjects/u-1", tenant=tenant).body["phone"] == "+14155550100"
+    assert records(tenant) == []
+
+
+def test_correction_of_unknown_subject_is_404(tenant: str) -> None:
+    assert call("PATCH", "/v1/subjects/nobody", tenant=tenant, body={"name": "X"}).status == 404
+    assert records(tenant) == []
+
+
+# ------------------------------------------------------------------ objection
+def test_objection_shows_in_subject_and_each_change_leaves_a_record(tenant: str) -> None:
+    subject(tenant)
+    r = call("PUT", "/v1/subjects/u-1/objections/analytics", tenant=tenant)
+    assert r.status == 200
+    assert r.body["objections"] == ["analytics"]
+    assert r.body["processing"]["analytics"] is False and r.body["processing"]["personalization"] is True
+    r = call("DELETE", "/v1/subjects/u-1/objections/analytics", tenant=tenant)
+    assert r.body["objections"] == [] and r.body["processing"]["analytics"] is True
+    kinds = [(x["type"], x["details"]["action"]) for x in records(tenant)]
+    assert kinds == [("objection", "withdraw"), ("objection", "object")]
+
+
+def test_objection_to_an_unknown_purpose_is_422(tenant: str) -> None:
+    subject(tenant)
+    assert call("PUT", "/v1/subjects/u-1/objections/marketing", tenant=tenant).status == 422
+    assert records(tenant) == []
+
+
+# --------------------------------------------------------------- deactivation
+def test_deactivated_subject_keeps_data_but_takes_no_interactions(tenant: str) -> None:
+    subject(tenant)
+    say(tenant, "hello")
+    r = call("POST", "/v1/subjects/u-1/deactivation", tenant=tenant)
+    assert r.status == 200 and r.body["status"] == "deactivated"
+    assert call("GET", "/v1/subjects/u-1", tenant=tenant).body["name"] == "Ada Lovelace"
+    assert call("GET", "/v1/subjects/u-1/interactions", tenant=tenant).body["items"][0]["text"] == "hello"
+    blocked = call(
+        "POST",
+        "/v1/subjects/u-1/interactions",
+        tenant=tenant,
+        body={"conversation_id": "c", "role": "bot", "text": "x"},
+    )
+    assert blocked.status == 409
+    assert call("DELETE", "/v1/subjects/u-1/deactivation", tenant=tenant).body["status"] == "active"
+    say(tenant, "back again")
+    assert [x["details"]["action"] for x in records(tenant, "type=deactivation")] == ["reactivate", "deactivate"]
+
+
+def test_replace_keeps_status_and_objections(tenant: str) -> None:
+    subject(tenant)
+    call("PUT", "/v1/subjects/u-1/objections/personalization", tenant=tenant)
+    call("POST", "/v1/subjects/u-1/deactivation", tenant=tenant)
+    r = call("PUT", "/v1/subjects/u-1", tenant=tenant, body={"name": "Ada"})
+    assert r.status == 200 and r.body["status"] == "deactivated" and r.body["objections"] == ["personalization"]
+
+
+# ------------------------------------------------------------------- records
+def test_records_are_per_tenant_and_deadline_follows_settings(tenant: str, other_tenant: str) -> None:
+    settings = call("GET", "/v1/settings", tenant=tenant).body
+    assert settings["deadline_days"] == 30 and settings["extension_days"] == 60
+    settings["deadline_days"] = 10
+    assert call("PUT", "/v1/settings", tenant=tenant, body=settings).status == 200
+    subject(tenant)
+    call("PUT", "/v1/subjects/u-1/objections/improvement", tenant=tenant)
+    (record,) = records(tenant)
+    received, due = datetime.fromisoformat(record["received_at"]), datetime.fromisoformat(record["due_at"])
+    assert due - received == timedelta(days=10)
+    assert call("GET", f"/v1/requests/{record['request_id']}", tenant=tenant).body == record
+    assert call("GET", f"/v1/requests/{record['request_id']}", tenant=other_tenant).status == 404
+    assert records(other_tenant) == []
+    assert call("GET", "/v1/settings", tenant=other_tenant).body["deadline_days"] == 30
+
+
+def test_listing_pages_filters_and_rejects_foreign_cursors(tenant: str) -> None:
+    subject(tenant)
+    for purpose in ("analytics", "personalization", "improvement"):
+        call("PUT", f"/v1/subjects/u-1/objections/{purpose}", tenant=tenant)
+    call("POST", "/v1/subjects/u-1/deactivation", tenant=tenant)
+    seen, cursor = [], None
+    while True:
+        r = call(
+            "GET", "/v1/requests", tenant=tenant, query=f"limit=2&type=objection{'&cursor=' + cursor if cursor else ''}"
+        )
+        assert r.status == 200, r.body
+        seen += r.body["items"]
+        cursor = r.body["next_cursor"]
+        if not cursor:
+            break
+    assert [x["details"]["purpose"] for x in seen] == ["improvement", "personalization", "analytics"]
+    assert call("GET", "/v1/requests", tenant=tenant, query="cursor=AAAA").status == 400
+    assert call("GET", "/v1/requests", tenant=tenant, query="status=bogus").status == 422
+
+
+def test_overdue_open_request_is_listed_and_extension_is_once_and_bounded(tenant: str) -> None:
+    from chatsphere.handlers.wiring import ports
+    from chatsphere.logic.requests import new_request
+
+    subject(tenant)
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    item = new_request(ports().tenants.get_settings(tenant), tenant, "export", "u-1", long_ago)
+    ports().requests.create(item)
+    (overdue,) = records(tenant, "overdue=true")
+    assert overdue["request_id"] == item.request_id and overdue["overdue"] is True
+
+    too_long = call(
+        "POST", f"/v1/requests/{item.request_id}/extension", tenant=tenant, body={"days": 61, "reason": "complex"}
+    )
+    assert too_long.status == 422
+    r = call(
+        "POST",
+        f"/v1/requests/{item.request_id}/extension",
+        tenant=tenant,
+        body={"days": 60, "reason": "complex request"},
+    )
+    assert r.status == 200 and r.body["extension"]["days"] == 60 and r.body["overdue"] is False
+    again = call("POST", f"/v1/requests/{item.request_id}/extension", tenant=tenant, body={"days": 1, "reason": "more"})
+    assert again.status == 409
+    assert records(tenant, "overdue=true") == []
+
+
+def test_monitor_counts_overdue_and_requeues_lost_exports(tenant: str, aws: Any) -> None:
+    from chatsphere.handlers import monitor
+    from chatsphere.handlers.wiring import ports
+    from chatsphere.logic.requests import new_request
+    from tests.integration.helpers import FakeContext
+
+    subject(tenant)
+    stale = new_request(
+        ports().tenants.get_settings(tenant), tenant, "export", "u-1", datetime.now(UTC) - timedelta(days=31)
+    )
+    ports().requests.create(stale)  # its queue message never got sent
+    summary = monitor.lambda_handler({}, FakeContext())
+    assert summary == {"open": 1, "overdue": 1, "requeued": 1}
+    drain(aws, "ExportQueue")
+    assert call("GET", f"/v1/requests/{stale.request_id}", tenant=tenant).body["status"] == "completed"
+
+
+# ------------------------------------------------------------------- policies
+def test_policy_versions_stamp_interactions_and_record_acceptance(tenant: str, aws: Any) -> None:
+    now = datetime.now(UTC)
+    v1 = {
+        "version": "2026-01",
+        "effective_at": (now - timedelta(days=100)).isoformat(),
+        "url": "https://acme.example/privacy/1",
+        "sha256": "a" * 64,
+    }
+    v2 = {
+        "version": "2026-09",
+        "effective_at": (now - timedelta(days=10)).isoformat(),
+        "url": "https://acme.example/privacy/2",
+        "sha256": "b" * 64,
+    }
+    sqs = boto3.client("sqs")
+    watcher = sqs.create_queue(QueueName="bus-watch")["QueueUrl"]
+    watcher_arn = sqs.get_queue_attributes(QueueUrl=watcher, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events")
+    events.put_rule(
+        Name="watch",
+        EventBusName=aws.refs["EventBus"],
+        EventPattern=json.dumps({"detail-type": ["PolicyVersionPublished"]}),
+    )
+    events.put_targets(Rule="watch", EventBusName=aws.refs["EventBus"], Targets=[{"Id": "q", "Arn": watcher_arn}])
+
+    assert call("POST", "/v1/policies", tenant=tenant, body=v1).status == 201
+    assert call("POST", "/v1/policies", tenant=tenant, body=v2).status == 201
+    assert call("POST", "/v1/policies", tenant=tenant, body=v2).status == 200  # same content: idempotent
+    assert call("POST", "/v1/policies", tenant=tenant, body={**v2, "sha256": "c" * 64}).status == 409
+    assert [p["version"] for p in call("GET", "/v1/policies", tenant=tenant).body["items"]] == ["2026-01", "2026-09"]
+    announced = sqs.receive_message(QueueUrl=watcher, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["detail"]["version"] for m in announced) == ["2026-01", "2026-09"]
+
+    subject(tenant)
+    say(tenant, "old import", occurred_at=(now - timedelta(days=50)).isoformat())
+    say(tenant, "recent")
+    say(tenant, "again")
+    versions = [i["policy_version"] for i in call("GET", "/v1/subjects/u-1/interactions", tenant=tenant).body["items"]]
+    assert versions == ["2026-01", "2026-09", "2026-09"]
+
+    from chatsphere.handlers.wiring import ports
+
+    accepted = ports().subjects.get_profile(tenant, "u-1").accepted_policies  # type: ignore[union-attr]
+    assert sorted(accepted) == ["2026-01", "2026-09"]
+    assert accepted["2026-09"]["accepted_at"] < datetime.now(UTC).isoformat()
+
+
+# -------------------------------------------------------------------- export
+def fetch(url: str) -> bytes:
+    """A presigned GET, fetched through moto (its host and path name the bucket and key)."""
+    parsed = urlparse(url)
+    bucket = parsed.netloc.split(".")[0]
+    key = parsed.path.lstrip("/")
+    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_export_package_holds_everything_with_checksums(tenant: str, aws: Any, fmt: str) -> None:
+    subject(tenant, contact={"telegram": "@ada"})
+    call("PUT", "/v1/subjects/u-1/objections/analytics", tenant=tenant)
+    settings = call("GET", "/v1/settings", tenant=tenant).body
+    settings["processors"] = [
+        {"name": "PayCo", "purpose": "payment processing", "data_categories": ["identity"], "country": "IE"}
+    ]
+    call("PUT", "/v1/settings", tenant=tenant, body=settings)
+    texts = [f"message {i}" for i in range(60)] + ["y" * 40_000]
+    for text in texts:
+        say(tenant, text)
+
+    r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": fmt})
+    assert r.status == 202 and r.body["status"] == "received" and r.body["type"] == "export"
+    drain(aws, "ExportQueue")
+    record = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
+    assert record["status"] == "completed", record
+    assert record["result"]["interaction_count"] == len(texts)
+    expires = datetime.fromisoformat(record["result"]["expires_at"]) - datetime.fromisoformat(record["completed_at"])
+    assert expires == timedelta(hours=24)
+
+    package = fetch(record["result"]["download_url"])
+    assert hashlib.sha256(package).hexdigest() == record["result"]["sha256"]
+    with zipfile.ZipFile(io.BytesIO(package)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        for name, meta in manifest["files"].items():
+            assert hashlib.sha256(zf.read(name)).hexdigest() == meta["sha256"], name
+        subject_doc = json.loads(zf.read("subject.json"))
+        processing = json.loads(zf.read("processing_record.json"))
+        if fmt == "json":
+            rows = [json.loads(line) for line in zf.read("interactions.jsonl").splitlines()]
+        else:
+            rows = list(csv.DictReader(io.StringIO(zf.read("interactions.csv").decode())))
+            assert "data_dictionary.csv" in manifest["files"]
+    assert [row["text"] for row in rows] == texts
+    assert subject_doc["email"] == "ada@example.com" and subject_doc["contact"] == {"telegram": "@ada"}
+    assert [o["purpose"] for o in subject_doc["objections"]] == ["analytics"]
+    assert processing["recipients"][0]["name"] == "PayCo"
+    assert {p["purpose"] for p in processing["purposes"]} == {
+        "inquiries",
+        "improvement",
+        "personalization",
+        "analytics",
+        "legal_compliance",
+    }
+    assert set(processing["retention"]) == {"identity", "contact", "interactions"}
+    assert processing["rights"] and processing["source"]
+
+
+def test_export_delivers_only_to_allow_listed_destinations(tenant: str, aws: Any) -> None:
+    boto3.client("s3").create_bucket(Bucket="chatsphere-portability-other")
+    subject(tenant)
+    say(tenant, "hi")
+    assert (
+        call(
+            "POST",
+            "/v1/subjects/u-1/exports",
+            tenant=tenant,
+            body={"deliver_to": "s3://chatsphere-portability-other/in"},
+        ).status
+        == 422
+    )
+    settings = call("GET", "/v1/settings", tenant=tenant).body
+    settings["portability_destinations"] = ["s3://chatsphere-portability-other/in"]
+    call("PUT", "/v1/settings", tenant=tenant, body=settings)
+    r = call(
+        "POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"deliver_to": "s3://chatsphere-portability-other/in"}
+    )
+    assert r.status == 202
+    drain(aws, "ExportQueue")
+    record = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
+    target = record["result"]["delivered_to"]
+    assert target == f"s3://chatsphere-portability-other/in/{r.body['request_id']}.zip"
+    delivered = (
+        boto3.client("s3")
+        .get_object(Bucket="chatsphere-portability-other", Key=f"in/{r.body['request_id']}.zip")["Body"]
+        .read()
+    )
+    assert hashlib.sha256(delivered).hexdigest() == record["result"]["sha256"]
+
+
+def test_export_requests_are_tenant_isolated(tenant: str, other_tenant: str, aws: Any) -> None:
+    subject(tenant)
+    assert call("POST", "/v1/subjects/u-1/exports", tenant=other_tenant, body={"format": "json"}).status == 404
+    r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
+    drain(aws, "ExportQueue")
+    assert call("GET", f"/v1/requests/{r.body['request_id']}", tenant=other_tenant).status == 404
+    assert records(other_tenant) == []
+
+
+def test_export_worker_is_idempotent_on_redelivery(tenant: str, aws: Any) -> None:
+    from chatsphere.handlers.wiring import ports
+    from chatsphere.logic.export import run_export
+
+    subject(tenant)
+    r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
+    drain(aws, "ExportQueue")
+    first = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
+    again = run_export(ports(), tenant, r.body["request_id"], datetime.now(UTC))
+    assert again is not None and again.status == "completed"
+    assert (
+        call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body["result"]["sha256"]
+        == first["result"]["sha256"]
+    )
