@@ -380,3 +380,82 @@ def test_export_worker_is_idempotent_on_redelivery(tenant: str, aws: Any) -> Non
         call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body["result"]["sha256"]
         == first["result"]["sha256"]
     )
+
+
+# ------------------------------------------------------------------ bad input
+def _state(aws: Any) -> dict[str, list[Any]]:
+    """Every item of every table, for before/after comparison."""
+    ddb = boto3.client("dynamodb")
+    return {
+        t: sorted(json.dumps(i, sort_keys=True, default=str) for i in ddb.scan(TableName=t)["Items"])
+        for t in ddb.list_tables()["TableNames"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("PUT", "/v1/settings", {"deadline_days": 0}, 422),
+        ("PUT", "/v1/settings", {"portability_destinations": ["https://not-s3"]}, 422),
+        (
+            "PUT",
+            "/v1/settings",
+            {"processors": [{"name": "X", "purpose": "p", "data_categories": ["dna"], "country": "IE"}]},
+            422,
+        ),
+        (
+            "PUT",
+            "/v1/settings",
+            {"processors": [{"name": "X", "purpose": "p", "data_categories": ["identity"], "country": "IE"}] * 2},
+            422,
+        ),
+        ("PUT", "/v1/settings", {"surprise": 1}, 422),
+        (
+            "POST",
+            "/v1/policies",
+            {"version": "v1", "effective_at": "2026-01-01T00:00:00", "url": "https://x.example", "sha256": "a" * 64},
+            422,
+        ),
+        (
+            "POST",
+            "/v1/policies",
+            {"version": "v1", "effective_at": "2026-01-01T00:00:00Z", "url": "http://x.example", "sha256": "a" * 64},
+            422,
+        ),
+        (
+            "POST",
+            "/v1/policies",
+            {"version": "v 1", "effective_at": "2026-01-01T00:00:00Z", "url": "https://x.example", "sha256": "a" * 64},
+            422,
+        ),
+        ("POST", "/v1/subjects/u-1/exports", {"format": "xml"}, 422),
+        ("POST", "/v1/subjects/u-1/exports", {"deliver_to": "s3://Bad_Bucket"}, 422),
+        ("POST", "/v1/requests/r0000000000000000000000000000/extension", {"days": 0, "reason": "x"}, 422),
+        ("POST", "/v1/requests/r0000000000000000000000000000/extension", {"days": 5, "reason": ""}, 422),
+        ("POST", "/v1/requests/not-an-id/extension", {"days": 5, "reason": "x"}, 422),
+        ("GET", "/v1/requests/not-an-id", None, 422),
+        ("GET", "/v1/requests/r0000000000000000000000000000", None, 404),
+    ],
+)
+def test_bad_input_to_rights_routes_is_a_problem_and_writes_nothing(
+    tenant: str, aws: Any, method: str, path: str, body: Any, status: int
+) -> None:
+    subject(tenant)
+    before = _state(aws)
+    r = call(method, path, tenant=tenant, body=body)
+    assert r.status == status, r.body
+    assert r.headers["content-type"] == "application/problem+json"
+    assert {"type", "title", "status", "detail"} <= set(r.body)
+    if status == 422:
+        assert r.body["errors"] and all(e["msg"] for e in r.body["errors"])
+    assert _state(aws) == before
+
+
+def test_malformed_and_mistyped_bodies_on_rights_routes(tenant: str, aws: Any) -> None:
+    before = _state(aws)
+    assert call("PUT", "/v1/settings", tenant=tenant, raw_body="{not json").status == 400
+    assert (
+        call("PUT", "/v1/settings", tenant=tenant, raw_body="{}", headers={"Content-Type": "text/plain"}).status == 415
+    )
+    assert call("POST", "/v1/policies", tenant=tenant, raw_body=b"\xff\xfe{}").status == 400
+    assert _state(aws) == before

@@ -67,8 +67,8 @@ def _in_flight(_: IdempotencyAlreadyInProgressError) -> Response[str]:
     "/v1/subjects/<subject_id>",
     summary="Create or replace a subject's profile",
     responses={
-        200: {"description": "Replaced", "content": {"application/json": {"model": Subject}}},
-        201: {"description": "Created", "content": {"application/json": {"model": Subject}}},
+        **body_response(200, "Replaced", Subject),
+        **body_response(201, "Created", Subject),
         **problem_responses(413, 415, 422),
     },
 )
@@ -83,7 +83,7 @@ def put_subject(subject_id: SubjectId, body: SubjectIn) -> Response[Any]:
     "/v1/subjects/<subject_id>",
     summary="Read a subject",
     responses={
-        200: {"description": "The subject", "content": {"application/json": {"model": Subject}}},
+        **body_response(200, "The subject", Subject),
         **problem_responses(404, 422),
     },
 )
@@ -96,7 +96,7 @@ def get_subject(subject_id: SubjectId) -> Subject:
     summary="Store one interaction (inquiry, response, message)",
     status_code=201,
     responses={
-        201: {"description": "Stored", "content": {"application/json": {"model": InteractionCreated}}},
+        **body_response(201, "Stored", InteractionCreated),
         **problem_responses(404, 409, 413, 415, 422),
     },
 )
@@ -123,7 +123,7 @@ def create_interaction(
     "/v1/subjects/<subject_id>/interactions",
     summary="List a subject's interactions, oldest first, with full text",
     responses={
-        200: {"description": "A page", "content": {"application/json": {"model": InteractionPage}}},
+        **body_response(200, "A page", InteractionPage),
         **problem_responses(404, 422),
     },
 )
@@ -139,7 +139,7 @@ def list_interactions(
     "/v1/subject-lookups",
     summary="Find subjects by email or phone (a POST, so identifiers stay out of URLs)",
     responses={
-        200: {"description": "Matching subject ids", "content": {"application/json": {"model": LookupResult}}},
+        **body_response(200, "Matching subject ids", LookupResult),
         **problem_responses(415, 422),
     },
 )

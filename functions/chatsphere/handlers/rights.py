@@ -51,7 +51,7 @@ def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
     "/v1/requests",
     summary="List the tenant's rights requests, newest first (overdue=true: open past due, most overdue first)",
     responses={
-        200: {"description": "A page", "content": {"application/json": {"model": RequestPage}}},
+        **body_response(200, "A page", RequestPage),
         **problem_responses(422),
     },
 )
@@ -91,7 +91,7 @@ def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
 @app.get(
     "/v1/settings",
     summary="Read the tenant's settings",
-    responses={200: {"description": "The settings", "content": {"application/json": {"model": TenantSettings}}}},
+    responses={**body_response(200, "The settings", TenantSettings), **problem_responses()},
 )
 def get_settings() -> TenantSettings:
     return ports().tenants.get_settings(tenant_id(app))
@@ -100,10 +100,7 @@ def get_settings() -> TenantSettings:
 @app.put(
     "/v1/settings",
     summary="Replace the tenant's settings (the whole document GET returns)",
-    responses={
-        200: {"description": "The settings", "content": {"application/json": {"model": TenantSettings}}},
-        **problem_responses(413, 415, 422),
-    },
+    responses={**body_response(200, "The settings", TenantSettings), **problem_responses(413, 415, 422)},
 )
 def put_settings(body: TenantSettings) -> TenantSettings:
     ports().tenants.put_settings(tenant_id(app), body, iso(utc_now()))
@@ -115,8 +112,8 @@ def put_settings(body: TenantSettings) -> TenantSettings:
     summary="Publish a privacy policy version (announced as PolicyVersionPublished)",
     status_code=201,
     responses={
-        200: {"description": "Already published with this content", "content": {"application/json": {"model": Policy}}},
-        201: {"description": "Published", "content": {"application/json": {"model": Policy}}},
+        **body_response(200, "Already published with this content", Policy),
+        **body_response(201, "Published", Policy),
         **problem_responses(409, 413, 415, 422),
     },
 )
@@ -128,7 +125,7 @@ def publish_policy(body: PolicyIn) -> Response[Any]:
 @app.get(
     "/v1/policies",
     summary="List the tenant's policy versions, oldest first",
-    responses={200: {"description": "The versions", "content": {"application/json": {"model": PolicyList}}}},
+    responses={**body_response(200, "The versions", PolicyList), **problem_responses()},
 )
 def list_policies() -> PolicyList:
     return policies.list_policies(ports(), tenant_id(app))

@@ -19,7 +19,9 @@ def utc_now() -> datetime:
 
 def iso(ts: datetime) -> str:
     """ISO 8601 UTC with fixed width, so that string order is time order (sort keys rely on it)."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = ts.astimezone(UTC)
+    # %Y is not zero-padded below year 1000 on glibc; a short year would break order and fromisoformat.
+    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
 
 
 class StrictModel(BaseModel):
