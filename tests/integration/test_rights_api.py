@@ -297,6 +297,20 @@ def test_export_package_holds_everything_with_checksums(tenant: str, aws: Any, f
     expires = datetime.fromisoformat(record["result"]["expires_at"]) - datetime.fromisoformat(record["completed_at"])
     assert expires == timedelta(hours=24)
 
+    # The package carries the tag template.yaml's lifecycle rule expires packages by.
+    from chatsphere.dal.keys import export_package_key
+    from infra import template
+
+    (rule,) = [
+        r
+        for r in template.resources()["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        if r["Id"] == "expire-export-packages"
+    ]
+    tags = boto3.client("s3").get_object_tagging(
+        Bucket=aws.refs["DataBucket"], Key=export_package_key(tenant, "u-1", record["request_id"])
+    )
+    assert [{"Key": t["Key"], "Value": t["Value"]} for t in tags["TagSet"]] == rule["TagFilters"]
+
     package = fetch(record["result"]["download_url"])
     assert hashlib.sha256(package).hexdigest() == record["result"]["sha256"]
     with zipfile.ZipFile(io.BytesIO(package)) as zf:

@@ -27,8 +27,9 @@ class S3BlobStore:
         body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
 
-    def open_upload(self, key: str) -> MultipartUpload:
-        return MultipartUpload(self._s3, self.bucket, key)
+    def open_upload(self, key: str, kind: str) -> MultipartUpload:
+        """`kind` becomes the object's chatsphere-kind tag, which the bucket's lifecycle rules expire by."""
+        return MultipartUpload(self._s3, self.bucket, key, kind)
 
     def presign_get(self, key: str, expires_in: int, filename: str) -> str:
         url: str = self._s3.generate_presigned_url(
@@ -61,10 +62,14 @@ class MultipartUpload:
 
     close() completes the upload; abort() (or an exception inside `with`) discards it."""
 
-    def __init__(self, s3: Any, bucket: str, key: str) -> None:
+    def __init__(self, s3: Any, bucket: str, key: str, kind: str) -> None:
         self._s3, self.bucket, self.key = s3, bucket, key
         self._upload_id = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, ServerSideEncryption="aws:kms", ContentType="application/zip"
+            Bucket=bucket,
+            Key=key,
+            ServerSideEncryption="aws:kms",
+            ContentType="application/zip",
+            Tagging=f"chatsphere-kind={kind}",
         )["UploadId"]
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []

@@ -26,6 +26,7 @@ from chatsphere.models.items import ProfileItem, RequestItem
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import PURPOSES, Interaction
 
+PACKAGE_KIND = "export-package"  # the tag template.yaml's lifecycle rule expires packages by
 PAGE = 25  # interactions per read; each may carry up to 1 MiB of text
 MAX_ATTEMPTS = 3  # the queue's maxReceiveCount in template.yaml: the last attempt marks the request failed
 CSV_COLUMNS = {
@@ -207,7 +208,7 @@ def _build(ports: Ports, item: RequestItem, now: datetime) -> RequestItem:
     tenant = ports.tenants.get_tenant(tenant_id)
     record = processing_record(settings, tenant.name if tenant else tenant_id, profile.objections)
     key = export_package_key(tenant_id, subject_id, item.request_id)
-    upload = ports.blobs.open_upload(key)
+    upload = ports.blobs.open_upload(key, PACKAGE_KIND)
     sink = _HashingUpload(upload)
     try:
         fmt = item.details.get("format", "json")

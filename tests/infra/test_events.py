@@ -1,0 +1,130 @@
+"""events/ holds one sample per event in template.yaml (and the authorizer's), shaped as AWS sends it,
+and each sample is a request its handler accepts: `make invoke` and `sam local invoke -e` can use them."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+from typing import Any
+
+import pytest
+
+from infra import template
+
+EVENTS = template.ROOT / "events"
+PLACEHOLDER_TENANT = "tDEMO"
+# The statuses that mean the sample itself is wrong (404 is fine: a sample may name a record that does not exist).
+REJECTED = {400, 401, 403, 413, 415, 422}
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def other_events() -> list[tuple[str, str, str]]:
+    """(function, event name, type) of every event that is not an API route."""
+    return [
+        (fn.logical_id, name, event["Type"])
+        for fn in template.functions().values()
+        for name, event in fn.events.items()
+        if event["Type"] != "Api"
+    ]
+
+
+class Context:
+    memory_limit_in_mb = 512
+    aws_request_id = "sample-event"
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 29_000
+
+
+def handler_of(function: str) -> Any:
+    fn = template.functions()[function]
+    return getattr(importlib.import_module(fn.module), fn.attribute)
+
+
+def test_every_event_of_the_template_and_the_authorizer_has_a_sample_and_no_sample_is_stale() -> None:
+    declared = {name for fn in template.functions().values() for name in fn.events} | {"Authorizer"}
+    assert {path.stem for path in EVENTS.glob("*.json")} == declared
+
+
+@pytest.mark.parametrize("route", template.routes(), ids=lambda route: route.event)
+def test_each_route_sample_is_a_rest_proxy_event_for_its_route(route: template.Route) -> None:
+    event = sample(route.event)
+    context = event["requestContext"]
+    assert (event["resource"], event["httpMethod"]) == (route.path, route.method)
+    assert (context["resourcePath"], context["httpMethod"]) == (route.path, route.method)
+    match = route.pattern.match(event["path"])
+    assert match is not None, event["path"]
+    assert (event["pathParameters"] or {}) == match.groupdict()
+    assert context["authorizer"]["tenant_id"] == PLACEHOLDER_TENANT
+    if event["body"] is not None:
+        assert not event["isBase64Encoded"]
+        json.loads(event["body"])
+        assert event["headers"]["Content-Type"] == "application/json"
+
+
+def test_the_authorizer_sample_is_a_token_event_the_gateway_would_pass_on() -> None:
+    _, spec = template.authorizer()
+    event = sample("Authorizer")
+    assert spec["FunctionPayloadType"] == event["type"] == "TOKEN"
+    # API Gateway answers 401 itself, without calling the authorizer, when the header fails this expression.
+    assert re.fullmatch(spec["Identity"]["ValidationExpression"], event["authorizationToken"])
+    method, path = event["methodArn"].split("/", 3)[2:]
+    assert any(r.method == method and r.pattern.match(f"/{path}") for r in template.routes()), event["methodArn"]
+
+
+@pytest.mark.parametrize(("function", "name", "kind"), other_events(), ids=lambda value: str(value))
+def test_queue_and_schedule_samples_have_their_sources_shape(function: str, name: str, kind: str) -> None:
+    event = sample(name)
+    if kind == "SQS":
+        assert event["Records"], function
+        for record in event["Records"]:
+            assert record["eventSource"] == "aws:sqs"
+            assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324 (SQS's own)
+            assert json.loads(record["body"])["tenant_id"] == PLACEHOLDER_TENANT
+    elif kind in ("Schedule", "ScheduleV2"):
+        assert event["detail-type"] == "Scheduled Event"
+    else:
+        pytest.fail(f"no shape check for {kind} events yet ({function}/{name})")
+
+
+def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
+    from chatsphere.handlers.wiring import ports
+    from chatsphere.logic.tenants import create_tenant
+
+    tenant, _ = create_tenant(ports().tenants, ports().kms, "Example tenant")
+
+    def load(name: str) -> dict[str, Any]:
+        return json.loads((EVENTS / f"{name}.json").read_text().replace(PLACEHOLDER_TENANT, tenant.tenant_id))
+
+    answers = {}
+    # The subject first: every other route acts on it.
+    for route in sorted(template.routes(), key=lambda route: route.event != "PutSubject"):
+        answers[route.event] = handler_of(route.function)(load(route.event), Context(route.function))
+    rejected = {
+        name: (answer["statusCode"], answer["body"])
+        for name, answer in answers.items()
+        if answer["statusCode"] in REJECTED or answer["statusCode"] >= 500
+    }
+    assert rejected == {}
+
+    # The export the CreateExport sample asked for, run by the ExportJobs sample's shape.
+    request_id = json.loads(answers["CreateExport"]["body"])["request_id"]
+    for function, name, kind in other_events():
+        event = load(name)
+        if kind == "SQS":
+            for record in event["Records"]:
+                record["body"] = json.dumps({**json.loads(record["body"]), "request_id": request_id})
+        result = handler_of(function)(event, Context(function))
+        if kind == "SQS":
+            assert result == {"batchItemFailures": []}, name
+            assert ports().requests.get(tenant.tenant_id, request_id).status == "completed"
