@@ -1,0 +1,143 @@
+"""The template's non-HTTP event sources, run beside the local gateway: SQS event source mappings and
+EventBridge schedules. Each reads its settings from template.yaml's function events.
+
+They mimic Lambda closely where a developer would notice (batching, partial batch failures, the
+queue's redrive to its DLQ) and differ where waiting would only slow a developer down: a failed
+message is retried after RETRY_DELAY_S, not after the queue's full visibility timeout."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+import boto3
+
+from infra import template
+from infra.events import schedule_event, sqs_event
+from infra.local import Functions
+from infra.template import Resolver
+
+log = logging.getLogger("infra.local.workers")
+RETRY_DELAY_S = 5
+POLL_WAIT_S = 1  # long-poll briefly, so stop() is prompt
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+class SqsPoller:
+    """One SQS event source mapping: receive a batch, invoke, delete what succeeded."""
+
+    def __init__(self, functions: Functions, function_id: str, queue_url: str, queue_arn: str, batch_size: int) -> None:
+        self.functions, self.function_id = functions, function_id
+        self.queue_url, self.queue_arn, self.batch_size = queue_url, queue_arn, batch_size
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sqs:{function_id}", daemon=True)
+        self.delivered = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        sqs = boto3.client("sqs")
+        while not self._stop.is_set():
+            try:
+                self.poll_once(sqs, POLL_WAIT_S)
+            except Exception as error:  # the poller outlives a failing backend, as Lambda's does
+                log.warning("sqs poller %s: %s", self.function_id, type(error).__name__)
+                self._stop.wait(RETRY_DELAY_S)
+
+    def poll_once(self, sqs: Any, wait_s: int = 0) -> int:
+        """Deliver one batch, if any; returns how many messages it held."""
+        messages = sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.batch_size, 10),
+            WaitTimeSeconds=wait_s,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        try:
+            response = self.functions.invoke(self.function_id, sqs_event(messages, self.queue_arn))
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        except Exception as error:  # a handler error fails the whole batch
+            log.warning("%s failed a batch: %s", self.function_id, type(error).__name__)
+            failed = {m["MessageId"] for m in messages}
+        for m in messages:
+            if m["MessageId"] in failed:
+                sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=RETRY_DELAY_S
+                )
+            else:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                self.delivered += 1
+        return len(messages)
+
+
+class Schedule:
+    """One rate() schedule: invoke the function every period (the first time one period after start)."""
+
+    def __init__(self, functions: Functions, function_id: str, period_s: float, name: str) -> None:
+        self.functions, self.function_id, self.period_s, self.name = functions, function_id, period_s, name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"schedule:{function_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.fire()
+
+    def fire(self) -> Any:
+        try:
+            return self.functions.invoke(self.function_id, schedule_event(f"arn:aws:scheduler:::schedule/{self.name}"))
+        except Exception as error:
+            log.warning("schedule %s failed: %s", self.name, type(error).__name__)
+            return None
+
+
+def rate_seconds(expression: str) -> float | None:
+    """rate(N unit) in seconds; None for cron() expressions, which the local stack does not run."""
+    match = _RATE.match(expression.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * _UNIT_S[match.group(2).rstrip("s")]
+
+
+def from_template(functions: Functions, resolver: Resolver) -> list[SqsPoller | Schedule]:
+    """A worker for every SQS and schedule event of every function in template.yaml."""
+    workers: list[SqsPoller | Schedule] = []
+    for fn in template.functions().values():
+        for name, event in fn.events.items():
+            props = event.get("Properties", {})
+            if event["Type"] == "SQS":
+                queue_id = props["Queue"]["Fn::GetAtt"][0]
+                workers.append(
+                    SqsPoller(
+                        functions,
+                        fn.logical_id,
+                        resolver.ref(queue_id),
+                        resolver.attrs[(queue_id, "Arn")],
+                        int(props.get("BatchSize", 10)),
+                    )
+                )
+            elif event["Type"] in ("Schedule", "ScheduleV2"):
+                period = rate_seconds(props["ScheduleExpression"])
+                if period is None:
+                    log.warning("%s.%s: only rate() schedules run locally; use make invoke", fn.logical_id, name)
+                    continue
+                workers.append(Schedule(functions, fn.logical_id, period, f"{fn.logical_id}-{name}"))
+    return workers
