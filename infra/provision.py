@@ -178,7 +178,12 @@ def provision(session: boto3.session.Session | None = None, params: dict[str, st
     return resolver
 
 
+# Declared in the template only so that `sam local invoke --env-vars` may set them; a local runner
+# supplies its own (its embedded AWS endpoint), so the template's deployed values are not copied.
+RUNNER_SUPPLIED = frozenset({"AWS_ENDPOINT_URL", "AWS_ACCOUNT_ID_ENDPOINT_MODE"})
+
+
 def function_environment(resolver: Resolver, logical_id: str) -> dict[str, str]:
     """A function's environment as Lambda would see it, names resolved to the provisioned resources."""
     env = template.functions()[logical_id].environment
-    return {k: str(resolver.resolve(v)) for k, v in env.items()}
+    return {k: str(resolver.resolve(v)) for k, v in env.items() if k not in RUNNER_SUPPLIED}

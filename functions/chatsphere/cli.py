@@ -2,8 +2,9 @@
 
     chatsphere tenants create --name NAME      prints {"tenant_id": ..., "api_key": ...}
 
-Names come from flags, else TENANTS_TABLE / DATA_KEY_ID, else (with --local) from .local/stack.json,
-which `make run` writes along with the endpoint of its embedded AWS."""
+Names come from flags, else TENANTS_TABLE / DATA_KEY_ID, else (with --local) from the stack file that
+`make run` writes along with the endpoint of its embedded AWS ($CHATSPHERE_LOCAL_DIR/stack.json,
+by default .local/stack.json)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--tenants-table", default=os.environ.get("TENANTS_TABLE"))
     create.add_argument("--key-id", default=os.environ.get("DATA_KEY_ID"), help="KMS key id or ARN")
     create.add_argument("--local", action="store_true", help="use the running local stack (.local/stack.json)")
-    create.add_argument("--stack-file", default=".local/stack.json", type=Path)
+    local_dir = Path(os.environ.get("CHATSPHERE_LOCAL_DIR") or ".local")
+    create.add_argument("--stack-file", default=local_dir / "stack.json", type=Path, help="default: %(default)s")
     return parser
 
 

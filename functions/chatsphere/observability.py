@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+# Powertools' own DEBUG lines quote each route's arguments, request bodies included: never create them.
+logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)
 
 
 def ref(value: str) -> str:

@@ -101,12 +101,13 @@ def handler_problems(doc: Doc) -> list[str]:
 
 
 def environment_problems(doc: Doc) -> list[str]:
-    """A function's variables are Settings' fields, plus Powertools' own and STAGE."""
+    """A function's variables are Settings' fields, plus Powertools' own, STAGE, and the two botocore
+    reads (declared empty or default so that `sam local invoke --env-vars` may set them)."""
     fields = {name.upper(): info for name, info in Settings.model_fields.items()}
     problems = []
     for logical, props in functions(doc).items():
         names = set(props["Environment"]["Variables"])
-        for name in sorted(names - set(fields) - {"STAGE"}):
+        for name in sorted(names - set(fields) - {"STAGE", "AWS_ENDPOINT_URL", "AWS_ACCOUNT_ID_ENDPOINT_MODE"}):
             if not name.startswith("POWERTOOLS_"):
                 problems.append(f"{logical}: {name} is not a field of chatsphere.config.Settings")
         for name in sorted(set(fields) - names):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -78,8 +79,22 @@ def _field_errors(raw: Any) -> list[FieldError]:
     return out
 
 
+def _json_body(text: str) -> Any:
+    """json.loads for request bodies: every way a body fails to parse is a 400, and a top-level array
+    is refused (Powertools would validate its first element as the body and drop the rest)."""
+    try:
+        data = json.loads(text)
+    except (RecursionError, ValueError):  # nesting depth and the int digit limit, not only syntax errors
+        raise json.JSONDecodeError("not valid JSON", "", 0) from None
+    if isinstance(data, list):
+        raise RequestValidationError(
+            [{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be an object"}]
+        )
+    return data
+
+
 def make_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_body)
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(_: RequestUnsupportedContentType) -> Response[str]:
@@ -152,6 +167,19 @@ def precheck(event: dict[str, Any]) -> Response[str] | None:
     return None
 
 
+# Percent-escapes of the characters an id may hold ([A-Za-z0-9._:@-]); clients encode ':' and '@' in paths.
+_ID_CHAR_ESCAPE = re.compile(r"%(2[DEde]|3[0-9Aa]|40|[46][1-9A-Fa-f]|[57][0-9Aa]|5[Ff])")
+
+
+def decode_path(event: dict[str, Any]) -> None:
+    """A REST API hands over the path as sent, percent-encoded, and Powertools reads path parameters from it:
+    decode the escapes of id characters (u%40x is u@x). Others stay encoded: %2F must not split a segment,
+    and no id holds them, so they fail validation (422) rather than routing (404)."""
+    path = event.get("path")
+    if isinstance(path, str) and "%" in path:
+        event["path"] = _ID_CHAR_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), path)
+
+
 def api_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda entry point for a resolver: observability decorators, then the body check, then routing."""
 
@@ -159,6 +187,7 @@ def api_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Lambda
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        decode_path(event)
         early = precheck(event)
         if early is not None:
             return {

@@ -196,4 +196,3 @@ def reactivate(subject_id: SubjectId) -> Subject:
 
 
 lambda_handler = api_handler(app)
-logger.debug("intake handler loaded")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 
@@ -28,6 +28,25 @@ class StrictModel(BaseModel):
     """API bodies: unknown fields are an error, never silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+# Body fields as JSON Schema (the OpenAPI document) means them; pydantic alone would coerce the rest.
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
+def _date_time_text(value: Any) -> Any:
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("must be an RFC 3339 date-time string")
+
+
+# After an int's Field(...): 7 or 7.0, never true or "7".
+JSON_INTEGER = BeforeValidator(_json_integer)
+# RFC 3339 text with an offset (JSON has no date type), never a number of seconds.
+DateTimeText = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 
 
 class FieldError(BaseModel):

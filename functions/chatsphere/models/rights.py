@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from chatsphere.models.common import StrictModel
+from chatsphere.models.common import JSON_INTEGER, StrictModel
 
 RequestType = Literal["export", "correction", "objection", "deactivation", "erasure"]
 RequestStatus = Literal["received", "in_progress", "completed", "completed_with_exceptions", "rejected", "failed"]
@@ -46,7 +46,7 @@ class RequestPage(BaseModel):
 
 
 class ExtensionIn(StrictModel):
-    days: Annotated[int, Field(ge=1, le=365, description="At most the tenant's extension_days")]
+    days: Annotated[int, Field(ge=1, le=365, description="At most the tenant's extension_days"), JSON_INTEGER]
     reason: Reason
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from chatsphere.models.common import StrictModel
+from chatsphere.models.common import JSON_INTEGER, StrictModel
 from chatsphere.models.rights import S3Uri
 
 DATA_CATEGORIES = ("identity", "contact", "interactions", "usage")
@@ -25,14 +25,20 @@ class Processor(StrictModel):
 class RetentionPeriods(StrictModel):
     """How long each category is kept; the retention job enforces these."""
 
-    interactions_days: Annotated[int, Field(ge=1, le=3650)] = 730
-    profile_inactive_days: Annotated[int, Field(ge=1, le=3650)] = 1095
+    interactions_days: Annotated[int, Field(ge=1, le=3650), JSON_INTEGER] = 730
+    profile_inactive_days: Annotated[int, Field(ge=1, le=3650), JSON_INTEGER] = 1095
 
 
 class TenantSettings(StrictModel):
-    deadline_days: Annotated[int, Field(ge=1, le=90, description="Days to answer a rights request (GDPR: 30)")] = 30
-    extension_days: Annotated[int, Field(ge=0, le=90, description="Most a request may be extended, once")] = 60
-    download_link_hours: Annotated[int, Field(ge=1, le=168, description="Lifetime of an export's link")] = 24
+    deadline_days: Annotated[
+        int, Field(ge=1, le=90, description="Days to answer a rights request (GDPR: 30)"), JSON_INTEGER
+    ] = 30
+    extension_days: Annotated[
+        int, Field(ge=0, le=90, description="Most a request may be extended, once"), JSON_INTEGER
+    ] = 60
+    download_link_hours: Annotated[
+        int, Field(ge=1, le=168, description="Lifetime of an export's link"), JSON_INTEGER
+    ] = 24
     portability_destinations: Annotated[list[S3Uri], Field(max_length=20)] = Field(default_factory=list)
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
     processors: Annotated[list[Processor], Field(max_length=50)] = Field(default_factory=list)

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from chatsphere.models.common import ExternalId, StrictModel
+from chatsphere.models.common import DateTimeText, ExternalId, StrictModel
 
 MAX_TEXT_BYTES = 1024 * 1024
 
@@ -48,7 +48,10 @@ Phone = Annotated[
 ]
 ContactKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 ContactValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-Contact = Annotated[dict[ContactKey, ContactValue], Field(max_length=32)]
+# additionalProperties: keys outside the pattern are refused, and the OpenAPI document must say so.
+Contact = Annotated[
+    dict[ContactKey, ContactValue], Field(max_length=32, json_schema_extra={"additionalProperties": False})
+]
 
 
 class SubjectIn(StrictModel):
@@ -106,7 +109,7 @@ class InteractionIn(StrictModel):
     conversation_id: ExternalId
     role: Role
     text: Annotated[str, Field(min_length=1, description="Up to 1 MiB of UTF-8; more gets 413")]
-    occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to now; never in the future")
+    occurred_at: DateTimeText | None = Field(default=None, description="Defaults to now; never in the future")
     channel: Channel | None = None
 
 

@@ -1,0 +1,439 @@
+"""An API Gateway (REST API, Lambda proxy integration) stand-in for the local stack, configured from template.yaml.
+
+It does what API Gateway does around a function: route by method and path, the 10 MB payload limit, the TOKEN
+authorizer (header, validation expression, policy cached per token), the proxy event, the function's reply, and
+API Gateway's own error replies as template.yaml's GatewayResponses shape them (problem+json)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from infra import template
+from infra.events import method_arn, rest_event, token_event
+from infra.local import Functions
+from infra.template import Route
+
+log = logging.getLogger("infra.local.gateway")
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request limit
+PROBLEM_JSON = "application/problem+json"
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str  # path and query, as on the request line
+    headers: Sequence[tuple[str, str]] = ()
+    body: bytes = b""
+    source_ip: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    resource: str | None = None  # the matched route's path, for the access log (never the real path)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+@dataclass(frozen=True)
+class AuthorizerConfig:
+    function: str  # logical id
+    header: str = "Authorization"
+    validation: re.Pattern[str] | None = None
+    ttl_s: float = 300
+
+    @classmethod
+    def from_template(cls) -> AuthorizerConfig:
+        logical_id, spec = template.authorizer()
+        identity = spec.get("Identity", {})
+        expression = identity.get("ValidationExpression")
+        return cls(
+            logical_id,
+            identity.get("Header", "Authorization"),
+            re.compile(expression) if expression else None,
+            float(identity.get("ReauthorizeEvery", 300)),
+        )
+
+
+@dataclass(frozen=True)
+class GatewayResponses:
+    """API Gateway's own replies (401, 403, 404, 413, 5xx...), shaped by the API's GatewayResponses."""
+
+    specs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_template(cls) -> GatewayResponses:
+        (api,) = template.resources("AWS::Serverless::Api").values()
+        return cls(api["Properties"].get("GatewayResponses", {}))
+
+    def render(
+        self, kind: str, status: int, message: str, request_id: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> Reply:
+        own = self.specs.get(kind, {})
+        family = self.specs.get("DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX", {})
+        status = int(own.get("StatusCode", status))
+        templates = own.get("ResponseTemplates") or family.get("ResponseTemplates") or {}
+        text = templates.get("application/json") or next(iter(templates.values()), None)
+        if text is None:
+            title = HTTPStatus(status).phrase
+            body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": message})
+        else:
+            values = {
+                "error.statusCode": str(status),
+                "error.message": message,
+                "error.messageString": json.dumps(message),
+                "error.responseType": kind,
+                "requestId": request_id,
+            }
+            body = re.sub(r"\$context\.([A-Za-z]+(?:\.[A-Za-z]+)*)", lambda m: values.get(m.group(1), ""), text)
+        out = [("Content-Type", PROBLEM_JSON)]
+        for source in (family, own):
+            for name, value in source.get("ResponseParameters", {}).get("Headers", {}).items():
+                if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == "'":  # static values only
+                    out = [(k, v) for k, v in out if k.lower() != name.lower()] + [(name, value[1:-1])]
+        return Reply(status, [*out, *headers, ("x-amzn-RequestId", request_id)], body.encode())
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """IAM's wildcards: * is any run of characters, ? is one."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z")
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def allows(policy: Mapping[str, Any], arn: str) -> bool:
+    """IAM evaluation of an authorizer's policy for one method ARN: an explicit Deny wins, else an Allow is needed."""
+    effects = set()
+    statements = policy.get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        if not any(_glob(a).match("execute-api:Invoke") for a in _listed(statement.get("Action"))):
+            continue
+        if any(_glob(r).match(arn) for r in _listed(statement.get("Resource"))):
+            effects.add(statement.get("Effect"))
+    return "Allow" in effects and "Deny" not in effects
+
+
+def _policy_problem(policy: Any) -> str | None:
+    """Why an authorizer's answer is unusable, if it is."""
+    if not isinstance(policy, dict) or not isinstance(policy.get("principalId"), str):
+        return "no principalId"
+    if not isinstance(policy.get("policyDocument"), dict):
+        return "no policyDocument"
+    context = policy.get("context") or {}
+    if not isinstance(context, dict) or not all(isinstance(v, str | int | float | bool) for v in context.values()):
+        return "context values must be strings, numbers or booleans"
+    return None
+
+
+def _context_value(value: str | int | float | bool) -> str:
+    # API Gateway hands the authorizer's context to the proxy event as strings.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _event_body(raw: bytes) -> bytes | str | None:
+    """Text if it is UTF-8; else bytes, which the event carries base64-encoded (API Gateway's binary handling)."""
+    if not raw:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _specificity(path: str) -> list[int]:
+    # API Gateway prefers a literal segment over {param}, and {param} over {proxy+}.
+    return [2 if seg.endswith("+}") else 1 if seg.startswith("{") else 0 for seg in path.strip("/").split("/")]
+
+
+class Gateway:
+    def __init__(
+        self,
+        routes: Iterable[Route],
+        functions: Functions,
+        authorizer: AuthorizerConfig | None,
+        responses: GatewayResponses | None = None,
+        stage: str = "dev",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.resources: dict[str, dict[str, Route]] = {}
+        for route in sorted(routes, key=lambda r: _specificity(r.path)):
+            self.resources.setdefault(route.path, {})[route.method] = route
+        self.functions = functions
+        self.authorizer = authorizer
+        self.responses = responses or GatewayResponses()
+        self.stage = stage
+        self.clock = clock
+        self._policies: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._policies_lock = threading.Lock()
+
+    @classmethod
+    def from_template(cls, functions: Functions, stage: str) -> Gateway:
+        return cls(
+            template.routes(), functions, AuthorizerConfig.from_template(), GatewayResponses.from_template(), stage
+        )
+
+    # ------------------------------------------------------------------ request
+
+    def handle(self, request: Request) -> Reply:
+        request_id = str(uuid.uuid4())
+        raw_path, _, query = request.target.partition("?")
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            return self.too_large(request_id)
+        found = self._resource(raw_path)
+        if found is None:
+            return self.responses.render("RESOURCE_NOT_FOUND", 404, "No resource matches this path", request_id)
+        resource, params, methods = found
+        route = methods.get(request.method.upper())
+        if route is None:
+            allowed = ", ".join(sorted(methods))
+            return self.responses.render(
+                "METHOD_NOT_ALLOWED", 405, f"Allowed methods: {allowed}", request_id, [("Allow", allowed)]
+            )
+        # A REST API hands the function the path as sent (still percent-encoded), its parameters decoded.
+        path = raw_path
+        headers: dict[str, str] = {}  # the last value of each, as API Gateway does; all of them in multi
+        multi: dict[str, list[str]] = {}
+        for name, value in request.headers:
+            headers[name] = value
+            multi.setdefault(name, []).append(value)
+        context: dict[str, Any] | None = None
+        if self.authorizer is not None:
+            decision = self._authorize(self.authorizer, headers, route.method, path, request_id)
+            if isinstance(decision, Reply):
+                return replace(decision, resource=resource)
+            context = decision
+        event = rest_event(
+            route.method,
+            route.path,
+            path,
+            path_parameters=params,
+            query=query,
+            headers=headers,
+            body=_event_body(request.body),
+            authorizer=context,
+            stage=self.stage,
+            source_ip=request.source_ip,
+        )
+        event["multiValueHeaders"] = multi or None
+        event["requestContext"]["requestId"] = request_id
+        try:
+            result = self.functions.invoke(route.function, event)
+        except Exception:
+            log.exception("%s failed", route.function)
+            return self.responses.render("DEFAULT_5XX", 502, "Internal server error", request_id)
+        return self._proxy_reply(result, request_id, resource)
+
+    def too_large(self, request_id: str | None = None) -> Reply:
+        return self.responses.render(
+            "REQUEST_TOO_LARGE", 413, "Request Entity Too Large", request_id or str(uuid.uuid4())
+        )
+
+    def _resource(self, raw_path: str) -> tuple[str, dict[str, str], dict[str, Route]] | None:
+        for resource, methods in self.resources.items():
+            match = next(iter(methods.values())).pattern.match(raw_path)
+            if match:
+                return resource, {k: unquote(v) for k, v in match.groupdict().items()}, methods
+        return None
+
+    # --------------------------------------------------------------- authorizer
+
+    def _authorize(
+        self, config: AuthorizerConfig, headers: Mapping[str, str], method: str, path: str, request_id: str
+    ) -> dict[str, Any] | Reply:
+        token = next((v for k, v in headers.items() if k.lower() == config.header.lower()), "")
+        if not token or (config.validation is not None and not config.validation.fullmatch(token)):
+            return self.responses.render("UNAUTHORIZED", 401, "Unauthorized", request_id)
+        policy = self._cached_policy(token)
+        if policy is None:
+            try:
+                policy = self.functions.invoke(config.function, token_event(token, self.stage, method, path))
+            except Exception:
+                # API Gateway says 401 when the authorizer raises "Unauthorized", and 500 for other failures.
+                log.exception("%s failed", config.function)
+                return self.responses.render("UNAUTHORIZED", 401, "Unauthorized", request_id)
+            problem = _policy_problem(policy)
+            if problem is not None:
+                log.error("%s returned an unusable answer: %s", config.function, problem)
+                return self.responses.render("AUTHORIZER_CONFIGURATION_ERROR", 500, "Internal server error", request_id)
+            self._remember_policy(token, policy, config.ttl_s)
+        if not allows(policy["policyDocument"], method_arn(self.stage, method, path)):
+            return self.responses.render("ACCESS_DENIED", 403, "Forbidden", request_id)
+        context = {k: _context_value(v) for k, v in (policy.get("context") or {}).items()}
+        return {**context, "principalId": policy["principalId"]}
+
+    def _cached_policy(self, token: str) -> dict[str, Any] | None:
+        with self._policies_lock:
+            entry = self._policies.get(token)
+            return entry[1] if entry is not None and entry[0] > self.clock() else None
+
+    def _remember_policy(self, token: str, policy: dict[str, Any], ttl_s: float) -> None:
+        if ttl_s <= 0:
+            return
+        now = self.clock()
+        with self._policies_lock:
+            self._policies = {k: v for k, v in self._policies.items() if v[0] > now}
+            self._policies[token] = (now + ttl_s, policy)
+
+    # -------------------------------------------------------------------- reply
+
+    def _proxy_reply(self, result: Any, request_id: str, resource: str) -> Reply:
+        try:
+            status = result["statusCode"]
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise TypeError("statusCode must be an HTTP status")
+            text = result.get("body") or ""
+            if not isinstance(text, str):
+                raise TypeError("body must be a string")
+            body = base64.b64decode(text, validate=True) if result.get("isBase64Encoded") else text.encode()
+            headers = [(k, str(v)) for k, values in (result.get("multiValueHeaders") or {}).items() for v in values]
+            for name, value in (result.get("headers") or {}).items():
+                if (name.lower(), str(value)) not in {(k.lower(), v) for k, v in headers}:
+                    headers.append((name, str(value)))
+        except (KeyError, TypeError, AttributeError, ValueError, binascii.Error) as exc:
+            log.error("malformed Lambda proxy response: %s", exc)
+            return self.responses.render("DEFAULT_5XX", 502, "Internal server error", request_id)
+        headers = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP]
+        if not any(k.lower() == "content-type" for k, _ in headers):
+            headers.append(("Content-Type", "application/json"))
+        return Reply(status, [*headers, ("x-amzn-RequestId", request_id)], body, resource)
+
+
+# ------------------------------------------------------------------------ HTTP
+
+
+class Worker(Protocol):
+    """Something that runs beside the gateway for as long as it serves: an SQS poller, an EventBridge schedule.
+
+    Such workers get the stack's `Functions` and call `invoke(logical_id, event)`, as the gateway does."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+    gateway: Gateway
+
+
+class _HttpHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.send_error(400, "Malformed Content-Length or chunked body")
+            return
+        if body is None:
+            reply = self.server.gateway.too_large()
+            self.close_connection = True  # the unread body is still on the wire
+        else:
+            request = Request(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+            reply = self.server.gateway.handle(request)
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+        # Like the template's access log: no path or query, they may hold identifiers.
+        log.info(
+            "%s %s %s %.0fms", self.command, reply.resource or "-", reply.status, (time.monotonic() - started) * 1000
+        )
+
+    def _read_body(self) -> bytes | None:
+        """The request body; None if it exceeds the payload limit. ValueError if it is malformed."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            out = bytearray()
+            while size := int(self.rfile.readline(1024).split(b";")[0], 16):
+                if len(out) + size > MAX_PAYLOAD_BYTES:
+                    return None
+                out += self.rfile.read(size)
+                self.rfile.readline(1024)
+            while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+                pass
+            return bytes(out)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return None if length > MAX_PAYLOAD_BYTES else self.rfile.read(length)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (malformed request line or headers) as problem+json too."""
+        title = HTTPStatus(code).phrase
+        body = json.dumps({"type": "about:blank", "title": title, "status": code, "detail": message or title}).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", PROBLEM_JSON)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def __getattr__(self, name: str) -> Any:
+        # Every method (QUERY, BREW...) reaches the gateway, which answers 405 where a resource lacks it.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # _serve logs each request itself
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.warning(format, *args)
+
+
+class LocalServer:
+    """The gateway over HTTP, with the workers that live as long as it does. Binds at construction."""
+
+    def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 3000, workers: Sequence[Worker] = ()):
+        self.httpd = _HttpServer((host, port), _HttpHandler)
+        self.httpd.gateway = gateway
+        self.workers = list(workers)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="gateway", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        for worker in self.workers:
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in reversed(self.workers):
+            worker.stop()
+        if self._thread.is_alive():
+            self.httpd.shutdown()
+            self._thread.join()
+        self.httpd.server_close()

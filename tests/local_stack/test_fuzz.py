@@ -1,0 +1,163 @@
+"""The running stack against its own contract: schemathesis generates requests from infra/openapi.json (valid and
+invalid ones) and runs every check it has on each answer: no 5xx, documented status codes, content types, headers
+and bodies, valid data accepted, invalid data rejected, the key actually enforced, 405 + Allow on other methods.
+
+The requests carry the second demo tenant's key: the first one's data belongs to test_local_stack.py and to the
+banner's examples."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import phonenumbers
+import pytest
+import schemathesis
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import settings
+from schemathesis.core.parameters import ParameterLocation
+
+from tests.local_stack.conftest import ROOT, RunningStack
+
+CONFIG = schemathesis.Config.from_dict(
+    {
+        # Every check. max_response_time is not among them until it is given a limit, and a time limit would be
+        # a timed assert on a shared machine.
+        "checks": {"enabled": True},
+        # The same examples on every run, and no example database written into the tree.
+        "generation": {"deterministic": True, "database": "none"},
+    }
+)
+schema = schemathesis.openapi.from_path(ROOT / "infra" / "openapi.json", config=CONFIG)
+# Cases are built at collection, before the stack runs: they carry this, and the test puts the real key in its place.
+KEY_PLACEHOLDER = "second-demo-tenant-key"
+
+
+@schema.auth()
+class DemoTenantKey:
+    """The bearer key, through schemathesis's auth so that cases testing a missing key really go without one."""
+
+    def get(self, case: schemathesis.Case, ctx: Any) -> str:
+        return KEY_PLACEHOLDER
+
+    def set(self, case: schemathesis.Case, data: str, ctx: Any) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+# ------------------------------------------- valid cases, within the rules JSON Schema cannot state
+# "Valid data is accepted" is checked on cases valid by the schema. Where the API also applies a rule the schema
+# cannot state, the valid cases are made to keep it, so that the check stays on for everything else. Invalid
+# cases are left alone: those rules are still fuzzed, and breaking them must still be rejected.
+
+PLAN_VALID_PHONES = [
+    phonenumbers.format_number(
+        phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE),
+        phonenumbers.PhoneNumberFormat.E164,
+    )
+    for region in ("US", "GB", "DE", "FR", "JP", "BR", "IN", "AU")
+]
+
+
+def _pick(values: list[str], seed: str) -> str:
+    return values[int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(values)]
+
+
+def _email_ok(value: str) -> bool:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _after_now(text: str) -> bool:
+    try:
+        return datetime.fromisoformat(text.upper()) > datetime.now(UTC)
+    except (ValueError, TypeError):
+        return False  # not a date-time the API would read either: its answer is for the checks to judge
+
+
+def _unique_by(items: list[Any], key: Callable[[Any], Any]) -> list[Any]:
+    seen: set[Any] = set()
+    out = []
+    for item in items:
+        if key(item) not in seen:
+            seen.add(key(item))
+            out.append(item)
+    return out
+
+
+def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
+    # The pattern is E.164's shape; the API also checks the numbering plan (libphonenumber).
+    if isinstance(body.get("phone"), str):
+        body["phone"] = _pick(PLAN_VALID_PHONES, body["phone"])
+    # format: email is RFC 5322 syntax; the API also wants a real domain (email-validator): not 0@00.
+    if isinstance(body.get("email"), str) and not _email_ok(body["email"]):
+        body["email"] = f"subject{len(body['email'])}@example.com"
+    # A lookup takes exactly one of email and phone (a model validator; the schema has both optional).
+    if path == "/v1/subject-lookups":
+        if body.get("email") is not None:
+            body.pop("phone", None)
+        elif body.get("phone") is None:
+            body["phone"] = PLAN_VALID_PHONES[0]
+    # An interaction cannot have occurred in the future: the schema cannot say "before now".
+    if isinstance(body.get("occurred_at"), str) and _after_now(body["occurred_at"]):
+        body["occurred_at"] = "2020-02-29T12:00:00+00:00"
+    # deliver_to must be one of the tenant's portability_destinations: tenant state.
+    if path.endswith("/exports"):
+        body.pop("deliver_to", None)
+    # Processor names and portability destinations are unique (the former is not expressible in JSON Schema).
+    if isinstance(body.get("processors"), list):
+        body["processors"] = _unique_by(body["processors"], lambda p: p.get("name") if isinstance(p, dict) else p)
+    if isinstance(body.get("portability_destinations"), list):
+        body["portability_destinations"] = _unique_by(body["portability_destinations"], str)
+
+
+@schema.hook("map_case")
+def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathesis.Case:
+    meta = case.meta
+    if meta is None:
+        return case
+    path = case.operation.path
+    # A cursor is valid only if this API issued it (an opaque position); the schema can give its alphabet only.
+    if isinstance(case.query, dict) and not meta.is_negative_at(ParameterLocation.QUERY):
+        case.query.pop("cursor", None)
+    if isinstance(case.body, dict) and not meta.is_negative_at(ParameterLocation.BODY):
+        _keep_body_rules(path, case.body)
+    # An Idempotency-Key reused with another request is refused (422), by design: one key per distinct request.
+    if isinstance(case.headers, dict) and not meta.is_negative_at(ParameterLocation.HEADER):
+        for name in [n for n in case.headers if n.lower() == "idempotency-key"]:
+            request = json.dumps([case.method, case.formatted_path, case.body], sort_keys=True, default=str)
+            case.headers[name] = hashlib.sha256(request.encode()).hexdigest()[:64]
+    return case
+
+
+def _contract_test(method: str, path: str) -> Callable[..., None]:
+    @pytest.mark.local_stack
+    @pytest.mark.xdist_group("local_stack")
+    @schema.include(method=method, path=path).parametrize()
+    @settings(max_examples=30, deadline=None)
+    def test(case: schemathesis.Case, stack: RunningStack) -> None:
+        keyed = bool(case.headers) and case.headers.get("Authorization") == f"Bearer {KEY_PLACEHOLDER}"
+        if keyed:
+            case.headers["Authorization"] = f"Bearer {stack.key(1)}"
+
+        response = case.call_and_validate(base_url=stack.api_url)
+
+        # 401 and 403 count as "accepted" for valid data: make sure the key got the requests past the authorizer.
+        if keyed:
+            assert response.status_code not in (401, 403), response.text
+
+    return test
+
+
+# One test function per operation rather than one parametrized by schemathesis: under pytest 9 its items share
+# a single node id, and pytest-xdist (make test) would then run only the first operation.
+for _result in schema.get_all_operations():
+    _operation = _result.ok()
+    _name = "test_contract_" + re.sub(r"[^a-z0-9]+", "_", f"{_operation.method} {_operation.path}".lower()).strip("_")
+    globals()[_name] = _contract_test(_operation.method, _operation.path)
