@@ -32,7 +32,7 @@ invoke: $(VENV)/.installed
 
 ## test: every check
 test: lint typecheck cfn-lint checkov openapi-check
-	$(PY) -m pytest -n 2 --dist loadgroup tests
+	$(PY) -m pytest -n 2 tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check functions infra tests

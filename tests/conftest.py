@@ -27,11 +27,11 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto with every stateful resource of template.yaml, and the functions' environment set from it."""
+    from moto import mock_aws
+
     from chatsphere.config import get_settings
     from chatsphere.dal import clients
     from chatsphere.handlers import wiring
-    from moto import mock_aws
-
     from infra.provision import function_environment, provision
 
     with mock_aws():

@@ -138,7 +138,6 @@ def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathes
 
 def _contract_test(method: str, path: str) -> Callable[..., None]:
     @pytest.mark.local_stack
-    @pytest.mark.xdist_group("local_stack")
     @schema.include(method=method, path=path).parametrize()
     @settings(max_examples=30, deadline=None)
     def test(case: schemathesis.Case, stack: RunningStack) -> None:

@@ -17,7 +17,7 @@ from infra.events import rest_event, token_event
 from infra.local.run import sam_env_vars
 from tests.local_stack.conftest import ROOT, RunningStack, http, start_stack
 
-pytestmark = [pytest.mark.local_stack, pytest.mark.xdist_group("local_stack")]
+pytestmark = pytest.mark.local_stack
 
 ALICE = "e2e-alice"
 

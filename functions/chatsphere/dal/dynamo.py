@@ -37,3 +37,11 @@ def is_condition_failure(error: ClientError) -> bool:
         reasons = error.response.get("CancellationReasons", [])
         return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
     return False
+
+
+def is_transaction_conflict(error: ClientError) -> bool:
+    """Another transaction was working on one of the items: worth retrying, unlike a failed condition."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    reasons = error.response.get("CancellationReasons", [])
+    return any(r.get("Code") == "TransactionConflict" for r in reasons)

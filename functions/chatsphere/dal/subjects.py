@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keys
 from chatsphere.dal.clients import client
-from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+from chatsphere.dal.dynamo import deserialise, is_condition_failure, is_transaction_conflict, serialise
 from chatsphere.dal.requests import put_request_op
 from chatsphere.errors import Conflict
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem, RequestItem
 
 IDENTIFIER_INDEX = "IdentifierIndex"
+TRANSACTION_ATTEMPTS = 4
 
 
 class DynamoSubjectStore:
@@ -80,48 +83,38 @@ class DynamoSubjectStore:
 
     # -------------------------------------------------------- interactions
     def add_interaction(self, item: InteractionItem, accepts: str | None = None) -> None:
-        """Store one interaction, only while the subject exists and is active (erasure may race us).
+        """Store one interaction: one conditional PutItem (never a transaction, so that a busy
+        conversation's writes do not conflict with each other on the profile).
 
-        `accepts` names a policy version this interaction is the first to accept by continued use: it is
-        recorded on the profile in the same transaction (and bumps its version, so a concurrent profile
-        write re-reads rather than dropping it)."""
+        `accepts` names a policy version this interaction is the first to accept by continued use:
+        the profile records it first (only while the subject is active; it bumps the profile's
+        version, so a concurrent profile write re-reads rather than dropping it)."""
         pk = keys.subject_pk(item.tenant_id, item.subject_id)
-        sk = keys.interaction_sk(item.occurred_at, item.interaction_id)
-        record = {"pk": pk, "sk": sk, **item.model_dump()}
-        guard: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Key": serialise({"pk": pk, "sk": keys.PROFILE_SK}),
-            "ConditionExpression": "#s = :active",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": serialise({":active": "active"}),
-        }
-        if accepts is None:
-            profile_op = {"ConditionCheck": guard}
-        else:
-            guard["UpdateExpression"] = (
-                "SET accepted_policies.#v = if_not_exists(accepted_policies.#v, :acc), version = version + :one"
+        if accepts is not None:
+            acceptance = {"accepted_at": item.occurred_at, "interaction_id": item.interaction_id}
+            try:
+                self._ddb.update_item(
+                    TableName=self.table_name,
+                    Key=serialise({"pk": pk, "sk": keys.PROFILE_SK}),
+                    UpdateExpression="SET accepted_policies.#v = if_not_exists(accepted_policies.#v, :acc), "
+                    "version = version + :one",
+                    ConditionExpression="#s = :active",
+                    ExpressionAttributeNames={"#s": "status", "#v": accepts},
+                    ExpressionAttributeValues=serialise({":active": "active", ":one": 1, ":acc": acceptance}),
+                )
+            except ClientError as error:
+                if is_condition_failure(error):
+                    raise Conflict("the subject is not active") from None
+                raise
+        record = {"pk": pk, "sk": keys.interaction_sk(item.occurred_at, item.interaction_id), **item.model_dump()}
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name, Item=serialise(record), ConditionExpression="attribute_not_exists(pk)"
             )
-            guard["ExpressionAttributeNames"]["#v"] = accepts
-            guard["ExpressionAttributeValues"] = serialise(
-                {
-                    ":active": "active",
-                    ":one": 1,
-                    ":acc": {"accepted_at": item.occurred_at, "interaction_id": item.interaction_id},
-                }
-            )
-            profile_op = {"Update": guard}
-        self._transact(
-            [
-                profile_op,
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": serialise(record),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-            ]
-        )
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise Conflict("this interaction exists already") from None
+            raise
 
     def list_interactions(
         self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
@@ -144,9 +137,15 @@ class DynamoSubjectStore:
         return items, next_sk
 
     def _transact(self, ops: list[dict[str, Any]]) -> None:
-        try:
-            self._ddb.transact_write_items(TransactItems=ops)
-        except ClientError as error:
-            if is_condition_failure(error):
-                raise Conflict("the subject changed or does not allow this write; read it again") from None
-            raise
+        """TransactWriteItems; a conflict with another transaction in flight is retried (botocore does not),
+        a failed condition is the domain's Conflict."""
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                self._ddb.transact_write_items(TransactItems=ops)
+                return
+            except ClientError as error:
+                if is_condition_failure(error):
+                    raise Conflict("the subject changed or does not allow this write; read it again") from None
+                if not is_transaction_conflict(error) or attempt == TRANSACTION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security

@@ -36,7 +36,7 @@ from chatsphere.models.subjects import (
     SubjectIn,
     SubjectPatch,
 )
-from chatsphere.observability import logger, metrics
+from chatsphere.observability import metrics
 
 app = make_resolver()
 
@@ -130,7 +130,9 @@ def create_interaction(
 def list_interactions(
     subject_id: SubjectId,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=1024, description="next_cursor of the previous page")
+    ] = None,
 ) -> InteractionPage:
     return intake.list_interactions(ports(), tenant_id(app), subject_id, limit, cursor)
 

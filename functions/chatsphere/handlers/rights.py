@@ -60,7 +60,9 @@ def list_requests(
     type: Annotated[RequestType | None, Query()] = None,
     overdue: Annotated[bool, Query()] = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=1024, description="next_cursor of the previous page")
+    ] = None,
 ) -> RequestPage:
     return requests.list_requests(
         ports(), tenant_id(app), utc_now(), status=status, type_=type, overdue=overdue, limit=limit, cursor=cursor

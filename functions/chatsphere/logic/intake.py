@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -16,7 +13,8 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from pydantic import BaseModel
 
 from chatsphere.dal.keys import interaction_blob_key
-from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound, PayloadTooLarge
+from chatsphere.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from chatsphere.logic import cursors
 from chatsphere.logic.crypto import SubjectCipher, ensure_cipher, keyed_digest, load_cipher
 from chatsphere.logic.ports import Ports
 from chatsphere.models.common import iso
@@ -37,7 +35,6 @@ from chatsphere.models.subjects import (
 INLINE_TEXT_BYTES = 32 * 1024  # longer text goes to S3, transparently to callers
 PROFILE_FIELDS = ("name", "email", "phone", "contact")
 SAVE_ATTEMPTS = 3
-CURSOR_RE = re.compile(r"^I#\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[0-9a-f]{32}$")
 
 
 def lookup_form(kind: IdentifierKind, value: str) -> str:
@@ -198,23 +195,13 @@ def open_interaction(ports: Ports, cipher: SubjectCipher, item: InteractionItem)
     )
 
 
-def encode_cursor(sk: str) -> str:
-    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """The cursor names a position only (time and id); the partition always comes from the caller's tenant."""
-    try:
-        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        sk = ""
-    if not CURSOR_RE.match(sk):
-        raise DomainError("cursor is not one this API returned")
-    return sk
+def _cursor_scope(subject_id: str) -> str:
+    return f"interactions\n{subject_id}"
 
 
 def list_interactions(ports: Ports, tenant_id: str, subject_id: str, limit: int, cursor: str | None) -> InteractionPage:
-    after = decode_cursor(cursor) if cursor else None
+    scope = _cursor_scope(subject_id)
+    after = cursors.verify(ports.hmac_key(tenant_id), scope, cursor) if cursor else None
     if ports.subjects.get_profile(tenant_id, subject_id) is None:
         raise NotFound("no such subject")
     cipher = load_cipher(ports, tenant_id, subject_id)
@@ -223,7 +210,7 @@ def list_interactions(ports: Ports, tenant_id: str, subject_id: str, limit: int,
     items, next_sk = ports.subjects.list_interactions(tenant_id, subject_id, limit, after)
     return InteractionPage(
         items=[open_interaction(ports, cipher, i) for i in items],
-        next_cursor=encode_cursor(next_sk) if next_sk else None,
+        next_cursor=cursors.sign(ports.hmac_key(tenant_id), scope, next_sk) if next_sk else None,
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import secrets
@@ -11,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound
+from chatsphere.logic import cursors
 from chatsphere.logic.ports import Ports
 from chatsphere.models.common import iso
 from chatsphere.models.items import RequestItem
@@ -117,23 +116,15 @@ def extend_request(ports: Ports, tenant_id: str, request_id: str, body: Extensio
 
 
 # ------------------------------------------------------------------- listing
-def _encode(position: dict[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+def _encode(ports: Ports, tenant_id: str, position: dict[str, str]) -> str:
+    return cursors.sign(ports.hmac_key(tenant_id), "requests", json.dumps(position, sort_keys=True))
 
 
-def _decode(cursor: str, kind: str) -> dict[str, str]:
-    try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        position = None
-    if (
-        not isinstance(position, dict)
-        or position.get("k") != kind
-        or not _REQUEST_ID.match(str(position.get("r", "")))
-        or (kind == "overdue" and not isinstance(position.get("d"), str))
-    ):
+def _decode(ports: Ports, tenant_id: str, cursor: str, kind: str) -> dict[str, str]:
+    position = json.loads(cursors.verify(ports.hmac_key(tenant_id), "requests", cursor))
+    if position.get("k") != kind:
         raise DomainError("cursor is not one this API returned for this query")
-    return position
+    return dict(position)
 
 
 def list_requests(
@@ -150,7 +141,7 @@ def list_requests(
     if overdue:
         if status is not None and status not in OPEN:
             return RequestPage(items=[], next_cursor=None)  # a closed request is never overdue
-        after = _decode(cursor, "overdue") if cursor else None
+        after = _decode(ports, tenant_id, cursor, "overdue") if cursor else None
         items: list[RequestItem] = []
         position = (after["d"], after["r"]) if after else None
         # The index holds only open, overdue-capable items; filter the rest here, page by page.
@@ -163,9 +154,11 @@ def list_requests(
                 break
         items, more = items[:limit], position is not None or len(items) > limit
         last = items[-1] if items and more else None
-        next_cursor = _encode({"k": "overdue", "d": last.due_at, "r": last.request_id}) if last else None
+        next_cursor = (
+            _encode(ports, tenant_id, {"k": "overdue", "d": last.due_at, "r": last.request_id}) if last else None
+        )
     else:
-        after_sk = f"R#{_decode(cursor, 'all')['r']}" if cursor else None
+        after_sk = f"R#{_decode(ports, tenant_id, cursor, 'all')['r']}" if cursor else None
         items, next_sk = ports.requests.page(tenant_id, limit, after_sk, status, type_)
-        next_cursor = _encode({"k": "all", "r": next_sk.removeprefix("R#")}) if next_sk else None
+        next_cursor = _encode(ports, tenant_id, {"k": "all", "r": next_sk.removeprefix("R#")}) if next_sk else None
     return RequestPage(items=[to_record(ports, i, now) for i in items], next_cursor=next_cursor)

@@ -1,0 +1,165 @@
+"""The API bodies: what a tenant may send, how it is normalised, and errors that never echo a value."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from chatsphere.models.common import iso
+from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
+
+
+def errors_of(model: type[BaseModel], data: dict[str, Any]) -> list[dict[str, Any]]:
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate(data)
+    return raised.value.errors(include_input=False, include_url=False)
+
+
+def assert_refused_without_echo(model: type[BaseModel], data: dict[str, Any], value: str) -> None:
+    errors = errors_of(model, data)
+    assert errors
+    for error in errors:
+        assert error["msg"]
+        assert value not in error["msg"], error
+        assert value not in repr(error.get("ctx", {})), error
+
+
+# ---------------------------------------------------------------- subjects
+def test_email_domain_is_normalised_and_local_part_kept() -> None:
+    assert SubjectIn(email="Ada.Lovelace@EXAMPLE.Org").email == "Ada.Lovelace@example.org"
+
+
+def test_international_email_domain_is_normalised() -> None:
+    assert SubjectIn(email="ada@BÜCHER.example").email == "ada@bücher.example"
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["zelda-no-at-sign.example.org", "zelda@", "@example.org", "zelda quintessa@example.org", "zelda@@example.org"],
+)
+def test_an_invalid_email_is_refused_without_echoing_it(email: str) -> None:
+    assert_refused_without_echo(SubjectIn, {"email": email}, email)
+
+
+def test_a_phone_in_e164_is_kept() -> None:
+    assert SubjectIn(phone="+441212345678").phone == "+441212345678"
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "4155550100",  # no country code
+        "+1 201 555 0123",  # spaces: only E.164 is accepted
+        "+1-201-555-0123",
+        "+0123456789",
+        "+1234",  # too short
+        "+1999555012",  # not a number in any plan
+        "+1201555012345678",  # too long
+    ],
+)
+def test_a_phone_not_in_e164_is_refused_without_echoing_it(phone: str) -> None:
+    assert_refused_without_echo(SubjectIn, {"phone": phone}, phone)
+
+
+def test_a_name_is_1_to_256_characters() -> None:
+    assert SubjectIn(name="Z" * 256).name == "Z" * 256
+    assert_refused_without_echo(SubjectIn, {"name": "Zelda" * 52}, "Zelda" * 52)
+    assert errors_of(SubjectIn, {"name": ""})
+
+
+def test_contact_takes_up_to_32_entries_of_bounded_size() -> None:
+    many = {f"k{n}": "v" for n in range(32)}
+    assert SubjectIn(contact=many).contact == many
+    assert errors_of(SubjectIn, {"contact": {**many, "k32": "v"}})
+    assert SubjectIn(contact={"telegram": "x" * 1024}).contact == {"telegram": "x" * 1024}
+    assert_refused_without_echo(SubjectIn, {"contact": {"telegram": "@zelda" * 200}}, "@zelda" * 200)
+    assert errors_of(SubjectIn, {"contact": {"telegram": ""}})
+    assert errors_of(SubjectIn, {"contact": {"bad key": "x"}})
+    assert errors_of(SubjectIn, {"contact": {"k" * 65: "x"}})
+
+
+def test_unknown_fields_are_refused_not_dropped() -> None:
+    errors = errors_of(SubjectIn, {"name": "Ada", "nickname": "Zelda"})
+    assert [e["loc"] for e in errors] == [("nickname",)]
+    assert errors_of(InteractionIn, {"conversation_id": "c", "role": "bot", "text": "x", "tenant_id": "t1"})
+
+
+def test_every_profile_field_is_optional() -> None:
+    assert SubjectIn().model_dump(exclude_none=True) == {}
+
+
+# ---------------------------------------------------------------- interactions
+def interaction(**overrides: Any) -> dict[str, Any]:
+    return {"conversation_id": "conv-1", "role": "customer", "text": "hello", **overrides}
+
+
+@pytest.mark.parametrize("role", ["customer", "agent", "bot"])
+def test_the_three_roles_are_accepted(role: str) -> None:
+    assert InteractionIn.model_validate(interaction(role=role)).role == role
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"role": "admin"}, id="unknown-role"),
+        pytest.param({"text": ""}, id="empty-text"),
+        pytest.param({"conversation_id": ""}, id="empty-conversation"),
+        pytest.param({"conversation_id": "c" * 129}, id="conversation-too-long"),
+        pytest.param({"conversation_id": "a/b"}, id="conversation-bad-char"),
+        pytest.param({"channel": "Web Chat"}, id="channel-bad-chars"),
+        pytest.param({"channel": "c" * 33}, id="channel-too-long"),
+        pytest.param({"occurred_at": "2025-03-01T12:00:00"}, id="occurred-at-without-offset"),
+        pytest.param({"occurred_at": "yesterday"}, id="occurred-at-not-a-time"),
+    ],
+)
+def test_an_invalid_interaction_is_refused(overrides: dict[str, Any]) -> None:
+    assert errors_of(InteractionIn, interaction(**overrides))
+
+
+def test_ids_may_use_the_documented_characters_up_to_128() -> None:
+    for conversation in ("a", "A-z_0.9:x@y", "c" * 128):
+        assert InteractionIn.model_validate(interaction(conversation_id=conversation)).conversation_id == conversation
+
+
+def test_occurred_at_keeps_its_offset() -> None:
+    body = InteractionIn.model_validate(interaction(occurred_at="2025-03-01T07:00:00-05:00"))
+    assert body.occurred_at == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- lookups
+def test_a_lookup_takes_exactly_one_identifier() -> None:
+    assert LookupIn(email="Ada@EXAMPLE.org").email == "Ada@example.org"
+    assert LookupIn(phone="+12015550123").phone == "+12015550123"
+    for both_or_none in ({}, {"email": "a@example.org", "phone": "+12015550123"}, {"email": None, "phone": None}):
+        errors = errors_of(LookupIn, both_or_none)
+        assert all(e["msg"] for e in errors)
+
+
+def test_a_lookup_with_an_invalid_email_does_not_echo_it() -> None:
+    assert_refused_without_echo(LookupIn, {"email": "zelda.quintessa-at-example.org"}, "zelda.quintessa")
+
+
+# ---------------------------------------------------------------- stored times
+@pytest.mark.parametrize(
+    "instant",
+    [
+        datetime(2025, 3, 1, 12, 0, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(999, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(2025, 3, 1, 7, 0, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_stored_times_are_fixed_width_and_read_back_as_the_same_instant(instant: datetime) -> None:
+    # Sort keys and cursors rely on every stamp being 27 characters that read back exactly.
+    stamp = iso(instant)
+    assert len(stamp) == len("2025-03-01T12:00:00.000000Z"), stamp
+    assert datetime.fromisoformat(stamp) == instant
+
+
+def test_stored_time_order_is_string_order() -> None:
+    instants = [datetime(year, 6, 1, tzinfo=UTC) for year in (1, 999, 1000, 1970, 2025, 9999)]
+    assert sorted(instants, key=iso) == instants

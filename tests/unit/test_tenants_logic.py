@@ -1,0 +1,96 @@
+"""Tenants: API keys (issued once, stored hashed, checked by the authorizer) and per-tenant secrets."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+from chatsphere.errors import Unauthorized
+from chatsphere.logic.tenants import TenantSecrets, authorize, hash_api_key
+from tests.unit.fakes import World
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_a_new_tenant_gets_an_api_key_that_is_stored_only_as_a_hash(world: World) -> None:
+    # When a tenant is created
+    tenant, api_key = world.new_tenant("Acme")
+    # Then its key names the tenant, and the store holds no part of the key's secret
+    assert re.fullmatch(rf"cs_{tenant}\.[A-Za-z0-9_-]{{43}}", api_key)
+    secret = api_key.split(".", 1)[1]
+    stored = repr([i.model_dump() for i in [*world.tenants.tenants.values(), *world.tenants.api_keys.values()]])
+    assert api_key not in stored
+    assert secret not in stored
+    assert secret[:16] not in stored
+
+
+def test_two_tenants_get_different_ids_keys_and_lookup_secrets(world: World) -> None:
+    (one, key_one), (two, key_two) = world.new_tenant("Acme"), world.new_tenant("Globex")
+    assert one != two
+    assert key_one != key_two
+    secrets_ = TenantSecrets(world.tenants, world.kms)
+    assert secrets_.hmac_key(one) != secrets_.hmac_key(two)
+    assert secrets_.hmac_key(one) == TenantSecrets(world.tenants, world.kms).hmac_key(one)  # stable across containers
+
+
+def test_a_valid_key_authorizes_its_own_tenant(world: World) -> None:
+    (one, key_one), (two, key_two) = world.new_tenant("Acme"), world.new_tenant("Globex")
+    assert authorize(world.tenants, f"Bearer {key_one}") == one
+    assert authorize(world.tenants, f"Bearer {key_two}") == two
+
+
+def _denied_headers(tenant: str, api_key: str, other: str) -> list[str]:
+    secret = api_key.split(".", 1)[1]
+    return [
+        f"Bearer cs_{tenant}.{secrets.token_urlsafe(32)}",  # unknown key of a real tenant
+        f"Bearer cs_{other}.{secret}",  # the secret under another tenant's id
+        f"Bearer cs_t{'0' * 16}.{secret}",  # the secret under an unknown tenant
+        f"Bearer {api_key[:-1]}",  # truncated
+        f"Bearer {api_key}x",  # too long
+        f"Bearer {api_key.replace('cs_', 'sk_')}",  # another prefix
+        f"Bearer {secret}",  # the secret alone
+        f"bearer {api_key}",  # scheme in another case (API Gateway's ValidationExpression says Bearer)
+        f"Basic {api_key}",
+        f"Token {api_key}",
+        api_key,  # no scheme
+        f"Bearer  {api_key}",  # two spaces
+        f"Bearer {api_key} ",
+        "Bearer ",
+        "",
+    ]
+
+
+def test_anything_but_an_issued_key_is_refused(world: World) -> None:
+    tenant, api_key = world.new_tenant("Acme")
+    other, _ = world.new_tenant("Globex")
+    for header in _denied_headers(tenant, api_key, other):
+        with pytest.raises(Unauthorized):
+            authorize(world.tenants, header)
+    # and the real key still works afterwards
+    assert authorize(world.tenants, f"Bearer {api_key}") == tenant
+
+
+def test_a_revoked_key_is_refused(world: World) -> None:
+    tenant, api_key = world.new_tenant("Acme")
+    world.tenants.revoke(tenant, hash_api_key(api_key))
+    with pytest.raises(Unauthorized):
+        authorize(world.tenants, f"Bearer {api_key}")
+
+
+def test_the_lookup_secret_of_an_unknown_tenant_is_refused(world: World) -> None:
+    with pytest.raises(Unauthorized):
+        TenantSecrets(world.tenants, world.kms).hmac_key("t" + "0" * 16)
+
+
+def test_a_tenants_lookup_secret_is_unwrapped_once_per_container(world: World) -> None:
+    tenant, _ = world.new_tenant("Acme")
+    holder = TenantSecrets(world.tenants, world.kms)
+    before = world.kms.unwrapped
+    for _ in range(5):
+        holder.hmac_key(tenant)
+    assert world.kms.unwrapped - before == 1
