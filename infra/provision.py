@@ -14,6 +14,8 @@ import boto3
 from infra import template
 from infra.template import Resolver
 
+Clients = Callable[[str], Any]  # service name -> a client, one per service for the whole run
+
 # Physical names are the logical ids, lower-cased for S3; one stack per endpoint.
 ORDER = [
     "AWS::KMS::Key",
@@ -26,8 +28,8 @@ ORDER = [
 ]
 
 
-def _kms_key(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
-    kms = session.client("kms")
+def _kms_key(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    kms = aws("kms")
     meta = kms.create_key(Description=props.get("Description", logical))["KeyMetadata"]
     if props.get("EnableKeyRotation"):
         kms.enable_key_rotation(KeyId=meta["KeyId"])
@@ -35,14 +37,14 @@ def _kms_key(session: boto3.session.Session, logical: str, props: dict[str, Any]
     r.attrs[(logical, "Arn")] = meta["Arn"]
 
 
-def _kms_alias(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+def _kms_alias(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
     name = r.resolve(props["AliasName"])
-    session.client("kms").create_alias(AliasName=name, TargetKeyId=r.resolve(props["TargetKeyId"]))
+    aws("kms").create_alias(AliasName=name, TargetKeyId=r.resolve(props["TargetKeyId"]))
     r.refs[logical] = name
 
 
-def _table(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
-    ddb = session.client("dynamodb")
+def _table(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    ddb = aws("dynamodb")
     args: dict[str, Any] = {
         "TableName": logical,
         "AttributeDefinitions": props["AttributeDefinitions"],
@@ -75,8 +77,8 @@ def _table(session: boto3.session.Session, logical: str, props: dict[str, Any], 
         r.attrs[(logical, "StreamArn")] = desc["LatestStreamArn"]
 
 
-def _bucket(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
-    s3 = session.client("s3")
+def _bucket(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    s3 = aws("s3")
     name = f"chatsphere-local-{logical.lower()}"
     s3.create_bucket(Bucket=name)
     if "VersioningConfiguration" in props:
@@ -118,16 +120,16 @@ def _bucket(session: boto3.session.Session, logical: str, props: dict[str, Any],
     r.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
 
 
-def _bucket_policy(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+def _bucket_policy(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
     # The local endpoint is plain HTTP: a deny-non-TLS statement would deny everything there.
     # tests/infra checks that the deployed policy keeps it.
     document = r.resolve(props["PolicyDocument"])
     document["Statement"] = [s for s in document["Statement"] if "aws:SecureTransport" not in json.dumps(s)]
-    session.client("s3").put_bucket_policy(Bucket=r.resolve(props["Bucket"]), Policy=json.dumps(document))
+    aws("s3").put_bucket_policy(Bucket=r.resolve(props["Bucket"]), Policy=json.dumps(document))
 
 
-def _queue(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
-    sqs = session.client("sqs")
+def _queue(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    sqs = aws("sqs")
     attributes = {}
     for name in ("VisibilityTimeout", "MessageRetentionPeriod", "KmsMasterKeyId"):
         if name in props:
@@ -142,15 +144,15 @@ def _queue(session: boto3.session.Session, logical: str, props: dict[str, Any], 
     r.attrs[(logical, "QueueUrl")] = url
 
 
-def _event_bus(session: boto3.session.Session, logical: str, props: dict[str, Any], r: Resolver) -> None:
+def _event_bus(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
     name = r.resolve(props["Name"])
-    arn = session.client("events").create_event_bus(Name=name)["EventBusArn"]
+    arn = aws("events").create_event_bus(Name=name)["EventBusArn"]
     r.refs[logical] = name
     r.attrs[(logical, "Arn")] = arn
     r.attrs[(logical, "Name")] = name
 
 
-CREATORS: dict[str, Callable[[boto3.session.Session, str, dict[str, Any], Resolver], None]] = {
+CREATORS: dict[str, Callable[[Clients, str, dict[str, Any], Resolver], None]] = {
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
     "AWS::DynamoDB::Table": _table,
@@ -172,9 +174,16 @@ def provision(session: boto3.session.Session | None = None, params: dict[str, st
     session = session or boto3.session.Session()
     resolver = Resolver(params=dict(params or {}), region=session.region_name or "us-east-1")
     all_resources = template.resources()
+    clients: dict[str, Any] = {}
+
+    def aws(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service)
+        return clients[service]
+
     for kind in ORDER:
         for logical in _creation_order(kind, all_resources):
-            CREATORS[kind](session, logical, all_resources[logical].get("Properties", {}), resolver)
+            CREATORS[kind](aws, logical, all_resources[logical].get("Properties", {}), resolver)
     return resolver
 
 

@@ -41,7 +41,7 @@ def wait_done(stack: RunningStack, request_id: str) -> dict[str, Any]:
 
 def test_export_of_2000_interactions_downloads_complete_and_verified(stack: RunningStack) -> None:
     api, key, other = stack.api_url, stack.key(0), stack.key(1)
-    subject = {"name": "Bob Example", "email": "bob@example.com", "phone": "+14155550101"}
+    subject = {"name": "Exporting Bob", "email": "export.bob@example.net", "phone": "+14155550142"}
     assert http("PUT", f"{api}/v1/subjects/{SUBJECT}", key=key, json_body=subject).status == 201
 
     def post(n: int) -> int:
@@ -73,7 +73,7 @@ def test_export_of_2000_interactions_downloads_complete_and_verified(stack: Runn
             if fmt == "json":
                 texts = {json.loads(line)["text"] for line in zf.read(name).splitlines()}
                 assert texts == {text(n) for n in range(COUNT)}
-            assert json.loads(zf.read("subject.json"))["email"] == "bob@example.com"
+            assert json.loads(zf.read("subject.json"))["email"] == "export.bob@example.net"
 
         # The other tenant: no record, no listing, no export of this subject, no read of its data.
         request_url = f"{api}/v1/requests/{record['request_id']}"

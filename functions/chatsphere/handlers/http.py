@@ -135,6 +135,7 @@ def tenant_id(app: APIGatewayRestResolver) -> str:
     value = context.get("tenant_id") if isinstance(context, Mapping) else None
     if not isinstance(value, str) or not value:
         raise Unauthorized("no tenant in context")
+    logger.append_keys(tenant_id=value)
     return value
 
 
@@ -190,13 +191,20 @@ def api_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Lambda
         decode_path(event)
         early = precheck(event)
         if early is not None:
-            return {
+            response: dict[str, Any] = {
                 "statusCode": early.status_code,
                 "headers": {"Content-Type": PROBLEM_JSON},
                 "body": early.body,
                 "isBase64Encoded": False,
             }
-        return app.resolve(event, context)
+        else:
+            response = app.resolve(event, context)
+        # The route template, never the path: paths hold subject ids.
+        logger.info(
+            "handled",
+            extra={"method": event.get("httpMethod"), "route": event.get("resource"), "status": response["statusCode"]},
+        )
+        return response
 
     return lambda_handler  # type: ignore[no-any-return]
 

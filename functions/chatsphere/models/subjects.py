@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from chatsphere.models.common import DateTimeText, ExternalId, StrictModel
@@ -16,6 +14,8 @@ MAX_TEXT_BYTES = 1024 * 1024
 
 def normalise_email(value: str) -> str:
     """Syntax-checked and normalised (domain IDNA, lower case); the error never echoes the value."""
+    from email_validator import EmailNotValidError, validate_email  # on first use: a tenth of a cold start
+
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError:
@@ -24,6 +24,8 @@ def normalise_email(value: str) -> str:
 
 def normalise_phone(value: str) -> str:
     """E.164 (+ country code and number), checked against the numbering plan."""
+    import phonenumbers  # on first use, like email_validator
+
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
