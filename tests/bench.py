@@ -140,6 +140,9 @@ def import_ratio(module: str, runs: int = 7) -> tuple[float, float, float]:
 
 
 def main() -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     print("AWS calls per operation (warm container, moto)")
     print(f"  {'operation':32} {'calls':>5} {'bound':>5}  by API")
     for name, made, bound, detail in aws_calls():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from abc import ABC, abstractmethod
 from typing import Any
 
 import boto3
@@ -26,15 +27,13 @@ _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
 
 
-class SqsPoller:
-    """One SQS event source mapping: receive a batch, invoke, delete what succeeded."""
+class _Worker(ABC):
+    """A background thread that runs `_run` until stop() (the gateway's Worker protocol)."""
 
-    def __init__(self, functions: Functions, function_id: str, queue_url: str, queue_arn: str, batch_size: int) -> None:
+    def __init__(self, functions: Functions, function_id: str, kind: str) -> None:
         self.functions, self.function_id = functions, function_id
-        self.queue_url, self.queue_arn, self.batch_size = queue_url, queue_arn, batch_size
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs:{function_id}", daemon=True)
-        self.delivered = 0
+        self._thread = threading.Thread(target=self._run, name=f"{kind}:{function_id}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -43,6 +42,18 @@ class SqsPoller:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+
+    @abstractmethod
+    def _run(self) -> None: ...
+
+
+class SqsPoller(_Worker):
+    """One SQS event source mapping: receive a batch, invoke, delete what succeeded."""
+
+    def __init__(self, functions: Functions, function_id: str, queue_url: str, queue_arn: str, batch_size: int) -> None:
+        super().__init__(functions, function_id, "sqs")
+        self.queue_url, self.queue_arn, self.batch_size = queue_url, queue_arn, batch_size
+        self.delivered = 0
 
     def _run(self) -> None:
         sqs = boto3.client("sqs")
@@ -81,21 +92,12 @@ class SqsPoller:
         return len(messages)
 
 
-class Schedule:
+class Schedule(_Worker):
     """One rate() schedule: invoke the function every period (the first time one period after start)."""
 
     def __init__(self, functions: Functions, function_id: str, period_s: float, name: str) -> None:
-        self.functions, self.function_id, self.period_s, self.name = functions, function_id, period_s, name
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"schedule:{function_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        super().__init__(functions, function_id, "schedule")
+        self.period_s, self.name = period_s, name
 
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):

@@ -7,8 +7,21 @@ from typing import Any
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from chatsphere.dal.clients import client
+
 _SER = TypeSerializer()
 _DE = TypeDeserializer()
+
+
+class DynamoTable:
+    """Base of the table stores: the table's name and the shared lazy client."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def _ddb(self) -> Any:
+        return client("dynamodb")
 
 
 def serialise(item: dict[str, Any]) -> dict[str, Any]:

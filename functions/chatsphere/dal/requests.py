@@ -11,8 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keys
-from chatsphere.dal.clients import client
-from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
 from chatsphere.errors import Conflict
 from chatsphere.models.items import RequestItem
 
@@ -40,14 +39,7 @@ def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
     }
 
 
-class DynamoRequestStore:
-    def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
-
-    @property
-    def _ddb(self) -> Any:
-        return client("dynamodb")
-
+class DynamoRequestStore(DynamoTable):
     def create(self, item: RequestItem) -> None:
         try:
             self._ddb.put_item(**put_request_op(self.table_name, item)["Put"])

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keys
-from chatsphere.dal.clients import client
-from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
 
 
-class DynamoSubjectKeyStore:
-    def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
-
-    @property
-    def _ddb(self) -> Any:
-        return client("dynamodb")
-
+class DynamoSubjectKeyStore(DynamoTable):
     def get(self, tenant_id: str, subject_id: str) -> bytes | None:
         resp = self._ddb.get_item(
             TableName=self.table_name,

@@ -9,8 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keys
-from chatsphere.dal.clients import client
-from chatsphere.dal.dynamo import deserialise, is_condition_failure, is_transaction_conflict, serialise
+from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, is_transaction_conflict, serialise
 from chatsphere.dal.requests import put_request_op
 from chatsphere.errors import Conflict
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem, RequestItem
@@ -19,14 +18,10 @@ IDENTIFIER_INDEX = "IdentifierIndex"
 TRANSACTION_ATTEMPTS = 4
 
 
-class DynamoSubjectStore:
+class DynamoSubjectStore(DynamoTable):
     def __init__(self, table_name: str, requests_table: str) -> None:
-        self.table_name = table_name
-        self.requests_table = requests_table
-
-    @property
-    def _ddb(self) -> Any:
-        return client("dynamodb")
+        super().__init__(table_name)
+        self.requests_table = requests_table  # the records of profile changes join their transaction
 
     # ------------------------------------------------------------ profiles
     def get_profile(self, tenant_id: str, subject_id: str) -> ProfileItem | None:

@@ -8,21 +8,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keys
-from chatsphere.dal.clients import client
-from chatsphere.dal.dynamo import deserialise, is_condition_failure, serialise
+from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
 from chatsphere.errors import Conflict
 from chatsphere.models.items import ApiKeyItem, PolicyItem, TenantItem
 from chatsphere.models.settings import TenantSettings
 
 
-class DynamoTenantStore:
-    def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
-
-    @property
-    def _ddb(self) -> Any:
-        return client("dynamodb")
-
+class DynamoTenantStore(DynamoTable):
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         resp = self._ddb.get_item(TableName=self.table_name, Key=serialise({"pk": pk, "sk": sk}))
         return deserialise(resp["Item"]) if "Item" in resp else None

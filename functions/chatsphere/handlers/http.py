@@ -10,21 +10,27 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatsphere.errors import DomainError, Unauthorized
-from chatsphere.models.common import FieldError, Problem
+from chatsphere.models.common import ID_PATTERN, FieldError, Problem
 from chatsphere.observability import logger, metrics, tracer
 
 PROBLEM_JSON = "application/problem+json"
+
+# The {subject_id} path parameter of every subject route.
+SubjectId = Annotated[
+    str, Path(pattern=ID_PATTERN, min_length=1, max_length=128, description="The tenant's own user id")
+]
 PROBLEM_BASE = "https://chatsphere.dev/problems/"
 # Lambda's own payload limit; a 1 MiB text may grow up to 6x when JSON-escaped.
 MAX_BODY_BYTES = 6 * 1024 * 1024

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from chatsphere.config import get_settings
 from chatsphere.dal.idempotency import persistence_layer
 from chatsphere.handlers.http import (
+    SubjectId,
     api_handler,
     body_response,
     make_resolver,
@@ -24,7 +25,7 @@ from chatsphere.handlers.http import (
 )
 from chatsphere.handlers.wiring import ports
 from chatsphere.logic import intake, rights
-from chatsphere.models.common import ID_PATTERN, utc_now
+from chatsphere.models.common import utc_now
 from chatsphere.models.subjects import (
     InteractionCreated,
     InteractionIn,
@@ -40,9 +41,6 @@ from chatsphere.observability import metrics
 
 app = make_resolver()
 
-SubjectId = Annotated[
-    str, Path(pattern=ID_PATTERN, min_length=1, max_length=128, description="The tenant's own user id")
-]
 IdempotencyKey = Annotated[
     str | None,
     Header(

@@ -7,10 +7,18 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from chatsphere.handlers.http import api_handler, body_response, make_resolver, problem_responses, tenant_id, to_json
+from chatsphere.handlers.http import (
+    SubjectId,
+    api_handler,
+    body_response,
+    make_resolver,
+    problem_responses,
+    tenant_id,
+    to_json,
+)
 from chatsphere.handlers.wiring import ports
 from chatsphere.logic import policies, requests, rights
-from chatsphere.models.common import ID_PATTERN, iso, utc_now
+from chatsphere.models.common import iso, utc_now
 from chatsphere.models.policies import Policy, PolicyIn, PolicyList
 from chatsphere.models.rights import (
     REQUEST_ID_PATTERN,
@@ -26,9 +34,6 @@ from chatsphere.observability import metrics
 
 app = make_resolver()
 
-SubjectId = Annotated[
-    str, Path(pattern=ID_PATTERN, min_length=1, max_length=128, description="The tenant's own user id")
-]
 RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As returned when the request was made")]
 
 
