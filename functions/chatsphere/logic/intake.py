@@ -47,15 +47,19 @@ def _digest(ports: Ports, tenant_id: str, kind: IdentifierKind, value: str) -> s
 
 
 # ------------------------------------------------------------------ subjects
-def seal_profile(cipher: SubjectCipher, body: SubjectIn) -> dict[str, bytes]:
-    values = body.model_dump(exclude_none=True)
-    return {f: cipher.seal(f, json.dumps(values[f]).encode()) for f in PROFILE_FIELDS if f in values}
+def seal_fields(cipher: SubjectCipher, values: dict[str, Any]) -> dict[str, bytes]:
+    """Each profile field sealed on its own (bound to its name); absent and null fields are not stored."""
+    return {f: cipher.seal(f, json.dumps(values[f]).encode()) for f in PROFILE_FIELDS if values.get(f) is not None}
+
+
+def open_fields(cipher: SubjectCipher, sealed: dict[str, bytes]) -> dict[str, Any]:
+    return {f: json.loads(cipher.open(f, blob)) for f, blob in sealed.items()}
 
 
 def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
     if cipher is None:  # key shredded: the data is gone, whatever rows remain
         raise NotFound("no such subject")
-    fields = {f: json.loads(cipher.open(f, sealed)) for f, sealed in item.sealed.items()}
+    fields = open_fields(cipher, item.sealed)
     objections = sorted(item.objections)
     return Subject(
         subject_id=item.subject_id,
@@ -96,7 +100,7 @@ def put_subject(ports: Ports, tenant_id: str, subject_id: str, body: SubjectIn, 
     """Create or replace the whole profile (status and objections stay). Returns it and whether it was created."""
     stamp = iso(now)
     cipher = ensure_cipher(ports, tenant_id, subject_id, stamp)
-    sealed = seal_profile(cipher, body)
+    sealed = seal_fields(cipher, body.model_dump())
     lookups = profile_digests(ports, tenant_id, body.model_dump())
 
     def replace(existing: ProfileItem | None) -> tuple[ProfileItem, None]:

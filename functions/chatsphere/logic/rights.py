@@ -4,13 +4,12 @@ Every change leaves a request record, written in the same transaction as the cha
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from chatsphere.errors import InvalidInput, NotFound
 from chatsphere.logic.crypto import load_cipher
-from chatsphere.logic.intake import open_profile, profile_digests, write_profile
+from chatsphere.logic.intake import open_fields, open_profile, profile_digests, seal_fields, write_profile
 from chatsphere.logic.ports import Ports
 from chatsphere.logic.requests import new_request, to_record
 from chatsphere.models.common import iso
@@ -42,14 +41,12 @@ def correct_subject(ports: Ports, tenant_id: str, subject_id: str, patch: Subjec
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
         current = _require(existing)
-        values = {f: json.loads(cipher.open(f, sealed)) for f, sealed in current.sealed.items()}
+        values = open_fields(cipher, current.sealed)
         changed = sorted(f for f, v in given.items() if values.get(f) != v)
         values.update(given)
-        values = {f: v for f, v in values.items() if v is not None}
-        sealed = {f: cipher.seal(f, json.dumps(v).encode()) for f, v in values.items()}
         item = current.model_copy(
             update={
-                "sealed": sealed,
+                "sealed": seal_fields(cipher, values),
                 "lookups": profile_digests(ports, tenant_id, values),
                 "updated_at": stamp,
                 "version": current.version + 1,
