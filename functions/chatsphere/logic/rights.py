@@ -15,6 +15,7 @@ from chatsphere.logic.requests import new_request, to_record
 from chatsphere.models.common import iso
 from chatsphere.models.items import ProfileItem, RequestItem
 from chatsphere.models.rights import ExportIn, RequestRecord, RequestType
+from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import ObjectablePurpose, Subject, SubjectPatch
 
 
@@ -25,9 +26,13 @@ def _require(existing: ProfileItem | None) -> ProfileItem:
 
 
 def _completed(
-    ports: Ports, tenant_id: str, type_: RequestType, subject_id: str, now: datetime, details: dict[str, Any]
+    settings: TenantSettings,
+    tenant_id: str,
+    type_: RequestType,
+    subject_id: str,
+    now: datetime,
+    details: dict[str, Any],
 ) -> RequestItem:
-    settings = ports.tenants.get_settings(tenant_id)
     return new_request(settings, tenant_id, type_, subject_id, now, status="completed", details=details)
 
 
@@ -38,6 +43,7 @@ def correct_subject(ports: Ports, tenant_id: str, subject_id: str, patch: Subjec
         raise NotFound("no such subject")
     given = patch.model_dump(include=patch.model_fields_set)
     stamp = iso(now)
+    settings = ports.tenants.get_settings(tenant_id)  # once, not on every retry of the change
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
         current = _require(existing)
@@ -52,7 +58,7 @@ def correct_subject(ports: Ports, tenant_id: str, subject_id: str, patch: Subjec
                 "version": current.version + 1,
             }
         )
-        return item, _completed(ports, tenant_id, "correction", subject_id, now, {"fields_changed": changed})
+        return item, _completed(settings, tenant_id, "correction", subject_id, now, {"fields_changed": changed})
 
     item, _ = write_profile(ports, tenant_id, subject_id, apply)
     return open_profile(cipher, item)
@@ -62,6 +68,7 @@ def set_objection(
     ports: Ports, tenant_id: str, subject_id: str, purpose: ObjectablePurpose, objecting: bool, now: datetime
 ) -> Subject:
     stamp = iso(now)
+    settings = ports.tenants.get_settings(tenant_id)
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
         current = _require(existing)
@@ -75,7 +82,7 @@ def set_objection(
             update={"objections": objections, "updated_at": stamp, "version": current.version + 1}
         )
         details = {"purpose": purpose, "action": "object" if objecting else "withdraw", "changed": changed}
-        return item, _completed(ports, tenant_id, "objection", subject_id, now, details)
+        return item, _completed(settings, tenant_id, "objection", subject_id, now, details)
 
     item, _ = write_profile(ports, tenant_id, subject_id, apply)
     return open_profile(load_cipher(ports, tenant_id, subject_id), item)
@@ -84,13 +91,14 @@ def set_objection(
 def set_deactivated(ports: Ports, tenant_id: str, subject_id: str, deactivated: bool, now: datetime) -> Subject:
     """Deactivation keeps every datum (readable, exportable) but takes no new interactions."""
     stamp = iso(now)
+    settings = ports.tenants.get_settings(tenant_id)
     status = "deactivated" if deactivated else "active"
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
         current = _require(existing)
         details = {"action": "deactivate" if deactivated else "reactivate", "changed": current.status != status}
         item = current.model_copy(update={"status": status, "updated_at": stamp, "version": current.version + 1})
-        return item, _completed(ports, tenant_id, "deactivation", subject_id, now, details)
+        return item, _completed(settings, tenant_id, "deactivation", subject_id, now, details)
 
     item, _ = write_profile(ports, tenant_id, subject_id, apply)
     return open_profile(load_cipher(ports, tenant_id, subject_id), item)
