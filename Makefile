@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check functions infra tests
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions
+	$(VENV)/bin/mypy functions tests/unit
 
 cfn-lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml

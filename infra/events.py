@@ -72,7 +72,7 @@ def rest_event(
             "apiId": API_ID,
             "authorizer": authorizer,
         },
-        "body": base64.b64encode(body).decode() if encoded else body,
+        "body": base64.b64encode(body).decode() if isinstance(body, bytes) else body,
         "isBase64Encoded": encoded,
     }
 

@@ -130,7 +130,7 @@ def _bucket_policy(aws: Clients, logical: str, props: dict[str, Any], r: Resolve
 
 def _queue(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
     sqs = aws("sqs")
-    attributes = {}
+    attributes: dict[str, str] = {}
     for name in ("VisibilityTimeout", "MessageRetentionPeriod", "KmsMasterKeyId"):
         if name in props:
             attributes[name] = str(r.resolve(props[name]))

@@ -19,7 +19,8 @@ TEMPLATE = ROOT / "template.yaml"
 
 @cache
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
-    return _plain(cfn_yaml.load(str(path)))
+    loaded: dict[str, Any] = _plain(cfn_yaml.load(str(path)))
+    return loaded
 
 
 def _plain(node: Any) -> Any:

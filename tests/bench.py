@@ -70,13 +70,13 @@ def aws_calls() -> list[tuple[str, int, int, str]]:
         clients.reset()
         resolver = provision()
         os.environ.update(function_environment(resolver, "IntakeFunction"))
-        from chatsphere.config import get_settings
-        from chatsphere.handlers.wiring import ports
+        from chatsphere.bootstrap import adapters
+        from chatsphere.config import get_config
         from chatsphere.logic.tenants import create_tenant
 
-        get_settings.cache_clear()
-        ports.cache_clear()
-        tenant = create_tenant(ports().tenants, ports().kms, "Bench")[0].tenant_id
+        get_config.cache_clear()
+        adapters.cache_clear()
+        tenant = create_tenant(adapters().tenants, adapters().kms, "Bench")[0].tenant_id
         body = {"name": "Ada", "email": "ada@example.com", "phone": "+14155550100"}
         call("PUT", "/v1/subjects/warm", tenant=tenant, body=body)  # warms the tenant secret cache
         say = {"conversation_id": "c", "role": "customer"}

@@ -29,19 +29,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto with every stateful resource of template.yaml, and the functions' environment set from it."""
     from moto import mock_aws
 
-    from chatsphere.config import get_settings
+    from chatsphere import bootstrap
+    from chatsphere.config import get_config
     from chatsphere.dal import clients
-    from chatsphere.handlers import wiring
     from infra.provision import function_environment, provision
 
     with mock_aws():
         clients.reset()
-        get_settings.cache_clear()
-        wiring.ports.cache_clear()
+        get_config.cache_clear()
+        bootstrap.adapters.cache_clear()
         resolver = provision()
         for name, value in function_environment(resolver, "IntakeFunction").items():
             monkeypatch.setenv(name, value)
         yield resolver
         clients.reset()
-        get_settings.cache_clear()
-        wiring.ports.cache_clear()
+        get_config.cache_clear()
+        bootstrap.adapters.cache_clear()

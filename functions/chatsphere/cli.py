@@ -14,8 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from chatsphere.dal.kms import KmsKeyWrapper
-from chatsphere.dal.tenants import DynamoTenantStore
+from chatsphere.bootstrap import key_wrapper, tenant_store
 from chatsphere.logic.tenants import create_tenant
 
 
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= len(name) <= 128:
         print("chatsphere: --name must be 1 to 128 characters", file=sys.stderr)
         return 2
-    tenant, api_key = create_tenant(DynamoTenantStore(args.tenants_table), KmsKeyWrapper(args.key_id), name)
+    tenant, api_key = create_tenant(tenant_store(args.tenants_table), key_wrapper(args.key_id), name)
     print(json.dumps({"tenant_id": tenant.tenant_id, "api_key": api_key}))
     return 0
 

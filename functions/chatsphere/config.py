@@ -1,4 +1,6 @@
-"""Settings read from the environment once per cold start; template.yaml's Globals declare them."""
+"""The deployment's configuration, read from the environment once per cold start (template.yaml's Globals).
+
+"Settings" in this codebase means a tenant's settings (models/settings.py); this is the environment."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict
 
 
-class Settings(BaseModel):
+class Config(BaseModel):
     """Every variable here is set by template.yaml (Globals.Function.Environment) and by the local stack."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -26,5 +28,5 @@ class Settings(BaseModel):
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings.model_validate({k.lower(): v for k, v in os.environ.items()})
+def get_config() -> Config:
+    return Config.model_validate({k.lower(): v for k, v in os.environ.items()})

@@ -98,10 +98,10 @@ def test_queue_and_schedule_samples_have_their_sources_shape(function: str, name
 
 
 def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
-    from chatsphere.handlers.wiring import ports
+    from chatsphere.bootstrap import adapters
     from chatsphere.logic.tenants import create_tenant
 
-    tenant, _ = create_tenant(ports().tenants, ports().kms, "Example tenant")
+    tenant, _ = create_tenant(adapters().tenants, adapters().kms, "Example tenant")
 
     def load(name: str) -> dict[str, Any]:
         return json.loads((EVENTS / f"{name}.json").read_text().replace(PLACEHOLDER_TENANT, tenant.tenant_id))
@@ -127,4 +127,4 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
         result = handler_of(function)(event, Context(function))
         if kind == "SQS":
             assert result == {"batchItemFailures": []}, name
-            assert ports().requests.get(tenant.tenant_id, request_id).status == "completed"
+            assert adapters().requests.get(tenant.tenant_id, request_id).status == "completed"

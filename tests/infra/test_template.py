@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_file
 
-from chatsphere.config import Settings
+from chatsphere.config import Config
 from infra import template
 
 Doc = dict[str, Any]
@@ -101,18 +101,18 @@ def handler_problems(doc: Doc) -> list[str]:
 
 
 def environment_problems(doc: Doc) -> list[str]:
-    """A function's variables are Settings' fields, plus Powertools' own, STAGE, and the two botocore
+    """A function's variables are Config's fields, plus Powertools' own, STAGE, and the two botocore
     reads (declared empty or default so that `sam local invoke --env-vars` may set them)."""
-    fields = {name.upper(): info for name, info in Settings.model_fields.items()}
+    fields = {name.upper(): info for name, info in Config.model_fields.items()}
     problems = []
     for logical, props in functions(doc).items():
         names = set(props["Environment"]["Variables"])
         for name in sorted(names - set(fields) - {"STAGE", "AWS_ENDPOINT_URL", "AWS_ACCOUNT_ID_ENDPOINT_MODE"}):
             if not name.startswith("POWERTOOLS_"):
-                problems.append(f"{logical}: {name} is not a field of chatsphere.config.Settings")
+                problems.append(f"{logical}: {name} is not a field of chatsphere.config.Config")
         for name in sorted(set(fields) - names):
             kind = "required" if fields[name].is_required() else "defaulted"
-            problems.append(f"{logical}: Settings.{name.lower()} ({kind}) is not set")
+            problems.append(f"{logical}: Config.{name.lower()} ({kind}) is not set")
     return problems
 
 
@@ -435,7 +435,7 @@ def _data_bucket(doc: Doc) -> list[str]:
         pytest.param(_data_bucket, _plain_http_allowed, "denies requests without TLS", id="bucket-plain-http"),
         pytest.param(_data_bucket, _public_policy_allowed, "BlockPublicPolicy is not true", id="bucket-public"),
         pytest.param(environment_problems, _unknown_variable, "LEGACY_TABLE is not a field", id="env-extra"),
-        pytest.param(environment_problems, _missing_variable, "Settings.data_bucket (required)", id="env-missing"),
+        pytest.param(environment_problems, _missing_variable, "Config.data_bucket (required)", id="env-missing"),
         pytest.param(api_problems, _open_route, "IntakeFunction/GetSubject: opts out", id="route-without-auth"),
         pytest.param(api_problems, _implicit_api, "GetSubject: not on the template's API", id="implicit-api"),
         pytest.param(runtime_problems, _old_runtime, "IntakeFunction: runtime 'python3.11'", id="old-runtime"),

@@ -15,25 +15,27 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
+from chatsphere.models.export import ExportJob
+from chatsphere.models.requests import ExportDetails
 from tests.integration.helpers import call
 from tests.integration.queues import drain
 
 
 @pytest.fixture
 def tenant(aws: Any) -> str:
-    from chatsphere.handlers.wiring import ports
+    from chatsphere.bootstrap import adapters
     from chatsphere.logic.tenants import create_tenant
 
-    created, _ = create_tenant(ports().tenants, ports().kms, "Acme")
+    created, _ = create_tenant(adapters().tenants, adapters().kms, "Acme")
     return created.tenant_id
 
 
 @pytest.fixture
 def other_tenant(aws: Any) -> str:
-    from chatsphere.handlers.wiring import ports
+    from chatsphere.bootstrap import adapters
     from chatsphere.logic.tenants import create_tenant
 
-    created, _ = create_tenant(ports().tenants, ports().kms, "Globex")
+    created, _ = create_tenant(adapters().tenants, adapters().kms, "Globex")
     return created.tenant_id
 
 
@@ -175,13 +177,13 @@ def test_listing_pages_filters_and_rejects_foreign_cursors(tenant: str) -> None:
 
 
 def test_overdue_open_request_is_listed_and_extension_is_once_and_bounded(tenant: str) -> None:
-    from chatsphere.handlers.wiring import ports
+    from chatsphere.bootstrap import adapters
     from chatsphere.logic.requests import new_request
 
     subject(tenant)
     long_ago = datetime.now(UTC) - timedelta(days=40)
-    item = new_request(ports().tenants.get_settings(tenant), tenant, "export", "u-1", long_ago)
-    ports().requests.create(item)
+    item = new_request(adapters().tenants.get_settings(tenant), tenant, "u-1", long_ago, ExportDetails())
+    adapters().requests.create(item)
     (overdue,) = records(tenant, "overdue=true")
     assert overdue["request_id"] == item.request_id and overdue["overdue"] is True
 
@@ -202,16 +204,16 @@ def test_overdue_open_request_is_listed_and_extension_is_once_and_bounded(tenant
 
 
 def test_monitor_counts_overdue_and_requeues_lost_exports(tenant: str, aws: Any) -> None:
+    from chatsphere.bootstrap import adapters
     from chatsphere.handlers import monitor
-    from chatsphere.handlers.wiring import ports
     from chatsphere.logic.requests import new_request
     from tests.integration.helpers import FakeContext
 
     subject(tenant)
     stale = new_request(
-        ports().tenants.get_settings(tenant), tenant, "export", "u-1", datetime.now(UTC) - timedelta(days=31)
+        adapters().tenants.get_settings(tenant), tenant, "u-1", datetime.now(UTC) - timedelta(days=31), ExportDetails()
     )
-    ports().requests.create(stale)  # its queue message never got sent
+    adapters().requests.create(stale)  # its queue message never got sent
     summary = monitor.lambda_handler({}, FakeContext())
     assert summary == {"open": 1, "overdue": 1, "requeued": 1}
     drain(aws, "ExportQueue")
@@ -259,9 +261,9 @@ def test_policy_versions_stamp_interactions_and_record_acceptance(tenant: str, a
     versions = [i["policy_version"] for i in call("GET", "/v1/subjects/u-1/interactions", tenant=tenant).body["items"]]
     assert versions == ["2026-01", "2026-09", "2026-09"]
 
-    from chatsphere.handlers.wiring import ports
+    from chatsphere.bootstrap import adapters
 
-    accepted = ports().subjects.get_profile(tenant, "u-1").accepted_policies  # type: ignore[union-attr]
+    accepted = adapters().subjects.get_profile(tenant, "u-1").accepted_policies  # type: ignore[union-attr]
     assert sorted(accepted) == ["2026-01", "2026-09"]
     assert accepted["2026-09"]["accepted_at"] < datetime.now(UTC).isoformat()
 
@@ -298,7 +300,7 @@ def test_export_package_holds_everything_with_checksums(tenant: str, aws: Any, f
     assert expires == timedelta(hours=24)
 
     # The package carries the tag template.yaml's lifecycle rule expires packages by.
-    from chatsphere.dal.keys import export_package_key
+    from chatsphere.dal.keyspace import export_package_key
     from infra import template
 
     (rule,) = [
@@ -381,14 +383,16 @@ def test_export_requests_are_tenant_isolated(tenant: str, other_tenant: str, aws
 
 
 def test_export_worker_is_idempotent_on_redelivery(tenant: str, aws: Any) -> None:
-    from chatsphere.handlers.wiring import ports
+    from chatsphere.bootstrap import adapters
     from chatsphere.logic.export import run_export
 
     subject(tenant)
     r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
     drain(aws, "ExportQueue")
     first = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
-    again = run_export(ports(), tenant, r.body["request_id"], datetime.now(UTC))
+    a = adapters()
+    job = ExportJob(tenant_id=tenant, request_id=r.body["request_id"])
+    again = run_export(a.requests, a.subjects, a.keyring, a.blobs, a.tenants, job, datetime.now(UTC))
     assert again is not None and again.status == "completed"
     assert (
         call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body["result"]["sha256"]

@@ -6,41 +6,29 @@ So what is measured is the export's own working set, not the storage around it."
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from chatsphere.dal import keys
-from chatsphere.logic.crypto import SubjectCipher
-from chatsphere.logic.export import run_export
-from chatsphere.logic.ports import Ports
+from chatsphere.dal import keyspace
+from chatsphere.logic.crypto import Keyring, SubjectCipher
+from chatsphere.logic.export import export_job, run_export
+from chatsphere.logic.requests import new_request
 from chatsphere.models.common import iso
-from chatsphere.models.items import InteractionItem, ProfileItem, RequestItem, TenantItem
+from chatsphere.models.items import InteractionItem, ProfileItem, TenantItem
+from chatsphere.models.requests import ExportDetails, ExportFormat, ExportResult, RequestItem
 from chatsphere.models.settings import TenantSettings
+from tests.unit.fakes import FakeBlobStore, FakeSubjectStore, FakeUpload, World
 
 TENANT, SUBJECT = "tbench000000000000", "u-bench"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-class _Key:
-    """KMS and the key table, for one subject with one fixed key."""
-
-    def __init__(self) -> None:
-        self.key = os.urandom(32)
-
-    def get(self, tenant_id: str, subject_id: str) -> bytes:
-        return b"wrapped"
-
-    def unwrap(self, wrapped: bytes, context: dict[str, str]) -> bytes:
-        return self.key
-
-
-class _History:
+class _History(FakeSubjectStore):
     """A subject with `count` interactions, each made when a page asks for it."""
 
     def __init__(self, count: int, key: bytes) -> None:
+        super().__init__()
         self.count = count
         self.cipher = SubjectCipher(key, TENANT, SUBJECT)
         self.cipher_profile = self.cipher.seal("name", b'"Ada Bench"')
@@ -73,95 +61,61 @@ class _History:
         start = int(after_sk.rsplit("#", 1)[1], 16) + 1 if after_sk else 0
         items = [self._item(n) for n in range(start, min(start + limit, self.count))]
         more = start + limit < self.count
-        return items, keys.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more else None
+        return items, keyspace.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more else None
 
 
-class _DiscardingUpload:
-    def __init__(self) -> None:
-        self.size, self.sha256 = 0, hashlib.sha256()
+class _DiscardingBlobs(FakeBlobStore):
+    def open_upload(self, key: str, kind: str) -> FakeUpload:
+        return _DiscardingUpload(self, key, kind)
+
+
+class _DiscardingUpload(FakeUpload):
+    """Hashes and counts the package instead of keeping it."""
 
     def write(self, data: bytes) -> int:
         self.size += len(data)
-        self.sha256.update(data)
         return len(data)
 
-    def flush(self) -> None: ...
-    def tell(self) -> int:
-        return self.size
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
+    def close(self) -> None:
+        self.closed = True
 
 
-class _Blobs:
-    def open_upload(self, key: str, kind: str) -> _DiscardingUpload:
-        return _DiscardingUpload()
-
-
-class _Tenants:
-    def get_settings(self, tenant_id: str) -> TenantSettings:
-        return TenantSettings()
-
-    def get_tenant(self, tenant_id: str) -> TenantItem:
-        return TenantItem(tenant_id=TENANT, name="Bench", created_at=iso(START), hmac_key_wrapped=b"x")
-
-
-class _Requests:
-    def __init__(self, item: RequestItem) -> None:
-        self.item = item
-
-    def get(self, tenant_id: str, request_id: str) -> RequestItem:
-        return self.item
-
-    def save(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
-        assert self.item.status in expected_status
-        self.item = item
-
-
-def _ports(count: int) -> tuple[Ports, RequestItem]:
-    key = _Key()
-    request = RequestItem(
-        tenant_id=TENANT,
-        request_id="r" + "0" * 28,
-        type="export",
-        subject_id=SUBJECT,
-        status="received",
-        received_at=iso(START),
-        due_at=iso(START + timedelta(days=30)),
-        details={"format": "json"},
+def _world(count: int, fmt: ExportFormat) -> tuple[World, RequestItem]:
+    history = _History(count, os.urandom(32))
+    world = World(subjects=history)
+    world.keyring = _FixedKeyring(history.cipher)
+    world.blobs = _DiscardingBlobs()
+    world.tenants.tenants[TENANT] = TenantItem(
+        tenant_id=TENANT, name="Bench", created_at=iso(START), hmac_key_wrapped=b"x"
     )
-    unused: Any = None
-    ports = Ports(
-        subjects=_History(count, key.key),  # type: ignore[arg-type]
-        subject_keys=key,  # type: ignore[arg-type]
-        kms=key,  # type: ignore[arg-type]
-        blobs=_Blobs(),  # type: ignore[arg-type]
-        tenants=_Tenants(),  # type: ignore[arg-type]
-        hmac_key=unused,
-        requests=_Requests(request),  # type: ignore[arg-type]
-        export_jobs=unused,
-        events=unused,
-    )
-    return ports, request
+    request = new_request(TenantSettings(), TENANT, SUBJECT, START, ExportDetails(format=fmt))
+    world.requests.create(request)
+    return world, request
 
 
-def export_peak(count: int, fmt: str = "json") -> int:
+class _FixedKeyring(Keyring):
+    """The subject's one key, without KMS."""
+
+    def __init__(self, cipher: SubjectCipher) -> None:
+        self._cipher = cipher
+
+    def cipher(self, tenant_id: str, subject_id: str) -> SubjectCipher:
+        return self._cipher
+
+
+def export_peak(count: int, fmt: ExportFormat = "json") -> int:
     """Bytes of peak traced memory while exporting `count` interactions."""
-    ports, request = _ports(count)
-    request.details["format"] = fmt
+    world, request = _world(count, fmt)
+    job = export_job(request)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        done = run_export(ports, TENANT, request.request_id, START + timedelta(days=1))
+        done = run_export(
+            world.requests, world.subjects, world.keyring, world.blobs, world.tenants, job, START + timedelta(days=1)
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert done is not None and done.status == "completed" and done.result is not None
-    assert done.result["interaction_count"] == count
+    assert done is not None and done.status == "completed" and isinstance(done.result, ExportResult)
+    assert done.result.interaction_count == count
     return peak

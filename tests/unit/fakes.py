@@ -1,24 +1,31 @@
 """In-memory implementations of the ports in chatsphere/logic/ports.py, with the DAL's semantics.
 
-They keep what the DynamoDB, S3 and KMS adapters promise: version-guarded profile writes that raise
-Conflict, interactions only for an active subject, oldest-first pages that know their last page,
-data keys bound to their encryption context. Stored items are copied in and out, as a database would."""
+They keep what the DynamoDB, S3, SQS, EventBridge and KMS adapters promise: version-guarded profile
+writes that raise Conflict, interactions only for an active subject, oldest-first pages that know their
+last page, compare-and-set request records, versioned objects, data keys bound to their encryption
+context. Stored items are copied in and out, as a database would. mypy checks each against its Protocol
+(the assignments at the end), so a port that changes breaks its fake at type-check time."""
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import fields
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel
 
-from chatsphere.dal import keys
+from chatsphere.dal import keyspace
 from chatsphere.errors import Conflict
-from chatsphere.logic.ports import Ports
+from chatsphere.logic.codec import IDENTIFIER_KINDS
+from chatsphere.logic.crypto import Keyring
 from chatsphere.logic.tenants import TenantSecrets
-from chatsphere.models.items import ApiKeyItem, IdentifierKind, InteractionItem, ProfileItem, TenantItem
+from chatsphere.models.items import ApiKeyItem, IdentifierKind, InteractionItem, PolicyItem, ProfileItem, TenantItem
+from chatsphere.models.requests import RequestItem
+from chatsphere.models.settings import TenantSettings
 
-IDENTIFIER_KINDS: tuple[IdentifierKind, ...] = ("email", "phone")
+NOT_ALLOWED = "the subject changed or does not allow this write; read it again"
 
 
 class FakeKeyWrapper:
@@ -43,7 +50,7 @@ class FakeKeyWrapper:
         return self._master.decrypt(wrapped[:12], wrapped[12:], self._context(context))
 
 
-class FakeSubjectKeyStore:
+class FakeDataKeyStore:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], bytes] = {}
 
@@ -57,7 +64,7 @@ class FakeSubjectKeyStore:
         return True
 
     def shred(self, tenant_id: str, subject_id: str) -> None:
-        """What erasure does first: the key row goes, the sealed rows become noise."""
+        """What deletion does first: the key row goes, the sealed rows become noise."""
         del self.rows[(tenant_id, subject_id)]
 
 
@@ -68,8 +75,7 @@ class FakeSubjectStore:
         self.profiles: dict[tuple[str, str], ProfileItem] = {}
         self.lookups: dict[tuple[str, str, IdentifierKind], str] = {}
         self.interactions: dict[tuple[str, str], dict[str, InteractionItem]] = {}
-        self.acceptance: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
-        self.records: list[Any] = []
+        self.records: list[RequestItem] = []  # the records written in a profile's transaction
         self.saves = 0
 
     # ------------------------------------------------------------ profiles
@@ -77,15 +83,17 @@ class FakeSubjectStore:
         found = self.profiles.get((tenant_id, subject_id))
         return found.model_copy(deep=True) if found else None
 
-    def save_profile(self, profile: ProfileItem, expected_version: int | None, record: Any = None) -> None:
+    def save_profile(
+        self, profile: ProfileItem, expected_version: int | None, record: RequestItem | None = None
+    ) -> None:
         """attribute_not_exists(pk) for a new profile, version = :v for a replacement; all or nothing."""
         self.saves += 1
         key = (profile.tenant_id, profile.subject_id)
         current = self.profiles.get(key)
         if expected_version is None and current is not None:
-            raise Conflict("the subject changed or does not allow this write; read it again")
+            raise Conflict(NOT_ALLOWED)
         if expected_version is not None and (current is None or current.version != expected_version):
-            raise Conflict("the subject changed or does not allow this write; read it again")
+            raise Conflict(NOT_ALLOWED)
         self.profiles[key] = profile.model_copy(deep=True)
         for kind in IDENTIFIER_KINDS:
             digest = profile.lookups.get(kind)
@@ -94,27 +102,28 @@ class FakeSubjectStore:
             else:
                 self.lookups[(*key, kind)] = digest
         if record is not None:
-            self.records.append(record)
+            self.records.append(record.model_copy(deep=True))
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]:
         return sorted({s for (t, s, k), d in self.lookups.items() if (t, k, d) == (tenant_id, kind, digest)})
 
     # -------------------------------------------------------- interactions
     def add_interaction(self, item: InteractionItem, accepts: str | None = None) -> None:
-        """Only while the profile exists and is active; an interaction id is never overwritten."""
+        """Only while the profile exists and is active; an interaction id is never overwritten.
+        `accepts` records a policy acceptance on the profile (bumping its version), as the DAL does."""
         key = (item.tenant_id, item.subject_id)
         profile = self.profiles.get(key)
         if profile is None or profile.status != "active":
-            raise Conflict("the subject changed or does not allow this write; read it again")
+            raise Conflict(NOT_ALLOWED)
         stored = self.interactions.setdefault(key, {})
-        sk = keys.interaction_sk(item.occurred_at, item.interaction_id)
+        sk = keyspace.interaction_sk(item.occurred_at, item.interaction_id)
         if sk in stored:
-            raise Conflict("the subject changed or does not allow this write; read it again")
-        stored[sk] = item.model_copy(deep=True)
+            raise Conflict(NOT_ALLOWED)
         if accepts is not None:
-            self.acceptance.setdefault(key, {}).setdefault(
-                accepts, {"version": accepts, "accepted_at": item.occurred_at, "interaction_id": item.interaction_id}
-            )
+            acceptance = {"accepted_at": item.occurred_at, "interaction_id": item.interaction_id}
+            profile.accepted_policies.setdefault(accepts, acceptance)
+            profile.version += 1
+        stored[sk] = item.model_copy(deep=True)
 
     def list_interactions(
         self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
@@ -126,31 +135,86 @@ class FakeSubjectStore:
         next_sk = sks[limit - 1] if len(sks) > limit else None
         return page, next_sk
 
-    def acceptances(self, tenant_id: str, subject_id: str) -> list[dict[str, str]]:
-        rows = self.acceptance.get((tenant_id, subject_id), {}).values()
-        return sorted(rows, key=lambda r: r["accepted_at"])
-
     # ------------------------------------------------------------ for tests
     def all_interactions(self, tenant_id: str, subject_id: str) -> list[InteractionItem]:
         return list(self.interactions.get((tenant_id, subject_id), {}).values())
 
 
+class FakeUpload:
+    """A multipart upload: nothing is visible until close(); abort() leaves nothing."""
+
+    def __init__(self, store: FakeBlobStore, key: str, kind: str) -> None:
+        self._store, self.key, self.kind = store, key, kind
+        self._data = bytearray()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self._data += data
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+    def tell(self) -> int:
+        return self.size
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._store.put(self.key, bytes(self._data))
+        self._store.kinds[self.key] = self.kind
+        self.closed = True
+
+    def abort(self) -> None:
+        self._data.clear()
+        self._store.aborted.append(self.key)
+
+
 class FakeBlobStore:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
+    """A versioned bucket: every put adds a version, reads see the latest."""
+
+    def __init__(self, bucket: str = "data-bucket") -> None:
+        self.bucket = bucket
+        self.versions: dict[str, list[bytes]] = {}
+        self.kinds: dict[str, str] = {}
+        self.aborted: list[str] = []
+        self.delivered: dict[str, bytes] = {}  # destination URI -> bytes
+
+    @property
+    def objects(self) -> dict[str, bytes]:
+        return {key: versions[-1] for key, versions in self.versions.items()}
 
     def put(self, key: str, data: bytes) -> None:
-        self.objects[key] = bytes(data)
+        self.versions.setdefault(key, []).append(bytes(data))
 
     def get(self, key: str) -> bytes:
-        return self.objects[key]
+        return self.versions[key][-1]
+
+    def open_upload(self, key: str, kind: str) -> FakeUpload:
+        return FakeUpload(self, key, kind)
+
+    def presign_get(self, key: str, expires_in: int, filename: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return f"https://{self.bucket}.example/{digest}?expires={expires_in}&filename={filename}"
+
+    def deliver(self, key: str, destination_uri: str, filename: str) -> str:
+        target = f"{destination_uri.rstrip('/')}/{filename}"
+        self.delivered[target] = self.get(key)
+        return target
 
 
 class FakeTenantStore:
     def __init__(self) -> None:
         self.tenants: dict[str, TenantItem] = {}
         self.api_keys: dict[tuple[str, str], ApiKeyItem] = {}
-        self.policies: list[Any] = []
+        self.settings: dict[str, TenantSettings] = {}
+        self.policies: dict[tuple[str, str], PolicyItem] = {}
 
     def get_tenant(self, tenant_id: str) -> TenantItem | None:
         return self.tenants.get(tenant_id)
@@ -164,51 +228,150 @@ class FakeTenantStore:
         self.tenants[tenant.tenant_id] = tenant
         self.api_keys[(api_key.tenant_id, api_key.key_hash)] = api_key
 
-    def policy_in_force(self, tenant_id: str, at: str) -> Any:
-        """The privacy-policy version in force at `at`: the latest effective at or before it, if any."""
-        mine = [p for p in self.policies if p.tenant_id == tenant_id and p.effective_at <= at]
-        return max(mine, key=lambda p: p.effective_at) if mine else None
+    def get_settings(self, tenant_id: str) -> TenantSettings:
+        return self.settings.get(tenant_id, TenantSettings()).model_copy(deep=True)
+
+    def put_settings(self, tenant_id: str, settings: TenantSettings, updated_at: str) -> None:
+        self.settings[tenant_id] = settings.model_copy(deep=True)
+
+    def add_policy(self, policy: PolicyItem) -> None:
+        key = (policy.tenant_id, policy.version)
+        if key in self.policies:
+            raise Conflict("this policy version exists already")
+        self.policies[key] = policy.model_copy()
+
+    def get_policy(self, tenant_id: str, version: str) -> PolicyItem | None:
+        found = self.policies.get((tenant_id, version))
+        return found.model_copy() if found else None
+
+    def mark_announced(self, policy: PolicyItem) -> None:
+        self.policies[(policy.tenant_id, policy.version)].announced = True
+
+    def list_policies(self, tenant_id: str) -> list[PolicyItem]:
+        mine = [p for (t, _), p in self.policies.items() if t == tenant_id]
+        return sorted(mine, key=lambda p: (p.effective_at, p.version))
+
+    def policy_in_force(self, tenant_id: str, at: str) -> PolicyItem | None:
+        """The latest version whose effective_at is at or before `at`, if any."""
+        mine = [p for p in self.list_policies(tenant_id) if p.effective_at <= at]
+        return mine[-1] if mine else None
 
     def revoke(self, tenant_id: str, key_hash: str) -> None:
         item = self.api_keys[(tenant_id, key_hash)]
         self.api_keys[(tenant_id, key_hash)] = item.model_copy(update={"status": "revoked"})
 
 
-class Unused:
-    """A port the logic under test has no business calling."""
+class FakeRequestStore:
+    """RequestsTable: create once, compare-and-set saves, newest-first pages, open requests by due_at."""
 
-    def __init__(self, name: str) -> None:
-        self._name = name
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], RequestItem] = {}
 
-    def __getattr__(self, attr: str) -> Any:
-        raise AssertionError(f"intake logic used the {self._name} port ({attr})")
+    def create(self, item: RequestItem) -> None:
+        key = (item.tenant_id, item.request_id)
+        if key in self.items:
+            raise Conflict("request id already exists")
+        self.items[key] = item.model_copy(deep=True)
+
+    def get(self, tenant_id: str, request_id: str) -> RequestItem | None:
+        found = self.items.get((tenant_id, request_id))
+        return found.model_copy(deep=True) if found else None
+
+    def save(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
+        current = self.items.get((item.tenant_id, item.request_id))
+        if current is None or current.status not in expected_status:
+            raise Conflict("the request is no longer in a state that allows this")
+        self.items[(item.tenant_id, item.request_id)] = item.model_copy(deep=True)
+
+    def page(
+        self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None
+    ) -> tuple[list[RequestItem], str | None]:
+        mine = sorted((i for (t, _), i in self.items.items() if t == tenant_id), key=lambda i: i.request_id)
+        mine.reverse()
+        after = after_sk.removeprefix(keyspace.REQUEST_PREFIX) if after_sk else None
+        rows = [
+            i
+            for i in mine
+            if (after is None or i.request_id < after)
+            and (status is None or i.status == status)
+            and (type_ is None or i.type == type_)
+        ]
+        page = [i.model_copy(deep=True) for i in rows[:limit]]
+        more = len(rows) > limit
+        return page, keyspace.request_sk(page[-1].request_id) if more else None
+
+    def overdue_page(
+        self, tenant_id: str, now: str, limit: int, after: tuple[str, str] | None
+    ) -> tuple[list[RequestItem], tuple[str, str] | None]:
+        rows = sorted(
+            (i for (t, _), i in self.items.items() if t == tenant_id and i.is_open and i.due_at < now),
+            key=lambda i: (i.due_at, i.request_id),
+        )
+        rows = [i for i in rows if after is None or (i.due_at, i.request_id) > after]
+        page = [i.model_copy(deep=True) for i in rows[:limit]]
+        more = len(rows) > limit
+        return page, (page[-1].due_at, page[-1].request_id) if more else None
+
+    def open_requests(self) -> Iterator[RequestItem]:
+        for item in list(self.items.values()):
+            if item.is_open:
+                yield item.model_copy(deep=True)
+
+
+Job = TypeVar("Job", bound=BaseModel)
+
+
+class FakeJobQueue(Generic[Job]):
+    """An SQS queue: messages kept as sent (their JSON), in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[Job] = []
+
+    def send(self, job: Job) -> None:
+        self.sent.append(job.model_copy())
+
+
+class FakeEventPublisher:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, str]]] = []
+
+    def publish(self, detail_type: str, detail: dict[str, str]) -> None:
+        self.published.append((detail_type, dict(detail)))
 
 
 class World:
-    """One set of fakes, and the Ports over them that logic receives."""
+    """One set of fakes: what each logic function takes, by the names the handlers use."""
 
-    def __init__(
-        self, subjects: FakeSubjectStore | None = None, subject_keys: FakeSubjectKeyStore | None = None
-    ) -> None:
+    def __init__(self, subjects: FakeSubjectStore | None = None, data_keys: FakeDataKeyStore | None = None) -> None:
+
         self.subjects = subjects or FakeSubjectStore()
-        self.subject_keys = subject_keys or FakeSubjectKeyStore()
+        self.data_keys = data_keys or FakeDataKeyStore()
         self.kms = FakeKeyWrapper()
+        self.keyring = Keyring(self.data_keys, self.kms)
         self.blobs = FakeBlobStore()
         self.tenants = FakeTenantStore()
-        given: dict[str, Any] = {
-            "subjects": self.subjects,
-            "subject_keys": self.subject_keys,
-            "kms": self.kms,
-            "blobs": self.blobs,
-            "tenants": self.tenants,
-            "hmac_key": TenantSecrets(self.tenants, self.kms).hmac_key,
-        }
-        # Ports grows with other capabilities (requests, queues, events); intake must not touch those.
-        others = {f.name: Unused(f.name) for f in fields(Ports) if f.name not in given}
-        self.ports = Ports(**given, **others)
+        self.secret = TenantSecrets(self.tenants, self.kms).hmac_key
+        self.requests = FakeRequestStore()
+        self.export_jobs: FakeJobQueue[ExportJob] = FakeJobQueue()
+        self.events = FakeEventPublisher()
 
     def new_tenant(self, name: str = "Acme") -> tuple[str, str]:
         from chatsphere.logic.tenants import create_tenant
 
         tenant, api_key = create_tenant(self.tenants, self.kms, name)
         return tenant.tenant_id, api_key
+
+
+if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protocol changes
+    from chatsphere.logic import ports
+    from chatsphere.models.export import ExportJob
+
+    _kms: ports.KeyWrapper = FakeKeyWrapper()
+    _keys: ports.DataKeyStore = FakeDataKeyStore()
+    _subjects: ports.SubjectStore = FakeSubjectStore()
+    _blobs: ports.BlobStore = FakeBlobStore()
+    _upload: ports.Upload = FakeUpload(FakeBlobStore(), "k", "kind")
+    _tenants: ports.TenantStore = FakeTenantStore()
+    _requests: ports.RequestStore = FakeRequestStore()
+    _jobs: ports.JobQueue[ExportJob] = FakeJobQueue[ExportJob]()
+    _events: ports.EventPublisher = FakeEventPublisher()

@@ -8,7 +8,7 @@ import os
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from chatsphere.logic.crypto import SubjectCipher, ensure_cipher, keyed_digest, load_cipher
+from chatsphere.logic.crypto import SubjectCipher, keyed_digest
 from tests.unit.fakes import World
 
 NOW = "2025-03-01T12:00:00.000000Z"
@@ -89,12 +89,12 @@ def test_each_subject_gets_its_own_data_key_once() -> None:
     world = World()
     tenant = world.new_tenant()[0]
     # When two subjects are given ciphers, the first one twice
-    first = ensure_cipher(world.ports, tenant, "u-1", NOW)
-    again = ensure_cipher(world.ports, tenant, "u-1", NOW)
-    other = ensure_cipher(world.ports, tenant, "u-2", NOW)
+    first = world.keyring.ensure(tenant, "u-1", NOW)
+    again = world.keyring.ensure(tenant, "u-1", NOW)
+    other = world.keyring.ensure(tenant, "u-2", NOW)
     # Then each subject has exactly one stored (wrapped) key, and they differ
-    assert set(world.subject_keys.rows) == {(tenant, "u-1"), (tenant, "u-2")}
-    assert world.subject_keys.rows[(tenant, "u-1")] != world.subject_keys.rows[(tenant, "u-2")]
+    assert set(world.data_keys.rows) == {(tenant, "u-1"), (tenant, "u-2")}
+    assert world.data_keys.rows[(tenant, "u-1")] != world.data_keys.rows[(tenant, "u-2")]
     # and the second call reused the first key: what one seals, the other opens
     assert again.open_text("name", first.seal_text("name", "Ada")) == "Ada"
     # while the other subject's key does not open it, even placed under u-1's scope
@@ -106,8 +106,8 @@ def test_each_subject_gets_its_own_data_key_once() -> None:
 def test_the_stored_key_is_wrapped_not_the_data_key_itself() -> None:
     world = World()
     tenant = world.new_tenant()[0]
-    cipher = ensure_cipher(world.ports, tenant, "u-1", NOW)
-    wrapped = world.subject_keys.rows[(tenant, "u-1")]
+    cipher = world.keyring.ensure(tenant, "u-1", NOW)
+    wrapped = world.data_keys.rows[(tenant, "u-1")]
     # the data key that seals is not what the key table holds
     sealed = cipher.seal_text("name", "Ada")
     for candidate in (wrapped, wrapped[:32], wrapped[-32:]):
@@ -118,10 +118,10 @@ def test_the_stored_key_is_wrapped_not_the_data_key_itself() -> None:
 def test_a_subject_without_a_key_has_no_cipher() -> None:
     world = World()
     tenant = world.new_tenant()[0]
-    assert load_cipher(world.ports, tenant, "u-1") is None
-    ensure_cipher(world.ports, tenant, "u-1", NOW)
-    world.subject_keys.shred(tenant, "u-1")
-    assert load_cipher(world.ports, tenant, "u-1") is None
+    assert world.keyring.cipher(tenant, "u-1") is None
+    world.keyring.ensure(tenant, "u-1", NOW)
+    world.data_keys.shred(tenant, "u-1")
+    assert world.keyring.cipher(tenant, "u-1") is None
 
 
 # ---------------------------------------------------------------- identifier digests

@@ -121,7 +121,10 @@ def stack() -> Stack:
 
 def gateway_response(kind: str) -> dict[str, Any]:
     (api,) = template.resources("AWS::Serverless::Api").values()
-    return json.loads(api["Properties"]["GatewayResponses"][kind]["ResponseTemplates"]["application/json"])
+    body: dict[str, Any] = json.loads(
+        api["Properties"]["GatewayResponses"][kind]["ResponseTemplates"]["application/json"]
+    )
+    return body
 
 
 # ------------------------------------------------------------------- routing

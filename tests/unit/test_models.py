@@ -12,7 +12,7 @@ from chatsphere.models.common import iso
 from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
 
 
-def errors_of(model: type[BaseModel], data: dict[str, Any]) -> list[dict[str, Any]]:
+def errors_of(model: type[BaseModel], data: dict[str, Any]) -> list[Any]:
     with pytest.raises(ValidationError) as raised:
         model.model_validate(data)
     return raised.value.errors(include_input=False, include_url=False)

@@ -69,7 +69,12 @@ def test_a_raising_handler_fails_the_whole_batch(sqs: Any) -> None:
 
 def test_schedule_fires_a_scheduled_event() -> None:
     events: list[dict[str, Any]] = []
-    schedule = Schedule(functions(lambda e, c: events.append(e) or {"ok": True}), "Fn", 3600, "Fn-Hourly")
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, bool]:
+        events.append(event)
+        return {"ok": True}
+
+    schedule = Schedule(functions(handler), "Fn", 3600, "Fn-Hourly")
     assert schedule.fire() == {"ok": True}
     assert events[0]["detail-type"] == "Scheduled Event" and events[0]["resources"] == [
         "arn:aws:scheduler:::schedule/Fn-Hourly"

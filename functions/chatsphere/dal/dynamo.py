@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chatsphere.dal.clients import client
+from chatsphere.errors import Conflict
 
 _SER = TypeSerializer()
 _DE = TypeDeserializer()
@@ -50,6 +53,17 @@ def is_condition_failure(error: ClientError) -> bool:
         reasons = error.response.get("CancellationReasons", [])
         return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
     return False
+
+
+@contextmanager
+def conflict_on_condition(detail: str) -> Iterator[None]:
+    """A write whose condition (or a transaction member's) fails raises the domain's Conflict(detail)."""
+    try:
+        yield
+    except ClientError as error:
+        if is_condition_failure(error):
+            raise Conflict(detail) from None
+        raise
 
 
 def is_transaction_conflict(error: ClientError) -> bool:

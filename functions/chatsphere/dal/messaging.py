@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
 
 from chatsphere.dal.clients import client
 
+Job = TypeVar("Job", bound=BaseModel)
 
-class SqsJobQueue:
+
+class SqsJobQueue(Generic[Job]):
     def __init__(self, queue_url: str) -> None:
         self.queue_url = queue_url
 
-    def send(self, message: dict[str, Any]) -> None:
-        client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(message, sort_keys=True))
+    def send(self, job: Job) -> None:
+        client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=job.model_dump_json())
 
 
 class EventBridgePublisher:
@@ -21,7 +25,7 @@ class EventBridgePublisher:
         self.bus_name = bus_name
         self.source = source
 
-    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+    def publish(self, detail_type: str, detail: dict[str, str]) -> None:
         resp = client("events").put_events(
             Entries=[
                 {

@@ -8,12 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from chatsphere.dal import keys
-from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
-from chatsphere.errors import Conflict
-from chatsphere.models.items import RequestItem
+from chatsphere.dal import keyspace
+from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, serialise
+from chatsphere.models.requests import RequestItem
 
 OPEN_INDEX = "OpenRequestsIndex"
 _ITEM_FIELDS = tuple(RequestItem.model_fields)
@@ -21,10 +18,10 @@ _ITEM_FIELDS = tuple(RequestItem.model_fields)
 
 def request_record(item: RequestItem) -> dict[str, Any]:
     """The stored form, with the open-index attribute while the request is open."""
-    record: dict[str, Any] = {"pk": keys.tenant_pk(item.tenant_id), "sk": keys.request_sk(item.request_id)}
-    record.update(item.model_dump())
+    record: dict[str, Any] = {"pk": keyspace.tenant_pk(item.tenant_id), "sk": keyspace.request_sk(item.request_id)}
+    record.update(item.model_dump(exclude_none=True))
     if item.is_open:
-        record["open_pk"] = keys.tenant_pk(item.tenant_id)
+        record["open_pk"] = keyspace.tenant_pk(item.tenant_id)
     return record
 
 
@@ -41,17 +38,13 @@ def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
 
 class DynamoRequestStore(DynamoTable):
     def create(self, item: RequestItem) -> None:
-        try:
+        with conflict_on_condition("request id already exists"):
             self._ddb.put_item(**put_request_op(self.table_name, item)["Put"])
-        except ClientError as error:
-            if is_condition_failure(error):
-                raise Conflict("request id already exists") from None
-            raise
 
     def get(self, tenant_id: str, request_id: str) -> RequestItem | None:
         resp = self._ddb.get_item(
             TableName=self.table_name,
-            Key=serialise({"pk": keys.tenant_pk(tenant_id), "sk": keys.request_sk(request_id)}),
+            Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(request_id)}),
             ConsistentRead=True,
         )
         return _item(resp["Item"]) if "Item" in resp else None
@@ -59,7 +52,7 @@ class DynamoRequestStore(DynamoTable):
     def save(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
         """Replace the record if its stored status is one of `expected_status` (a compare-and-set)."""
         values = {f":e{i}": s for i, s in enumerate(expected_status)}
-        try:
+        with conflict_on_condition("the request is no longer in a state that allows this"):
             self._ddb.put_item(
                 TableName=self.table_name,
                 Item=serialise(request_record(item)),
@@ -67,10 +60,6 @@ class DynamoRequestStore(DynamoTable):
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=serialise(values),
             )
-        except ClientError as error:
-            if is_condition_failure(error):
-                raise Conflict("the request is no longer in a state that allows this") from None
-            raise
 
     def page(
         self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None
@@ -81,7 +70,7 @@ class DynamoRequestStore(DynamoTable):
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ScanIndexForward": False,
         }
-        values: dict[str, Any] = {":pk": keys.tenant_pk(tenant_id), ":prefix": keys.REQUEST_PREFIX}
+        values: dict[str, Any] = {":pk": keyspace.tenant_pk(tenant_id), ":prefix": keyspace.REQUEST_PREFIX}
         filters, names = [], {}
         if status:
             filters.append("#st = :status")
@@ -95,8 +84,8 @@ class DynamoRequestStore(DynamoTable):
             query["FilterExpression"] = " AND ".join(filters)
             query["ExpressionAttributeNames"] = names
         query["ExpressionAttributeValues"] = serialise(values)
-        start = {"pk": keys.tenant_pk(tenant_id), "sk": after_sk} if after_sk else None
-        return _collect(self._query_pages(query, start), limit, lambda i: keys.request_sk(i.request_id))
+        start = {"pk": keyspace.tenant_pk(tenant_id), "sk": after_sk} if after_sk else None
+        return _collect(self._query_pages(query, start), limit, lambda i: keyspace.request_sk(i.request_id))
 
     def overdue_page(
         self, tenant_id: str, now: str, limit: int, after: tuple[str, str] | None
@@ -106,15 +95,15 @@ class DynamoRequestStore(DynamoTable):
             "TableName": self.table_name,
             "IndexName": OPEN_INDEX,
             "KeyConditionExpression": "open_pk = :pk AND due_at < :now",
-            "ExpressionAttributeValues": serialise({":pk": keys.tenant_pk(tenant_id), ":now": now}),
+            "ExpressionAttributeValues": serialise({":pk": keyspace.tenant_pk(tenant_id), ":now": now}),
         }
         start = None
         if after:
             start = {
-                "open_pk": keys.tenant_pk(tenant_id),
+                "open_pk": keyspace.tenant_pk(tenant_id),
                 "due_at": after[0],
-                "pk": keys.tenant_pk(tenant_id),
-                "sk": keys.request_sk(after[1]),
+                "pk": keyspace.tenant_pk(tenant_id),
+                "sk": keyspace.request_sk(after[1]),
             }
         items, last = _collect(self._query_pages(query, start), limit, lambda i: i)
         return items, (last.due_at, last.request_id) if last else None

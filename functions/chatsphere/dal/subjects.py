@@ -8,11 +8,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chatsphere.dal import keys
-from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, is_transaction_conflict, serialise
+from chatsphere.dal import keyspace
+from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, is_transaction_conflict, serialise
 from chatsphere.dal.requests import put_request_op
-from chatsphere.errors import Conflict
-from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem, RequestItem
+from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.models.requests import RequestItem
 
 IDENTIFIER_INDEX = "IdentifierIndex"
 TRANSACTION_ATTEMPTS = 4
@@ -27,7 +27,7 @@ class DynamoSubjectStore(DynamoTable):
     def get_profile(self, tenant_id: str, subject_id: str) -> ProfileItem | None:
         resp = self._ddb.get_item(
             TableName=self.table_name,
-            Key=serialise({"pk": keys.subject_pk(tenant_id, subject_id), "sk": keys.PROFILE_SK}),
+            Key=serialise({"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": keyspace.PROFILE_SK}),
             ConsistentRead=True,
         )
         if "Item" not in resp:
@@ -39,8 +39,8 @@ class DynamoSubjectStore(DynamoTable):
     ) -> None:
         """Write the profile, its lookup items and (if given) the request record of the change in one
         transaction, guarded by the version read. Raises Conflict if the profile changed since it was read."""
-        pk = keys.subject_pk(profile.tenant_id, profile.subject_id)
-        item = {"pk": pk, "sk": keys.PROFILE_SK, **profile.model_dump()}
+        pk = keyspace.subject_pk(profile.tenant_id, profile.subject_id)
+        item = {"pk": pk, "sk": keyspace.PROFILE_SK, **profile.model_dump()}
         put: dict[str, Any] = {"TableName": self.table_name, "Item": serialise(item)}
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -50,12 +50,12 @@ class DynamoSubjectStore(DynamoTable):
         ops: list[dict[str, Any]] = [{"Put": put}]
         kinds: tuple[IdentifierKind, ...] = ("email", "phone")
         for kind in kinds:
-            lookup_key = {"pk": pk, "sk": keys.lookup_sk(kind)}
+            lookup_key = {"pk": pk, "sk": keyspace.lookup_sk(kind)}
             digest = profile.lookups.get(kind)
             if digest is None:
                 ops.append({"Delete": {"TableName": self.table_name, "Key": serialise(lookup_key)}})
             else:
-                ipk = keys.identifier_pk(profile.tenant_id, kind, digest)
+                ipk = keyspace.identifier_pk(profile.tenant_id, kind, digest)
                 lookup = {**lookup_key, "ipk": ipk, "subject_id": profile.subject_id}
                 ops.append({"Put": {"TableName": self.table_name, "Item": serialise(lookup)}})
         if record is not None:
@@ -63,7 +63,7 @@ class DynamoSubjectStore(DynamoTable):
         self._transact(ops)
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]:
-        ipk = keys.identifier_pk(tenant_id, kind, digest)
+        ipk = keyspace.identifier_pk(tenant_id, kind, digest)
         found: list[str] = []
         paginator = self._ddb.get_paginator("query")
         pages = paginator.paginate(
@@ -84,32 +84,24 @@ class DynamoSubjectStore(DynamoTable):
         `accepts` names a policy version this interaction is the first to accept by continued use:
         the profile records it first (only while the subject is active; it bumps the profile's
         version, so a concurrent profile write re-reads rather than dropping it)."""
-        pk = keys.subject_pk(item.tenant_id, item.subject_id)
+        pk = keyspace.subject_pk(item.tenant_id, item.subject_id)
         if accepts is not None:
             acceptance = {"accepted_at": item.occurred_at, "interaction_id": item.interaction_id}
-            try:
+            with conflict_on_condition("the subject is not active"):
                 self._ddb.update_item(
                     TableName=self.table_name,
-                    Key=serialise({"pk": pk, "sk": keys.PROFILE_SK}),
+                    Key=serialise({"pk": pk, "sk": keyspace.PROFILE_SK}),
                     UpdateExpression="SET accepted_policies.#v = if_not_exists(accepted_policies.#v, :acc), "
                     "version = version + :one",
                     ConditionExpression="#s = :active",
                     ExpressionAttributeNames={"#s": "status", "#v": accepts},
                     ExpressionAttributeValues=serialise({":active": "active", ":one": 1, ":acc": acceptance}),
                 )
-            except ClientError as error:
-                if is_condition_failure(error):
-                    raise Conflict("the subject is not active") from None
-                raise
-        record = {"pk": pk, "sk": keys.interaction_sk(item.occurred_at, item.interaction_id), **item.model_dump()}
-        try:
+        record = {"pk": pk, "sk": keyspace.interaction_sk(item.occurred_at, item.interaction_id), **item.model_dump()}
+        with conflict_on_condition("this interaction exists already"):
             self._ddb.put_item(
                 TableName=self.table_name, Item=serialise(record), ConditionExpression="attribute_not_exists(pk)"
             )
-        except ClientError as error:
-            if is_condition_failure(error):
-                raise Conflict("this interaction exists already") from None
-            raise
 
     def list_interactions(
         self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
@@ -119,16 +111,16 @@ class DynamoSubjectStore(DynamoTable):
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": serialise(
-                {":pk": keys.subject_pk(tenant_id, subject_id), ":prefix": keys.INTERACTION_PREFIX}
+                {":pk": keyspace.subject_pk(tenant_id, subject_id), ":prefix": keyspace.INTERACTION_PREFIX}
             ),
             "Limit": limit + 1,
         }
         if after_sk is not None:
-            query["ExclusiveStartKey"] = serialise({"pk": keys.subject_pk(tenant_id, subject_id), "sk": after_sk})
+            query["ExclusiveStartKey"] = serialise({"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": after_sk})
         raw = self._ddb.query(**query)["Items"]
         items = [InteractionItem.model_validate(deserialise(i)) for i in raw[:limit]]
         more = len(raw) > limit
-        next_sk = keys.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more and items else None
+        next_sk = keyspace.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more and items else None
         return items, next_sk
 
     def _transact(self, ops: list[dict[str, Any]]) -> None:
@@ -136,11 +128,10 @@ class DynamoSubjectStore(DynamoTable):
         a failed condition is the domain's Conflict."""
         for attempt in range(TRANSACTION_ATTEMPTS):
             try:
-                self._ddb.transact_write_items(TransactItems=ops)
+                with conflict_on_condition("the subject changed or does not allow this write; read it again"):
+                    self._ddb.transact_write_items(TransactItems=ops)
                 return
             except ClientError as error:
-                if is_condition_failure(error):
-                    raise Conflict("the subject changed or does not allow this write; read it again") from None
                 if not is_transaction_conflict(error) or attempt == TRANSACTION_ATTEMPTS - 1:
                     raise
                 time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from chatsphere.dal import keys
-from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
-from chatsphere.errors import Conflict
+from chatsphere.dal import keyspace
+from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, serialise
 from chatsphere.models.items import ApiKeyItem, PolicyItem, TenantItem
 from chatsphere.models.settings import TenantSettings
 
@@ -20,29 +17,31 @@ class DynamoTenantStore(DynamoTable):
         return deserialise(resp["Item"]) if "Item" in resp else None
 
     def get_tenant(self, tenant_id: str) -> TenantItem | None:
-        raw = self._get(keys.tenant_pk(tenant_id), keys.TENANT_SK)
+        raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.TENANT_SK)
         return TenantItem.model_validate(raw) if raw else None
 
     def get_api_key(self, tenant_id: str, key_hash: str) -> ApiKeyItem | None:
-        raw = self._get(keys.tenant_pk(tenant_id), keys.api_key_sk(key_hash))
+        raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.api_key_sk(key_hash))
         return ApiKeyItem.model_validate(raw) if raw else None
 
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None:
         """Both items or neither; a tenant id that exists already is never overwritten."""
-        pk = keys.tenant_pk(tenant.tenant_id)
+        pk = keyspace.tenant_pk(tenant.tenant_id)
         self._ddb.transact_write_items(
             TransactItems=[
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": serialise({"pk": pk, "sk": keys.TENANT_SK, **tenant.model_dump()}),
+                        "Item": serialise({"pk": pk, "sk": keyspace.TENANT_SK, **tenant.model_dump()}),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": serialise({"pk": pk, "sk": keys.api_key_sk(api_key.key_hash), **api_key.model_dump()}),
+                        "Item": serialise(
+                            {"pk": pk, "sk": keyspace.api_key_sk(api_key.key_hash), **api_key.model_dump()}
+                        ),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
@@ -51,13 +50,13 @@ class DynamoTenantStore(DynamoTable):
 
     # ------------------------------------------------------------ settings
     def get_settings(self, tenant_id: str) -> TenantSettings:
-        raw = self._get(keys.tenant_pk(tenant_id), keys.SETTINGS_SK)
+        raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.SETTINGS_SK)
         return TenantSettings.model_validate_json(raw["document"]) if raw else TenantSettings()
 
     def put_settings(self, tenant_id: str, settings: TenantSettings, updated_at: str) -> None:
         item = {
-            "pk": keys.tenant_pk(tenant_id),
-            "sk": keys.SETTINGS_SK,
+            "pk": keyspace.tenant_pk(tenant_id),
+            "sk": keyspace.SETTINGS_SK,
             "document": settings.model_dump_json(),
             "updated_at": updated_at,
         }
@@ -66,8 +65,8 @@ class DynamoTenantStore(DynamoTable):
     # ------------------------------------------------------------ policies
     def add_policy(self, policy: PolicyItem) -> None:
         """The policy and a marker that makes its version unique; Conflict if the version exists."""
-        pk = keys.tenant_pk(policy.tenant_id)
-        try:
+        pk = keyspace.tenant_pk(policy.tenant_id)
+        with conflict_on_condition("this policy version exists already"):
             self._ddb.transact_write_items(
                 TransactItems=[
                     {
@@ -76,7 +75,7 @@ class DynamoTenantStore(DynamoTable):
                             "Item": serialise(
                                 {
                                     "pk": pk,
-                                    "sk": keys.policy_version_sk(policy.version),
+                                    "sk": keyspace.policy_version_sk(policy.version),
                                     "ref": json.dumps([policy.effective_at, policy.version]),
                                 }
                             ),
@@ -89,7 +88,7 @@ class DynamoTenantStore(DynamoTable):
                             "Item": serialise(
                                 {
                                     "pk": pk,
-                                    "sk": keys.policy_sk(policy.effective_at, policy.version),
+                                    "sk": keyspace.policy_sk(policy.effective_at, policy.version),
                                     **policy.model_dump(),
                                 }
                             ),
@@ -98,24 +97,23 @@ class DynamoTenantStore(DynamoTable):
                     },
                 ]
             )
-        except ClientError as error:
-            if is_condition_failure(error):
-                raise Conflict("this policy version exists already") from None
-            raise
 
     def get_policy(self, tenant_id: str, version: str) -> PolicyItem | None:
-        marker = self._get(keys.tenant_pk(tenant_id), keys.policy_version_sk(version))
+        marker = self._get(keyspace.tenant_pk(tenant_id), keyspace.policy_version_sk(version))
         if marker is None:
             return None
         effective_at, _ = json.loads(marker["ref"])
-        raw = self._get(keys.tenant_pk(tenant_id), keys.policy_sk(effective_at, version))
+        raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.policy_sk(effective_at, version))
         return PolicyItem.model_validate(raw) if raw else None
 
     def mark_announced(self, policy: PolicyItem) -> None:
         self._ddb.update_item(
             TableName=self.table_name,
             Key=serialise(
-                {"pk": keys.tenant_pk(policy.tenant_id), "sk": keys.policy_sk(policy.effective_at, policy.version)}
+                {
+                    "pk": keyspace.tenant_pk(policy.tenant_id),
+                    "sk": keyspace.policy_sk(policy.effective_at, policy.version),
+                }
             ),
             UpdateExpression="SET announced = :t",
             ExpressionAttributeValues=serialise({":t": True}),
@@ -127,7 +125,9 @@ class DynamoTenantStore(DynamoTable):
         pages = paginator.paginate(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=serialise({":pk": keys.tenant_pk(tenant_id), ":prefix": keys.POLICY_PREFIX}),
+            ExpressionAttributeValues=serialise(
+                {":pk": keyspace.tenant_pk(tenant_id), ":prefix": keyspace.POLICY_PREFIX}
+            ),
         )
         return [PolicyItem.model_validate(deserialise(i)) for page in pages for i in page["Items"]]
 
@@ -137,7 +137,11 @@ class DynamoTenantStore(DynamoTable):
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
             ExpressionAttributeValues=serialise(
-                {":pk": keys.tenant_pk(tenant_id), ":lo": keys.POLICY_PREFIX, ":hi": f"{keys.POLICY_PREFIX}{at}#~"}
+                {
+                    ":pk": keyspace.tenant_pk(tenant_id),
+                    ":lo": keyspace.POLICY_PREFIX,
+                    ":hi": f"{keyspace.POLICY_PREFIX}{at}#~",
+                }
             ),
             ScanIndexForward=False,
             Limit=1,

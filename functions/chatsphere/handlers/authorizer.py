@@ -4,6 +4,7 @@ API Gateway answers 401 itself when the header is missing or malformed, and 403 
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerTokenEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatsphere.config import get_settings
+from chatsphere.bootstrap import tenant_store
 from chatsphere.dal.tenants import DynamoTenantStore
 from chatsphere.errors import Unauthorized
 from chatsphere.logic.tenants import authorize
@@ -20,7 +21,7 @@ from chatsphere.observability import logger, metrics
 
 @cache
 def _store() -> DynamoTenantStore:
-    return DynamoTenantStore(get_settings().tenants_table)
+    return tenant_store(os.environ["TENANTS_TABLE"])
 
 
 def _policy(effect: str, method_arn: str, tenant: str | None) -> dict[str, Any]:

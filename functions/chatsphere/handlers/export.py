@@ -8,17 +8,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Json
+from pydantic import Json
 
-from chatsphere.handlers.wiring import ports
+from chatsphere.bootstrap import adapters
 from chatsphere.logic.export import run_export
 from chatsphere.models.common import utc_now
+from chatsphere.models.export import ExportJob
 from chatsphere.observability import logger, metrics, tracer
-
-
-class ExportJob(BaseModel):
-    tenant_id: str
-    request_id: str
 
 
 class ExportRecord(SqsRecordModel):
@@ -32,7 +28,8 @@ def handle(record: ExportRecord) -> None:
     job = record.body
     attempt = int(record.attributes.ApproximateReceiveCount)
     logger.append_keys(tenant_id=job.tenant_id, request_id=job.request_id)
-    done = run_export(ports(), job.tenant_id, job.request_id, utc_now(), attempt)
+    a = adapters()
+    done = run_export(a.requests, a.subjects, a.keyring, a.blobs, a.tenants, job, utc_now(), attempt)
     logger.info("export handled", extra={"status": done.status if done else "missing", "attempt": attempt})
     if done is not None and done.status == "completed":
         metrics.add_metric(name="ExportsCompleted", unit="Count", value=1)

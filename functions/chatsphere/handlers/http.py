@@ -13,12 +13,17 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatsphere.errors import DomainError, Unauthorized
@@ -113,6 +118,16 @@ def make_resolver() -> APIGatewayRestResolver:
             return problem(400, "the body is not valid JSON", "malformed-json")
         return problem(422, "the request has invalid fields; see errors", "validation", errors)
 
+    @app.exception_handler(IdempotencyValidationError)
+    def _reused_key(_: IdempotencyValidationError) -> Response[str]:
+        return problem(422, "this Idempotency-Key was used with a different body", "idempotency-key-reused")
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _in_flight(_: IdempotencyAlreadyInProgressError) -> Response[str]:
+        return problem(
+            409, "a request with this Idempotency-Key is in progress; retry shortly", "idempotency-in-progress"
+        )
+
     @app.exception_handler(DomainError)
     def _domain(error: DomainError) -> Response[str]:
         return problem(error.status, error.detail, error.slug)
@@ -135,7 +150,7 @@ def make_resolver() -> APIGatewayRestResolver:
     return app
 
 
-def tenant_id(app: APIGatewayRestResolver) -> str:
+def tenant_id(app: APIGatewayRestResolver | Router) -> str:
     """The tenant, from the authorizer's context only: never from the path, body or headers."""
     context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer")
     value = context.get("tenant_id") if isinstance(context, Mapping) else None

@@ -1,4 +1,5 @@
-"""RightsFunction: rights request records, export requests, tenant settings and policy versions."""
+"""RightsFunction: rights request records, export requests (the job runs in ExportFunction), tenant
+settings and policy versions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from chatsphere.bootstrap import adapters
 from chatsphere.handlers.http import (
     SubjectId,
     api_handler,
@@ -16,13 +18,12 @@ from chatsphere.handlers.http import (
     tenant_id,
     to_json,
 )
-from chatsphere.handlers.wiring import ports
-from chatsphere.logic import policies, requests, rights
+from chatsphere.logic import export, policies, requests
 from chatsphere.models.common import iso, utc_now
+from chatsphere.models.export import ExportIn
 from chatsphere.models.policies import Policy, PolicyIn, PolicyList
-from chatsphere.models.rights import (
+from chatsphere.models.requests import (
     REQUEST_ID_PATTERN,
-    ExportIn,
     ExtensionIn,
     RequestPage,
     RequestRecord,
@@ -47,7 +48,10 @@ RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As retu
     },
 )
 def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
-    record = rights.request_export(ports(), tenant_id(app), subject_id, body, utc_now())
+    a = adapters()
+    record = export.request_export(
+        a.tenants, a.subjects, a.requests, a.export_jobs, a.blobs, tenant_id(app), subject_id, body, utc_now()
+    )
     metrics.add_metric(name="ExportsRequested", unit="Count", value=1)
     return Response(status_code=202, content_type="application/json", body=to_json(record))
 
@@ -69,8 +73,18 @@ def list_requests(
         str | None, Query(min_length=1, max_length=1024, description="next_cursor of the previous page")
     ] = None,
 ) -> RequestPage:
+    a = adapters()
     return requests.list_requests(
-        ports(), tenant_id(app), utc_now(), status=status, type_=type, overdue=overdue, limit=limit, cursor=cursor
+        a.requests,
+        a.blobs,
+        a.secret,
+        tenant_id(app),
+        utc_now(),
+        status=status,
+        type_=type,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
     )
 
 
@@ -80,7 +94,8 @@ def list_requests(
     responses={**body_response(200, "The record", RequestRecord), **problem_responses(404, 422)},
 )
 def get_request(request_id: RequestId) -> RequestRecord:
-    return requests.get_request(ports(), tenant_id(app), request_id, utc_now())
+    a = adapters()
+    return requests.get_request(a.requests, a.blobs, tenant_id(app), request_id, utc_now())
 
 
 @app.post(
@@ -92,7 +107,8 @@ def get_request(request_id: RequestId) -> RequestRecord:
     },
 )
 def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
-    return requests.extend_request(ports(), tenant_id(app), request_id, body, utc_now())
+    a = adapters()
+    return requests.extend_request(a.requests, a.tenants, a.blobs, tenant_id(app), request_id, body, utc_now())
 
 
 @app.get(
@@ -101,7 +117,7 @@ def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
     responses={**body_response(200, "The settings", TenantSettings), **problem_responses()},
 )
 def get_settings() -> TenantSettings:
-    return ports().tenants.get_settings(tenant_id(app))
+    return adapters().tenants.get_settings(tenant_id(app))
 
 
 @app.put(
@@ -110,7 +126,7 @@ def get_settings() -> TenantSettings:
     responses={**body_response(200, "The settings", TenantSettings), **problem_responses(413, 415, 422)},
 )
 def put_settings(body: TenantSettings) -> TenantSettings:
-    ports().tenants.put_settings(tenant_id(app), body, iso(utc_now()))
+    adapters().tenants.put_settings(tenant_id(app), body, iso(utc_now()))
     return body
 
 
@@ -125,7 +141,7 @@ def put_settings(body: TenantSettings) -> TenantSettings:
     },
 )
 def publish_policy(body: PolicyIn) -> Response[Any]:
-    policy, created = policies.publish_policy(ports(), tenant_id(app), body, utc_now())
+    policy, created = policies.publish_policy(adapters().tenants, adapters().events, tenant_id(app), body, utc_now())
     return Response(status_code=201 if created else 200, content_type="application/json", body=to_json(policy))
 
 
@@ -135,7 +151,7 @@ def publish_policy(body: PolicyIn) -> Response[Any]:
     responses={**body_response(200, "The versions", PolicyList), **problem_responses()},
 )
 def list_policies() -> PolicyList:
-    return policies.list_policies(ports(), tenant_id(app))
+    return policies.list_policies(adapters().tenants, tenant_id(app))
 
 
 lambda_handler = api_handler(app)

@@ -11,7 +11,7 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from chatsphere.logic.ports import Ports
+from chatsphere.logic.ports import DataKeyStore, KeyWrapper
 
 FORMAT = b"\x01"  # version byte, so the format can change without ambiguity
 NONCE_BYTES = 12
@@ -51,26 +51,32 @@ class SubjectCipher:
         return self.open(field, sealed).decode()
 
 
-def load_cipher(ports: Ports, tenant_id: str, subject_id: str) -> SubjectCipher | None:
-    """The subject's cipher, or None when it has no key (never created, or shredded)."""
-    wrapped = ports.subject_keys.get(tenant_id, subject_id)
-    if wrapped is None:
-        return None
-    return SubjectCipher(ports.kms.unwrap(wrapped, subject_key_context(tenant_id)), tenant_id, subject_id)
+class Keyring:
+    """The subjects' ciphers: each data key read from its store and unwrapped by KMS."""
 
+    def __init__(self, data_keys: DataKeyStore, kms: KeyWrapper) -> None:
+        self.data_keys = data_keys
+        self.kms = kms
 
-def ensure_cipher(ports: Ports, tenant_id: str, subject_id: str, now: str) -> SubjectCipher:
-    """The subject's cipher, creating its data key on first use. Concurrent creators agree on one key."""
-    existing = load_cipher(ports, tenant_id, subject_id)
-    if existing is not None:
-        return existing
-    plaintext, wrapped = ports.kms.generate(subject_key_context(tenant_id))
-    if ports.subject_keys.put_if_absent(tenant_id, subject_id, wrapped, now):
-        return SubjectCipher(plaintext, tenant_id, subject_id)
-    winner = load_cipher(ports, tenant_id, subject_id)
-    if winner is None:  # created and shredded in between: the subject is being erased
-        raise RuntimeError("subject key vanished during creation")
-    return winner
+    def cipher(self, tenant_id: str, subject_id: str) -> SubjectCipher | None:
+        """The subject's cipher, or None when it has no key (never created, or shredded)."""
+        wrapped = self.data_keys.get(tenant_id, subject_id)
+        if wrapped is None:
+            return None
+        return SubjectCipher(self.kms.unwrap(wrapped, subject_key_context(tenant_id)), tenant_id, subject_id)
+
+    def ensure(self, tenant_id: str, subject_id: str, now: str) -> SubjectCipher:
+        """The subject's cipher, creating its data key on first use. Concurrent creators agree on one key."""
+        existing = self.cipher(tenant_id, subject_id)
+        if existing is not None:
+            return existing
+        plaintext, wrapped = self.kms.generate(subject_key_context(tenant_id))
+        if self.data_keys.put_if_absent(tenant_id, subject_id, wrapped, now):
+            return SubjectCipher(plaintext, tenant_id, subject_id)
+        winner = self.cipher(tenant_id, subject_id)
+        if winner is None:  # created and shredded in between: the subject is being deleted
+            raise RuntimeError("subject key vanished during creation")
+        return winner
 
 
 def keyed_digest(secret: bytes, kind: str, normalised: str) -> str:

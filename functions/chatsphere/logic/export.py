@@ -1,4 +1,5 @@
-"""Export: the subject's data as one zip (rights of access, GDPR art. 15, and portability, art. 20).
+"""Export: the subject's data as one zip (rights of access, GDPR art. 15, and portability, art. 20):
+the request (Rights function), the job (Export function) and the package.
 
 The package is streamed: interactions are read a page at a time, decrypted, written into the zip,
 and the zip flows into a multipart upload. Memory holds one page and one upload part, whatever the
@@ -15,20 +16,22 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from chatsphere.dal.keys import export_package_key
-from chatsphere.errors import Conflict
-from chatsphere.logic.crypto import SubjectCipher, load_cipher
-from chatsphere.logic.intake import open_interaction, open_profile
-from chatsphere.logic.ports import Ports, Upload
-from chatsphere.logic.requests import finish
+from chatsphere.dal.keyspace import export_package_key
+from chatsphere.errors import Conflict, InvalidInput, NotFound
+from chatsphere.logic.codec import open_interaction, open_profile
+from chatsphere.logic.crypto import Keyring, SubjectCipher
+from chatsphere.logic.ports import BlobStore, JobQueue, RequestStore, SubjectStore, TenantStore, Upload
+from chatsphere.logic.requests import finish, new_request, to_record
 from chatsphere.models.common import iso
-from chatsphere.models.items import ProfileItem, RequestItem
+from chatsphere.models.export import ExportIn, ExportJob
+from chatsphere.models.items import ProfileItem
+from chatsphere.models.requests import ExportDetails, ExportResult, Refusal, RequestItem, RequestRecord
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import PURPOSES, Interaction
 
 PACKAGE_KIND = "export-package"  # the tag template.yaml's lifecycle rule expires packages by
 PAGE = 25  # interactions per read; each may carry up to 1 MiB of text
-MAX_ATTEMPTS = 3  # the queue's maxReceiveCount in template.yaml: the last attempt marks the request failed
+MAX_ATTEMPTS = 3  # ExportQueue's maxReceiveCount (tests/infra ties the two): the last attempt marks it failed
 CSV_COLUMNS = {
     "interaction_id": "Identifier of the interaction",
     "conversation_id": "The tenant's identifier of the conversation",
@@ -52,6 +55,37 @@ RIGHTS = [
 ]
 
 
+# ------------------------------------------------------------------- request
+def request_export(
+    tenants: TenantStore,
+    subjects: SubjectStore,
+    requests: RequestStore,
+    jobs: JobQueue[ExportJob],
+    blobs: BlobStore,
+    tenant_id: str,
+    subject_id: str,
+    body: ExportIn,
+    now: datetime,
+) -> RequestRecord:
+    """Record the request, then queue the job (ids only). A lost message is re-queued by the monitor."""
+    settings = tenants.get_settings(tenant_id)
+    if body.deliver_to is not None and body.deliver_to not in settings.portability_destinations:
+        raise InvalidInput("deliver_to is not one of the tenant's portability_destinations")
+    if subjects.get_profile(tenant_id, subject_id) is None:
+        raise NotFound("no such subject")
+    item = new_request(
+        settings, tenant_id, subject_id, now, ExportDetails(format=body.format, deliver_to=body.deliver_to)
+    )
+    requests.create(item)
+    jobs.send(export_job(item))
+    return to_record(blobs, item, now)
+
+
+def export_job(item: RequestItem) -> ExportJob:
+    return ExportJob(tenant_id=item.tenant_id, request_id=item.request_id)
+
+
+# ------------------------------------------------------------------- package
 class _Hashing:
     """Counts and hashes what passes through to a zip entry."""
 
@@ -106,7 +140,7 @@ def processing_record(settings: TenantSettings, tenant_name: str, objections: di
     }
 
 
-def subject_document(ports: Ports, cipher: SubjectCipher, profile: ProfileItem, now: datetime) -> dict[str, Any]:
+def subject_document(cipher: SubjectCipher, profile: ProfileItem, now: datetime) -> dict[str, Any]:
     subject = open_profile(cipher, profile).model_dump(mode="json")
     subject["objections"] = [{"purpose": p, "since": since} for p, since in sorted(profile.objections.items())]
     subject["policy_acceptances"] = sorted(
@@ -117,12 +151,14 @@ def subject_document(ports: Ports, cipher: SubjectCipher, profile: ProfileItem, 
     return subject
 
 
-def interactions(ports: Ports, cipher: SubjectCipher, tenant_id: str, subject_id: str) -> Iterator[Interaction]:
+def interactions(
+    subjects: SubjectStore, blobs: BlobStore, cipher: SubjectCipher, tenant_id: str, subject_id: str
+) -> Iterator[Interaction]:
     after: str | None = None
     while True:
-        items, after = ports.subjects.list_interactions(tenant_id, subject_id, PAGE, after)
+        items, after = subjects.list_interactions(tenant_id, subject_id, PAGE, after)
         for item in items:
-            yield open_interaction(ports, cipher, item)
+            yield open_interaction(blobs, cipher, item)
         if after is None:
             return
 
@@ -174,63 +210,77 @@ def write_package(
     return manifest
 
 
-def run_export(ports: Ports, tenant_id: str, request_id: str, now: datetime, attempt: int = 1) -> RequestItem | None:
+# ----------------------------------------------------------------------- job
+def run_export(
+    requests: RequestStore,
+    subjects: SubjectStore,
+    keyring: Keyring,
+    blobs: BlobStore,
+    tenants: TenantStore,
+    job: ExportJob,
+    now: datetime,
+    attempt: int = 1,
+) -> RequestItem | None:
     """Carry out one export request. Safe to run again: a finished request is left alone, an
     interrupted one starts over under the same package key."""
-    item = ports.requests.get(tenant_id, request_id)
+    item = requests.get(job.tenant_id, job.request_id)
     if item is None or not item.is_open or item.type != "export":
         return item
     if item.status == "received":
         started = item.model_copy(update={"status": "in_progress"})
         try:
-            ports.requests.save(started, expected_status=("received",))
+            requests.save(started, expected_status=("received",))
         except Conflict:
-            return ports.requests.get(tenant_id, request_id)
+            return requests.get(job.tenant_id, job.request_id)
         item = started
     try:
-        done = _build(ports, item, now)
+        done = _build(subjects, keyring, blobs, tenants, item, now)
     except Exception:
         if attempt >= MAX_ATTEMPTS:
-            failed = finish(item, "failed", now, {"reason": "the export failed repeatedly; request it again"})
-            ports.requests.save(failed, expected_status=("in_progress",))
+            failed = finish(item, "failed", now, Refusal(reason="the export failed repeatedly; request it again"))
+            requests.save(failed, expected_status=("in_progress",))
         raise
-    ports.requests.save(done, expected_status=("in_progress",))
+    requests.save(done, expected_status=("in_progress",))
     return done
 
 
-def _build(ports: Ports, item: RequestItem, now: datetime) -> RequestItem:
+def _build(
+    subjects: SubjectStore, keyring: Keyring, blobs: BlobStore, tenants: TenantStore, item: RequestItem, now: datetime
+) -> RequestItem:
     tenant_id, subject_id = item.tenant_id, item.subject_id
-    profile = ports.subjects.get_profile(tenant_id, subject_id)
-    cipher = load_cipher(ports, tenant_id, subject_id) if profile else None
+    assert isinstance(item.details, ExportDetails)  # RequestItem validates details by type
+    profile = subjects.get_profile(tenant_id, subject_id)
+    cipher = keyring.cipher(tenant_id, subject_id) if profile else None
     if profile is None or cipher is None:
-        return finish(item, "rejected", now, {"reason": "the subject no longer exists"})
-    settings = ports.tenants.get_settings(tenant_id)
-    tenant = ports.tenants.get_tenant(tenant_id)
+        return finish(item, "rejected", now, Refusal(reason="the subject no longer exists"))
+    settings = tenants.get_settings(tenant_id)
+    tenant = tenants.get_tenant(tenant_id)
     record = processing_record(settings, tenant.name if tenant else tenant_id, profile.objections)
     key = export_package_key(tenant_id, subject_id, item.request_id)
-    upload = ports.blobs.open_upload(key, PACKAGE_KIND)
+    upload = blobs.open_upload(key, PACKAGE_KIND)
     sink = _HashingUpload(upload)
     try:
-        fmt = item.details.get("format", "json")
         manifest = write_package(
             sink,
-            fmt,
-            subject_document(ports, cipher, profile, now),
+            item.details.format,
+            subject_document(cipher, profile, now),
             record,
-            interactions(ports, cipher, tenant_id, subject_id),
+            interactions(subjects, blobs, cipher, tenant_id, subject_id),
         )
         upload.close()
     except BaseException:
         upload.abort()
         raise
-    result: dict[str, Any] = {
-        "package_key": key,
-        "expires_at": iso(now + timedelta(hours=settings.download_link_hours)),
-        "sha256": sink.sha256.hexdigest(),
-        "bytes": upload.size,
-        "interaction_count": manifest["interaction_count"],
-        "files": [*sorted(manifest["files"]), "manifest.json"],
-    }
-    if "deliver_to" in item.details:
-        result["delivered_to"] = ports.blobs.deliver(key, item.details["deliver_to"], f"{item.request_id}.zip")
+    delivered_to = None
+    if item.details.deliver_to is not None:
+        delivered_to = blobs.deliver(key, item.details.deliver_to, f"{item.request_id}.zip")
+    result = ExportResult(
+        package_key=key,
+        expires_at=iso(now + timedelta(hours=settings.download_link_hours)),
+        sha256=sink.sha256.hexdigest(),
+        bytes=upload.size,
+        interaction_count=manifest["interaction_count"],
+        files=[*sorted(manifest["files"]), "manifest.json"],
+        delivered_to=delivered_to,
+    )
     return finish(item, "completed", now, result)

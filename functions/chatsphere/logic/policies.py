@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chatsphere.errors import Conflict
-from chatsphere.logic.ports import Ports
+from chatsphere.logic.ports import EventPublisher, TenantStore
 from chatsphere.models.common import iso
 from chatsphere.models.items import PolicyItem
 from chatsphere.models.policies import Policy, PolicyIn, PolicyList
@@ -23,7 +23,9 @@ def to_policy(item: PolicyItem) -> Policy:
     )
 
 
-def publish_policy(ports: Ports, tenant_id: str, body: PolicyIn, now: datetime) -> tuple[Policy, bool]:
+def publish_policy(
+    tenants: TenantStore, events: EventPublisher, tenant_id: str, body: PolicyIn, now: datetime
+) -> tuple[Policy, bool]:
     """Store the version, then put PolicyVersionPublished on the bus. Returns (policy, created).
 
     A retry of the same body after a failed announcement announces it (nothing lost); the same
@@ -38,9 +40,9 @@ def publish_policy(ports: Ports, tenant_id: str, body: PolicyIn, now: datetime) 
     )
     created = True
     try:
-        ports.tenants.add_policy(item)
+        tenants.add_policy(item)
     except Conflict:
-        stored = ports.tenants.get_policy(tenant_id, body.version)
+        stored = tenants.get_policy(tenant_id, body.version)
         same = stored is not None and (stored.effective_at, stored.url, stored.sha256) == (
             item.effective_at,
             item.url,
@@ -51,7 +53,7 @@ def publish_policy(ports: Ports, tenant_id: str, body: PolicyIn, now: datetime) 
         assert stored is not None
         item, created = stored, False
     if not item.announced:
-        ports.events.publish(
+        events.publish(
             EVENT_TYPE,
             {
                 "tenant_id": tenant_id,
@@ -61,9 +63,9 @@ def publish_policy(ports: Ports, tenant_id: str, body: PolicyIn, now: datetime) 
                 "sha256": item.sha256,
             },
         )
-        ports.tenants.mark_announced(item)
+        tenants.mark_announced(item)
     return to_policy(item), created
 
 
-def list_policies(ports: Ports, tenant_id: str) -> PolicyList:
-    return PolicyList(items=[to_policy(i) for i in ports.tenants.list_policies(tenant_id)])
+def list_policies(tenants: TenantStore, tenant_id: str) -> PolicyList:
+    return PolicyList(items=[to_policy(i) for i in tenants.list_policies(tenant_id)])

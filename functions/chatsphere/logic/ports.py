@@ -1,10 +1,13 @@
-"""The ports logic talks to. The DAL implements them over AWS; unit tests implement them in memory."""
+"""The ports logic talks to. The DAL implements them over AWS; tests/unit/fakes.py in memory (mypy checks both).
+
+Each logic function takes the ports it uses, by name, so that its signature says what it reads and writes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from chatsphere.models.items import (
     ApiKeyItem,
@@ -12,9 +15,9 @@ from chatsphere.models.items import (
     InteractionItem,
     PolicyItem,
     ProfileItem,
-    RequestItem,
     TenantItem,
 )
+from chatsphere.models.requests import RequestItem
 from chatsphere.models.settings import TenantSettings
 
 
@@ -26,7 +29,9 @@ class KeyWrapper(Protocol):
     def unwrap(self, wrapped: bytes, context: dict[str, str]) -> bytes: ...
 
 
-class SubjectKeyStore(Protocol):
+class DataKeyStore(Protocol):
+    """Each subject's KMS-wrapped data key (SubjectKeysTable). Deleting one is crypto-shredding."""
+
     def get(self, tenant_id: str, subject_id: str) -> bytes | None: ...
 
     def put_if_absent(self, tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> bool: ...
@@ -120,22 +125,18 @@ class RequestStore(Protocol):
     def open_requests(self) -> Iterator[RequestItem]: ...
 
 
-class JobQueue(Protocol):
-    def send(self, message: dict[str, Any]) -> None: ...
+Job = TypeVar("Job", bound=BaseModel, contravariant=True)
+
+
+class JobQueue(Protocol[Job]):
+    """A capability's own SQS queue; the message is the job model as JSON (ids only)."""
+
+    def send(self, job: Job) -> None: ...
 
 
 class EventPublisher(Protocol):
-    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+    def publish(self, detail_type: str, detail: dict[str, str]) -> None: ...
 
 
-@dataclass(frozen=True)
-class Ports:
-    subjects: SubjectStore
-    subject_keys: SubjectKeyStore
-    kms: KeyWrapper
-    blobs: BlobStore
-    tenants: TenantStore
-    hmac_key: Callable[[str], bytes]  # tenant id -> the tenant's identifier-HMAC secret
-    requests: RequestStore
-    export_jobs: JobQueue
-    events: EventPublisher
+# tenant id -> the tenant's secret for identifier digests and cursors (logic/tenants.TenantSecrets)
+TenantSecret = Callable[[str], bytes]

@@ -10,21 +10,26 @@ from typing import Any
 
 from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound
 from chatsphere.logic import cursors
-from chatsphere.logic.ports import Ports
+from chatsphere.logic.ports import BlobStore, RequestStore, TenantSecret, TenantStore
 from chatsphere.models.common import iso
-from chatsphere.models.items import RequestItem
-from chatsphere.models.rights import (
+from chatsphere.models.requests import (
+    DETAILS_BY_TYPE,
+    OPEN_STATUSES,
     REQUEST_ID_PATTERN,
+    ExportResult,
     ExtensionIn,
+    RequestDetails,
+    RequestItem,
     RequestPage,
     RequestRecord,
+    RequestResult,
     RequestStatus,
     RequestType,
 )
 from chatsphere.models.settings import TenantSettings
 
-OPEN: tuple[str, ...] = ("received", "in_progress")
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+_TYPE_OF: dict[type, RequestType] = {model: type_ for type_, model in DETAILS_BY_TYPE.items()}  # type: ignore[misc]
 
 
 def new_request_id(now: datetime) -> str:
@@ -35,44 +40,41 @@ def new_request_id(now: datetime) -> str:
 def new_request(
     settings: TenantSettings,
     tenant_id: str,
-    type_: RequestType,
     subject_id: str,
     now: datetime,
+    details: RequestDetails,
     *,
     status: RequestStatus = "received",
-    details: dict[str, Any] | None = None,
 ) -> RequestItem:
-    done = status not in OPEN
+    """A record of the request that `details` describes (its model names the type), due per the tenant."""
     return RequestItem(
         tenant_id=tenant_id,
         request_id=new_request_id(now),
-        type=type_,
+        type=_TYPE_OF[type(details)],
         subject_id=subject_id,
         status=status,
         received_at=iso(now),
         due_at=iso(now + timedelta(days=settings.deadline_days)),
-        completed_at=iso(now) if done else None,
-        details=details or {},
+        completed_at=None if status in OPEN_STATUSES else iso(now),
+        details=details,
     )
 
 
-def finish(
-    item: RequestItem, status: RequestStatus, now: datetime, result: dict[str, Any] | None = None
-) -> RequestItem:
+def finish(item: RequestItem, status: RequestStatus, now: datetime, result: RequestResult | None = None) -> RequestItem:
     return item.model_copy(update={"status": status, "completed_at": iso(now), "result": result})
 
 
-def to_record(ports: Ports, item: RequestItem, now: datetime) -> RequestRecord:
+def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestRecord:
     """The API view. An export's download link is signed at read time for what remains of its lifetime,
     so no credential is ever stored and the link never outlives the tenant's setting."""
-    result = dict(item.result) if item.result is not None else None
-    if result is not None and "package_key" in result:
-        key = result.pop("package_key")
-        remaining = int((datetime.fromisoformat(result["expires_at"]) - now).total_seconds())
-        if remaining > 0:
-            result["download_url"] = ports.blobs.presign_get(key, remaining, f"{item.request_id}.zip")
-        else:
-            result["download_url"] = None
+    result: dict[str, Any] | None = None
+    if isinstance(item.result, ExportResult):
+        result = item.result.model_dump(exclude_none=True, exclude={"package_key"})
+        remaining = int((datetime.fromisoformat(item.result.expires_at) - now).total_seconds())
+        link = f"{item.request_id}.zip"
+        result["download_url"] = blobs.presign_get(item.result.package_key, remaining, link) if remaining > 0 else None
+    elif item.result is not None:
+        result = item.result.model_dump(exclude_none=True)
     return RequestRecord(
         request_id=item.request_id,
         type=item.type,
@@ -81,26 +83,36 @@ def to_record(ports: Ports, item: RequestItem, now: datetime) -> RequestRecord:
         received_at=datetime.fromisoformat(item.received_at),
         due_at=datetime.fromisoformat(item.due_at),
         completed_at=datetime.fromisoformat(item.completed_at) if item.completed_at else None,
-        details=item.details,
+        details=item.details.model_dump(exclude_none=True),
         result=result,
         extension=item.extension,
         overdue=item.is_open and item.due_at < iso(now),
     )
 
 
-def get_request(ports: Ports, tenant_id: str, request_id: str, now: datetime) -> RequestRecord:
-    item = ports.requests.get(tenant_id, request_id) if _REQUEST_ID.match(request_id) else None
+def get_request(
+    requests: RequestStore, blobs: BlobStore, tenant_id: str, request_id: str, now: datetime
+) -> RequestRecord:
+    item = requests.get(tenant_id, request_id) if _REQUEST_ID.match(request_id) else None
     if item is None:
         raise NotFound("no such request")
-    return to_record(ports, item, now)
+    return to_record(blobs, item, now)
 
 
-def extend_request(ports: Ports, tenant_id: str, request_id: str, body: ExtensionIn, now: datetime) -> RequestRecord:
+def extend_request(
+    requests: RequestStore,
+    tenants: TenantStore,
+    blobs: BlobStore,
+    tenant_id: str,
+    request_id: str,
+    body: ExtensionIn,
+    now: datetime,
+) -> RequestRecord:
     """Push due_at back once, by at most the tenant's extension_days, with a reason (GDPR art. 12(3))."""
-    item = ports.requests.get(tenant_id, request_id)
+    item = requests.get(tenant_id, request_id)
     if item is None:
         raise NotFound("no such request")
-    limit = ports.tenants.get_settings(tenant_id).extension_days
+    limit = tenants.get_settings(tenant_id).extension_days
     if body.days > limit:
         raise InvalidInput(f"the extension may be at most {limit} days")
     if not item.is_open:
@@ -111,24 +123,26 @@ def extend_request(ports: Ports, tenant_id: str, request_id: str, body: Extensio
     extended = item.model_copy(
         update={"due_at": iso(due), "extension": {"days": body.days, "reason": body.reason, "extended_at": iso(now)}}
     )
-    ports.requests.save(extended, expected_status=(item.status,))
-    return to_record(ports, extended, now)
+    requests.save(extended, expected_status=(item.status,))
+    return to_record(blobs, extended, now)
 
 
 # ------------------------------------------------------------------- listing
-def _encode(ports: Ports, tenant_id: str, position: dict[str, str]) -> str:
-    return cursors.sign(ports.hmac_key(tenant_id), "requests", json.dumps(position, sort_keys=True))
+def _encode(secret: bytes, position: dict[str, str]) -> str:
+    return cursors.sign(secret, "requests", json.dumps(position, sort_keys=True))
 
 
-def _decode(ports: Ports, tenant_id: str, cursor: str, kind: str) -> dict[str, str]:
-    position = json.loads(cursors.verify(ports.hmac_key(tenant_id), "requests", cursor))
+def _decode(secret: bytes, cursor: str, kind: str) -> dict[str, str]:
+    position = json.loads(cursors.verify(secret, "requests", cursor))
     if position.get("k") != kind:
         raise DomainError("cursor is not one this API returned for this query")
     return dict(position)
 
 
 def list_requests(
-    ports: Ports,
+    requests: RequestStore,
+    blobs: BlobStore,
+    secret: TenantSecret,
     tenant_id: str,
     now: datetime,
     *,
@@ -138,15 +152,16 @@ def list_requests(
     limit: int,
     cursor: str | None,
 ) -> RequestPage:
+    key = secret(tenant_id)
     if overdue:
-        if status is not None and status not in OPEN:
+        if status is not None and status not in OPEN_STATUSES:
             return RequestPage(items=[], next_cursor=None)  # a closed request is never overdue
-        after = _decode(ports, tenant_id, cursor, "overdue") if cursor else None
+        after = _decode(key, cursor, "overdue") if cursor else None
         items: list[RequestItem] = []
         position = (after["d"], after["r"]) if after else None
         # The index holds only open, overdue-capable items; filter the rest here, page by page.
         while len(items) < limit:
-            page, position = ports.requests.overdue_page(tenant_id, iso(now), limit, position)
+            page, position = requests.overdue_page(tenant_id, iso(now), limit, position)
             items.extend(
                 i for i in page if (status is None or i.status == status) and (type_ is None or i.type == type_)
             )
@@ -154,11 +169,9 @@ def list_requests(
                 break
         items, more = items[:limit], position is not None or len(items) > limit
         last = items[-1] if items and more else None
-        next_cursor = (
-            _encode(ports, tenant_id, {"k": "overdue", "d": last.due_at, "r": last.request_id}) if last else None
-        )
+        next_cursor = _encode(key, {"k": "overdue", "d": last.due_at, "r": last.request_id}) if last else None
     else:
-        after_sk = f"R#{_decode(ports, tenant_id, cursor, 'all')['r']}" if cursor else None
-        items, next_sk = ports.requests.page(tenant_id, limit, after_sk, status, type_)
-        next_cursor = _encode(ports, tenant_id, {"k": "all", "r": next_sk.removeprefix("R#")}) if next_sk else None
-    return RequestPage(items=[to_record(ports, i, now) for i in items], next_cursor=next_cursor)
+        after_sk = f"R#{_decode(key, cursor, 'all')['r']}" if cursor else None
+        items, next_sk = requests.page(tenant_id, limit, after_sk, status, type_)
+        next_cursor = _encode(key, {"k": "all", "r": next_sk.removeprefix("R#")}) if next_sk else None
+    return RequestPage(items=[to_record(blobs, i, now) for i in items], next_cursor=next_cursor)

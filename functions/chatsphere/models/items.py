@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from chatsphere.models.subjects import Role, SubjectStatus
 
 IdentifierKind = Literal["email", "phone"]
 
@@ -12,7 +14,7 @@ IdentifierKind = Literal["email", "phone"]
 class ProfileItem(BaseModel):
     tenant_id: str
     subject_id: str
-    status: Literal["active", "deactivated"] = "active"
+    status: SubjectStatus = "active"
     created_at: str
     updated_at: str
     version: int = 0
@@ -29,7 +31,7 @@ class InteractionItem(BaseModel):
     subject_id: str
     interaction_id: str
     conversation_id: str
-    role: Literal["customer", "agent", "bot"]
+    role: Role
     channel: str | None = None
     occurred_at: str
     received_at: str
@@ -51,26 +53,6 @@ class ApiKeyItem(BaseModel):
     key_hash: str
     created_at: str
     status: Literal["active", "revoked"] = "active"
-
-
-class RequestItem(BaseModel):
-    """A rights request as stored (RequestsTable, pk = T#<tenant>, sk = R#<request_id>)."""
-
-    tenant_id: str
-    request_id: str
-    type: Literal["export", "correction", "objection", "deactivation", "erasure"]
-    subject_id: str
-    status: Literal["received", "in_progress", "completed", "completed_with_exceptions", "rejected", "failed"]
-    received_at: str
-    due_at: str
-    completed_at: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
-    result: dict[str, Any] | None = None
-    extension: dict[str, Any] | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in ("received", "in_progress")
 
 
 class PolicyItem(BaseModel):

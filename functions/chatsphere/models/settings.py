@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from chatsphere.models.common import JSON_INTEGER, StrictModel
-from chatsphere.models.rights import S3Uri
+from chatsphere.models.export import S3Uri
 
 DATA_CATEGORIES = ("identity", "contact", "interactions", "usage")
 Category = Annotated[str, StringConstraints(pattern=r"^(identity|contact|interactions|usage)$")]

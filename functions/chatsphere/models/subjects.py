@@ -77,13 +77,16 @@ PURPOSES = {
 }
 
 
+SubjectStatus = Literal["active", "deactivated"]
+
+
 class Subject(BaseModel):
     subject_id: str
     name: str | None = None
     email: str | None = None
     phone: str | None = None
     contact: dict[str, str] | None = None
-    status: Literal["active", "deactivated"]
+    status: SubjectStatus
     objections: list[ObjectablePurpose] = Field(default_factory=list)
     processing: dict[str, bool] = Field(description="Purpose -> whether the subject's data may be used for it")
     created_at: datetime

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from chatsphere.dal import keys
+from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
 
 
-class DynamoSubjectKeyStore(DynamoTable):
+class DynamoDataKeyStore(DynamoTable):
+    """SubjectKeysTable: the subjects' data keys (storage keys of items are in keyspace)."""
+
     def get(self, tenant_id: str, subject_id: str) -> bytes | None:
         resp = self._ddb.get_item(
             TableName=self.table_name,
-            Key=serialise({"pk": keys.subject_pk(tenant_id, subject_id)}),
+            Key=serialise({"pk": keyspace.subject_pk(tenant_id, subject_id)}),
             ConsistentRead=True,
         )
         if "Item" not in resp:
@@ -22,7 +24,7 @@ class DynamoSubjectKeyStore(DynamoTable):
 
     def put_if_absent(self, tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> bool:
         """False when another writer created the subject's key first; the caller then uses theirs."""
-        item = {"pk": keys.subject_pk(tenant_id, subject_id), "wrapped_key": wrapped, "created_at": created_at}
+        item = {"pk": keyspace.subject_pk(tenant_id, subject_id), "wrapped_key": wrapped, "created_at": created_at}
         try:
             self._ddb.put_item(
                 TableName=self.table_name, Item=serialise(item), ConditionExpression="attribute_not_exists(pk)"

@@ -1,0 +1,82 @@
+"""The composition root: the one place where adapters are built, for every entry point (the API handlers,
+the workers, the authorizer, the console command and the local stack).
+
+Nothing connects at import time, and each builder imports only what its entry point needs, so the
+authorizer's cold start does not pay for the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the adapters' modules load when built, not when this module is imported
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+    from chatsphere.dal.blobs import S3BlobStore
+    from chatsphere.dal.kms import KmsKeyWrapper
+    from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
+    from chatsphere.dal.requests import DynamoRequestStore
+    from chatsphere.dal.subjects import DynamoSubjectStore
+    from chatsphere.dal.tenants import DynamoTenantStore
+    from chatsphere.logic.crypto import Keyring
+    from chatsphere.logic.ports import TenantSecret
+    from chatsphere.models.export import ExportJob
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """Every adapter over AWS. Handlers hand each logic function the few it takes."""
+
+    subjects: DynamoSubjectStore
+    kms: KmsKeyWrapper
+    keyring: Keyring
+    blobs: S3BlobStore
+    tenants: DynamoTenantStore
+    secret: TenantSecret
+    requests: DynamoRequestStore
+    export_jobs: SqsJobQueue[ExportJob]
+    events: EventBridgePublisher
+    idempotency: BasePersistenceLayer
+
+
+@cache
+def adapters() -> Adapters:
+    from chatsphere.config import get_config
+    from chatsphere.dal.blobs import S3BlobStore
+    from chatsphere.dal.data_keys import DynamoDataKeyStore
+    from chatsphere.dal.idempotency import persistence_layer
+    from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
+    from chatsphere.dal.requests import DynamoRequestStore
+    from chatsphere.dal.subjects import DynamoSubjectStore
+    from chatsphere.logic.crypto import Keyring
+    from chatsphere.logic.tenants import TenantSecrets
+
+    config = get_config()
+    kms = key_wrapper(config.data_key_id)
+    tenants = tenant_store(config.tenants_table)
+    return Adapters(
+        subjects=DynamoSubjectStore(config.subjects_table, config.requests_table),
+        kms=kms,
+        keyring=Keyring(DynamoDataKeyStore(config.subject_keys_table), kms),
+        blobs=S3BlobStore(config.data_bucket),
+        tenants=tenants,
+        secret=TenantSecrets(tenants, kms).hmac_key,
+        requests=DynamoRequestStore(config.requests_table),
+        export_jobs=SqsJobQueue(config.export_queue_url),
+        events=EventBridgePublisher(config.event_bus_name),
+        idempotency=persistence_layer(config.idempotency_table),
+    )
+
+
+def tenant_store(table_name: str) -> DynamoTenantStore:
+    """For the console command too, which names its table itself."""
+    from chatsphere.dal.tenants import DynamoTenantStore
+
+    return DynamoTenantStore(table_name)
+
+
+def key_wrapper(key_id: str) -> KmsKeyWrapper:
+    from chatsphere.dal.kms import KmsKeyWrapper
+
+    return KmsKeyWrapper(key_id)

@@ -1,0 +1,79 @@
+"""Subject rights served by the Intake function: correction, objection and deactivation (a Router that
+handlers/intake.py includes; each change leaves a request record)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from chatsphere.bootstrap import adapters
+from chatsphere.handlers.http import SubjectId, body_response, problem_responses, tenant_id
+from chatsphere.logic import subject_rights
+from chatsphere.models.common import utc_now
+from chatsphere.models.subjects import ObjectablePurpose, Subject, SubjectPatch
+
+router = Router()  # type: ignore[no-untyped-call]
+
+SUBJECT_OK = body_response(200, "The subject", Subject)
+
+
+@router.patch(
+    "/v1/subjects/<subject_id>",
+    summary="Correct a subject (right to rectification); null clears a field",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 413, 415, 422)},
+)
+def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
+    a = adapters()
+    return subject_rights.correct_subject(
+        a.subjects, a.keyring, a.secret, a.tenants, tenant_id(router), subject_id, body, utc_now()
+    )
+
+
+@router.put(
+    "/v1/subjects/<subject_id>/objections/<purpose>",
+    summary="Object to a purpose of processing (analytics, personalization, improvement)",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+)
+def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
+    a = adapters()
+    return subject_rights.set_objection(
+        a.subjects, a.keyring, a.tenants, tenant_id(router), subject_id, purpose, True, utc_now()
+    )
+
+
+@router.delete(
+    "/v1/subjects/<subject_id>/objections/<purpose>",
+    summary="Withdraw an objection",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+)
+def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
+    a = adapters()
+    return subject_rights.set_objection(
+        a.subjects, a.keyring, a.tenants, tenant_id(router), subject_id, purpose, False, utc_now()
+    )
+
+
+@router.post(
+    "/v1/subjects/<subject_id>/deactivation",
+    summary="Deactivate a subject: data kept and readable, no new interactions",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+)
+def deactivate(subject_id: SubjectId) -> Subject:
+    a = adapters()
+    return subject_rights.set_deactivated(
+        a.subjects, a.keyring, a.tenants, tenant_id(router), subject_id, True, utc_now()
+    )
+
+
+@router.delete(
+    "/v1/subjects/<subject_id>/deactivation",
+    summary="Reactivate a subject",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+)
+def reactivate(subject_id: SubjectId) -> Subject:
+    a = adapters()
+    return subject_rights.set_deactivated(
+        a.subjects, a.keyring, a.tenants, tenant_id(router), subject_id, False, utc_now()
+    )

@@ -1,0 +1,120 @@
+"""Subject rights served by the Intake function: correction, objection and deactivation.
+
+Every change leaves a request record, written in the same transaction as the change itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chatsphere.errors import NotFound
+from chatsphere.logic.codec import open_fields, open_profile, profile_digests, seal_fields, write_profile
+from chatsphere.logic.crypto import Keyring
+from chatsphere.logic.ports import SubjectStore, TenantSecret, TenantStore
+from chatsphere.logic.requests import new_request
+from chatsphere.models.common import iso
+from chatsphere.models.items import ProfileItem
+from chatsphere.models.requests import CorrectionDetails, DeactivationDetails, ObjectionDetails, RequestItem
+from chatsphere.models.subjects import ObjectablePurpose, Subject, SubjectPatch
+
+
+def _require(existing: ProfileItem | None) -> ProfileItem:
+    if existing is None:
+        raise NotFound("no such subject")
+    return existing
+
+
+def correct_subject(
+    subjects: SubjectStore,
+    keyring: Keyring,
+    secret: TenantSecret,
+    tenants: TenantStore,
+    tenant_id: str,
+    subject_id: str,
+    patch: SubjectPatch,
+    now: datetime,
+) -> Subject:
+    """Apply a merge patch; the record lists the names of the fields whose value changed."""
+    cipher = keyring.cipher(tenant_id, subject_id)
+    if cipher is None:
+        raise NotFound("no such subject")
+    given = patch.model_dump(include=patch.model_fields_set)
+    stamp = iso(now)
+    settings = tenants.get_settings(tenant_id)  # once, not on every retry of the change
+
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+        current = _require(existing)
+        values = open_fields(cipher, current.sealed)
+        changed = sorted(f for f, v in given.items() if values.get(f) != v)
+        values.update(given)
+        item = current.model_copy(
+            update={
+                "sealed": seal_fields(cipher, values),
+                "lookups": profile_digests(secret, tenant_id, values),
+                "updated_at": stamp,
+                "version": current.version + 1,
+            }
+        )
+        record = new_request(
+            settings, tenant_id, subject_id, now, CorrectionDetails(fields_changed=changed), status="completed"
+        )
+        return item, record
+
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    return open_profile(cipher, item)
+
+
+def set_objection(
+    subjects: SubjectStore,
+    keyring: Keyring,
+    tenants: TenantStore,
+    tenant_id: str,
+    subject_id: str,
+    purpose: ObjectablePurpose,
+    objecting: bool,
+    now: datetime,
+) -> Subject:
+    stamp = iso(now)
+    settings = tenants.get_settings(tenant_id)
+
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+        current = _require(existing)
+        objections = dict(current.objections)
+        changed = (purpose in objections) != objecting
+        if objecting:
+            objections.setdefault(purpose, stamp)
+        else:
+            objections.pop(purpose, None)
+        item = current.model_copy(
+            update={"objections": objections, "updated_at": stamp, "version": current.version + 1}
+        )
+        details = ObjectionDetails(purpose=purpose, action="object" if objecting else "withdraw", changed=changed)
+        return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
+
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    return open_profile(keyring.cipher(tenant_id, subject_id), item)
+
+
+def set_deactivated(
+    subjects: SubjectStore,
+    keyring: Keyring,
+    tenants: TenantStore,
+    tenant_id: str,
+    subject_id: str,
+    deactivated: bool,
+    now: datetime,
+) -> Subject:
+    """Deactivation keeps every datum (readable, exportable) but takes no new interactions."""
+    stamp = iso(now)
+    settings = tenants.get_settings(tenant_id)
+    status = "deactivated" if deactivated else "active"
+
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+        current = _require(existing)
+        details = DeactivationDetails(
+            action="deactivate" if deactivated else "reactivate", changed=current.status != status
+        )
+        item = current.model_copy(update={"status": status, "updated_at": stamp, "version": current.version + 1})
+        return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
+
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    return open_profile(keyring.cipher(tenant_id, subject_id), item)

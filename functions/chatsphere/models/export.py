@@ -1,0 +1,29 @@
+"""Export (rights of access and portability): the API body, and the job message that the Rights
+function sends, the Export function consumes and the monitor re-sends."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from chatsphere.models.common import StrictModel
+from chatsphere.models.requests import ExportFormat
+
+S3Uri = Annotated[
+    str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]{0,512})?$")
+]
+
+
+class ExportIn(StrictModel):
+    format: ExportFormat = "json"
+    deliver_to: S3Uri | None = Field(default=None, description="One of the tenant's portability_destinations")
+
+
+class ExportJob(BaseModel):
+    """An ExportQueue message: ids only, never a personal value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str
+    request_id: str

@@ -1,0 +1,158 @@
+"""Rights request records: every export, correction, objection, deactivation and deletion leaves one.
+
+The literals (types, statuses, what counts as open) are defined here once; the stored record and the
+API view both use them. `details` and `result` have one model per request type."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from chatsphere.models.common import JSON_INTEGER, StrictModel
+from chatsphere.models.subjects import ObjectablePurpose
+
+RequestType = Literal["export", "correction", "objection", "deactivation", "deletion"]
+RequestStatus = Literal["received", "in_progress", "completed", "completed_with_exceptions", "rejected", "failed"]
+OPEN_STATUSES: tuple[RequestStatus, ...] = ("received", "in_progress")
+REQUEST_ID_PATTERN = r"^r[0-9a-f]{28}$"
+
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+# ----------------------------------------------------------- per-type details
+class _Part(BaseModel):
+    """A part of a stored record: exact fields, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ExportFormat = Literal["json", "csv"]
+
+
+class ExportDetails(_Part):
+    format: ExportFormat = "json"
+    deliver_to: str | None = None
+
+
+class CorrectionDetails(_Part):
+    fields_changed: list[str]
+
+
+class ObjectionDetails(_Part):
+    purpose: ObjectablePurpose
+    action: Literal["object", "withdraw"]
+    changed: bool
+
+
+class DeactivationDetails(_Part):
+    action: Literal["deactivate", "reactivate"]
+    changed: bool
+
+
+class DeletionDetails(_Part):
+    pass
+
+
+RequestDetails = ExportDetails | CorrectionDetails | ObjectionDetails | DeactivationDetails | DeletionDetails
+DETAILS_BY_TYPE: dict[str, type[_Part]] = {
+    "export": ExportDetails,
+    "correction": CorrectionDetails,
+    "objection": ObjectionDetails,
+    "deactivation": DeactivationDetails,
+    "deletion": DeletionDetails,
+}
+
+
+# ----------------------------------------------------------- per-type results
+class Refusal(_Part):
+    """Why a request was rejected or failed; the sentence names no personal value."""
+
+    reason: str
+
+
+class ExportResult(_Part):
+    package_key: str
+    expires_at: str
+    sha256: str
+    bytes: int
+    interaction_count: int
+    files: list[str]
+    delivered_to: str | None = None
+
+
+RequestResult = ExportResult | Refusal
+
+
+def _typed_result(status: Any, raw: dict[str, Any]) -> _Part:
+    return ExportResult.model_validate(raw) if status in ("completed", "completed_with_exceptions") else Refusal(**raw)
+
+
+class RequestItem(BaseModel):
+    """A rights request as stored (RequestsTable, pk = T#<tenant>, sk = R#<request_id>)."""
+
+    tenant_id: str
+    request_id: str
+    type: RequestType
+    subject_id: str
+    status: RequestStatus
+    received_at: str
+    due_at: str
+    completed_at: str | None = None
+    details: RequestDetails
+    result: RequestResult | None = None
+    extension: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_type(cls, data: Any) -> Any:
+        """Each type's details (and a result, by status) validate against that type's own model."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        model = DETAILS_BY_TYPE.get(data.get("type", ""))
+        details = data.get("details", {})
+        if model is not None and isinstance(details, dict):
+            data["details"] = model.model_validate(details)
+        result = data.get("result")
+        if isinstance(result, dict):
+            data["result"] = _typed_result(data.get("status"), result)
+        return data
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+# ------------------------------------------------------------------- API views
+class Extension(BaseModel):
+    days: int
+    reason: str
+    extended_at: datetime
+
+
+class RequestRecord(BaseModel):
+    """The record a tenant reads. `details` names fields and counts, never personal values."""
+
+    request_id: str
+    type: RequestType
+    subject_id: str
+    status: RequestStatus
+    received_at: datetime
+    due_at: datetime
+    completed_at: datetime | None = None
+    details: dict[str, Any] = Field(default_factory=dict, description="What was done: field names, counts")
+    result: dict[str, Any] | None = Field(default=None, description="The outcome; for a refusal, `reason`")
+    extension: Extension | None = None
+    overdue: bool = Field(description="Open and past due_at")
+
+
+class RequestPage(BaseModel):
+    items: list[RequestRecord]
+    next_cursor: str | None
+
+
+class ExtensionIn(StrictModel):
+    days: Annotated[int, Field(ge=1, le=365, description="At most the tenant's extension_days"), JSON_INTEGER]
+    reason: Reason
