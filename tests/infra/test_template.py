@@ -294,6 +294,15 @@ def test_every_function_has_an_importable_handler_named_after_it() -> None:
     assert handler_problems(template.load()) == []
 
 
+def test_the_export_workers_last_attempt_is_the_queues_last_delivery() -> None:
+    # The worker marks a request failed on its last attempt; one attempt more or less than SQS makes
+    # would leave a request open forever or fail it while a delivery is still to come.
+    from chatsphere.logic.export import MAX_ATTEMPTS
+
+    queue = template.resources("AWS::SQS::Queue")["ExportQueue"]
+    assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == MAX_ATTEMPTS
+
+
 def test_functions_get_exactly_the_settings_fields_and_powertools() -> None:
     assert environment_problems(template.load()) == []
 

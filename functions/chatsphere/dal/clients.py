@@ -1,4 +1,4 @@
-"""boto3 clients and resources, created lazily and cached per cold start.
+"""boto3 clients, created lazily and cached per cold start.
 
 Nothing is built at import time, so tests and the local stack redirect every call with
 AWS_ENDPOINT_URL alone (boto3 reads it itself)."""
@@ -19,12 +19,6 @@ def client(service: str) -> Any:
     return boto3.session.Session().client(service, config=_CONFIG)
 
 
-@cache
-def table(name: str) -> Any:
-    return boto3.session.Session().resource("dynamodb", config=_CONFIG).Table(name)
-
-
 def reset() -> None:
     """Forget cached clients (tests switch moto backends between cases)."""
     client.cache_clear()
-    table.cache_clear()

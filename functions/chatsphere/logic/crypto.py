@@ -44,9 +44,6 @@ class SubjectCipher:
         nonce, body = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
         return self._aead.decrypt(nonce, body, self._aad(field))
 
-    def seal_text(self, field: str, text: str) -> bytes:
-        return self.seal(field, text.encode())
-
     def open_text(self, field: str, sealed: bytes) -> str:
         return self.open(field, sealed).decode()
 

@@ -29,9 +29,3 @@ class Policy(BaseModel):
 
 class PolicyList(BaseModel):
     items: list[Policy]
-
-
-class PolicyAcceptance(BaseModel):
-    version: str
-    accepted_at: datetime
-    method: str = "continued_use"

@@ -9,7 +9,6 @@ from pydantic import Field, StringConstraints, model_validator
 from chatsphere.models.common import JSON_INTEGER, StrictModel
 from chatsphere.models.export import S3Uri
 
-DATA_CATEGORIES = ("identity", "contact", "interactions", "usage")
 Category = Annotated[str, StringConstraints(pattern=r"^(identity|contact|interactions|usage)$")]
 
 

@@ -67,7 +67,6 @@ class SubjectIn(StrictModel):
 
 # The purposes of processing in the privacy policy; the subject may object to the first three.
 ObjectablePurpose = Literal["analytics", "personalization", "improvement"]
-OBJECTABLE_PURPOSES: tuple[ObjectablePurpose, ...] = ("analytics", "personalization", "improvement")
 PURPOSES = {
     "inquiries": "Handling the subject's inquiries and requests",
     "improvement": "Improving the system",
