@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from chatsphere.models.common import iso
+from chatsphere.models.policies import PolicyIn
 from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
 
 
@@ -163,3 +164,38 @@ def test_stored_times_are_fixed_width_and_read_back_as_the_same_instant(instant:
 def test_stored_time_order_is_string_order() -> None:
     instants = [datetime(year, 6, 1, tzinfo=UTC) for year in (1, 999, 1000, 1970, 2025, 9999)]
     assert sorted(instants, key=iso) == instants
+
+
+# Every date-time field of every body, at both ends of what UTC can hold (issue 7, item 4).
+DATE_TIME_FIELDS = [
+    (InteractionIn, {"conversation_id": "c", "role": "customer", "text": "hi"}, "occurred_at"),
+    (PolicyIn, {"version": "v1", "url": "https://example.com/p", "sha256": "0" * 64}, "effective_at"),
+]
+
+
+@pytest.mark.parametrize(("model", "base", "field"), DATE_TIME_FIELDS)
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_date_time_outside_utcs_years_is_a_validation_error_not_an_overflow(
+    model: type[BaseModel], base: dict[str, Any], field: str, value: str
+) -> None:
+    (error,) = errors_of(model, {**base, field: value})
+    assert error["loc"] == (field,) and "9999" in error["msg"]
+
+
+@pytest.mark.parametrize(("model", "base", "field"), DATE_TIME_FIELDS)
+def test_a_date_time_at_the_edge_of_utcs_years_is_accepted(
+    model: type[BaseModel], base: dict[str, Any], field: str
+) -> None:
+    model.model_validate({**base, field: "0001-01-01T00:00:00Z"})
+    model.model_validate({**base, field: "9999-12-31T23:59:59+00:00"})
+
+
+@pytest.mark.parametrize("subject_id", [".", "..", "...", "." * 128])
+def test_ids_made_only_of_dots_are_refused(subject_id: str) -> None:
+    (error,) = errors_of(InteractionIn, {"conversation_id": subject_id, "role": "customer", "text": "hi"})
+    assert error["loc"] == ("conversation_id",)
+
+
+def test_ids_with_dots_and_other_characters_are_accepted() -> None:
+    for ok in (".a", "a.", "..x..", "u-1.2"):
+        InteractionIn.model_validate({"conversation_id": ok, "role": "customer", "text": "hi"})

@@ -13,7 +13,7 @@ from chatsphere.logic.crypto import SubjectCipher, keyed_digest
 from chatsphere.logic.ports import BlobStore, SubjectStore, TenantSecret
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
 from chatsphere.models.requests import RequestItem
-from chatsphere.models.subjects import Interaction, Subject, processing_for
+from chatsphere.models.subjects import Interaction, Subject, email_lookup_form, processing_for
 
 PROFILE_FIELDS = ("name", "email", "phone", "contact")
 IDENTIFIER_KINDS: tuple[IdentifierKind, ...] = ("email", "phone")
@@ -22,8 +22,8 @@ SAVE_ATTEMPTS = 3
 
 # ------------------------------------------------------------------ identifiers
 def lookup_form(kind: IdentifierKind, value: str) -> str:
-    """What the keyed hash covers: e-mail compared case-insensitively, phone as E.164."""
-    return value.casefold() if kind == "email" else value
+    """What the keyed hash covers: an e-mail address in its lookup form (models/subjects), a phone as E.164."""
+    return email_lookup_form(value) if kind == "email" else value
 
 
 def identifier_digest(secret: TenantSecret, tenant_id: str, kind: IdentifierKind, value: str) -> str:

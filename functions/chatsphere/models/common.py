@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+# Not made of dots alone: "." and ".." are path segments that clients and S3 consoles normalise away.
+ID_PATTERN = r"^[A-Za-z0-9._:@-]*[A-Za-z0-9_:@-][A-Za-z0-9._:@-]*$"  # lengths: min_length/max_length
 
-# A tenant's own identifier (subject, conversation): 1 to 128 characters of [A-Za-z0-9._:@-].
+# A tenant's own identifier (subject, conversation): 1 to 128 characters of [A-Za-z0-9._:@-], not only dots.
 ExternalId = Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=128)]
 
 
@@ -43,10 +44,24 @@ def _date_time_text(value: Any) -> Any:
     raise ValueError("must be an RFC 3339 date-time string")
 
 
+def _in_utc_range(value: datetime) -> datetime:
+    """Stored times are UTC: 0001-01-01T00:00+01:00 lies before the year 1 there, and would overflow."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must lie between the years 1 and 9999 in UTC") from None
+    return value
+
+
 # After an int's Field(...): 7 or 7.0, never true or "7".
 JSON_INTEGER = BeforeValidator(_json_integer)
-# RFC 3339 text with an offset (JSON has no date type), never a number of seconds.
-DateTimeText = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
+# RFC 3339 text with an offset (JSON has no date type), never a number of seconds, within UTC's years 1 to 9999.
+DateTimeText = Annotated[
+    AwareDatetime,
+    BeforeValidator(_date_time_text),
+    AfterValidator(_in_utc_range),
+    Field(description="RFC 3339 with an offset; it must fall within the years 1 to 9999 once converted to UTC"),
+]
 
 
 class FieldError(BaseModel):

@@ -22,6 +22,19 @@ def normalise_email(value: str) -> str:
         raise ValueError("not a valid email address") from None
 
 
+def email_lookup_form(value: str) -> str:
+    """What two addresses must share to be the same mailbox for lookup: the local part lower-cased
+    (never case-folded: straße and strasse are different mailboxes) and the domain in its IDNA (ASCII)
+    form, so that bücher.de and xn--bcher-kva.de are one domain."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        parsed = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise ValueError("not a valid email address") from None
+    return f"{parsed.local_part.lower()}@{parsed.ascii_domain}"
+
+
 def normalise_phone(value: str) -> str:
     """E.164 (+ country code and number), checked against the numbering plan."""
     import phonenumbers  # on first use, like email_validator
