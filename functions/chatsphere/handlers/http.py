@@ -90,11 +90,24 @@ def _field_errors(raw: Any) -> list[FieldError]:
     return out
 
 
+DUPLICATE_KEY = "an object repeats a key"
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A strict parser's objects: a repeated key is an error, not "the last one wins"."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise json.JSONDecodeError(DUPLICATE_KEY, "", 0)
+    return data
+
+
 def _json_body(text: str) -> Any:
     """json.loads for request bodies: every way a body fails to parse is a 400, and a top-level array
     is refused (Powertools would validate its first element as the body and drop the rest)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as error:
+        raise json.JSONDecodeError(error.msg if error.msg == DUPLICATE_KEY else "not valid JSON", "", 0) from None
     except (RecursionError, ValueError):  # nesting depth and the int digit limit, not only syntax errors
         raise json.JSONDecodeError("not valid JSON", "", 0) from None
     if isinstance(data, list):
@@ -115,7 +128,10 @@ def make_resolver() -> APIGatewayRestResolver:
     def _invalid(error: RequestValidationError) -> Response[str]:
         errors = _field_errors(error.errors())
         if any(e.type == "json_invalid" for e in errors):
-            return problem(400, "the body is not valid JSON", "malformed-json")
+            repeated = any((e.get("ctx") or {}).get("error") == DUPLICATE_KEY for e in error.errors())
+            return problem(
+                400, f"the body is not valid JSON{'; ' + DUPLICATE_KEY if repeated else ''}", "malformed-json"
+            )
         return problem(422, "the request has invalid fields; see errors", "validation", errors)
 
     @app.exception_handler(IdempotencyValidationError)
@@ -182,9 +198,15 @@ def precheck(event: dict[str, Any]) -> Response[str] | None:
     except UnicodeDecodeError:
         return problem(400, "the body is not UTF-8", "malformed-body")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    media = (headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media != "application/json":
+    media, _, parameters = (headers.get("content-type") or "").partition(";")
+    if media.strip().lower() != "application/json":
         return problem(415, "send the body as application/json", "unsupported-media-type")
+    # Media types are case-insensitive (RFC 9110); Powertools compares them as written.
+    canonical = "application/json" + (";" + parameters if parameters else "")
+    for name in [k for k in event.get("headers") or {} if k.lower() == "content-type"]:
+        event["headers"][name] = canonical
+    for name in [k for k in event.get("multiValueHeaders") or {} if k.lower() == "content-type"]:
+        event["multiValueHeaders"][name] = [canonical]
     event["body"], event["isBase64Encoded"] = text, False
     return None
 
@@ -200,6 +222,14 @@ def decode_path(event: dict[str, Any]) -> None:
     path = event.get("path")
     if isinstance(path, str) and "%" in path:
         event["path"] = _ID_CHAR_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), path)
+
+
+def no_store(response: dict[str, Any]) -> None:
+    """Every answer may carry personal data or describe it: no cache along the way may keep it."""
+    if "multiValueHeaders" in response:
+        response["multiValueHeaders"]["Cache-Control"] = ["no-store"]
+    else:
+        response.setdefault("headers", {})["Cache-Control"] = "no-store"
 
 
 def api_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
@@ -220,6 +250,7 @@ def api_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Lambda
             }
         else:
             response = app.resolve(event, context)
+        no_store(response)
         # The route template, never the path: paths hold subject ids.
         logger.info(
             "handled",

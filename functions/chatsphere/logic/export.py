@@ -39,8 +39,20 @@ CSV_COLUMNS = {
     "channel": "Channel it came through (e.g. web, email)",
     "occurred_at": "When it happened (ISO 8601, UTC)",
     "policy_version": "Privacy policy version in force at that time",
-    "text": "The full text of the message",
+    "text": "The full text of the message. A value that starts with =, +, -, @, a tab or a carriage return "
+    "is written with a leading apostrophe (') so that a spreadsheet shows it instead of running it as a formula; "
+    "interactions.jsonl has the text exactly as written",
 }
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP: cells a spreadsheet may evaluate
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that no spreadsheet evaluates (OWASP CSV injection): prefix formula starts with '."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 RIGHTS = [
     {"right": "access", "how": "Ask the tenant for an export (this package)"},
     {"right": "rectification", "how": "Ask the tenant to correct your details"},
@@ -191,7 +203,8 @@ def write_package(
                 writer = csv.DictWriter(text, fieldnames=list(CSV_COLUMNS), lineterminator="\r\n")
                 writer.writeheader()
                 for row in rows:
-                    writer.writerow(row.model_dump(mode="json", include=set(CSV_COLUMNS)))
+                    cells = row.model_dump(mode="json", include=set(CSV_COLUMNS))
+                    writer.writerow({column: csv_cell(value) for column, value in cells.items()})
                     count += 1
                     out.write(text.getvalue().encode())
                     text.seek(0)

@@ -1,0 +1,93 @@
+"""Regressions for what the adversarial probe found (issue 7), each at the level where it lived."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import call, new_tenant, snapshot
+
+PERSON = {"name": "Quinn Probe", "email": "quinn.probe@example.org"}
+
+
+@pytest.fixture
+def tenant(aws: Any) -> str:
+    return new_tenant("Acme")[0]
+
+
+@pytest.fixture
+def subject(tenant: str) -> str:
+    assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON).status == 201
+    return "u-1"
+
+
+# ------------------------------------------------------------ 4. extreme dates
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_policy_dated_outside_utcs_years_is_422_and_writes_nothing(tenant: str, when: str) -> None:
+    before = snapshot()
+    body = {"version": "v1", "effective_at": when, "url": "https://example.com/p", "sha256": "0" * 64}
+    r = call("POST", "/v1/policies", tenant=tenant, body=body)
+    assert r.status == 422 and r.body["errors"][0]["loc"] == ["body", "effective_at"], r.body
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_an_interaction_dated_outside_utcs_years_is_422(tenant: str, subject: str, when: str) -> None:
+    body = {"conversation_id": "c", "role": "customer", "text": "hi", "occurred_at": when}
+    assert call("POST", f"/v1/subjects/{subject}/interactions", tenant=tenant, body=body).status == 422
+
+
+# ------------------------------------------------------------ 5. ids of dots
+@pytest.mark.parametrize("dots", [".", "..", "%2E", "%2E%2E", "..."])
+def test_a_subject_id_of_dots_alone_is_refused(tenant: str, dots: str) -> None:
+    before = snapshot()
+    r = call("PUT", f"/v1/subjects/{dots}", tenant=tenant, body=PERSON)
+    assert r.status in (404, 422), r.body  # 422 by validation; a normalised path may find no route at all
+    assert snapshot() == before
+
+
+# ------------------------------------------------------------ 9. media types
+@pytest.mark.parametrize("media", ["APPLICATION/JSON", "Application/Json; charset=UTF-8", "application/JSON"])
+def test_media_types_are_matched_case_insensitively(tenant: str, media: str) -> None:
+    r = call("PUT", "/v1/subjects/u-2", tenant=tenant, body=PERSON, headers={"Content-Type": media})
+    assert r.status == 201, r.body
+
+
+def test_another_media_type_is_still_415(tenant: str) -> None:
+    r = call("PUT", "/v1/subjects/u-2", tenant=tenant, body=PERSON, headers={"Content-Type": "text/json"})
+    assert r.status == 415
+
+
+# ------------------------------------------------------------ duplicate keys
+@pytest.mark.parametrize(
+    "raw",
+    ['{"name": "A", "name": "B"}', '{"contact": {"x": "1", "x": "2"}}'],
+)
+def test_a_body_that_repeats_a_key_is_400_and_writes_nothing(tenant: str, raw: str) -> None:
+    before = snapshot()
+    r = call("PUT", "/v1/subjects/u-3", tenant=tenant, raw_body=raw, headers={"Content-Type": "application/json"})
+    assert r.status == 400 and "repeats a key" in r.body["detail"], r.body
+    assert snapshot() == before
+
+
+# ------------------------------------------------------------ Cache-Control
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/subjects/u-1"),
+        ("GET", "/v1/subjects/u-1/interactions"),
+        ("GET", "/v1/requests"),
+        ("GET", "/v1/subjects/nobody"),
+        ("GET", "/v1/settings"),
+    ],
+)
+def test_answers_are_never_cached(tenant: str, subject: str, method: str, path: str) -> None:
+    r = call(method, path, tenant=tenant)
+    assert r.headers.get("cache-control") == "no-store", (r.status, r.headers)
+
+
+def test_a_lookup_answer_is_never_cached(tenant: str, subject: str) -> None:
+    r = call("POST", "/v1/subject-lookups", tenant=tenant, body={"email": PERSON["email"]})
+    assert r.status == 200 and r.body["subject_ids"] == ["u-1"]
+    assert r.headers.get("cache-control") == "no-store"
