@@ -277,11 +277,20 @@ class FakeRequestStore:
         found = self.items.get((tenant_id, request_id))
         return found.model_copy(deep=True) if found else None
 
-    def save(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
+    def set_status(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
+        """Status, completed_at and result only: the rest of the stored record stays as it is."""
         current = self.items.get((item.tenant_id, item.request_id))
         if current is None or current.status not in expected_status:
             raise Conflict("the request is no longer in a state that allows this")
-        self.items[(item.tenant_id, item.request_id)] = item.model_copy(deep=True)
+        update = {"status": item.status, "completed_at": item.completed_at, "result": item.result}
+        self.items[(item.tenant_id, item.request_id)] = current.model_copy(update=update, deep=True)
+
+    def extend(self, extended: RequestItem, previous_due_at: str) -> None:
+        current = self.items.get((extended.tenant_id, extended.request_id))
+        if current is None or not current.is_open or current.extension is not None or current.due_at != previous_due_at:
+            raise Conflict("the request is closed or has been extended already")
+        update = {"due_at": extended.due_at, "extension": extended.extension}
+        self.items[(extended.tenant_id, extended.request_id)] = current.model_copy(update=update, deep=True)
 
     def page(
         self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None

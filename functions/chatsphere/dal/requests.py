@@ -10,7 +10,7 @@ from typing import Any
 
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, serialise
-from chatsphere.models.requests import RequestItem
+from chatsphere.models.requests import OPEN_STATUSES, RequestItem
 
 OPEN_INDEX = "OpenRequestsIndex"
 _ITEM_FIELDS = tuple(RequestItem.model_fields)
@@ -49,17 +49,56 @@ class DynamoRequestStore(DynamoTable):
         )
         return _item(resp["Item"]) if "Item" in resp else None
 
-    def save(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
-        """Replace the record if its stored status is one of `expected_status` (a compare-and-set)."""
-        values = {f":e{i}": s for i, s in enumerate(expected_status)}
+    def set_status(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
+        """Write the record's status, completion time and result, and nothing else (a stale copy never
+        undoes an extension), if its stored status is one of `expected_status`: a compare-and-set."""
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":status": item.status, **{f":e{i}": s for i, s in enumerate(expected_status)}}
+        sets, removes = ["#s = :status"], []
+        written = {
+            "completed_at": item.completed_at,
+            "result": item.result.model_dump(exclude_none=True) if item.result else None,
+            "open_pk": keyspace.tenant_pk(item.tenant_id) if item.is_open else None,
+        }
+        for field, value in written.items():
+            if value is None:
+                removes.append(field)
+            else:
+                sets.append(f"{field} = :{field}")
+                values[f":{field}"] = value
+        expected = ", ".join(f":e{i}" for i in range(len(expected_status)))
         with conflict_on_condition("the request is no longer in a state that allows this"):
-            self._ddb.put_item(
+            self._ddb.update_item(
                 TableName=self.table_name,
-                Item=serialise(request_record(item)),
-                ConditionExpression=f"#s IN ({', '.join(values)})",
+                Key=self._key(item.tenant_id, item.request_id),
+                UpdateExpression=f"SET {', '.join(sets)}" + (f" REMOVE {', '.join(removes)}" if removes else ""),
+                ConditionExpression=f"#s IN ({expected})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialise(values),
+            )
+
+    def extend(self, extended: RequestItem, previous_due_at: str) -> None:
+        """Record the one extension: only while the request is open, not extended, and due when it was read."""
+        assert extended.extension is not None
+        values = {
+            ":due": extended.due_at,
+            ":ext": extended.extension,
+            ":was": previous_due_at,
+            **{f":o{i}": s for i, s in enumerate(OPEN_STATUSES)},
+        }
+        open_ = ", ".join(f":o{i}" for i in range(len(OPEN_STATUSES)))
+        with conflict_on_condition("the request is closed or has been extended already"):
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=self._key(extended.tenant_id, extended.request_id),
+                UpdateExpression="SET due_at = :due, extension = :ext",
+                ConditionExpression=f"attribute_not_exists(extension) AND due_at = :was AND #s IN ({open_})",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=serialise(values),
             )
+
+    def _key(self, tenant_id: str, request_id: str) -> dict[str, Any]:
+        return serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(request_id)})
 
     def page(
         self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None

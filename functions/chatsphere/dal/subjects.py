@@ -78,30 +78,45 @@ class DynamoSubjectStore(DynamoTable):
 
     # -------------------------------------------------------- interactions
     def add_interaction(self, item: InteractionItem, accepts: str | None = None) -> None:
-        """Store one interaction: one conditional PutItem (never a transaction, so that a busy
-        conversation's writes do not conflict with each other on the profile).
+        """Store one interaction, in one transaction with a check that the subject is active: the
+        subject's status is part of the write's own condition, so an interaction that raced a
+        deactivation (or a deletion) is refused rather than stored after it.
 
         `accepts` names a policy version this interaction is the first to accept by continued use:
-        the profile records it first (only while the subject is active; it bumps the profile's
-        version, so a concurrent profile write re-reads rather than dropping it)."""
+        the same transaction records it on the profile (bumping its version, so that a concurrent
+        profile write re-reads rather than dropping it)."""
         pk = keyspace.subject_pk(item.tenant_id, item.subject_id)
-        if accepts is not None:
+        profile_key = serialise({"pk": pk, "sk": keyspace.PROFILE_SK})
+        active = {
+            "ConditionExpression": "#s = :active",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": serialise({":active": "active"}),
+        }
+        guard: dict[str, Any]
+        if accepts is None:
+            guard = {"ConditionCheck": {"TableName": self.table_name, "Key": profile_key, **active}}
+        else:
             acceptance = {"accepted_at": item.occurred_at, "interaction_id": item.interaction_id}
-            with conflict_on_condition("the subject is not active"):
-                self._ddb.update_item(
-                    TableName=self.table_name,
-                    Key=serialise({"pk": pk, "sk": keyspace.PROFILE_SK}),
-                    UpdateExpression="SET accepted_policies.#v = if_not_exists(accepted_policies.#v, :acc), "
+            guard = {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": profile_key,
+                    "UpdateExpression": "SET accepted_policies.#v = if_not_exists(accepted_policies.#v, :acc), "
                     "version = version + :one",
-                    ConditionExpression="#s = :active",
-                    ExpressionAttributeNames={"#s": "status", "#v": accepts},
-                    ExpressionAttributeValues=serialise({":active": "active", ":one": 1, ":acc": acceptance}),
-                )
+                    "ConditionExpression": "#s = :active",
+                    "ExpressionAttributeNames": {"#s": "status", "#v": accepts},
+                    "ExpressionAttributeValues": serialise({":active": "active", ":one": 1, ":acc": acceptance}),
+                }
+            }
         record = {"pk": pk, "sk": keyspace.interaction_sk(item.occurred_at, item.interaction_id), **item.model_dump()}
-        with conflict_on_condition("this interaction exists already"):
-            self._ddb.put_item(
-                TableName=self.table_name, Item=serialise(record), ConditionExpression="attribute_not_exists(pk)"
-            )
+        put = {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": serialise(record),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        self._transact([guard, put], "the subject does not take interactions now, or the interaction exists")
 
     def list_interactions(
         self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
@@ -123,12 +138,16 @@ class DynamoSubjectStore(DynamoTable):
         next_sk = keyspace.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more and items else None
         return items, next_sk
 
-    def _transact(self, ops: list[dict[str, Any]]) -> None:
+    def _transact(
+        self,
+        ops: list[dict[str, Any]],
+        refused: str = "the subject changed or does not allow this write; read it again",
+    ) -> None:
         """TransactWriteItems; a conflict with another transaction in flight is retried (botocore does not),
         a failed condition is the domain's Conflict."""
         for attempt in range(TRANSACTION_ATTEMPTS):
             try:
-                with conflict_on_condition("the subject changed or does not allow this write; read it again"):
+                with conflict_on_condition(refused):
                     self._ddb.transact_write_items(TransactItems=ops)
                 return
             except ClientError as error:

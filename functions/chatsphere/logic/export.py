@@ -242,7 +242,7 @@ def run_export(
     if item.status == "received":
         started = item.model_copy(update={"status": "in_progress"})
         try:
-            requests.save(started, expected_status=("received",))
+            requests.set_status(started, expected_status=("received",))
         except Conflict:
             return requests.get(job.tenant_id, job.request_id)
         item = started
@@ -251,9 +251,9 @@ def run_export(
     except Exception:
         if attempt >= MAX_ATTEMPTS:
             failed = finish(item, "failed", now, Refusal(reason="the export failed repeatedly; request it again"))
-            requests.save(failed, expected_status=("in_progress",))
+            requests.set_status(failed, expected_status=("in_progress",))
         raise
-    requests.save(done, expected_status=("in_progress",))
+    requests.set_status(done, expected_status=("in_progress",))
     return done
 
 

@@ -112,7 +112,13 @@ class RequestStore(Protocol):
 
     def get(self, tenant_id: str, request_id: str) -> RequestItem | None: ...
 
-    def save(self, item: RequestItem, expected_status: tuple[str, ...]) -> None: ...
+    def set_status(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
+        """Status, completed_at and result only, if the stored status is expected; else Conflict."""
+        ...
+
+    def extend(self, extended: RequestItem, previous_due_at: str) -> None:
+        """due_at and extension only, once, while open and due at `previous_due_at`; else Conflict."""
+        ...
 
     def page(
         self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None

@@ -123,7 +123,7 @@ def extend_request(
     extended = item.model_copy(
         update={"due_at": iso(due), "extension": {"days": body.days, "reason": body.reason, "extended_at": iso(now)}}
     )
-    requests.save(extended, expected_status=(item.status,))
+    requests.extend(extended, previous_due_at=item.due_at)  # exactly one of concurrent extensions wins
     return to_record(blobs, extended, now)
 
 

@@ -1,0 +1,92 @@
+"""Parallel Lambda instances against one AWS: moto's server on a thread, handlers in forked processes.
+
+In-process `mock_aws` cannot be shared between processes, and Powertools resolvers keep the current
+request on a module-level app, so real races need processes: each child is one warm Lambda container
+with its own gateway and clients, all talking to the same moto over HTTP, as instances do to DynamoDB."""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from infra.local.moto_server import MotoServer
+from infra.provision import function_environment, provision
+from infra.template import Resolver
+
+FORK = multiprocessing.get_context("fork")
+
+
+@pytest.fixture
+def shared_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resolver]:
+    """One moto server with template.yaml's resources, and every function's environment pointing at it."""
+    import boto3
+
+    from chatsphere import bootstrap
+    from chatsphere.config import get_config
+    from chatsphere.dal import clients
+
+    server = MotoServer(port=0)
+    endpoint = server.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    clients.reset()
+    get_config.cache_clear()
+    bootstrap.adapters.cache_clear()
+    try:
+        resolver = provision(boto3.session.Session())
+        for name, value in function_environment(resolver, "IntakeFunction").items():
+            monkeypatch.setenv(name, value)
+        yield resolver
+    finally:
+        clients.reset()
+        get_config.cache_clear()
+        bootstrap.adapters.cache_clear()
+        server.stop()
+
+
+def _child(task: Callable[..., Any], args: tuple[Any, ...], results: Any, index: int) -> None:
+    from chatsphere import bootstrap
+    from chatsphere.dal import clients
+
+    clients.reset()  # a fresh container: no connection shared with the parent
+    bootstrap.adapters.cache_clear()
+    try:
+        results.put((index, task(*args), None))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which fails the test
+        results.put((index, None, traceback.format_exc()))
+
+
+def in_parallel(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], timeout_s: float = 120) -> list[Any]:
+    """Run each (function, args) in its own forked process at once; their return values, in order.
+
+    Return values must be picklable; a child that raises fails the caller with its traceback."""
+    results = FORK.Queue()
+    children = [FORK.Process(target=_child, args=(fn, args, results, n)) for n, (fn, args) in enumerate(tasks)]
+    for child in children:
+        child.start()
+    collected: dict[int, Any] = {}
+    try:
+        for _ in children:
+            index, value, error = results.get(timeout=timeout_s)
+            if error is not None:
+                raise AssertionError(f"parallel task {index} failed:\n{error}")
+            collected[index] = value
+    finally:
+        for child in children:
+            child.join(timeout=5)
+            if child.is_alive():
+                child.kill()
+    return [collected[n] for n in range(len(tasks))]
+
+
+def barrier(parties: int) -> Any:
+    """A barrier the forked tasks share, so that they start their requests together."""
+    return FORK.Barrier(parties)
+
+
+def event() -> Any:
+    """A flag the forked tasks share, to hold one of them at a chosen step until another has finished."""
+    return FORK.Event()
