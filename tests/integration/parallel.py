@@ -55,7 +55,7 @@ def _child(task: Callable[..., Any], args: tuple[Any, ...], results: Any, index:
     bootstrap.adapters.cache_clear()
     try:
         results.put((index, task(*args), None))
-    except BaseException:  # noqa: BLE001 - reported to the parent, which fails the test
+    except BaseException:  # reported to the parent, which fails the test
         results.put((index, None, traceback.format_exc()))
 
 

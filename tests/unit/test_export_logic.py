@@ -344,7 +344,7 @@ def test_a_finished_request_is_left_alone(world: World, tenant: str, subject: st
     failed = stored(world, job).model_copy(
         update={"status": "failed", "completed_at": "2025-03-01T12:01:00.000000Z", "result": Refusal(reason="x")}
     )
-    world.requests.save(failed, expected_status=("received",))
+    world.requests.set_status(failed, expected_status=("received",))
     # When its job runs
     returned = run(world, job)
     # Then it stays failed and no package is made
@@ -356,7 +356,9 @@ def test_a_finished_request_is_left_alone(world: World, tenant: str, subject: st
 def test_an_export_started_but_interrupted_runs_again_to_completion(world: World, tenant: str, subject: str) -> None:
     # Given an export a previous worker moved to in_progress and then died
     job = request(world, tenant, subject)
-    world.requests.save(stored(world, job).model_copy(update={"status": "in_progress"}), expected_status=("received",))
+    world.requests.set_status(
+        stored(world, job).model_copy(update={"status": "in_progress"}), expected_status=("received",)
+    )
     # When the message is delivered again
     result = export_result(run(world, job, attempt=2))
     # Then the export completes

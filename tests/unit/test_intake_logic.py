@@ -584,7 +584,7 @@ def test_a_subject_whose_key_is_shredded_is_gone(world: World, tenant: str, subj
 
 @pytest.mark.parametrize(
     ("stored", "other"),
-    [("straße@example.com", "strasse@example.com"), ("aς@example.com", "aσ@example.com")],
+    [("straße@example.com", "strasse@example.com"), ("a\u03c2@example.com", "a\u03c3@example.com")],
 )
 def test_lookup_never_makes_two_different_mailboxes_equal(world: World, tenant: str, stored: str, other: str) -> None:
     # Given a subject stored with one mailbox

@@ -51,7 +51,7 @@ def add(
 def test_nothing_open_reports_nothing_and_queues_nothing(world: World, tenant: str) -> None:
     # Given only finished requests, long overdue by date
     old = add(world, tenant, NOW - timedelta(days=90))
-    world.requests.save(finish(old, "completed", NOW - timedelta(days=89)), expected_status=("received",))
+    world.requests.set_status(finish(old, "completed", NOW - timedelta(days=89)), expected_status=("received",))
     # When the monitor runs
     report = watch_requests(world.requests, world.export_jobs, NOW)
     # Then nothing is open or overdue, and nothing is re-queued
@@ -69,7 +69,7 @@ def test_open_and_overdue_requests_are_counted_by_type_across_tenants(world: Wor
     add(world, tenant, NOW - timedelta(days=29), DeletionDetails(), status="in_progress")
     add(world, tenant, NOW - timedelta(minutes=1), ExportDetails())
     closed = add(world, tenant, overdue_at, CorrectionDetails(fields_changed=[]))
-    world.requests.save(finish(closed, "completed", overdue_at), expected_status=("received",))
+    world.requests.set_status(finish(closed, "completed", overdue_at), expected_status=("received",))
     # When the monitor runs
     report = watch_requests(world.requests, world.export_jobs, NOW)
     # Then five are open, three overdue: two exports and one deletion
@@ -106,7 +106,7 @@ def test_only_stuck_exports_are_queued_again(world: World, tenant: str) -> None:
     add(world, tenant, NOW - STUCK_AFTER)
     add(world, tenant, old, status="in_progress")
     done = add(world, tenant, old)
-    world.requests.save(finish(done, "completed", old), expected_status=("received",))
+    world.requests.set_status(finish(done, "completed", old), expected_status=("received",))
     add(world, tenant, old, DeletionDetails())
     # When the monitor runs
     report = watch_requests(world.requests, world.export_jobs, NOW)
@@ -122,7 +122,7 @@ def test_a_stuck_export_is_queued_again_on_every_run_until_it_starts(world: Worl
     # When the monitor runs twice, and then the worker starts the export
     watch_requests(world.requests, world.export_jobs, NOW)
     watch_requests(world.requests, world.export_jobs, NOW + timedelta(minutes=5))
-    world.requests.save(stuck.model_copy(update={"status": "in_progress"}), expected_status=("received",))
+    world.requests.set_status(stuck.model_copy(update={"status": "in_progress"}), expected_status=("received",))
     last = watch_requests(world.requests, world.export_jobs, NOW + timedelta(minutes=10))
     # Then it was sent on each run while received, and not after it started
     assert len(world.export_jobs.sent) == 2

@@ -243,11 +243,6 @@ def test_an_objection_for_an_unknown_or_another_tenants_subject_is_not_found(
     assert intake.get_subject(world.subjects, world.keyring, tenant, subject).objections == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="set_objection/set_deactivated check the subject's key only after writing: a subject whose key is "
-    "shredded gets a completed request record and a changed profile, then a 404 (correct_subject checks first)",
-)
 def test_an_objection_for_a_subject_whose_key_is_shredded_is_not_found_and_writes_nothing(
     world: World, tenant: str, subject: str
 ) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from chatsphere.errors import NotFound
 from chatsphere.logic.codec import open_fields, open_profile, profile_digests, seal_fields, write_profile
-from chatsphere.logic.crypto import Keyring
+from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.ports import SubjectStore, TenantSecret, TenantStore
 from chatsphere.logic.requests import new_request
 from chatsphere.models.common import iso
@@ -23,6 +23,14 @@ def _require(existing: ProfileItem | None) -> ProfileItem:
     return existing
 
 
+def _cipher(keyring: Keyring, tenant_id: str, subject_id: str) -> SubjectCipher:
+    """Checked before any write: a subject whose key is gone (shredded) takes no change and leaves no record."""
+    cipher = keyring.cipher(tenant_id, subject_id)
+    if cipher is None:
+        raise NotFound("no such subject")
+    return cipher
+
+
 def correct_subject(
     subjects: SubjectStore,
     keyring: Keyring,
@@ -34,9 +42,7 @@ def correct_subject(
     now: datetime,
 ) -> Subject:
     """Apply a merge patch; the record lists the names of the fields whose value changed."""
-    cipher = keyring.cipher(tenant_id, subject_id)
-    if cipher is None:
-        raise NotFound("no such subject")
+    cipher = _cipher(keyring, tenant_id, subject_id)
     given = patch.model_dump(include=patch.model_fields_set)
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)  # once, not on every retry of the change
@@ -73,6 +79,7 @@ def set_objection(
     objecting: bool,
     now: datetime,
 ) -> Subject:
+    cipher = _cipher(keyring, tenant_id, subject_id)
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)
 
@@ -91,7 +98,7 @@ def set_objection(
         return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
 
     item, _ = write_profile(subjects, tenant_id, subject_id, apply)
-    return open_profile(keyring.cipher(tenant_id, subject_id), item)
+    return open_profile(cipher, item)
 
 
 def set_deactivated(
@@ -104,6 +111,7 @@ def set_deactivated(
     now: datetime,
 ) -> Subject:
     """Deactivation keeps every datum (readable, exportable) but takes no new interactions."""
+    cipher = _cipher(keyring, tenant_id, subject_id)
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)
     status = "deactivated" if deactivated else "active"
@@ -117,4 +125,4 @@ def set_deactivated(
         return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
 
     item, _ = write_profile(subjects, tenant_id, subject_id, apply)
-    return open_profile(keyring.cipher(tenant_id, subject_id), item)
+    return open_profile(cipher, item)
