@@ -6,8 +6,11 @@ with its own gateway and clients, all talking to the same moto over HTTP, as ins
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import threading
 import traceback
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,19 +21,41 @@ from infra.provision import function_environment, provision
 from infra.template import Resolver
 
 FORK = multiprocessing.get_context("fork")
+# DynamoDB applies each write (and each transaction) atomically with its condition; moto's server
+# checks and applies in Python, on one thread per request, with no lock in between. Serialising
+# moto's writes gives it DynamoDB's atomicity, and so makes a race test about our code, not moto's.
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
 
-@pytest.fixture
-def shared_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resolver]:
-    """One moto server with template.yaml's resources, and every function's environment pointing at it."""
+def _atomic_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in _WRITES:
+        original = getattr(DynamoDBBackend, name)
+
+        @functools.wraps(original)
+        def atomic(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, atomic)
+
+
+def shared_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resolver]:
+    """One moto server (writes atomic, as in DynamoDB) with template.yaml's resources, and every
+    function's environment pointing at it."""
     import boto3
 
     from chatsphere import bootstrap
     from chatsphere.config import get_config
     from chatsphere.dal import clients
 
+    _atomic_writes(monkeypatch)
     server = MotoServer(port=0)
     endpoint = server.start()
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 - our own moto
+    urllib.request.urlopen(reset, timeout=10)  # noqa: S310 - a fresh AWS for each test
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     clients.reset()
     get_config.cache_clear()

@@ -61,10 +61,11 @@ class DynamoRequestStore(DynamoTable):
             "open_pk": keyspace.tenant_pk(item.tenant_id) if item.is_open else None,
         }
         for field, value in written.items():
+            names[f"#{field}"] = field  # `result` is a reserved word
             if value is None:
-                removes.append(field)
+                removes.append(f"#{field}")
             else:
-                sets.append(f"{field} = :{field}")
+                sets.append(f"#{field} = :{field}")
                 values[f":{field}"] = value
         expected = ", ".join(f":e{i}" for i in range(len(expected_status)))
         with conflict_on_condition("the request is no longer in a state that allows this"):
