@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from functools import lru_cache
+from typing import Any
 
 from chatsphere.errors import Unauthorized
+from chatsphere.logic import api_keys
+from chatsphere.logic.api_keys import API_KEY_RE, hash_api_key
 from chatsphere.logic.crypto import tenant_hmac_context
 from chatsphere.logic.ports import KeyWrapper, TenantStore
 from chatsphere.models.common import iso, utc_now
 from chatsphere.models.items import ApiKeyItem, TenantItem
 
-# cs_<tenant_id>.<secret>: the tenant travels in the key, so its hash is looked up under that tenant's own key.
-API_KEY_RE = re.compile(r"^cs_(t[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
+# The key format and its hash live in logic/api_keys.py, the authorizer's own small module; re-exported here.
+__all__ = ["API_KEY_RE", "TENANT_ID_RE", "TenantSecrets", "authorize", "create_tenant", "hash_api_key"]
+
 TENANT_ID_RE = re.compile(r"^t[0-9a-f]{16}$")
-
-
-def hash_api_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 def create_tenant(store: TenantStore, kms: KeyWrapper, name: str) -> tuple[TenantItem, str]:
@@ -33,17 +32,22 @@ def create_tenant(store: TenantStore, kms: KeyWrapper, name: str) -> tuple[Tenan
     return tenant, api_key
 
 
+class _ApiKeysOf:
+    """A TenantStore seen as the authorizer's ApiKeyReader."""
+
+    def __init__(self, store: TenantStore) -> None:
+        self._store = store
+
+    def read_api_key(self, tenant_id: str, key_hash: str) -> dict[str, Any] | None:
+        item = self._store.get_api_key(tenant_id, key_hash)
+        return item.model_dump() if item is not None else None
+
+
 def authorize(store: TenantStore, authorization: str) -> str:
-    """The tenant id for an `Authorization: Bearer <key>` value; Unauthorized if the key is not an active one."""
-    scheme, _, token = authorization.partition(" ")
-    match = API_KEY_RE.match(token) if scheme == "Bearer" else None
-    if match is None:
-        raise Unauthorized("malformed key")
-    tenant_id = match.group(1)
-    item = store.get_api_key(tenant_id, hash_api_key(token))
-    if item is None or item.status != "active":
-        raise Unauthorized("unknown key")
-    return tenant_id
+    """The tenant id for an `Authorization: Bearer <key>` value; Unauthorized if the key is not an active one.
+
+    The check itself is logic/api_keys.authorize; this keeps it callable over a whole TenantStore."""
+    return api_keys.authorize(_ApiKeysOf(store), authorization)
 
 
 class TenantSecrets:
