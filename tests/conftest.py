@@ -31,13 +31,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     from chatsphere.config import get_settings
     from chatsphere.dal import clients
-    from chatsphere.handlers import wiring
+    from chatsphere.handlers import authorizer, wiring
     from infra.provision import function_environment, provision
 
     with mock_aws():
         clients.reset()
         get_settings.cache_clear()
         wiring.ports.cache_clear()
+        authorizer.api_key_store.cache_clear()
         resolver = provision()
         for name, value in function_environment(resolver, "IntakeFunction").items():
             monkeypatch.setenv(name, value)
@@ -45,3 +46,4 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         clients.reset()
         get_settings.cache_clear()
         wiring.ports.cache_clear()
+        authorizer.api_key_store.cache_clear()
