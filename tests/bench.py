@@ -159,9 +159,12 @@ def main() -> int:
     print("Import time, ratio to `import boto3` (median of 7 fresh interpreters)")
     from infra import template
 
+    authorizer = template.functions()[template.authorizer()[0]].module
     for fn in template.functions().values():
         ours, base, ratio = import_ratio(fn.module)
-        print(f"  {fn.module:36} {ours * 1000:7.0f} ms  boto3 {base * 1000:5.0f} ms  ratio {ratio:5.2f}")
+        # The authorizer runs before every cold request: its ratio is the one with a goal.
+        goal = "  (authorizer: goal 1.5 or less)" if fn.module == authorizer else ""
+        print(f"  {fn.module:36} {ours * 1000:7.0f} ms  boto3 {base * 1000:5.0f} ms  ratio {ratio:5.2f}{goal}")
     return 0
 
 

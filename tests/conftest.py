@@ -38,6 +38,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         clients.reset()
         get_config.cache_clear()
         bootstrap.adapters.cache_clear()
+        bootstrap.api_key_reader.cache_clear()
         resolver = provision()
         for name, value in function_environment(resolver, "IntakeFunction").items():
             monkeypatch.setenv(name, value)
@@ -45,3 +46,4 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         clients.reset()
         get_config.cache_clear()
         bootstrap.adapters.cache_clear()
+        bootstrap.api_key_reader.cache_clear()

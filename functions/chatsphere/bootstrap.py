@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the adapters' modules load when built, not when this module is imported
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
+    from chatsphere.dal.api_keys import DynamoApiKeyReader
     from chatsphere.dal.blobs import S3BlobStore
     from chatsphere.dal.kms import KmsKeyWrapper
     from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
@@ -67,6 +68,16 @@ def adapters() -> Adapters:
         events=EventBridgePublisher(config.event_bus_name),
         idempotency=persistence_layer(config.idempotency_table),
     )
+
+
+@cache
+def api_key_reader() -> DynamoApiKeyReader:
+    """The authorizer's one adapter; it reads TENANTS_TABLE alone, not the whole Config (pydantic)."""
+    import os
+
+    from chatsphere.dal.api_keys import DynamoApiKeyReader
+
+    return DynamoApiKeyReader(os.environ["TENANTS_TABLE"])
 
 
 def tenant_store(table_name: str) -> DynamoTenantStore:

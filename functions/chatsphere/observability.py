@@ -1,15 +1,19 @@
-"""Powertools Logger, Tracer and Metrics: module-level singletons, configured from POWERTOOLS_* variables."""
+"""Powertools Logger, Tracer and Metrics: module-level singletons, configured from POWERTOOLS_* variables.
+
+Logger and Metrics are built in telemetry.py (the authorizer imports that alone); these are the same objects."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.tracing import Tracer
 
-logger = Logger()
+from chatsphere.telemetry import logger, metrics
+
+__all__ = ["logger", "metrics", "ref", "tracer"]
+
 tracer = Tracer()
-metrics = Metrics()
 
 # Powertools' own DEBUG lines quote each route's arguments, request bodies included: never create them.
 logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
@@ -219,8 +219,10 @@ class FakeTenantStore:
     def get_tenant(self, tenant_id: str) -> TenantItem | None:
         return self.tenants.get(tenant_id)
 
-    def get_api_key(self, tenant_id: str, key_hash: str) -> ApiKeyItem | None:
-        return self.api_keys.get((tenant_id, key_hash))
+    def read_api_key(self, tenant_id: str, key_hash: str) -> dict[str, Any] | None:
+        """The authorizer's port (logic/api_keys.ApiKeyReader): the stored key item's fields."""
+        found = self.api_keys.get((tenant_id, key_hash))
+        return found.model_dump() if found else None
 
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None:
         if tenant.tenant_id in self.tenants:
@@ -372,7 +374,7 @@ class World:
 
 
 if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protocol changes
-    from chatsphere.logic import ports
+    from chatsphere.logic import api_keys, ports
     from chatsphere.models.export import ExportJob
 
     _kms: ports.KeyWrapper = FakeKeyWrapper()
@@ -381,6 +383,7 @@ if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protoc
     _blobs: ports.BlobStore = FakeBlobStore()
     _upload: ports.Upload = FakeUpload(FakeBlobStore(), "k", "kind")
     _tenants: ports.TenantStore = FakeTenantStore()
+    _api_keys: api_keys.ApiKeyReader = FakeTenantStore()
     _requests: ports.RequestStore = FakeRequestStore()
     _jobs: ports.JobQueue[ExportJob] = FakeJobQueue[ExportJob]()
     _events: ports.EventPublisher = FakeEventPublisher()

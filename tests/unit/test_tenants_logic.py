@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 import pytest
 
 from chatsphere.errors import Unauthorized
-from chatsphere.logic.tenants import TenantSecrets, authorize, hash_api_key
+from chatsphere.logic import api_keys
+from chatsphere.logic.api_keys import authorize, hash_api_key
+from chatsphere.logic.tenants import TenantSecrets
 from tests.unit.fakes import World
 
 
@@ -94,3 +97,25 @@ def test_a_tenants_lookup_secret_is_unwrapped_once_per_container(world: World) -
     for _ in range(5):
         holder.hmac_key(tenant)
     assert world.kms.unwrapped - before == 1
+
+
+# ------------------------------------------------------------------ the authorizer's own check, over plain dicts
+class DictKeys:
+    """The authorizer's port: key items as the DAL reads them, plain dicts."""
+
+    def __init__(self, world: World) -> None:
+        self.items = {k: v.model_dump() for k, v in world.tenants.api_keys.items()}
+
+    def read_api_key(self, tenant_id: str, key_hash: str) -> dict[str, Any] | None:
+        return self.items.get((tenant_id, key_hash))
+
+
+def test_the_authorizers_check_refuses_a_revoked_item_and_reads_a_missing_status_as_active(world: World) -> None:
+    tenant, api_key = world.new_tenant("Acme")
+    keys = DictKeys(world)
+    item = keys.items[(tenant, hash_api_key(api_key))]
+    item["status"] = "revoked"
+    with pytest.raises(Unauthorized):
+        api_keys.authorize(keys, f"Bearer {api_key}")
+    del item["status"]  # as models.items.ApiKeyItem defaults it
+    assert api_keys.authorize(keys, f"Bearer {api_key}") == tenant

@@ -20,10 +20,6 @@ class DynamoTenantStore(DynamoTable):
         raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.TENANT_SK)
         return TenantItem.model_validate(raw) if raw else None
 
-    def get_api_key(self, tenant_id: str, key_hash: str) -> ApiKeyItem | None:
-        raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.api_key_sk(key_hash))
-        return ApiKeyItem.model_validate(raw) if raw else None
-
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None:
         """Both items or neither; a tenant id that exists already is never overwritten."""
         pk = keyspace.tenant_pk(tenant.tenant_id)

@@ -1,27 +1,21 @@
 """AuthorizerFunction: the API's TOKEN authorizer. Allow carries the tenant in the context; anything else is Deny.
 
-API Gateway answers 401 itself when the header is missing or malformed, and 403 on Deny."""
+API Gateway answers 401 itself when the header is missing or malformed, and 403 on Deny.
+
+It runs before every cold request, so it imports only what checking a key needs: no settings model, no
+pydantic, no event-handler resolver, no Tracer (tests/unit/test_authorizer_imports.py keeps it so)."""
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes import event_source
-from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerTokenEvent
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from chatsphere.bootstrap import tenant_store
-from chatsphere.dal.tenants import DynamoTenantStore
+from chatsphere.bootstrap import api_key_reader
 from chatsphere.errors import Unauthorized
-from chatsphere.logic.tenants import authorize
-from chatsphere.observability import logger, metrics
+from chatsphere.logic.api_keys import authorize
+from chatsphere.telemetry import logger, metrics
 
-
-@cache
-def _store() -> DynamoTenantStore:
-    return tenant_store(os.environ["TENANTS_TABLE"])
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 def _policy(effect: str, method_arn: str, tenant: str | None) -> dict[str, Any]:
@@ -42,14 +36,14 @@ def _policy(effect: str, method_arn: str, tenant: str | None) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@event_source(data_class=APIGatewayAuthorizerTokenEvent)
-def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A TOKEN event: {"type": "TOKEN", "authorizationToken": ..., "methodArn": ...}
     try:
-        tenant = authorize(_store(), event.authorization_token or "")
+        tenant = authorize(api_key_reader(), event["authorizationToken"] or "")
     except Unauthorized:
         metrics.add_metric(name="AuthorizationDenied", unit="Count", value=1)
         logger.info("denied")
-        return _policy("Deny", event.method_arn, None)
+        return _policy("Deny", event["methodArn"], None)
     logger.append_keys(tenant_id=tenant)
     logger.info("allowed")
-    return _policy("Allow", event.method_arn, tenant)
+    return _policy("Allow", event["methodArn"], tenant)

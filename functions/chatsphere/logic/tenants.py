@@ -1,25 +1,18 @@
-"""Tenants: creation, API key checks, and the per-tenant secret behind the identifier index."""
+"""Tenants: creation with a first API key, and the per-tenant secret behind the identifier index and cursors.
+
+The API key check is logic/api_keys.py, the authorizer's own small module."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets
 from functools import lru_cache
 
 from chatsphere.errors import Unauthorized
+from chatsphere.logic.api_keys import hash_api_key
 from chatsphere.logic.crypto import tenant_hmac_context
 from chatsphere.logic.ports import KeyWrapper, TenantStore
 from chatsphere.models.common import iso, utc_now
 from chatsphere.models.items import ApiKeyItem, TenantItem
-
-# cs_<tenant_id>.<secret>: the tenant travels in the key, so its hash is looked up under that tenant's own key.
-API_KEY_RE = re.compile(r"^cs_(t[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
-TENANT_ID_RE = re.compile(r"^t[0-9a-f]{16}$")
-
-
-def hash_api_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 def create_tenant(store: TenantStore, kms: KeyWrapper, name: str) -> tuple[TenantItem, str]:
@@ -31,19 +24,6 @@ def create_tenant(store: TenantStore, kms: KeyWrapper, name: str) -> tuple[Tenan
     tenant = TenantItem(tenant_id=tenant_id, name=name, created_at=now, hmac_key_wrapped=wrapped)
     store.create_tenant(tenant, ApiKeyItem(tenant_id=tenant_id, key_hash=hash_api_key(api_key), created_at=now))
     return tenant, api_key
-
-
-def authorize(store: TenantStore, authorization: str) -> str:
-    """The tenant id for an `Authorization: Bearer <key>` value; Unauthorized if the key is not an active one."""
-    scheme, _, token = authorization.partition(" ")
-    match = API_KEY_RE.match(token) if scheme == "Bearer" else None
-    if match is None:
-        raise Unauthorized("malformed key")
-    tenant_id = match.group(1)
-    item = store.get_api_key(tenant_id, hash_api_key(token))
-    if item is None or item.status != "active":
-        raise Unauthorized("unknown key")
-    return tenant_id
 
 
 class TenantSecrets:
