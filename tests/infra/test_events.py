@@ -4,7 +4,6 @@ and each sample is a request its handler accepts: `make invoke` and `sam local i
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 from typing import Any
@@ -31,24 +30,6 @@ def other_events() -> list[tuple[str, str, str]]:
         for name, event in fn.events.items()
         if event["Type"] != "Api"
     ]
-
-
-class Context:
-    memory_limit_in_mb = 512
-    aws_request_id = "sample-event"
-
-    def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
-def handler_of(function: str) -> Any:
-    fn = template.functions()[function]
-    return getattr(importlib.import_module(fn.module), fn.attribute)
 
 
 def test_every_event_of_the_template_and_the_authorizer_has_a_sample_and_no_sample_is_stale() -> None:
@@ -100,8 +81,10 @@ def test_queue_and_schedule_samples_have_their_sources_shape(function: str, name
 def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
     from chatsphere.bootstrap import adapters
     from chatsphere.logic.tenants import create_tenant
+    from infra.local import Functions, function_specs
 
     tenant, _ = create_tenant(adapters().tenants, adapters().kms, "Example tenant")
+    functions = Functions(function_specs())  # `make invoke`'s runtime: each function's own context
 
     def load(name: str) -> dict[str, Any]:
         return json.loads((EVENTS / f"{name}.json").read_text().replace(PLACEHOLDER_TENANT, tenant.tenant_id))
@@ -109,7 +92,7 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
     answers = {}
     # The subject first: every other route acts on it.
     for route in sorted(template.routes(), key=lambda route: route.event != "PutSubject"):
-        answers[route.event] = handler_of(route.function)(load(route.event), Context(route.function))
+        answers[route.event] = functions.invoke(route.function, load(route.event))
     rejected = {
         name: (answer["statusCode"], answer["body"])
         for name, answer in answers.items()
@@ -124,7 +107,7 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
         if kind == "SQS":
             for record in event["Records"]:
                 record["body"] = json.dumps({**json.loads(record["body"]), "request_id": request_id})
-        result = handler_of(function)(event, Context(function))
+        result = functions.invoke(function, event)
         if kind == "SQS":
             assert result == {"batchItemFailures": []}, name
             assert adapters().requests.get(tenant.tenant_id, request_id).status == "completed"

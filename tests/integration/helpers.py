@@ -1,31 +1,36 @@
-"""Calls handlers the way API Gateway would: a REST proxy event per route declared in template.yaml.
+"""Calls the API through the local stack's own gateway (infra/local), in-process: routing by template.yaml,
+the proxy event, the TOKEN authorizer and the reply are the ones `make run` serves.
 
 Also the few views of the backing store that the integration tests assert on: every DynamoDB item and
 every S3 object version, read with boto3 exactly as they are stored."""
 
 from __future__ import annotations
 
-import importlib
+import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import boto3
 
-from infra import template
-from infra.events import rest_event, token_event
+from infra.local import Functions, function_specs
+from infra.local.gateway import Authorized, Gateway, Request
+
+STAGE = "dev"
 
 
-class FakeContext:
-    function_name = "IntakeFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IntakeFunction"
-    aws_request_id = "test-request"
+@cache
+def functions() -> Functions:
+    """The local stack's Lambda runtime, every function of template.yaml: one per test process, like `make run`."""
+    return Functions(function_specs())
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
+
+@cache
+def gateway(stage: str = STAGE) -> Gateway:
+    """The local stack's API Gateway, configured from template.yaml, over `functions()`."""
+    return Gateway.from_template(functions(), stage)
 
 
 @dataclass
@@ -37,12 +42,53 @@ class Reply:
     request_id: str = ""  # API Gateway's request id: the correlation id of the call's log lines
 
 
-def _headers(out: dict[str, Any]) -> dict[str, str]:
-    """REST proxy responses may carry headers or multiValueHeaders (Powertools uses the latter)."""
-    merged = {k.lower(): v for k, v in (out.get("headers") or {}).items()}
-    for name, values in (out.get("multiValueHeaders") or {}).items():
-        merged.setdefault(name.lower(), ", ".join(values))
-    return merged
+def _binary(raw: bytes) -> Callable[[dict[str, Any]], None]:
+    """The body base64-encoded in the event, as API Gateway sends a binary media type (the gateway itself only
+    does so for bodies that are not UTF-8)."""
+
+    def encode(event: dict[str, Any]) -> None:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+
+    return encode
+
+
+def _send(
+    method: str,
+    path: str,
+    *,
+    authorized: Authorized | None,
+    body: Any = None,
+    raw_body: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    query: str = "",
+    mutate: Callable[[dict[str, Any]], None] | None = None,
+) -> Reply:
+    sent = {"Content-Type": "application/json"}
+    for name, value in (headers or {}).items():  # a caller's header replaces ours in any case, as a client's would
+        sent = {k: v for k, v in sent.items() if k.lower() != name.lower()}
+        sent[name] = value
+    payload = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    hooks = [_binary(payload)] if isinstance(payload, bytes) else []
+    hooks += [mutate] if mutate is not None else []
+
+    def before_invoke(event: dict[str, Any]) -> None:
+        for hook in hooks:
+            hook(event)
+
+    request = Request(
+        method,
+        f"{path}?{query}" if query else path,
+        list(sent.items()),
+        payload.encode() if isinstance(payload, str) else (payload or b""),
+    )
+    out = gateway().handle(request, authorized=authorized, before_invoke=before_invoke if hooks else None)
+    text = out.body.decode()
+    headers_out: dict[str, str] = {}
+    for name, value in out.headers:
+        key = name.lower()
+        headers_out[key] = f"{headers_out[key]}, {value}" if key in headers_out else value
+    parsed = json.loads(text) if text else None
+    return Reply(out.status, headers_out, parsed, text, out.header("x-amzn-RequestId") or "")
 
 
 def call(
@@ -57,38 +103,24 @@ def call(
     authorizer: dict[str, Any] | None = None,
     mutate: Callable[[dict[str, Any]], None] | None = None,
 ) -> Reply:
-    """Route by template.yaml, build the event, run the declared handler. `tenant` is the authorizer's answer.
+    """A request through the local gateway, whose authorizer answered with `tenant` (its own authorizer not run).
 
-    `authorizer` replaces the authorizer context outright; `mutate` edits the finished event (odd encodings)."""
-    for route in template.routes():
-        match = route.pattern.match(path)
-        if route.method == method and match:
-            break
-    else:
-        raise AssertionError(f"no route in template.yaml for {method} {path}")
-    fn = template.functions()[route.function]
-    handler = getattr(importlib.import_module(fn.module), fn.attribute)
-    sent_headers = {"Content-Type": "application/json", **(headers or {})}
-    payload = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    `authorizer` replaces the authorizer context outright (None with no tenant: no context at all); `mutate`
+    edits the finished event just before the function gets it (odd encodings); bytes in `raw_body` reach the
+    function base64-encoded."""
     context = (
         authorizer if authorizer is not None else ({"tenant_id": tenant, "principalId": tenant} if tenant else None)
     )
-    event = rest_event(
+    return _send(
         method,
-        route.path,
         path,
-        path_parameters=match.groupdict(),
+        authorized=Authorized(context),
+        body=body,
+        raw_body=raw_body,
+        headers=headers,
         query=query,
-        headers=sent_headers,
-        body=payload,
-        authorizer=context,
+        mutate=mutate,
     )
-    if mutate is not None:
-        mutate(event)
-    out = handler(event, FakeContext())
-    text = out.get("body") or ""
-    parsed = json.loads(text) if text else None
-    return Reply(out["statusCode"], _headers(out), parsed, text, event["requestContext"]["requestId"])
 
 
 # ------------------------------------------------------------------ tenants and the authorizer
@@ -101,24 +133,16 @@ def new_tenant(name: str = "Acme") -> tuple[str, str]:
     return tenant.tenant_id, api_key
 
 
-def authorize(token: str, method: str = "GET", path: str = "/v1/subjects/u-1", stage: str = "dev") -> dict[str, Any]:
-    """Run the API's TOKEN authorizer, as template.yaml declares it, on one Authorization header value."""
-    logical_id, _ = template.authorizer()
-    fn = template.functions()[logical_id]
-    handler = getattr(importlib.import_module(fn.module), fn.attribute)
-    result: dict[str, Any] = handler(token_event(token, stage, method, path), FakeContext())
+def authorize(token: str, method: str = "GET", path: str = "/v1/subjects/u-1", stage: str = STAGE) -> dict[str, Any]:
+    """The answer of the API's TOKEN authorizer, as the local gateway asks it, for one Authorization header value."""
+    result: dict[str, Any] = gateway(stage).authorizer_answer(token, method, path)
     return result
 
 
 def call_with_key(api_key: str, method: str, path: str, **kwargs: Any) -> Reply:
-    """What a client sees: the authorizer first (403 on Deny, as API Gateway answers), then the route."""
-    answer = authorize(f"Bearer {api_key}", method, path)
-    effect = answer["policyDocument"]["Statement"][0]["Effect"]
-    if effect != "Allow":
-        return Reply(403, {"content-type": "application/problem+json"}, {"status": 403}, "")
-    return call(
-        method, path, tenant=None, authorizer={**answer["context"], "principalId": answer["principalId"]}, **kwargs
-    )
+    """What a client sees: the gateway's TOKEN authorizer first (its 401 or 403 replies), then the route."""
+    headers = {**(kwargs.pop("headers", None) or {}), "Authorization": f"Bearer {api_key}"}
+    return _send(method, path, authorized=None, headers=headers, **kwargs)
 
 
 # ------------------------------------------------------------------ the backing store, as stored

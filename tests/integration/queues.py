@@ -1,52 +1,42 @@
-"""Runs a queue's consumer the way Lambda's SQS event source mapping does, against moto."""
+"""The template's queue consumers and schedules, run by the local stack's own workers (infra/local/workers.py)
+against moto: one batch at a time on demand, instead of in their background threads."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import boto3
 
-from infra import template
-from infra.events import sqs_event
+from infra.local import workers
+from infra.local.workers import Schedule, SqsPoller
 from infra.template import Resolver
-from tests.integration.helpers import FakeContext
+from tests.integration.helpers import functions
 
 
-def consumers(queue_logical_id: str) -> list[str]:
-    """The functions whose SQS event reads this queue, by template.yaml."""
-    found = []
-    for fn in template.functions().values():
-        for event in fn.events.values():
-            queue = event.get("Properties", {}).get("Queue", {})
-            if event["Type"] == "SQS" and queue.get("Fn::GetAtt", [None])[0] == queue_logical_id:
-                found.append(fn.logical_id)
+def poller(resolver: Resolver, queue_logical_id: str) -> SqsPoller:
+    """The event source mapping template.yaml declares for this queue (exactly one consumer)."""
+    arn = resolver.attrs[(queue_logical_id, "Arn")]
+    (found,) = [
+        w for w in workers.from_template(functions(), resolver) if isinstance(w, SqsPoller) and w.queue_arn == arn
+    ]
     return found
 
 
-def drain(resolver: Resolver, queue_logical_id: str, max_batches: int = 50) -> list[dict[str, Any]]:
-    """Deliver every message to the consumer until the queue is empty; delete what succeeded.
-    Returns the batch responses (their batchItemFailures stay on the queue, as with Lambda)."""
-    (consumer,) = consumers(queue_logical_id)
-    fn = template.functions()[consumer]
-    handler = getattr(importlib.import_module(fn.module), fn.attribute)
-    sqs = boto3.client("sqs")
-    url, arn = resolver.refs[queue_logical_id], resolver.attrs[(queue_logical_id, "Arn")]
-    responses = []
+def drain(resolver: Resolver, queue_logical_id: str, max_batches: int = 50) -> int:
+    """Deliver batches to the queue's consumer, as `make run`'s poller does, until the queue has none visible.
+    Returns how many messages were consumed (deleted); failed ones wait out the poller's retry delay."""
+    sqs, mapping = boto3.client("sqs"), poller(resolver, queue_logical_id)
     for _ in range(max_batches):
-        got = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=1,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-            VisibilityTimeout=0,
-        ).get("Messages", [])
-        if not got:
+        if not mapping.poll_once(sqs):
             break
-        response = handler(sqs_event(got, arn), FakeContext())
-        responses.append(response)
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        for m in got:
-            if m["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return responses
+    return mapping.delivered
+
+
+def fire(resolver: Resolver, function_logical_id: str) -> Any:
+    """Run a function's rate() schedule once, as `make run`'s schedule does; its answer (None if it failed)."""
+    (schedule,) = [
+        w
+        for w in workers.from_template(functions(), resolver)
+        if isinstance(w, Schedule) and w.function_id == function_logical_id
+    ]
+    return schedule.fire()

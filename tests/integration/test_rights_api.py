@@ -18,7 +18,7 @@ import pytest
 from chatsphere.models.export import ExportJob
 from chatsphere.models.requests import ExportDetails
 from tests.integration.helpers import call
-from tests.integration.queues import drain
+from tests.integration.queues import drain, fire
 
 
 @pytest.fixture
@@ -205,16 +205,14 @@ def test_overdue_open_request_is_listed_and_extension_is_once_and_bounded(tenant
 
 def test_monitor_counts_overdue_and_requeues_lost_exports(tenant: str, aws: Any) -> None:
     from chatsphere.bootstrap import adapters
-    from chatsphere.handlers import monitor
     from chatsphere.logic.requests import new_request
-    from tests.integration.helpers import FakeContext
 
     subject(tenant)
     stale = new_request(
         adapters().tenants.get_settings(tenant), tenant, "u-1", datetime.now(UTC) - timedelta(days=31), ExportDetails()
     )
     adapters().requests.create(stale)  # its queue message never got sent
-    summary = monitor.lambda_handler({}, FakeContext())
+    summary = fire(aws, "MonitorFunction")
     assert summary == {"open": 1, "overdue": 1, "requeued": 1}
     drain(aws, "ExportQueue")
     assert call("GET", f"/v1/requests/{stale.request_id}", tenant=tenant).body["status"] == "completed"

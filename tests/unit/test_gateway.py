@@ -19,6 +19,7 @@ from infra import template
 from infra.local import AWS_ENV, ROOT, FakeContext, Functions, FunctionSpec
 from infra.local.gateway import (
     MAX_PAYLOAD_BYTES,
+    Authorized,
     AuthorizerConfig,
     Gateway,
     GatewayResponses,
@@ -306,6 +307,43 @@ def test_the_authorizer_settings_come_from_template_yaml() -> None:
     assert config.ttl_s == float(spec["Identity"]["ReauthorizeEvery"])
     assert config.validation is not None
     assert config.validation.fullmatch("Bearer cs_t0.abc-_")
+
+
+def test_a_stated_authorizer_answer_replaces_the_authorizer_and_reaches_the_event_as_given(stack: Stack) -> None:
+    # The integration tests' hook: "the authorizer answered this", or "no authorizer context at all"
+    for context in ({"tenant_id": "t9", "principalId": "p9"}, None):
+        stack.send("GET", "/v1/things/x", auth=None)  # without the hook: the 401, no call
+        request = Request("GET", "/v1/things/x", [("Content-Type", "application/json")])
+        reply = stack.gateway.handle(request, authorized=Authorized(context))
+
+        assert reply.status == 200
+        assert stack.things.events[-1]["requestContext"]["authorizer"] == context
+    assert stack.authorizer.events == []
+    assert len(stack.things.events) == 2
+
+
+def test_the_authorizers_own_answer_is_the_functions_answer_for_the_gateways_stage(stack: Stack) -> None:
+    answer = stack.gateway.authorizer_answer(KEY, "GET", "/v1/things/x")
+
+    assert answer == allow_all(stack.authorizer.events[-1], None)
+    assert stack.authorizer.events[-1] == {
+        "type": "TOKEN",
+        "authorizationToken": KEY,
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:local/dev/GET/v1/things/x",
+    }
+
+
+def test_an_event_hook_edits_the_event_just_before_the_function_gets_it(stack: Stack) -> None:
+    def flag_base64(event: dict[str, Any]) -> None:
+        event["body"], event["isBase64Encoded"] = "not base64!", True
+
+    request = Request("PUT", "/v1/things/x", [("Content-Type", "application/json"), ("Authorization", KEY)], b"{}")
+    reply = stack.gateway.handle(request, before_invoke=flag_base64)
+
+    assert reply.status == 200
+    (event,) = stack.things.events
+    assert (event["body"], event["isBase64Encoded"]) == ("not base64!", True)
+    assert event["requestContext"]["authorizer"]["tenant_id"] == "t1"  # the authorizer still ran
 
 
 # --------------------------------------------------------------------- event
