@@ -91,3 +91,50 @@ def test_a_lookup_answer_is_never_cached(tenant: str, subject: str) -> None:
     r = call("POST", "/v1/subject-lookups", tenant=tenant, body={"email": PERSON["email"]})
     assert r.status == 200 and r.body["subject_ids"] == ["u-1"]
     assert r.headers.get("cache-control") == "no-store"
+
+
+# ------------------------------------------------------------ 7. no unkeyed hash of a body
+def _idempotency_items(aws: Any) -> list[dict[str, Any]]:
+    import boto3
+
+    return boto3.client("dynamodb").scan(TableName=aws.refs["IdempotencyTable"])["Items"]
+
+
+def test_the_idempotency_record_holds_no_unkeyed_hash_of_the_body(aws: Any) -> None:
+    # Given two tenants that each post the same short message under an Idempotency-Key
+    import hashlib
+    import json
+
+    body = {"conversation_id": "c", "role": "customer", "text": "yes"}
+    for name in ("Acme", "Globex"):
+        tenant = new_tenant(name)[0]
+        assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON).status == 201
+        r = call("POST", "/v1/subjects/u-1/interactions", tenant=tenant, body=body, headers={"Idempotency-Key": "k"})
+        assert r.status == 201
+    # Then no stored value is a plain hash a guess of the message could confirm
+    full = {**body, "channel": None, "occurred_at": None}
+    guesses = {
+        hashlib.sha256(json.dumps(candidate, sort_keys=True, separators=separators).encode()).hexdigest()
+        for candidate in (body, full)
+        for separators in ((", ", ": "), (",", ":"))
+    }
+    items = _idempotency_items(aws)
+    stored = json.dumps(items)
+    assert len(items) == 2 and not any(guess in stored for guess in guesses)
+    # and the body check is keyed per tenant: the same body gives each tenant a different value
+    validations = {i["validation"]["S"] for i in items}
+    assert len(validations) == 2
+
+
+def test_a_retry_with_the_same_body_still_gets_the_first_answer_and_another_body_a_422(
+    tenant: str, subject: str
+) -> None:
+    body = {"conversation_id": "c", "role": "customer", "text": "yes"}
+    key = {"Idempotency-Key": "k-1"}
+    first = call("POST", f"/v1/subjects/{subject}/interactions", tenant=tenant, body=body, headers=key)
+    again = call("POST", f"/v1/subjects/{subject}/interactions", tenant=tenant, body=body, headers=key)
+    other = call(
+        "POST", f"/v1/subjects/{subject}/interactions", tenant=tenant, body={**body, "text": "no"}, headers=key
+    )
+    assert first.status == again.status == 201 and first.body == again.body
+    assert other.status == 422

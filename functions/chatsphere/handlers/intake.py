@@ -89,11 +89,20 @@ def create_interaction(
     if idempotency_key is None:
         created = intake.add_interaction(a.subjects, a.keyring, a.blobs, a.tenants, tenant, subject_id, body, now)
     else:
-        request = intake.InteractionRequest(
-            tenant_id=tenant, subject_id=subject_id, idempotency_key=idempotency_key, body=body
-        )
         intake.IDEMPOTENCY.register_lambda_context(app.lambda_context)
-        created = intake.add_interaction_once(a.idempotency, a.subjects, a.keyring, a.blobs, a.tenants, request, now)
+        created = intake.add_interaction_once(
+            a.idempotency,
+            a.subjects,
+            a.keyring,
+            a.blobs,
+            a.tenants,
+            a.secret,
+            tenant,
+            subject_id,
+            idempotency_key,
+            body,
+            now,
+        )
     metrics.add_metric(name="InteractionsStored", unit="Count", value=1)
     return created
 

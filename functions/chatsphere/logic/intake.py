@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from datetime import datetime
 from typing import Any
@@ -170,21 +172,30 @@ def list_interactions(
 
 # ---------------------------------------------------------------- idempotency
 class InteractionRequest(BaseModel):
-    """What an Idempotency-Key covers: the key names the request, the body must match on retry."""
+    """What an Idempotency-Key covers: the key names the request, and the body must match on retry.
+
+    The match is checked on `body_digest`, a keyed hash (the tenant's secret): an unkeyed hash of a
+    short message ("yes") could be confirmed by guessing, so none is stored."""
 
     tenant_id: str
     subject_id: str
     idempotency_key: str
     body: InteractionIn
+    body_digest: str
 
 
 # The one place idempotency is configured; handlers/http.py maps its two errors to problem bodies.
 IDEMPOTENCY = IdempotencyConfig(
     event_key_jmespath="[tenant_id, subject_id, idempotency_key]",
-    payload_validation_jmespath="body",
+    payload_validation_jmespath="body_digest",
     hash_function="sha256",
     expires_after_seconds=24 * 3600,
 )
+
+
+def body_digest(secret: bytes, body: InteractionIn) -> str:
+    # Domain-separated from the identifier digests and cursors that share the secret.
+    return hmac.new(secret, b"idempotent-body\n" + body.model_dump_json().encode(), hashlib.sha256).hexdigest()
 
 
 def add_interaction_once(
@@ -193,7 +204,11 @@ def add_interaction_once(
     keyring: Keyring,
     blobs: BlobStore,
     tenants: TenantStore,
-    request: InteractionRequest,
+    secret: TenantSecret,
+    tenant_id: str,
+    subject_id: str,
+    idempotency_key: str,
+    body: InteractionIn,
     now: datetime,
 ) -> InteractionCreated:
     """add_interaction, at most once per (tenant, subject, Idempotency-Key); a retry gets the first answer."""
@@ -208,6 +223,13 @@ def add_interaction_once(
         data_keyword_argument="request",
         persistence_store=records,
         config=IDEMPOTENCY,
-        key_prefix=f"T#{request.tenant_id}#interaction",  # idempotency keys begin with the tenant too
+        key_prefix=f"T#{tenant_id}#interaction",  # idempotency keys begin with the tenant too
     )(record)
+    request = InteractionRequest(
+        tenant_id=tenant_id,
+        subject_id=subject_id,
+        idempotency_key=idempotency_key,
+        body=body,
+        body_digest=body_digest(secret(tenant_id), body),
+    )
     return InteractionCreated.model_validate(once(request=request))
