@@ -25,6 +25,7 @@ ORDER = [
     "AWS::S3::BucketPolicy",
     "AWS::SQS::Queue",
     "AWS::Events::EventBus",
+    "AWS::IAM::Role",
 ]
 
 
@@ -152,6 +153,14 @@ def _event_bus(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -
     r.attrs[(logical, "Name")] = name
 
 
+def _role(aws: Clients, logical: str, props: dict[str, Any], r: Resolver) -> None:
+    """The role itself, for what assumes it (moto grants any assumption; IAM is checked by tests/infra)."""
+    trust = {"Version": "2012-10-17", "Statement": []}  # the template's names roles SAM makes, absent here
+    arn = aws("iam").create_role(RoleName=logical, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    r.refs[logical] = logical
+    r.attrs[(logical, "Arn")] = arn
+
+
 CREATORS: dict[str, Callable[[Clients, str, dict[str, Any], Resolver], None]] = {
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
@@ -160,6 +169,7 @@ CREATORS: dict[str, Callable[[Clients, str, dict[str, Any], Resolver], None]] = 
     "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::SQS::Queue": _queue,
     "AWS::Events::EventBus": _event_bus,
+    "AWS::IAM::Role": _role,
 }
 
 

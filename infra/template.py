@@ -1,6 +1,6 @@
 """Reads template.yaml, the one source of truth, for the tests and the local stack.
 
-It resolves the few intrinsics the template uses (Ref, GetAtt, Sub, If, Equals) against the physical
+It resolves the few intrinsics the template uses (Ref, GetAtt, Sub, Join, If, Equals) against the physical
 names of a provisioned stack, and lists each function with its handler, environment and events."""
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ class Resolver:
                 return self.attrs[(logical, attr)]
             if fn == "Fn::Sub":
                 return self._sub(arg)
+            if fn == "Fn::Join":
+                separator, parts = arg
+                return str(separator).join(str(part) for part in self.resolve(parts))
             if fn == "Fn::If":
                 cond, yes, no = arg
                 return self.resolve(yes if self.condition(cond) else no)

@@ -39,6 +39,7 @@ class Adapters:
     export_jobs: SqsJobQueue[ExportJob]
     events: EventBridgePublisher
     idempotency: BasePersistenceLayer
+    own_buckets: frozenset[str]  # every bucket of the stack: never a delivery destination
 
 
 @cache
@@ -60,13 +61,14 @@ def adapters() -> Adapters:
         subjects=DynamoSubjectStore(config.subjects_table, config.requests_table),
         kms=kms,
         keyring=Keyring(DynamoDataKeyStore(config.subject_keys_table), kms),
-        blobs=S3BlobStore(config.data_bucket),
+        blobs=S3BlobStore(config.data_bucket, config.delivery_role_arn),
         tenants=tenants,
         secret=TenantSecrets(tenants, kms).hmac_key,
         requests=DynamoRequestStore(config.requests_table),
         export_jobs=SqsJobQueue(config.export_queue_url),
         events=EventBridgePublisher(config.event_bus_name),
         idempotency=persistence_layer(config.idempotency_table),
+        own_buckets=config.own_buckets,
     )
 
 

@@ -25,6 +25,12 @@ class Config(BaseModel):
     requests_table: str
     export_queue_url: str
     event_bus_name: str
+    stack_buckets: str  # comma-separated: every bucket of the stack, never a delivery destination
+    delivery_role_arn: str
+
+    @property
+    def own_buckets(self) -> frozenset[str]:
+        return frozenset(b for b in self.stack_buckets.split(",") if b)
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ DATA_BUCKET = "DataBucket"
 NO_PITR_TABLES = {"SubjectKeysTable"}
 # Statements that reach outside the stack on purpose, each bounded by a parameter and a condition:
 # (function, Sid) -> the parameter. Export delivers portability packages to other controllers' buckets.
-EXTERNAL_STATEMENTS = {("ExportFunction", "DeliverToAllowListedControllers"): "PortabilityBucketPattern"}
+EXTERNAL_STATEMENTS = {("ExportDeliveryRole", "DeliverToAllowListedControllers"): "PortabilityBucketPattern"}
 MIN_PYTHON = 12  # python3.12, the oldest runtime with years of support left
 PUBLIC_ACCESS_BLOCKS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
 
@@ -116,14 +116,20 @@ def environment_problems(doc: Doc) -> list[str]:
     return problems
 
 
+def _inline_policies(doc: Doc) -> Iterator[tuple[str, list[Any]]]:
+    """(logical id, policies) of every function (SAM's inline statements) and every role of the template."""
+    for logical, props in functions(doc).items():
+        yield logical, props.get("Policies", [])
+    for logical, role in of_type(doc, "AWS::IAM::Role").items():
+        yield logical, [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
+
+
 def policy_problems(doc: Doc) -> list[str]:
     """Every Allow names its actions and the template's own resources; nothing by wildcard or exclusion."""
     own = set(doc["Resources"])
-    problems = []
-    for logical, props in functions(doc).items():
-        if "Role" in props:
-            problems.append(f"{logical}: an external Role cannot be checked here")
-        for number, policy in enumerate(props.get("Policies", [])):
+    problems = [f"{name}: an external Role cannot be checked here" for name, p in functions(doc).items() if "Role" in p]
+    for logical, policies in _inline_policies(doc):
+        for number, policy in enumerate(policies):
             if not (isinstance(policy, dict) and "Statement" in policy):
                 problems.append(f"{logical}: policy {number} is not an inline statement list: {policy!r}")
                 continue
@@ -303,6 +309,28 @@ def test_the_export_workers_last_attempt_is_the_queues_last_delivery() -> None:
     assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == MAX_ATTEMPTS
 
 
+def test_deliveries_can_reach_no_bucket_of_the_stack() -> None:
+    # Issue 7.1: a tenant named the stack's data bucket as its destination and wrote into another tenant's folder.
+    doc = template.load()
+    buckets = set(template.resources("AWS::S3::Bucket"))
+    role = doc["Resources"]["ExportDeliveryRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    denied = {
+        name
+        for s in statements
+        if s["Effect"] == "Deny" and "s3:PutObject" in as_list(s["Action"])
+        for r in as_list(s["Resource"])
+        for name in referenced(r)
+    }
+    assert buckets <= denied, f"the delivery role may write into {sorted(buckets - denied)}"
+    # and the export function itself writes nowhere but its own packages; deliveries go through the role
+    export = doc["Resources"]["ExportFunction"]["Properties"]["Policies"][0]["Statement"]
+    writes = [s for s in export if any(str(a).startswith("s3:Put") for a in as_list(s["Action"]))]
+    assert [referenced(r) for s in writes for r in as_list(s["Resource"])] == [{"DataBucket"}]
+    assumes = [s for s in export if "sts:AssumeRole" in as_list(s["Action"])]
+    assert [s["Resource"] for s in assumes] == [{"Fn::GetAtt": ["ExportDeliveryRole", "Arn"]}]
+
+
 def test_functions_get_exactly_the_settings_fields_and_powertools() -> None:
     assert environment_problems(template.load()) == []
 
@@ -363,7 +391,9 @@ def _foreign_bucket(doc: Doc) -> None:
 
 
 def _unconditioned_external_grant(doc: Doc) -> None:
-    del _statement(doc, "ExportFunction", "DeliverToAllowListedControllers")["Condition"]
+    (policy,) = doc["Resources"]["ExportDeliveryRole"]["Properties"]["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+    del next(s for s in statements if s.get("Sid") == "DeliverToAllowListedControllers")["Condition"]
 
 
 def _restorable_keys(doc: Doc) -> None:
@@ -435,7 +465,7 @@ def _data_bucket(doc: Doc) -> list[str]:
         pytest.param(
             policy_problems,
             _unconditioned_external_grant,
-            "ExportFunction/DeliverToAllowListedControllers: resource",
+            "ExportDeliveryRole/DeliverToAllowListedControllers: resource",
             id="external-grant-without-condition",
         ),
         pytest.param(table_problems, _restorable_keys, "SubjectKeysTable: PointInTimeRecoveryEnabled", id="keys-pitr"),

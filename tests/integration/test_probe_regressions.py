@@ -138,3 +138,73 @@ def test_a_retry_with_the_same_body_still_gets_the_first_answer_and_another_body
     )
     assert first.status == again.status == 201 and first.body == again.body
     assert other.status == 422
+
+
+# ------------------------------------------------------------ 1. deliver_to into the stack's own storage
+def _own_destinations(aws: Any, victim: str) -> list[str]:
+    data = aws.refs["DataBucket"]
+    logs = aws.refs["AccessLogBucket"]
+    return [f"s3://{data}/tenants/{victim}/subjects/a-1/exports", f"s3://{data}", f"s3://{logs}/x"]
+
+
+def test_a_destination_in_the_stacks_own_buckets_is_refused_when_settings_are_written(aws: Any) -> None:
+    victim, attacker = new_tenant("A")[0], new_tenant("B")[0]
+    for uri in _own_destinations(aws, victim):
+        before = snapshot()
+        r = call("PUT", "/v1/settings", tenant=attacker, body={"portability_destinations": [uri]})
+        assert r.status == 422 and "own buckets" in r.body["detail"], (uri, r.body)
+        assert snapshot() == before
+
+
+def test_a_destination_stored_before_the_check_is_refused_at_request_and_at_delivery(aws: Any) -> None:
+    from chatsphere.bootstrap import adapters
+    from chatsphere.logic.requests import new_request
+    from chatsphere.models.common import iso, utc_now
+    from chatsphere.models.requests import ExportDetails
+    from chatsphere.models.settings import TenantSettings
+    from tests.integration.queues import drain
+
+    victim, attacker = new_tenant("A")[0], new_tenant("B")[0]
+    uri = _own_destinations(aws, victim)[0]
+    # Given settings stored by an older version, which did not check destinations
+    stale = TenantSettings(portability_destinations=[uri])
+    adapters().tenants.put_settings(attacker, stale, iso(utc_now()))
+    assert call("PUT", "/v1/subjects/b-1", tenant=attacker, body=PERSON).status == 201
+    # When the attacker asks for a delivery there, it is refused at once
+    r = call("POST", "/v1/subjects/b-1/exports", tenant=attacker, body={"format": "json", "deliver_to": uri})
+    assert r.status == 422
+    # and a request recorded before the check is rejected by the job, which writes no package at all
+    item = new_request(stale, attacker, "b-1", utc_now(), ExportDetails(deliver_to=uri))
+    adapters().requests.create(item)
+    from chatsphere.logic.export import export_job
+
+    adapters().export_jobs.send(export_job(item))
+    drain(aws, "ExportQueue")
+    record = call("GET", f"/v1/requests/{item.request_id}", tenant=attacker).body
+    assert record["status"] == "rejected" and "own buckets" in record["result"]["reason"]
+    import boto3
+
+    listed = boto3.client("s3").list_object_versions(Bucket=aws.refs["DataBucket"]).get("Versions", [])
+    assert [v["Key"] for v in listed if "/exports/" in v["Key"]] == []
+
+
+def test_deliveries_write_under_the_delivery_role_alone(aws: Any) -> None:
+    import boto3
+
+    from chatsphere.dal.clients import client
+    from tests.integration.queues import drain
+
+    tenant = new_tenant("Acme")[0]
+    boto3.client("s3").create_bucket(Bucket="chatsphere-portability-other")
+    destination = "s3://chatsphere-portability-other/in"
+    assert call("PUT", "/v1/settings", tenant=tenant, body={"portability_destinations": [destination]}).status == 200
+    assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON).status == 201
+    assumed: list[str] = []
+    client("sts").meta.events.register(
+        "before-parameter-build.sts.AssumeRole", lambda params, **_: assumed.append(params["RoleArn"])
+    )
+    r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json", "deliver_to": destination})
+    drain(aws, "ExportQueue")
+    record = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
+    assert record["status"] == "completed" and record["result"]["delivered_to"].startswith(destination)
+    assert assumed == [aws.attrs[("ExportDeliveryRole", "Arn")]]

@@ -111,7 +111,14 @@ def export_peak(count: int, fmt: ExportFormat = "json") -> int:
     try:
         tracemalloc.reset_peak()
         done = run_export(
-            world.requests, world.subjects, world.keyring, world.blobs, world.tenants, job, START + timedelta(days=1)
+            world.requests,
+            world.subjects,
+            world.keyring,
+            world.blobs,
+            world.tenants,
+            world.own_buckets,
+            job,
+            START + timedelta(days=1),
         )
         peak = tracemalloc.get_traced_memory()[1]
     finally:

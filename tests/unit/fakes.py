@@ -204,6 +204,8 @@ class FakeBlobStore:
         return f"https://{self.bucket}.example/{digest}?expires={expires_in}&filename={filename}"
 
     def deliver(self, key: str, destination_uri: str, filename: str) -> str:
+        if destination_uri.removeprefix("s3://").partition("/")[0] == self.bucket:
+            raise PermissionError("a delivery never goes into the service's own bucket")
         target = f"{destination_uri.rstrip('/')}/{filename}"
         self.delivered[target] = self.get(key)
         return target
@@ -365,6 +367,7 @@ class World:
         self.requests = FakeRequestStore()
         self.export_jobs: FakeJobQueue[ExportJob] = FakeJobQueue()
         self.events = FakeEventPublisher()
+        self.own_buckets = frozenset({self.blobs.bucket, "access-log-bucket"})
 
     def new_tenant(self, name: str = "Acme") -> tuple[str, str]:
         from chatsphere.logic.tenants import create_tenant

@@ -82,6 +82,7 @@ def request(
         world.requests,
         world.export_jobs,
         world.blobs,
+        world.own_buckets,
         tenant,
         subject,
         ExportIn(format=fmt, deliver_to=deliver_to),
@@ -92,7 +93,7 @@ def request(
 
 def run(world: World, job: ExportJob, at: datetime = RUN_AT, attempt: int = 1) -> RequestItem | None:
     return export.run_export(
-        world.requests, world.subjects, world.keyring, world.blobs, world.tenants, job, at, attempt
+        world.requests, world.subjects, world.keyring, world.blobs, world.tenants, world.own_buckets, job, at, attempt
     )
 
 
@@ -129,6 +130,7 @@ def test_an_export_request_is_recorded_and_one_job_with_ids_only_is_queued(
         world.requests,
         world.export_jobs,
         world.blobs,
+        world.own_buckets,
         tenant,
         subject,
         ExportIn(format="csv"),

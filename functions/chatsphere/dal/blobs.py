@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatsphere.dal.clients import client
+from chatsphere.dal.clients import client, client_as
 
 PART_BYTES = 8 * 1024 * 1024  # S3's minimum part is 5 MiB; 8 MiB keeps a 1 GB package under 128 parts
 
 
 class S3BlobStore:
-    def __init__(self, bucket: str) -> None:
+    def __init__(self, bucket: str, delivery_role_arn: str = "") -> None:
         self.bucket = bucket
+        self.delivery_role_arn = delivery_role_arn  # deliveries write under this role alone
 
     @property
     def _s3(self) -> Any:
@@ -44,10 +45,16 @@ class S3BlobStore:
         return url
 
     def deliver(self, key: str, destination_uri: str, filename: str) -> str:
-        """Copy a package to another controller's bucket (an allow-listed s3:// URI); returns the target URI."""
+        """Copy a package to another controller's bucket (an allow-listed s3:// URI); returns the target URI.
+
+        The copy runs under the delivery role, which IAM lets write to portability buckets only, never
+        into this stack's buckets; the bucket it writes to is the destination's, and no other."""
         bucket, _, prefix = destination_uri.removeprefix("s3://").partition("/")
+        if bucket == self.bucket:
+            raise PermissionError("a delivery never goes into the service's own bucket")
         target = f"{prefix.rstrip('/')}/{filename}" if prefix else filename
-        self._s3.copy_object(
+        s3 = client_as("s3", self.delivery_role_arn, "export-delivery") if self.delivery_role_arn else self._s3
+        s3.copy_object(
             Bucket=bucket,
             Key=target,
             CopySource={"Bucket": self.bucket, "Key": key},

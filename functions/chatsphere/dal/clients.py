@@ -19,6 +19,16 @@ def client(service: str) -> Any:
     return boto3.session.Session().client(service, config=_CONFIG)
 
 
+def client_as(service: str, role_arn: str, session_name: str) -> Any:
+    """A client that acts under `role_arn` alone (temporary credentials, never cached past their use)."""
+    credentials = client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    ).client(service, config=_CONFIG)
+
+
 def reset() -> None:
     """Forget cached clients (tests switch moto backends between cases)."""
     client.cache_clear()

@@ -18,8 +18,8 @@ from chatsphere.handlers.http import (
     tenant_id,
     to_json,
 )
-from chatsphere.logic import export, policies, requests
-from chatsphere.models.common import iso, utc_now
+from chatsphere.logic import export, policies, requests, settings
+from chatsphere.models.common import utc_now
 from chatsphere.models.export import ExportIn
 from chatsphere.models.policies import Policy, PolicyIn, PolicyList
 from chatsphere.models.requests import (
@@ -50,7 +50,16 @@ RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As retu
 def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
     a = adapters()
     record = export.request_export(
-        a.tenants, a.subjects, a.requests, a.export_jobs, a.blobs, tenant_id(app), subject_id, body, utc_now()
+        a.tenants,
+        a.subjects,
+        a.requests,
+        a.export_jobs,
+        a.blobs,
+        a.own_buckets,
+        tenant_id(app),
+        subject_id,
+        body,
+        utc_now(),
     )
     metrics.add_metric(name="ExportsRequested", unit="Count", value=1)
     return Response(status_code=202, content_type="application/json", body=to_json(record))
@@ -126,8 +135,8 @@ def get_settings() -> TenantSettings:
     responses={**body_response(200, "The settings", TenantSettings), **problem_responses(413, 415, 422)},
 )
 def put_settings(body: TenantSettings) -> TenantSettings:
-    adapters().tenants.put_settings(tenant_id(app), body, iso(utc_now()))
-    return body
+    a = adapters()
+    return settings.replace_settings(a.tenants, a.own_buckets, tenant_id(app), body, utc_now())
 
 
 @app.post(

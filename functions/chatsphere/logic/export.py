@@ -23,12 +23,13 @@ from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.ports import BlobStore, JobQueue, RequestStore, SubjectStore, TenantStore, Upload
 from chatsphere.logic.requests import finish, new_request, to_record
 from chatsphere.models.common import iso
-from chatsphere.models.export import ExportIn, ExportJob
+from chatsphere.models.export import ExportIn, ExportJob, bucket_of
 from chatsphere.models.items import ProfileItem
 from chatsphere.models.requests import ExportDetails, ExportResult, Refusal, RequestItem, RequestRecord
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import PURPOSES, Interaction
 
+OWN_BUCKET = "deliver_to names one of the service's own buckets; deliveries go to other controllers only"
 PACKAGE_KIND = "export-package"  # the tag template.yaml's lifecycle rule expires packages by
 PAGE = 25  # interactions per read; each may carry up to 1 MiB of text
 MAX_ATTEMPTS = 3  # ExportQueue's maxReceiveCount (tests/infra ties the two): the last attempt marks it failed
@@ -74,6 +75,7 @@ def request_export(
     requests: RequestStore,
     jobs: JobQueue[ExportJob],
     blobs: BlobStore,
+    own_buckets: frozenset[str],
     tenant_id: str,
     subject_id: str,
     body: ExportIn,
@@ -83,6 +85,8 @@ def request_export(
     settings = tenants.get_settings(tenant_id)
     if body.deliver_to is not None and body.deliver_to not in settings.portability_destinations:
         raise InvalidInput("deliver_to is not one of the tenant's portability_destinations")
+    if body.deliver_to is not None and bucket_of(body.deliver_to) in own_buckets:
+        raise InvalidInput(OWN_BUCKET)
     if subjects.get_profile(tenant_id, subject_id) is None:
         raise NotFound("no such subject")
     item = new_request(
@@ -230,6 +234,7 @@ def run_export(
     keyring: Keyring,
     blobs: BlobStore,
     tenants: TenantStore,
+    own_buckets: frozenset[str],
     job: ExportJob,
     now: datetime,
     attempt: int = 1,
@@ -247,7 +252,7 @@ def run_export(
             return requests.get(job.tenant_id, job.request_id)
         item = started
     try:
-        done = _build(subjects, keyring, blobs, tenants, item, now)
+        done = _build(subjects, keyring, blobs, tenants, own_buckets, item, now)
     except Exception:
         if attempt >= MAX_ATTEMPTS:
             failed = finish(item, "failed", now, Refusal(reason="the export failed repeatedly; request it again"))
@@ -258,10 +263,18 @@ def run_export(
 
 
 def _build(
-    subjects: SubjectStore, keyring: Keyring, blobs: BlobStore, tenants: TenantStore, item: RequestItem, now: datetime
+    subjects: SubjectStore,
+    keyring: Keyring,
+    blobs: BlobStore,
+    tenants: TenantStore,
+    own_buckets: frozenset[str],
+    item: RequestItem,
+    now: datetime,
 ) -> RequestItem:
     tenant_id, subject_id = item.tenant_id, item.subject_id
     assert isinstance(item.details, ExportDetails)  # RequestItem validates details by type
+    if item.details.deliver_to is not None and bucket_of(item.details.deliver_to) in own_buckets:
+        return finish(item, "rejected", now, Refusal(reason=OWN_BUCKET))  # settings from before the check
     profile = subjects.get_profile(tenant_id, subject_id)
     cipher = keyring.cipher(tenant_id, subject_id) if profile else None
     if profile is None or cipher is None:

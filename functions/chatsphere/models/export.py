@@ -15,6 +15,11 @@ S3Uri = Annotated[
 ]
 
 
+def bucket_of(uri: str) -> str:
+    """The bucket of an s3:// URI."""
+    return uri.removeprefix("s3://").partition("/")[0]
+
+
 class ExportIn(StrictModel):
     format: ExportFormat = "json"
     deliver_to: S3Uri | None = Field(default=None, description="One of the tenant's portability_destinations")
