@@ -54,6 +54,7 @@ class SqsPoller(_Worker):
         super().__init__(functions, function_id, "sqs")
         self.queue_url, self.queue_arn, self.batch_size = queue_url, queue_arn, batch_size
         self.delivered = 0
+        self.retry_delay_s = RETRY_DELAY_S  # how long a failed message stays invisible before its next attempt
 
     def _run(self) -> None:
         sqs = boto3.client("sqs")
@@ -84,7 +85,7 @@ class SqsPoller(_Worker):
         for m in messages:
             if m["MessageId"] in failed:
                 sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=RETRY_DELAY_S
+                    QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self.retry_delay_s
                 )
             else:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])

@@ -208,3 +208,21 @@ def test_deliveries_write_under_the_delivery_role_alone(aws: Any) -> None:
     record = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
     assert record["status"] == "completed" and record["result"]["delivered_to"].startswith(destination)
     assert assumed == [aws.attrs[("ExportDeliveryRole", "Arn")]]
+
+
+# ------------------------------------------------------------ a failed export leaves no package behind
+def test_a_failed_export_leaves_no_plaintext_package_version(aws: Any) -> None:
+    import boto3
+
+    from tests.integration.queues import drain
+
+    tenant = new_tenant("Acme")[0]
+    destination = "s3://chatsphere-portability-missing/in"  # allowed, but the bucket does not exist
+    assert call("PUT", "/v1/settings", tenant=tenant, body={"portability_destinations": [destination]}).status == 200
+    assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON).status == 201
+    r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json", "deliver_to": destination})
+    drain(aws, "ExportQueue")  # every attempt the queue allows
+    record = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
+    assert record["status"] == "failed", record
+    listed = boto3.client("s3").list_object_versions(Bucket=aws.refs["DataBucket"], Prefix=f"tenants/{tenant}/")
+    assert [v["Key"] for v in listed.get("Versions", []) if "/exports/" in v["Key"]] == []

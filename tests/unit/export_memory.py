@@ -76,8 +76,9 @@ class _DiscardingUpload(FakeUpload):
         self.size += len(data)
         return len(data)
 
-    def close(self) -> None:
+    def close(self) -> str | None:
         self.closed = True
+        return None
 
 
 def _world(count: int, fmt: ExportFormat) -> tuple[World, RequestItem]:

@@ -166,10 +166,11 @@ class FakeUpload:
     def seekable(self) -> bool:
         return False
 
-    def close(self) -> None:
-        self._store.put(self.key, bytes(self._data))
+    def close(self) -> str | None:
+        version = self._store.write(self.key, bytes(self._data))
         self._store.kinds[self.key] = self.kind
         self.closed = True
+        return version
 
     def abort(self) -> None:
         self._data.clear()
@@ -177,24 +178,38 @@ class FakeUpload:
 
 
 class FakeBlobStore:
-    """A versioned bucket: every put adds a version, reads see the latest."""
+    """A versioned bucket: every write adds a version (v1, v2, ...), reads see the latest."""
 
     def __init__(self, bucket: str = "data-bucket") -> None:
         self.bucket = bucket
-        self.versions: dict[str, list[bytes]] = {}
+        self.versions: dict[str, list[tuple[str, bytes]]] = {}
         self.kinds: dict[str, str] = {}
         self.aborted: list[str] = []
         self.delivered: dict[str, bytes] = {}  # destination URI -> bytes
+        self._written = 0
 
     @property
     def objects(self) -> dict[str, bytes]:
-        return {key: versions[-1] for key, versions in self.versions.items()}
+        return {key: versions[-1][1] for key, versions in self.versions.items()}
+
+    def write(self, key: str, data: bytes) -> str:
+        self._written += 1
+        version = f"v{self._written}"
+        self.versions.setdefault(key, []).append((version, bytes(data)))
+        return version
 
     def put(self, key: str, data: bytes) -> None:
-        self.versions.setdefault(key, []).append(bytes(data))
+        self.write(key, data)
 
     def get(self, key: str) -> bytes:
-        return self.versions[key][-1]
+        return self.versions[key][-1][1]
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        remaining = [(v, data) for v, data in self.versions.get(key, []) if v != version_id]
+        if remaining:
+            self.versions[key] = remaining
+        else:
+            self.versions.pop(key, None)
 
     def open_upload(self, key: str, kind: str) -> FakeUpload:
         return FakeUpload(self, key, kind)

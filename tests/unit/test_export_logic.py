@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chatsphere.errors import InvalidInput, NotFound
+from chatsphere.errors import Conflict, InvalidInput, NotFound
 from chatsphere.logic import export, intake
 from chatsphere.logic.requests import new_request
 from chatsphere.models.export import ExportIn, ExportJob
@@ -26,7 +26,7 @@ from chatsphere.models.requests import (
 )
 from chatsphere.models.settings import Processor, RetentionPeriods, TenantSettings
 from chatsphere.models.subjects import InteractionIn, SubjectIn
-from tests.unit.fakes import FakeBlobStore, FakeSubjectStore, FakeUpload, World
+from tests.unit.fakes import FakeBlobStore, FakeRequestStore, FakeSubjectStore, FakeUpload, World
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 RUN_AT = NOW + timedelta(minutes=5)
@@ -457,3 +457,48 @@ def test_an_upload_that_fails_is_aborted_and_leaves_no_object(world: World, tena
     assert failing.aborted == [package_key(tenant, subject, job)]
     assert not any("/exports/" in key for key in failing.versions)
     assert stored(world, job).status == "in_progress"
+
+
+# ------------------------------------------------ what a failed attempt wrote (issue 7)
+class _RefusingDelivery(FakeBlobStore):
+    def deliver(self, key: str, destination_uri: str, filename: str) -> str:
+        raise PermissionError("access denied by the destination")
+
+
+@pytest.mark.parametrize("attempt", [1, 2, export.MAX_ATTEMPTS])
+def test_a_package_written_by_an_attempt_that_then_fails_is_removed(
+    world: World, tenant: str, subject: str, attempt: int
+) -> None:
+    # Given a delivery that fails after the package has been written
+    destination = "s3://partner-bucket/in"
+    world.tenants.put_settings(tenant, TenantSettings(portability_destinations=[destination]), "2025-01-01")
+    refusing = _RefusingDelivery()
+    refusing.versions = world.blobs.versions
+    world.blobs = refusing
+    job = request(world, tenant, subject, deliver_to=destination)
+    # When the attempt fails
+    with pytest.raises(PermissionError):
+        run(world, job, attempt=attempt)
+    # Then no version of the plaintext package is left behind, whatever the attempt
+    assert package_key(tenant, subject, job) not in refusing.versions
+
+
+def test_only_the_failed_attempts_own_version_is_removed(world: World, tenant: str, subject: str) -> None:
+    # Given a package key that already holds a version another worker completed the request with
+    job = request(world, tenant, subject)
+    key = package_key(tenant, subject, job)
+    theirs = world.blobs.write(key, b"their package")
+
+    class RecordRefused(FakeRequestStore):
+        def set_status(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
+            if item.status == "completed":
+                raise Conflict("finished by another worker")
+            super().set_status(item, expected_status)
+
+    racing = RecordRefused()
+    racing.items = world.requests.items
+    world.requests = racing
+    # When our attempt finishes second and cannot record its result
+    run(world, job)
+    # Then our version is gone and theirs is still the package
+    assert [version for version, _ in world.blobs.versions[key]] == [theirs]

@@ -64,6 +64,10 @@ class S3BlobStore:
         return f"s3://{bucket}/{target}"
 
 
+    def delete_version(self, key: str, version_id: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+
+
 class MultipartUpload:
     """A write-only file object over an S3 multipart upload: memory holds at most one part.
 
@@ -110,13 +114,15 @@ class MultipartUpload:
         )
         self._parts.append({"PartNumber": number, "ETag": resp["ETag"]})
 
-    def close(self) -> None:
+    def close(self) -> str | None:
         if self._buffer or not self._parts:
             self._send(bytes(self._buffer))
             self._buffer.clear()
-        self._s3.complete_multipart_upload(
+        resp = self._s3.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
         )
+        version: str | None = resp.get("VersionId")
+        return version
 
     def abort(self) -> None:
         self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)

@@ -251,14 +251,21 @@ def run_export(
         except Conflict:
             return requests.get(job.tenant_id, job.request_id)
         item = started
+    written: list[str] = []  # the package version this attempt created, if it got that far
     try:
-        done = _build(subjects, keyring, blobs, tenants, own_buckets, item, now)
-    except Exception:
+        done = _build(subjects, keyring, blobs, tenants, own_buckets, item, now, written)
+        requests.set_status(done, expected_status=("in_progress",))
+    except Exception as error:
+        # No record will point at what this attempt wrote: remove it (a retry builds the package again).
+        key = export_package_key(item.tenant_id, item.subject_id, item.request_id)
+        for version in written:
+            blobs.delete_version(key, version)
+        if isinstance(error, Conflict):  # finished or cancelled meanwhile, by another worker or a deletion
+            return requests.get(job.tenant_id, job.request_id)
         if attempt >= MAX_ATTEMPTS:
             failed = finish(item, "failed", now, Refusal(reason="the export failed repeatedly; request it again"))
             requests.set_status(failed, expected_status=("in_progress",))
         raise
-    requests.set_status(done, expected_status=("in_progress",))
     return done
 
 
@@ -270,7 +277,10 @@ def _build(
     own_buckets: frozenset[str],
     item: RequestItem,
     now: datetime,
+    written: list[str],
 ) -> RequestItem:
+    """The finished record; `written` receives the package version created, so that a failure after it
+    can remove it."""
     tenant_id, subject_id = item.tenant_id, item.subject_id
     assert isinstance(item.details, ExportDetails)  # RequestItem validates details by type
     if item.details.deliver_to is not None and bucket_of(item.details.deliver_to) in own_buckets:
@@ -293,7 +303,9 @@ def _build(
             record,
             interactions(subjects, blobs, cipher, tenant_id, subject_id),
         )
-        upload.close()
+        version = upload.close()
+        if version is not None:
+            written.append(version)
     except BaseException:
         upload.abort()
         raise
