@@ -63,7 +63,6 @@ class S3BlobStore:
         )
         return f"s3://{bucket}/{target}"
 
-
     def delete_version(self, key: str, version_id: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
 
