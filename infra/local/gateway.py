@@ -370,6 +370,18 @@ class _HttpServer(ThreadingHTTPServer):
     gateway: Gateway
 
 
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def _chunk_size(line: bytes) -> int:
+    """A chunk-size line (RFC 9112 7.1): hex digits, optional extensions. Anything else, a sign included,
+    is malformed: int("-5", 16) would read to the end of the stream and hold the thread until the client left."""
+    token = line.split(b";")[0].strip()
+    if not _CHUNK_SIZE.fullmatch(token):
+        raise ValueError("malformed chunk size")
+    return int(token, 16)
+
+
 class _HttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HttpServer
@@ -403,7 +415,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         """The request body; None if it exceeds the payload limit. ValueError if it is malformed."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             out = bytearray()
-            while size := int(self.rfile.readline(1024).split(b";")[0], 16):
+            while size := _chunk_size(self.rfile.readline(1024)):
                 if len(out) + size > MAX_PAYLOAD_BYTES:
                     return None
                 out += self.rfile.read(size)

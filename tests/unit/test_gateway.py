@@ -520,6 +520,24 @@ def test_a_chunked_body_is_read_whole(server: tuple[Stack, int]) -> None:
     conn.close()
 
 
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5", b"", b"zz", b" -1"])
+def test_a_malformed_chunk_size_is_a_400_at_once(server: tuple[Stack, int], size: bytes) -> None:
+    stack, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(
+            b"PUT /v1/things/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            + b"Authorization: "
+            + KEY.encode()
+            + b"\r\n\r\n"
+            + size
+            + b"\r\n{}"
+        )
+        # the connection stays open on our side: the answer must come without it closing
+        head = raw.recv(4096)
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert stack.things.events == []
+
+
 def test_an_oversized_content_length_is_refused_unread(server: tuple[Stack, int]) -> None:
     stack, port = server
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
