@@ -11,10 +11,10 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the adapters' modules load when built, not when this module is imported
-    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-
     from chatsphere.dal.api_keys import DynamoApiKeyReader
     from chatsphere.dal.blobs import S3BlobStore
+    from chatsphere.dal.data_keys import DynamoDataKeyStore
+    from chatsphere.dal.idempotency import DynamoIdempotencyRecords
     from chatsphere.dal.kms import KmsKeyWrapper
     from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
     from chatsphere.dal.requests import DynamoRequestStore
@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the adapters' modules load when built, not when this module
     from chatsphere.dal.tenants import DynamoTenantStore
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.ports import TenantSecret
+    from chatsphere.logic.tombstones import Tombstones
+    from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
 
 
@@ -31,14 +33,17 @@ class Adapters:
 
     subjects: DynamoSubjectStore
     kms: KmsKeyWrapper
+    data_keys: DynamoDataKeyStore
     keyring: Keyring
     blobs: S3BlobStore
     tenants: DynamoTenantStore
     secret: TenantSecret
     requests: DynamoRequestStore
+    tombstones: Tombstones
     export_jobs: SqsJobQueue[ExportJob]
+    deletion_jobs: SqsJobQueue[DeletionJob]
     events: EventBridgePublisher
-    idempotency: BasePersistenceLayer
+    idempotency: DynamoIdempotencyRecords
     own_buckets: frozenset[str]  # every bucket of the stack: never a delivery destination
 
 
@@ -47,27 +52,34 @@ def adapters() -> Adapters:
     from chatsphere.config import get_config
     from chatsphere.dal.blobs import S3BlobStore
     from chatsphere.dal.data_keys import DynamoDataKeyStore
-    from chatsphere.dal.idempotency import persistence_layer
+    from chatsphere.dal.idempotency import DynamoIdempotencyRecords
     from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
     from chatsphere.dal.requests import DynamoRequestStore
     from chatsphere.dal.subjects import DynamoSubjectStore
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.tenants import TenantSecrets
+    from chatsphere.logic.tombstones import Tombstones
 
     config = get_config()
     kms = key_wrapper(config.data_key_id)
     tenants = tenant_store(config.tenants_table)
+    data_keys = DynamoDataKeyStore(config.subject_keys_table)
+    secret = TenantSecrets(tenants, kms).hmac_key
+    requests = DynamoRequestStore(config.requests_table)
     return Adapters(
         subjects=DynamoSubjectStore(config.subjects_table, config.requests_table),
         kms=kms,
-        keyring=Keyring(DynamoDataKeyStore(config.subject_keys_table), kms),
+        data_keys=data_keys,
+        keyring=Keyring(data_keys, kms),
         blobs=S3BlobStore(config.data_bucket, config.delivery_role_arn),
         tenants=tenants,
-        secret=TenantSecrets(tenants, kms).hmac_key,
-        requests=DynamoRequestStore(config.requests_table),
+        secret=secret,
+        requests=requests,
+        tombstones=Tombstones(requests, secret),
         export_jobs=SqsJobQueue(config.export_queue_url),
+        deletion_jobs=SqsJobQueue(config.deletion_queue_url),
         events=EventBridgePublisher(config.event_bus_name),
-        idempotency=persistence_layer(config.idempotency_table),
+        idempotency=DynamoIdempotencyRecords(config.idempotency_table),
         own_buckets=config.own_buckets,
     )
 

@@ -24,6 +24,7 @@ class Config(BaseModel):
     data_key_id: str
     requests_table: str
     export_queue_url: str
+    deletion_queue_url: str
     event_bus_name: str
     stack_buckets: str  # comma-separated: every bucket of the stack, never a delivery destination
     delivery_role_arn: str

@@ -27,6 +27,26 @@ class Conflict(DomainError):
     slug = "conflict"
 
 
+class ErasureInProgress(Conflict):
+    slug = "erasure-in-progress"
+
+    def __init__(self, request_id: str | None = None) -> None:
+        super().__init__("the subject is being erased; it takes no change")
+        self.request_id = request_id
+
+
+class Gone(DomainError):
+    """The subject was erased: the id answers 410 and names the deletion that erased it."""
+
+    status = 410
+    title = "Gone"
+    slug = "subject-erased"
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__("the subject was erased; see request_id for the deletion's record")
+        self.request_id = request_id
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     title = "Payload too large"

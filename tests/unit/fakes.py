@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
@@ -21,7 +22,16 @@ from chatsphere.errors import Conflict
 from chatsphere.logic.codec import IDENTIFIER_KINDS
 from chatsphere.logic.crypto import Keyring
 from chatsphere.logic.tenants import TenantSecrets
-from chatsphere.models.items import ApiKeyItem, IdentifierKind, InteractionItem, PolicyItem, ProfileItem, TenantItem
+from chatsphere.logic.tombstones import Tombstones
+from chatsphere.models.items import (
+    ApiKeyItem,
+    IdentifierKind,
+    InteractionItem,
+    PolicyItem,
+    ProfileItem,
+    TenantItem,
+    TombstoneItem,
+)
 from chatsphere.models.requests import RequestItem
 from chatsphere.models.settings import TenantSettings
 
@@ -62,6 +72,9 @@ class FakeDataKeyStore:
             return False
         self.rows[(tenant_id, subject_id)] = wrapped
         return True
+
+    def delete(self, tenant_id: str, subject_id: str) -> None:
+        self.rows.pop((tenant_id, subject_id), None)
 
     def shred(self, tenant_id: str, subject_id: str) -> None:
         """What deletion does first: the key row goes, the sealed rows become noise."""
@@ -135,6 +148,33 @@ class FakeSubjectStore:
         next_sk = sks[limit - 1] if len(sks) > limit else None
         return page, next_sk
 
+    # ------------------------------------------------------------ deletion
+    def _partition(self, tenant_id: str, subject_id: str) -> list[str]:
+        """Every sort key of the subject's partition, in DynamoDB's order."""
+        key = (tenant_id, subject_id)
+        sks = list(self.interactions.get(key, {}))
+        sks += [f"LOOKUP#{kind}" for (t, s, kind) in self.lookups if (t, s) == key]
+        sks += ["PROFILE"] if key in self.profiles else []
+        return sorted(sks)
+
+    def partition_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
+        pk = keyspace.subject_pk(tenant_id, subject_id)
+        return [{"pk": pk, "sk": sk} for sk in self._partition(tenant_id, subject_id)[:limit]]
+
+    def delete_keys(self, keys: list[dict[str, str]]) -> None:
+        for k in keys:
+            tenant_id, subject_id = _subject_of(k["pk"])
+            sk = k["sk"]
+            if sk == "PROFILE":
+                self.profiles.pop((tenant_id, subject_id), None)
+            elif sk.startswith("LOOKUP#"):
+                self.lookups.pop((tenant_id, subject_id, sk.removeprefix("LOOKUP#")), None)  # type: ignore[arg-type]
+            else:
+                self.interactions.get((tenant_id, subject_id), {}).pop(sk, None)
+
+    def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
+        return subject_id in self.find_subjects(tenant_id, kind, digest)
+
     # ------------------------------------------------------------ for tests
     def all_interactions(self, tenant_id: str, subject_id: str) -> list[InteractionItem]:
         return list(self.interactions.get((tenant_id, subject_id), {}).values())
@@ -182,7 +222,7 @@ class FakeBlobStore:
 
     def __init__(self, bucket: str = "data-bucket") -> None:
         self.bucket = bucket
-        self.versions: dict[str, list[tuple[str, bytes]]] = {}
+        self.versions_of: dict[str, list[tuple[str, bytes]]] = {}
         self.kinds: dict[str, str] = {}
         self.aborted: list[str] = []
         self.delivered: dict[str, bytes] = {}  # destination URI -> bytes
@@ -190,29 +230,39 @@ class FakeBlobStore:
 
     @property
     def objects(self) -> dict[str, bytes]:
-        return {key: versions[-1][1] for key, versions in self.versions.items()}
+        return {key: versions[-1][1] for key, versions in self.versions_of.items()}
 
     def write(self, key: str, data: bytes) -> str:
         self._written += 1
         version = f"v{self._written}"
-        self.versions.setdefault(key, []).append((version, bytes(data)))
+        self.versions_of.setdefault(key, []).append((version, bytes(data)))
         return version
 
     def put(self, key: str, data: bytes) -> None:
         self.write(key, data)
 
     def get(self, key: str) -> bytes:
-        return self.versions[key][-1][1]
+        return self.versions_of[key][-1][1]
 
     def delete_version(self, key: str, version_id: str) -> None:
-        remaining = [(v, data) for v, data in self.versions.get(key, []) if v != version_id]
+        remaining = [(v, data) for v, data in self.versions_of.get(key, []) if v != version_id]
         if remaining:
-            self.versions[key] = remaining
+            self.versions_of[key] = remaining
         else:
-            self.versions.pop(key, None)
+            self.versions_of.pop(key, None)
 
     def open_upload(self, key: str, kind: str) -> FakeUpload:
         return FakeUpload(self, key, kind)
+
+    def versions(self, prefix: str, limit: int) -> list[tuple[str, str, bool]]:
+        found = [
+            (k, v, False) for k in sorted(self.versions_of) if k.startswith(prefix) for v, _ in self.versions_of[k]
+        ]
+        return found[:limit]
+
+    def delete_versions(self, versions: list[tuple[str, str]]) -> None:
+        for key, version in versions:
+            self.delete_version(key, version)
 
     def presign_get(self, key: str, expires_in: int, filename: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -281,10 +331,12 @@ class FakeTenantStore:
 
 
 class FakeRequestStore:
-    """RequestsTable: create once, compare-and-set saves, newest-first pages, open requests by due_at."""
+    """RequestsTable: create once, compare-and-set saves, newest-first pages, open requests by due_at,
+    a subject's records until they are pseudonymised, tombstones."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], RequestItem] = {}
+        self.tombstone_items: dict[tuple[str, str], TombstoneItem] = {}
 
     def create(self, item: RequestItem) -> None:
         key = (item.tenant_id, item.request_id)
@@ -301,7 +353,9 @@ class FakeRequestStore:
         current = self.items.get((item.tenant_id, item.request_id))
         if current is None or current.status not in expected_status:
             raise Conflict("the request is no longer in a state that allows this")
-        update = {"status": item.status, "completed_at": item.completed_at, "result": item.result}
+        update: dict[str, object] = {"status": item.status, "completed_at": item.completed_at, "result": item.result}
+        if item.subject_erased:
+            update.update(subject_id=item.subject_id, subject_erased=True)
         self.items[(item.tenant_id, item.request_id)] = current.model_copy(update=update, deep=True)
 
     def extend(self, extended: RequestItem, previous_due_at: str) -> None:
@@ -345,6 +399,49 @@ class FakeRequestStore:
             if item.is_open:
                 yield item.model_copy(deep=True)
 
+    def of_subject(self, tenant_id: str, subject_id: str) -> list[RequestItem]:
+        mine = [
+            i
+            for (t, _), i in self.items.items()
+            if t == tenant_id and i.subject_id == subject_id and not i.subject_erased
+        ]
+        return [i.model_copy(deep=True) for i in sorted(mine, key=lambda i: i.request_id)]
+
+    def pseudonymise(self, item: RequestItem, subject_hash: str) -> None:
+        key = (item.tenant_id, item.request_id)
+        self.items[key] = self.items[key].model_copy(update={"subject_id": subject_hash, "subject_erased": True})
+
+    def put_tombstone(self, tombstone: TombstoneItem) -> None:
+        key = (tombstone.tenant_id, tombstone.subject_hash)
+        current = self.tombstone_items.get(key)
+        if current is None or current.deleted_at is None:
+            self.tombstone_items[key] = tombstone.model_copy()
+
+    def get_tombstone(self, tenant_id: str, subject_hash: str) -> TombstoneItem | None:
+        found = self.tombstone_items.get((tenant_id, subject_hash))
+        return found.model_copy() if found else None
+
+    def tombstones(self, tenant_id: str) -> list[TombstoneItem]:
+        return [t.model_copy() for (tenant, _), t in sorted(self.tombstone_items.items()) if tenant == tenant_id]
+
+
+class FakeIdempotencyRecords:
+    """IdempotencyTable, one partition per subject, over Powertools' in-memory persistence contract."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, dict[str, Any]]] = {}  # partition -> sk -> record
+
+    def layer(self, tenant_id: str, subject_id: str) -> BasePersistenceLayer:
+        raise AssertionError("unit tests call add_interaction; the idempotent path is tested against moto")
+
+    def record_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
+        pk = keyspace.idempotency_pk(tenant_id, subject_id)
+        return [{"id": pk, "sk": sk} for sk in sorted(self.records.get(pk, {}))][:limit]
+
+    def delete_keys(self, keys: list[dict[str, str]]) -> None:
+        for k in keys:
+            self.records.get(k["id"], {}).pop(k["sk"], None)
+
 
 Job = TypeVar("Job", bound=BaseModel)
 
@@ -367,6 +464,12 @@ class FakeEventPublisher:
         self.published.append((detail_type, dict(detail)))
 
 
+def _subject_of(pk: str) -> tuple[str, str]:
+    """(tenant, subject) of T#<tenant>#S#<subject>."""
+    tenant, _, subject = pk.removeprefix("T#").partition("#S#")
+    return tenant, subject
+
+
 class World:
     """One set of fakes: what each logic function takes, by the names the handlers use."""
 
@@ -381,7 +484,10 @@ class World:
         self.secret = TenantSecrets(self.tenants, self.kms).hmac_key
         self.requests = FakeRequestStore()
         self.export_jobs: FakeJobQueue[ExportJob] = FakeJobQueue()
+        self.deletion_jobs: FakeJobQueue[DeletionJob] = FakeJobQueue()
         self.events = FakeEventPublisher()
+        self.idempotency = FakeIdempotencyRecords()
+        self.tombstones = Tombstones(self.requests, self.secret)
         self.own_buckets = frozenset({self.blobs.bucket, "access-log-bucket"})
 
     def new_tenant(self, name: str = "Acme") -> tuple[str, str]:
@@ -393,6 +499,7 @@ class World:
 
 if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protocol changes
     from chatsphere.logic import api_keys, ports
+    from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
 
     _kms: ports.KeyWrapper = FakeKeyWrapper()
@@ -405,3 +512,4 @@ if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protoc
     _requests: ports.RequestStore = FakeRequestStore()
     _jobs: ports.JobQueue[ExportJob] = FakeJobQueue[ExportJob]()
     _events: ports.EventPublisher = FakeEventPublisher()
+    _idempotency: ports.IdempotencyRecords = FakeIdempotencyRecords()

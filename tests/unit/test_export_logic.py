@@ -60,7 +60,9 @@ def tenant(world: World) -> str:
 @pytest.fixture
 def subject(world: World, tenant: str) -> str:
     body = SubjectIn(name="Ada Lovelace", email="ada@example.org")
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-1", body, NOW - timedelta(days=30))
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", body, NOW - timedelta(days=30)
+    )
     for n, text in enumerate(TEXTS):
         message = InteractionIn(
             conversation_id="c-1",
@@ -69,7 +71,9 @@ def subject(world: World, tenant: str) -> str:
             occurred_at=NOW - timedelta(days=10 - n),
             channel="web",
         )
-        intake.add_interaction(world.subjects, world.keyring, world.blobs, world.tenants, tenant, "u-1", message, NOW)
+        intake.add_interaction(
+            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, "u-1", message, NOW
+        )
     return "u-1"
 
 
@@ -82,6 +86,7 @@ def request(
         world.requests,
         world.export_jobs,
         world.blobs,
+        world.tombstones,
         world.own_buckets,
         tenant,
         subject,
@@ -130,6 +135,7 @@ def test_an_export_request_is_recorded_and_one_job_with_ids_only_is_queued(
         world.requests,
         world.export_jobs,
         world.blobs,
+        world.tombstones,
         world.own_buckets,
         tenant,
         subject,
@@ -260,11 +266,15 @@ def test_a_csv_package_holds_every_interaction_and_a_data_dictionary(world: Worl
 
 def test_an_export_spanning_several_pages_holds_every_interaction_once(world: World, tenant: str) -> None:
     # Given a subject with more interactions than one read returns
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-9", SubjectIn(name="Bo"), NOW)
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-9", SubjectIn(name="Bo"), NOW
+    )
     count = export.PAGE * 2 + 3
     for n in range(count):
         body = InteractionIn(conversation_id="c", role="bot", text=f"m{n}", occurred_at=NOW - timedelta(minutes=n))
-        intake.add_interaction(world.subjects, world.keyring, world.blobs, world.tenants, tenant, "u-9", body, NOW)
+        intake.add_interaction(
+            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, "u-9", body, NOW
+        )
     job = request(world, tenant, "u-9")
     # When it is exported
     result = export_result(run(world, job))
@@ -287,7 +297,9 @@ def test_the_manifest_holds_each_files_sha256(world: World, tenant: str, subject
 
 
 def test_an_export_with_no_interactions_is_a_valid_package(world: World, tenant: str) -> None:
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-0", SubjectIn(name="Bo"), NOW)
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-0", SubjectIn(name="Bo"), NOW
+    )
     job = request(world, tenant, "u-0", "csv")
     result = export_result(run(world, job))
     assert result.interaction_count == 0
@@ -314,13 +326,13 @@ def test_running_the_same_job_again_changes_nothing(world: World, tenant: str, s
     # Given an export that completed
     job = request(world, tenant, subject)
     first = run(world, job)
-    versions = {k: list(v) for k, v in world.blobs.versions.items()}
+    versions = {k: list(v) for k, v in world.blobs.versions_of.items()}
     # When its message is delivered again, later
     again = run(world, job, at=RUN_AT + timedelta(hours=1))
     # Then the record and the package are as they were
     assert again == first
     assert stored(world, job) == first
-    assert world.blobs.versions == versions
+    assert world.blobs.versions_of == versions
 
 
 def test_a_request_of_another_type_is_left_alone(world: World, tenant: str, subject: str) -> None:
@@ -337,7 +349,7 @@ def test_a_request_of_another_type_is_left_alone(world: World, tenant: str, subj
 
 def test_a_job_for_an_unknown_request_does_nothing(world: World, tenant: str) -> None:
     assert run(world, ExportJob(tenant_id=tenant, request_id="r" + "0" * 28)) is None
-    assert world.blobs.versions == {}
+    assert world.blobs.versions_of == {}
 
 
 def test_a_finished_request_is_left_alone(world: World, tenant: str, subject: str) -> None:
@@ -429,7 +441,7 @@ def test_a_failed_package_is_aborted_and_leaves_no_object(broken: tuple[World, E
         run(world, job)
     assert world.blobs.aborted == [package_key(job.tenant_id, stored(world, job).subject_id, job)]
     assert world.blobs.kinds == {}
-    assert not any("/exports/" in key for key in world.blobs.versions)
+    assert not any("/exports/" in key for key in world.blobs.versions_of)
 
 
 class _FailingUpload(FakeUpload):
@@ -447,7 +459,7 @@ class _FailingUploads(FakeBlobStore):
 def test_an_upload_that_fails_is_aborted_and_leaves_no_object(world: World, tenant: str, subject: str) -> None:
     # Given a blob store whose uploads fail part-way (the interactions' own blobs stay readable)
     failing = _FailingUploads()
-    failing.versions = world.blobs.versions
+    failing.versions_of = world.blobs.versions_of
     world.blobs = failing
     job = request(world, tenant, subject)
     # When the job runs
@@ -455,7 +467,7 @@ def test_an_upload_that_fails_is_aborted_and_leaves_no_object(world: World, tena
         run(world, job)
     # Then the upload is aborted, no package exists and the request may be retried
     assert failing.aborted == [package_key(tenant, subject, job)]
-    assert not any("/exports/" in key for key in failing.versions)
+    assert not any("/exports/" in key for key in failing.versions_of)
     assert stored(world, job).status == "in_progress"
 
 
@@ -473,14 +485,14 @@ def test_a_package_written_by_an_attempt_that_then_fails_is_removed(
     destination = "s3://partner-bucket/in"
     world.tenants.put_settings(tenant, TenantSettings(portability_destinations=[destination]), "2025-01-01")
     refusing = _RefusingDelivery()
-    refusing.versions = world.blobs.versions
+    refusing.versions_of = world.blobs.versions_of
     world.blobs = refusing
     job = request(world, tenant, subject, deliver_to=destination)
     # When the attempt fails
     with pytest.raises(PermissionError):
         run(world, job, attempt=attempt)
     # Then no version of the plaintext package is left behind, whatever the attempt
-    assert package_key(tenant, subject, job) not in refusing.versions
+    assert package_key(tenant, subject, job) not in refusing.versions_of
 
 
 def test_only_the_failed_attempts_own_version_is_removed(world: World, tenant: str, subject: str) -> None:
@@ -501,4 +513,4 @@ def test_only_the_failed_attempts_own_version_is_removed(world: World, tenant: s
     # When our attempt finishes second and cannot record its result
     run(world, job)
     # Then our version is gone and theirs is still the package
-    assert [version for version, _ in world.blobs.versions[key]] == [theirs]
+    assert [version for version, _ in world.blobs.versions_of[key]] == [theirs]

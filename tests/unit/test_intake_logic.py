@@ -51,7 +51,7 @@ def texts(world: World, tenant: str, subject: str) -> list[str]:
     return [
         i.text
         for i in intake.list_interactions(
-            world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, 100, None
+            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 100, None
         ).items
     ]
 
@@ -61,7 +61,7 @@ def test_a_new_subject_is_created_with_its_fields_normalised(world: World, tenan
     # Given a tenant with no subjects
     # When it puts a full profile
     subject, created = intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
     )
     # Then the subject is new, active, and reads back with e-mail domain lower-cased and phone in E.164
     assert created is True
@@ -70,20 +70,22 @@ def test_a_new_subject_is_created_with_its_fields_normalised(world: World, tenan
     assert subject.phone == "+12015550123"
     assert subject.contact == {"telegram": "@ada_l", "fax": "+44 20 7946 0000"}
     assert subject.created_at == subject.updated_at == NOW
-    assert intake.get_subject(world.subjects, world.keyring, tenant, "u-1") == subject
+    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1") == subject
 
 
 def test_putting_again_replaces_the_whole_profile(world: World, tenant: str) -> None:
     # Given a subject with every field
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW)
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+    )
     # When the tenant puts a profile with the name only
     later = NOW + timedelta(hours=1)
     subject, created = intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-1", SubjectIn(name="Ada King"), later
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", SubjectIn(name="Ada King"), later
     )
     # Then it is a replacement: the fields left out are cleared, creation time is kept
     assert created is False
-    read = intake.get_subject(world.subjects, world.keyring, tenant, "u-1")
+    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1")
     assert read == subject
     assert (read.name, read.email, read.phone, read.contact) == ("Ada King", None, None, None)
     assert read.created_at == NOW
@@ -92,7 +94,9 @@ def test_putting_again_replaces_the_whole_profile(world: World, tenant: str) -> 
 
 def test_lookup_finds_a_subject_by_email_in_any_case_and_by_phone(world: World, tenant: str) -> None:
     # Given a subject with an e-mail address and a phone number
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW)
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+    )
     # When the tenant looks either up, e-mail in another case
     # Then the subject is found
     assert lookup(world, tenant, email="ada.lovelace@example.ORG") == ["u-1"]
@@ -103,10 +107,19 @@ def test_lookup_finds_a_subject_by_email_in_any_case_and_by_phone(world: World, 
 
 def test_lookup_follows_a_replaced_email_and_phone(world: World, tenant: str) -> None:
     # Given a subject whose e-mail and phone were replaced
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW)
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+    )
     replacement = SubjectIn(email="ada@analytical.example", phone="+441212345678")
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-1", replacement, NOW + timedelta(seconds=1)
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tombstones,
+        tenant,
+        "u-1",
+        replacement,
+        NOW + timedelta(seconds=1),
     )
     # When the tenant looks up the old and the new identifiers
     # Then only the new ones find the subject
@@ -118,9 +131,18 @@ def test_lookup_follows_a_replaced_email_and_phone(world: World, tenant: str) ->
 
 def test_lookup_forgets_identifiers_a_replacement_leaves_out(world: World, tenant: str) -> None:
     # Given a subject whose replacement profile has no e-mail or phone
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW)
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-1", SubjectIn(name="Ada"), NOW + timedelta(seconds=1)
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+    )
+    intake.put_subject(
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tombstones,
+        tenant,
+        "u-1",
+        SubjectIn(name="Ada"),
+        NOW + timedelta(seconds=1),
     )
     # Then neither old identifier finds it
     assert lookup(world, tenant, email="ada.lovelace@example.org") == []
@@ -130,10 +152,24 @@ def test_lookup_forgets_identifiers_a_replacement_leaves_out(world: World, tenan
 def test_lookup_lists_every_subject_sharing_an_identifier(world: World, tenant: str) -> None:
     # Given two subjects of one tenant with the same e-mail address
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-2", SubjectIn(email="shared@example.org"), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tombstones,
+        tenant,
+        "u-2",
+        SubjectIn(email="shared@example.org"),
+        NOW,
     )
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-1", SubjectIn(email="Shared@Example.org"), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tombstones,
+        tenant,
+        "u-1",
+        SubjectIn(email="Shared@Example.org"),
+        NOW,
     )
     # Then a lookup returns both
     assert lookup(world, tenant, email="shared@example.org") == ["u-1", "u-2"]
@@ -142,7 +178,9 @@ def test_lookup_lists_every_subject_sharing_an_identifier(world: World, tenant: 
 def test_lookup_never_returns_another_tenants_subjects(world: World, tenant: str) -> None:
     # Given another tenant with a subject that has the same e-mail and phone
     other = world.new_tenant("Globex")[0]
-    intake.put_subject(world.subjects, world.keyring, world.secret, other, "theirs", full_profile(), NOW)
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, other, "theirs", full_profile(), NOW
+    )
     # When this tenant looks them up
     # Then it finds nothing, and the other tenant still finds its own
     assert lookup(world, tenant, email="ada.lovelace@example.org") == []
@@ -153,18 +191,22 @@ def test_lookup_never_returns_another_tenants_subjects(world: World, tenant: str
 def test_another_tenants_subject_is_not_found(world: World, tenant: str) -> None:
     # Given a subject of another tenant
     other = world.new_tenant("Globex")[0]
-    intake.put_subject(world.subjects, world.keyring, world.secret, other, "u-1", full_profile(), NOW)
+    intake.put_subject(world.subjects, world.keyring, world.secret, world.tombstones, other, "u-1", full_profile(), NOW)
     # When this tenant reads the same subject id
     # Then it is not found
     with pytest.raises(NotFound):
-        intake.get_subject(world.subjects, world.keyring, tenant, "u-1")
+        intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1")
     with pytest.raises(NotFound):
-        intake.add_interaction(world.subjects, world.keyring, world.blobs, world.tenants, tenant, "u-1", message(), NOW)
+        intake.add_interaction(
+            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, "u-1", message(), NOW
+        )
 
 
 def test_stored_profile_holds_no_personal_value(world: World, tenant: str) -> None:
     # Given a subject with every field
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW)
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+    )
     # When we look at what the store holds
     profile = world.subjects.profiles[(tenant, "u-1")]
     stored = b"".join(profile.sealed.values()) + repr(profile.model_dump(exclude={"sealed"})).encode()
@@ -194,12 +236,15 @@ def test_a_concurrent_write_is_retried_on_top_of_the_winner(tenant: str) -> None
     tenant = world.new_tenant()[0]
     # When the tenant puts a profile
     _subject, created = intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
     )
     # Then the put succeeds after a retry, as a replacement of what the other writer created
     assert world.subjects.saves == 3  # theirs, our conflicting attempt, our retry
     assert created is False
-    assert intake.get_subject(world.subjects, world.keyring, tenant, "u-1").email == "Ada.Lovelace@example.org"
+    assert (
+        intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1").email
+        == "Ada.Lovelace@example.org"
+    )
     assert world.subjects.profiles[(tenant, "u-1")].version == 2
 
 
@@ -219,7 +264,9 @@ def test_a_write_that_always_conflicts_gives_up_with_conflict(tenant: str) -> No
     # When the tenant puts a profile
     # Then it gets a 409 Conflict after a bounded number of attempts, not a hang or a lost write
     with pytest.raises(Conflict) as raised:
-        intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW)
+        intake.put_subject(
+            world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+        )
     assert raised.value.status == 409
     assert world.subjects.saves == 2 * codec.SAVE_ATTEMPTS
 
@@ -236,17 +283,26 @@ def test_concurrent_first_writers_agree_on_one_data_key() -> None:
     racing = World(data_keys=RacingKeys())
     tenant = racing.new_tenant()[0]
     # When the tenant puts a profile
-    intake.put_subject(racing.subjects, racing.keyring, racing.secret, tenant, "u-1", full_profile(), NOW)
+    intake.put_subject(
+        racing.subjects, racing.keyring, racing.secret, racing.tombstones, tenant, "u-1", full_profile(), NOW
+    )
     # Then the subject has one key, the other writer's, and its profile opens with it
     assert len(racing.data_keys.rows) == 1
-    assert intake.get_subject(racing.subjects, racing.keyring, tenant, "u-1").name == "Ada Lovelace"
+    assert intake.get_subject(racing.subjects, racing.keyring, racing.tombstones, tenant, "u-1").name == "Ada Lovelace"
 
 
 # ---------------------------------------------------------------- interactions
 @pytest.fixture
 def subject(world: World, tenant: str) -> str:
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-1", full_profile(), NOW - timedelta(days=400)
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW - timedelta(days=400),
     )
     return "u-1"
 
@@ -265,7 +321,7 @@ def test_text_up_to_32_kib_is_stored_inline_and_longer_text_in_the_blob_store(
 ) -> None:
     # When an interaction of this size (in UTF-8 bytes) is added
     created = intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message(text), NOW
+        world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, message(text), NOW
     )
     # Then it is inline or in a blob under the subject's prefix, and reads back whole either way
     (item,) = world.subjects.all_interactions(tenant, subject)
@@ -292,7 +348,7 @@ def test_text_up_to_32_kib_is_stored_inline_and_longer_text_in_the_blob_store(
 def test_text_of_exactly_1_mib_is_accepted(world: World, tenant: str, subject: str, text: str) -> None:
     assert len(text.encode()) == MIB
     intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message(text), NOW
+        world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, message(text), NOW
     )
     assert texts(world, tenant, subject) == [text]
 
@@ -310,7 +366,15 @@ def test_text_over_1_mib_is_refused_as_too_large_and_nothing_is_stored(
     assert len(text.encode()) == MIB + 1
     with pytest.raises(PayloadTooLarge) as raised:
         intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message(text), NOW
+            world.subjects,
+            world.keyring,
+            world.blobs,
+            world.tenants,
+            world.tombstones,
+            tenant,
+            subject,
+            message(text),
+            NOW,
         )
     assert raised.value.status == 413
     assert text not in raised.value.detail
@@ -326,6 +390,7 @@ def test_an_interaction_in_the_future_is_refused(world: World, tenant: str, subj
             world.keyring,
             world.blobs,
             world.tenants,
+            world.tombstones,
             tenant,
             subject,
             message(occurred_at=NOW + timedelta(microseconds=1)),
@@ -338,10 +403,26 @@ def test_an_interaction_in_the_future_is_refused(world: World, tenant: str, subj
 
 def test_occurred_at_defaults_to_now_and_may_be_now_or_past(world: World, tenant: str, subject: str) -> None:
     first = intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message("default"), NOW
+        world.subjects,
+        world.keyring,
+        world.blobs,
+        world.tenants,
+        world.tombstones,
+        tenant,
+        subject,
+        message("default"),
+        NOW,
     )
     at_now = intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message("now", occurred_at=NOW), NOW
+        world.subjects,
+        world.keyring,
+        world.blobs,
+        world.tenants,
+        world.tombstones,
+        tenant,
+        subject,
+        message("now", occurred_at=NOW),
+        NOW,
     )
     past = NOW - timedelta(days=3650)
     old = intake.add_interaction(
@@ -349,6 +430,7 @@ def test_occurred_at_defaults_to_now_and_may_be_now_or_past(world: World, tenant
         world.keyring,
         world.blobs,
         world.tenants,
+        world.tombstones,
         tenant,
         subject,
         message("old", occurred_at=past),
@@ -360,10 +442,20 @@ def test_occurred_at_defaults_to_now_and_may_be_now_or_past(world: World, tenant
 def test_occurred_at_in_another_offset_is_kept_as_the_same_instant(world: World, tenant: str, subject: str) -> None:
     local = datetime(2025, 3, 1, 4, 0, tzinfo=timezone(timedelta(hours=-5)))
     created = intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message(occurred_at=local), NOW
+        world.subjects,
+        world.keyring,
+        world.blobs,
+        world.tenants,
+        world.tombstones,
+        tenant,
+        subject,
+        message(occurred_at=local),
+        NOW,
     )
     assert created.occurred_at == local
-    page = intake.list_interactions(world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, 10, None)
+    page = intake.list_interactions(
+        world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 10, None
+    )
     assert page.items[0].occurred_at == local
 
 
@@ -375,6 +467,7 @@ def test_very_old_interactions_list_first_and_read_back(world: World, tenant: st
         world.keyring,
         world.blobs,
         world.tenants,
+        world.tombstones,
         tenant,
         subject,
         message("recent", occurred_at=NOW - timedelta(days=1)),
@@ -386,6 +479,7 @@ def test_very_old_interactions_list_first_and_read_back(world: World, tenant: st
             world.keyring,
             world.blobs,
             world.tenants,
+            world.tombstones,
             tenant,
             subject,
             message(f"year {at.year}", occurred_at=at),
@@ -393,11 +487,21 @@ def test_very_old_interactions_list_first_and_read_back(world: World, tenant: st
         )
         assert created.occurred_at == at
     # Then they list oldest first, each page after the first reachable by cursor
-    first = intake.list_interactions(world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, 1, None)
+    first = intake.list_interactions(
+        world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 1, None
+    )
     assert [i.text for i in first.items] == ["year 1"]
     assert first.next_cursor is not None
     second = intake.list_interactions(
-        world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, 1, first.next_cursor
+        world.subjects,
+        world.keyring,
+        world.blobs,
+        world.secret,
+        world.tombstones,
+        tenant,
+        subject,
+        1,
+        first.next_cursor,
     )
     assert [i.text for i in second.items] == ["year 999"]
     assert texts(world, tenant, subject) == ["year 1", "year 999", "recent"]
@@ -413,7 +517,7 @@ def test_a_deactivated_subject_takes_no_interactions(world: World, tenant: str, 
     # When an interaction is added
     with pytest.raises(Conflict) as raised:
         intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message(), NOW
+            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, message(), NOW
         )
     # Then it is a 409 and nothing is stored
     assert raised.value.status == 409
@@ -424,7 +528,15 @@ def test_a_deactivated_subject_takes_no_interactions(world: World, tenant: str, 
 def test_an_interaction_for_an_unknown_subject_is_not_found(world: World, tenant: str) -> None:
     with pytest.raises(NotFound):
         intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, tenant, "nobody", message(), NOW
+            world.subjects,
+            world.keyring,
+            world.blobs,
+            world.tenants,
+            world.tombstones,
+            tenant,
+            "nobody",
+            message(),
+            NOW,
         )
     assert world.subjects.interactions == {}
     assert world.data_keys.rows == {}
@@ -440,6 +552,7 @@ def test_interactions_list_oldest_first_including_later_historical_imports(
             world.keyring,
             world.blobs,
             world.tenants,
+            world.tombstones,
             tenant,
             subject,
             message(text, occurred_at=NOW + timedelta(minutes=minutes)),
@@ -451,6 +564,7 @@ def test_interactions_list_oldest_first_including_later_historical_imports(
             world.keyring,
             world.blobs,
             world.tenants,
+            world.tombstones,
             tenant,
             subject,
             message(text, occurred_at=NOW - timedelta(days=days)),
@@ -475,6 +589,7 @@ def test_pages_walk_every_interaction_exactly_once_and_the_last_page_says_so(
                 world.keyring,
                 world.blobs,
                 world.tenants,
+                world.tombstones,
                 tenant,
                 subject,
                 message(f"m{n}", occurred_at=at),
@@ -487,7 +602,7 @@ def test_pages_walk_every_interaction_exactly_once_and_the_last_page_says_so(
     pages = 0
     while True:
         page = intake.list_interactions(
-            world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, limit, cursor
+            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, limit, cursor
         )
         pages += 1
         assert len(page.items) <= limit
@@ -532,7 +647,9 @@ def test_a_cursor_this_api_did_not_return_is_a_bad_request(
     world: World, tenant: str, subject: str, cursor: str
 ) -> None:
     with pytest.raises(DomainError) as raised:
-        intake.list_interactions(world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, 10, cursor)
+        intake.list_interactions(
+            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 10, cursor
+        )
     assert raised.value.status == 400
 
 
@@ -544,13 +661,14 @@ def test_a_tampered_cursor_is_a_bad_request(world: World, tenant: str, subject: 
             world.keyring,
             world.blobs,
             world.tenants,
+            world.tombstones,
             tenant,
             subject,
             message(f"m{n}"),
             NOW - timedelta(minutes=n),
         )
     cursor = intake.list_interactions(
-        world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, 1, None
+        world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 1, None
     ).next_cursor
     assert cursor is not None
     # When its position is edited and re-encoded (keeping the old signature)
@@ -560,7 +678,9 @@ def test_a_tampered_cursor_is_a_bad_request(world: World, tenant: str, subject: 
     assert tampered != cursor
     # Then the next page is a 400, not an arbitrary page
     with pytest.raises(DomainError) as raised:
-        intake.list_interactions(world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, 1, tampered)
+        intake.list_interactions(
+            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 1, tampered
+        )
     assert raised.value.status == 400
 
 
@@ -568,17 +688,27 @@ def test_a_tampered_cursor_is_a_bad_request(world: World, tenant: str, subject: 
 def test_a_subject_whose_key_is_shredded_is_gone(world: World, tenant: str, subject: str) -> None:
     # Given a subject with an interaction, whose data key is then deleted
     intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message("x" * (40 * KIB)), NOW
+        world.subjects,
+        world.keyring,
+        world.blobs,
+        world.tenants,
+        world.tombstones,
+        tenant,
+        subject,
+        message("x" * (40 * KIB)),
+        NOW,
     )
     world.data_keys.shred(tenant, subject)
     # Then reading, listing and adding all say the subject is not found
     with pytest.raises(NotFound):
-        intake.get_subject(world.subjects, world.keyring, tenant, subject)
+        intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject)
     with pytest.raises(NotFound):
-        intake.list_interactions(world.subjects, world.keyring, world.blobs, world.secret, tenant, subject, 10, None)
+        intake.list_interactions(
+            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 10, None
+        )
     with pytest.raises(NotFound):
         intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, tenant, subject, message(), NOW
+            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, message(), NOW
         )
 
 
@@ -588,7 +718,9 @@ def test_a_subject_whose_key_is_shredded_is_gone(world: World, tenant: str, subj
 )
 def test_lookup_never_makes_two_different_mailboxes_equal(world: World, tenant: str, stored: str, other: str) -> None:
     # Given a subject stored with one mailbox
-    intake.put_subject(world.subjects, world.keyring, world.secret, tenant, "u-1", SubjectIn(email=stored), NOW)
+    intake.put_subject(
+        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", SubjectIn(email=stored), NOW
+    )
     # When the tenant looks up a different mailbox that full case-folding would confuse with it
     # Then it finds nobody, while the stored one is found
     assert lookup(world, tenant, email=other) == []
@@ -597,7 +729,14 @@ def test_lookup_never_makes_two_different_mailboxes_equal(world: World, tenant: 
 
 def test_lookup_matches_case_and_the_idna_form_of_the_domain(world: World, tenant: str) -> None:
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, tenant, "u-1", SubjectIn(email="Ada@Bücher.de"), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tombstones,
+        tenant,
+        "u-1",
+        SubjectIn(email="Ada@Bücher.de"),
+        NOW,
     )
     for same in ("ada@bücher.de", "ADA@BÜCHER.DE", "ada@xn--bcher-kva.de"):
         assert lookup(world, tenant, email=same) == ["u-1"], same

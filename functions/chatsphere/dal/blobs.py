@@ -66,6 +66,30 @@ class S3BlobStore:
     def delete_version(self, key: str, version_id: str) -> None:
         self._s3.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
 
+    def versions(self, prefix: str, limit: int) -> list[tuple[str, str, bool]]:
+        """Up to `limit` (key, version id, is a delete marker) under `prefix`: every version, every marker."""
+        found: list[tuple[str, str, bool]] = []
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while len(found) < limit:
+            resp = self._s3.list_object_versions(**args, MaxKeys=min(1000, limit - len(found)))
+            found += [(v["Key"], v["VersionId"], False) for v in resp.get("Versions", [])]
+            found += [(m["Key"], m["VersionId"], True) for m in resp.get("DeleteMarkers", [])]
+            if not resp.get("IsTruncated"):
+                break
+            args.update(KeyMarker=resp["NextKeyMarker"], VersionIdMarker=resp["NextVersionIdMarker"])
+        return found[:limit]
+
+    def delete_versions(self, versions: list[tuple[str, str]]) -> None:
+        """Each (key, version id) removed for good: DeleteObjects, up to 1000 a call."""
+        for start in range(0, len(versions), 1000):
+            chunk = versions[start : start + 1000]
+            resp = self._s3.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k, "VersionId": v} for k, v in chunk], "Quiet": True},
+            )
+            if resp.get("Errors"):
+                raise RuntimeError(f"S3 kept {len(resp['Errors'])} object versions; the job will retry")
+
 
 class MultipartUpload:
     """A write-only file object over an S3 multipart upload: memory holds at most one part.

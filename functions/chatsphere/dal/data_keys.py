@@ -34,3 +34,9 @@ class DynamoDataKeyStore(DynamoTable):
                 return False
             raise
         return True
+
+    def delete(self, tenant_id: str, subject_id: str) -> None:
+        """Crypto-shredding: without this row no copy of the subject's data opens again, backups included."""
+        self._ddb.delete_item(
+            TableName=self.table_name, Key=serialise({"pk": keyspace.subject_pk(tenant_id, subject_id)})
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,10 @@ _SER = TypeSerializer()
 _DE = TypeDeserializer()
 
 
+BATCH_WRITE_KEYS = 25  # BatchWriteItem's limit per call
+BATCH_ATTEMPTS = 8
+
+
 class DynamoTable:
     """Base of the table stores: the table's name and the shared lazy client."""
 
@@ -25,6 +31,38 @@ class DynamoTable:
     @property
     def _ddb(self) -> Any:
         return client("dynamodb")
+
+    def _partition_keys(self, key_name: str, value: str, limit: int, sort_key: str = "sk") -> list[dict[str, str]]:
+        """Up to `limit` keys of one partition, oldest sort key first (strongly consistent)."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": key_name, "#s": sort_key},
+            "ExpressionAttributeValues": serialise({":v": value}),
+            "ProjectionExpression": "#k, #s",
+            "ConsistentRead": True,
+        }
+        keys: list[dict[str, str]] = []
+        while len(keys) < limit:
+            resp = self._ddb.query(**query, Limit=limit - len(keys))
+            keys.extend(deserialise(item) for item in resp["Items"])
+            if "LastEvaluatedKey" not in resp:
+                break
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return keys
+
+    def _delete_keys(self, keys: list[dict[str, str]]) -> None:
+        """BatchWriteItem, 25 keys a call; what DynamoDB leaves unprocessed is retried with backoff."""
+        for start in range(0, len(keys), BATCH_WRITE_KEYS):
+            pending = [{"DeleteRequest": {"Key": serialise(k)}} for k in keys[start : start + BATCH_WRITE_KEYS]]
+            for attempt in range(BATCH_ATTEMPTS):
+                resp = self._ddb.batch_write_item(RequestItems={self.table_name: pending})
+                pending = resp.get("UnprocessedItems", {}).get(self.table_name, [])
+                if not pending:
+                    break
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security
+            else:
+                raise RuntimeError("DynamoDB left deletions unprocessed; the job will retry")
 
 
 def serialise(item: dict[str, Any]) -> dict[str, Any]:

@@ -1,14 +1,31 @@
-"""The Powertools idempotency persistence layer over IdempotencyTable, on the shared lazy client."""
+"""IdempotencyTable: Powertools' records, one partition per subject (id = T#<tenant>#S#<subject>#idempotency),
+so that deleting a subject finds its records with one Query, never a Scan."""
 
 from __future__ import annotations
 
-from functools import cache
-
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from chatsphere.dal import keyspace
 from chatsphere.dal.clients import client
+from chatsphere.dal.dynamo import DynamoTable
 
 
-@cache
-def persistence_layer(table_name: str) -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client("dynamodb"))
+def persistence_layer(table_name: str, tenant_id: str, subject_id: str) -> DynamoDBPersistenceLayer:
+    """Powertools' layer for one subject's records (a cheap object over the shared client)."""
+    return DynamoDBPersistenceLayer(
+        table_name=table_name,
+        static_pk_value=keyspace.idempotency_pk(tenant_id, subject_id),
+        sort_key_attr="sk",
+        boto3_client=client("dynamodb"),
+    )
+
+
+class DynamoIdempotencyRecords(DynamoTable):
+    def layer(self, tenant_id: str, subject_id: str) -> DynamoDBPersistenceLayer:
+        return persistence_layer(self.table_name, tenant_id, subject_id)
+
+    def record_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
+        return self._partition_keys("id", keyspace.idempotency_pk(tenant_id, subject_id), limit)
+
+    def delete_keys(self, keys: list[dict[str, str]]) -> None:
+        self._delete_keys(keys)

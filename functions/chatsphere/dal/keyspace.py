@@ -63,3 +63,15 @@ def policy_version_sk(version: str) -> str:
 def export_package_key(tenant_id: str, subject_id: str, request_id: str) -> str:
     """Under the subject's prefix, so erasure removes packages with the rest of the subject's objects."""
     return f"{subject_prefix(tenant_id, subject_id)}exports/{request_id}.zip"
+
+
+def idempotency_pk(tenant_id: str, subject_id: str) -> str:
+    """The partition of a subject's idempotency records: deletion finds them with one Query."""
+    return f"{subject_pk(tenant_id, subject_id)}#idempotency"
+
+
+TOMBSTONE_PREFIX = "TOMB#"
+
+
+def tombstone_sk(subject_hash: str) -> str:
+    return f"{TOMBSTONE_PREFIX}{subject_hash}"

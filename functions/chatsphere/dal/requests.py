@@ -8,11 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chatsphere.dal import keyspace
-from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, serialise
+from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, is_condition_failure, serialise
+from chatsphere.models.items import TombstoneItem
 from chatsphere.models.requests import OPEN_STATUSES, RequestItem
 
 OPEN_INDEX = "OpenRequestsIndex"
+SUBJECT_INDEX = "SubjectIndex"
 _ITEM_FIELDS = tuple(RequestItem.model_fields)
 
 
@@ -22,6 +26,8 @@ def request_record(item: RequestItem) -> dict[str, Any]:
     record.update(item.model_dump(exclude_none=True))
     if item.is_open:
         record["open_pk"] = keyspace.tenant_pk(item.tenant_id)
+    if not item.subject_erased:
+        record["subject_ref"] = keyspace.subject_pk(item.tenant_id, item.subject_id)
     return record
 
 
@@ -55,11 +61,13 @@ class DynamoRequestStore(DynamoTable):
         names = {"#s": "status"}
         values: dict[str, Any] = {":status": item.status, **{f":e{i}": s for i, s in enumerate(expected_status)}}
         sets, removes = ["#s = :status"], []
-        written = {
+        written: dict[str, Any] = {
             "completed_at": item.completed_at,
             "result": item.result.model_dump(exclude_none=True) if item.result else None,
             "open_pk": keyspace.tenant_pk(item.tenant_id) if item.is_open else None,
         }
+        if item.subject_erased:  # a deletion's own record completes with the subject's keyed hash
+            written.update(subject_id=item.subject_id, subject_erased=True, subject_ref=None)
         for field, value in written.items():
             names[f"#{field}"] = field  # `result` is a reserved word
             if value is None:
@@ -97,6 +105,70 @@ class DynamoRequestStore(DynamoTable):
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=serialise(values),
             )
+
+    # ------------------------------------------------------------ a subject's records
+    def of_subject(self, tenant_id: str, subject_id: str) -> list[RequestItem]:
+        """Every record of the subject (SubjectIndex), oldest first; none once the subject is deleted."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": SUBJECT_INDEX,
+            "KeyConditionExpression": "subject_ref = :s",
+            "ExpressionAttributeValues": serialise({":s": keyspace.subject_pk(tenant_id, subject_id)}),
+        }
+        return list(self._query_pages(query, None))
+
+    def pseudonymise(self, item: RequestItem, subject_hash: str) -> None:
+        """The record keeps its proof and loses the subject id: the keyed hash takes its place (idempotent)."""
+        self._ddb.update_item(
+            TableName=self.table_name,
+            Key=self._key(item.tenant_id, item.request_id),
+            UpdateExpression="SET subject_id = :h, subject_erased = :t REMOVE subject_ref",
+            ExpressionAttributeValues=serialise({":h": subject_hash, ":t": True}),
+        )
+
+    def put_tombstone(self, tombstone: TombstoneItem) -> None:
+        """Create or complete the tombstone; a completed one is never changed again."""
+        item = {"pk": keyspace.tenant_pk(tombstone.tenant_id), "sk": keyspace.tombstone_sk(tombstone.subject_hash)}
+        item.update(tombstone.model_dump(exclude_none=True))
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item=serialise(item),
+                ConditionExpression="attribute_not_exists(deleted_at)",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
+    def get_tombstone(self, tenant_id: str, subject_hash: str) -> TombstoneItem | None:
+        resp = self._ddb.get_item(
+            TableName=self.table_name,
+            Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.tombstone_sk(subject_hash)}),
+            ConsistentRead=True,
+        )
+        if "Item" not in resp:
+            return None
+        data = deserialise(resp["Item"])
+        return TombstoneItem.model_validate({k: data[k] for k in TombstoneItem.model_fields if k in data})
+
+    def tombstones(self, tenant_id: str) -> list[TombstoneItem]:
+        """Every tombstone of the tenant (for reconcile, after a restore)."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :t)",
+            "ExpressionAttributeValues": serialise(
+                {":pk": keyspace.tenant_pk(tenant_id), ":t": keyspace.TOMBSTONE_PREFIX}
+            ),
+        }
+        out: list[TombstoneItem] = []
+        while True:
+            resp = self._ddb.query(**query)
+            for raw in resp["Items"]:
+                data = deserialise(raw)
+                out.append(TombstoneItem.model_validate({k: data[k] for k in TombstoneItem.model_fields if k in data}))
+            if "LastEvaluatedKey" not in resp:
+                return out
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def _key(self, tenant_id: str, request_id: str) -> dict[str, Any]:
         return serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(request_id)})

@@ -138,6 +138,18 @@ class DynamoSubjectStore(DynamoTable):
         next_sk = keyspace.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more and items else None
         return items, next_sk
 
+    # ------------------------------------------------------------ deletion
+    def partition_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
+        """Up to `limit` keys ({pk, sk}) of everything stored for the subject: profile, lookups, interactions."""
+        return self._partition_keys("pk", keyspace.subject_pk(tenant_id, subject_id), limit)
+
+    def delete_keys(self, keys: list[dict[str, str]]) -> None:
+        self._delete_keys(keys)
+
+    def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
+        """Whether the identifier index still maps this digest to the subject (the read-back of a deletion)."""
+        return subject_id in self.find_subjects(tenant_id, kind, digest)
+
     def _transact(
         self,
         ops: list[dict[str, Any]],

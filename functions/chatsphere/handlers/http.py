@@ -45,7 +45,8 @@ _DESCRIPTIONS = {
     401: "No API key",
     403: "The API key is not valid",
     404: "No such resource for this tenant",
-    409: "Conflicts with the resource's current state",
+    409: "Conflicts with the resource's current state (e.g. the subject is being erased)",
+    410: "The subject was erased; `request_id` names the deletion",
     413: "Body or text too large",
     415: "Body is not application/json",
     422: "Fields at fault are listed in `errors`",
@@ -64,7 +65,13 @@ def body_response(status: int, description: str, model: Any) -> dict[int, Any]:
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
 
 
-def problem(status: int, detail: str, slug: str | None = None, errors: list[FieldError] | None = None) -> Response[str]:
+def problem(
+    status: int,
+    detail: str,
+    slug: str | None = None,
+    errors: list[FieldError] | None = None,
+    request_id: str | None = None,
+) -> Response[str]:
     title = HTTPStatus(status).phrase
     body = Problem(
         type=PROBLEM_BASE + (slug or title.lower().replace(" ", "-")),
@@ -73,6 +80,7 @@ def problem(status: int, detail: str, slug: str | None = None, errors: list[Fiel
         detail=detail,
         instance=logger.get_correlation_id(),
         errors=errors,
+        request_id=request_id,
     )
     return Response(status_code=status, content_type=PROBLEM_JSON, body=body.model_dump_json(exclude_none=True))
 
@@ -146,7 +154,7 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(DomainError)
     def _domain(error: DomainError) -> Response[str]:
-        return problem(error.status, error.detail, error.slug)
+        return problem(error.status, error.detail, error.slug, request_id=getattr(error, "request_id", None))
 
     @app.exception_handler(Unauthorized)
     def _unauthorized(_: Unauthorized) -> Response[str]:

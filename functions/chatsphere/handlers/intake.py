@@ -3,7 +3,7 @@ handlers/subject_rights.py (correction, objection, deactivation). Routes are dec
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
@@ -44,6 +44,17 @@ IdempotencyKey = Annotated[
 ]
 
 
+ReuseErasedId = Annotated[
+    Literal["true"] | None,
+    Header(
+        alias="Reuse-Erased-Subject-Id",
+        description="`true` creates a new subject under the id of an erased one (a new person): it gets a fresh "
+        "key and shares nothing with the erased subject. Without it, a PUT to an erased id is 410, so that no "
+        "retry or replay resurrects the subject",
+    ),
+]
+
+
 @app.put(
     "/v1/subjects/<subject_id>",
     summary="Create or replace a subject's profile",
@@ -53,9 +64,11 @@ IdempotencyKey = Annotated[
         **problem_responses(413, 415, 422),
     },
 )
-def put_subject(subject_id: SubjectId, body: SubjectIn) -> Response[Any]:
+def put_subject(subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = None) -> Response[Any]:
     a = adapters()
-    subject, created = intake.put_subject(a.subjects, a.keyring, a.secret, tenant_id(app), subject_id, body, utc_now())
+    subject, created = intake.put_subject(
+        a.subjects, a.keyring, a.secret, a.tombstones, tenant_id(app), subject_id, body, utc_now(), reuse == "true"
+    )
     metrics.add_metric(name="SubjectsCreated" if created else "SubjectsReplaced", unit="Count", value=1)
     return Response(status_code=201 if created else 200, content_type="application/json", body=to_json(subject))
 
@@ -70,7 +83,7 @@ def put_subject(subject_id: SubjectId, body: SubjectIn) -> Response[Any]:
 )
 def get_subject(subject_id: SubjectId) -> Subject:
     a = adapters()
-    return intake.get_subject(a.subjects, a.keyring, tenant_id(app), subject_id)
+    return intake.get_subject(a.subjects, a.keyring, a.tombstones, tenant_id(app), subject_id)
 
 
 @app.post(
@@ -87,7 +100,9 @@ def create_interaction(
 ) -> InteractionCreated:
     tenant, a, now = tenant_id(app), adapters(), utc_now()
     if idempotency_key is None:
-        created = intake.add_interaction(a.subjects, a.keyring, a.blobs, a.tenants, tenant, subject_id, body, now)
+        created = intake.add_interaction(
+            a.subjects, a.keyring, a.blobs, a.tenants, a.tombstones, tenant, subject_id, body, now
+        )
     else:
         intake.IDEMPOTENCY.register_lambda_context(app.lambda_context)
         created = intake.add_interaction_once(
@@ -97,6 +112,7 @@ def create_interaction(
             a.blobs,
             a.tenants,
             a.secret,
+            a.tombstones,
             tenant,
             subject_id,
             idempotency_key,
@@ -123,7 +139,9 @@ def list_interactions(
     ] = None,
 ) -> InteractionPage:
     a = adapters()
-    return intake.list_interactions(a.subjects, a.keyring, a.blobs, a.secret, tenant_id(app), subject_id, limit, cursor)
+    return intake.list_interactions(
+        a.subjects, a.keyring, a.blobs, a.secret, a.tombstones, tenant_id(app), subject_id, limit, cursor
+    )
 
 
 @app.post(

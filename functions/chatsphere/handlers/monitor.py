@@ -16,10 +16,10 @@ from chatsphere.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = watch_requests(adapters().requests, adapters().export_jobs, utc_now())
+    report = watch_requests(adapters().requests, adapters().export_jobs, adapters().deletion_jobs, utc_now())
     metrics.add_metric(name="OverdueRightsRequests", unit="Count", value=report.overdue)
     metrics.add_metric(name="OpenRightsRequests", unit="Count", value=report.open)
-    metrics.add_metric(name="ExportsRequeued", unit="Count", value=report.requeued)
+    metrics.add_metric(name="JobsRequeued", unit="Count", value=report.requeued)
     summary = {"open": report.open, "overdue": report.overdue, "requeued": report.requeued}
     logger.info("rights requests watched", extra={**summary, "overdue_by_type": dict(report.overdue_by_type)})
     return summary

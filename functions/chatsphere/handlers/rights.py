@@ -55,6 +55,7 @@ def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
         a.requests,
         a.export_jobs,
         a.blobs,
+        a.tombstones,
         a.own_buckets,
         tenant_id(app),
         subject_id,

@@ -1,20 +1,49 @@
-"""Subject rights served by the Intake function: correction, objection and deactivation (a Router that
-handlers/intake.py includes; each change leaves a request record)."""
+"""Subject rights served by the Intake function: correction, objection, deactivation, and the request to
+erase (a Router that handlers/intake.py includes; each leaves a request record)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from chatsphere.bootstrap import adapters
-from chatsphere.handlers.http import SubjectId, body_response, problem_responses, tenant_id
-from chatsphere.logic import subject_rights
+from chatsphere.handlers.http import SubjectId, body_response, problem_responses, tenant_id, to_json
+from chatsphere.logic import deletion, subject_rights
 from chatsphere.models.common import utc_now
+from chatsphere.models.requests import RequestRecord
 from chatsphere.models.subjects import ObjectablePurpose, Subject, SubjectPatch
 
 router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.delete(
+    "/v1/subjects/<subject_id>",
+    summary="Erase a subject (right to erasure); runs asynchronously. A second request returns the open one",
+    status_code=202,
+    responses={
+        **body_response(200, "A deletion is already open: its record", RequestRecord),
+        **body_response(202, "Accepted: the subject is closed from now on; poll the record", RequestRecord),
+        **problem_responses(404, 409, 410, 422),
+    },
+)
+def delete_subject(subject_id: SubjectId) -> Response[Any]:
+    a = adapters()
+    record, created = deletion.request_deletion(
+        a.subjects,
+        a.tenants,
+        a.requests,
+        a.deletion_jobs,
+        a.blobs,
+        a.tombstones,
+        tenant_id(router),
+        subject_id,
+        utc_now(),
+    )
+    return Response(status_code=202 if created else 200, content_type="application/json", body=to_json(record))
+
 
 SUBJECT_OK = body_response(200, "The subject", Subject)
 
@@ -27,7 +56,7 @@ SUBJECT_OK = body_response(200, "The subject", Subject)
 def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
     a = adapters()
     return subject_rights.correct_subject(
-        a.subjects, a.keyring, a.secret, a.tenants, tenant_id(router), subject_id, body, utc_now()
+        a.subjects, a.keyring, a.secret, a.tenants, a.tombstones, tenant_id(router), subject_id, body, utc_now()
     )
 
 
@@ -39,7 +68,7 @@ def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
 def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
     a = adapters()
     return subject_rights.set_objection(
-        a.subjects, a.keyring, a.tenants, tenant_id(router), subject_id, purpose, True, utc_now()
+        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, purpose, True, utc_now()
     )
 
 
@@ -51,7 +80,7 @@ def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path(
 def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
     a = adapters()
     return subject_rights.set_objection(
-        a.subjects, a.keyring, a.tenants, tenant_id(router), subject_id, purpose, False, utc_now()
+        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, purpose, False, utc_now()
     )
 
 
@@ -63,7 +92,7 @@ def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpo
 def deactivate(subject_id: SubjectId) -> Subject:
     a = adapters()
     return subject_rights.set_deactivated(
-        a.subjects, a.keyring, a.tenants, tenant_id(router), subject_id, True, utc_now()
+        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, True, utc_now()
     )
 
 
@@ -75,5 +104,5 @@ def deactivate(subject_id: SubjectId) -> Subject:
 def reactivate(subject_id: SubjectId) -> Subject:
     a = adapters()
     return subject_rights.set_deactivated(
-        a.subjects, a.keyring, a.tenants, tenant_id(router), subject_id, False, utc_now()
+        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, False, utc_now()
     )

@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from chatsphere.dal.keyspace import export_package_key
-from chatsphere.errors import Conflict, InvalidInput, NotFound
+from chatsphere.errors import Conflict, InvalidInput
 from chatsphere.logic.codec import open_interaction, open_profile
 from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.ports import BlobStore, JobQueue, RequestStore, SubjectStore, TenantStore, Upload
 from chatsphere.logic.requests import finish, new_request, to_record
+from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.export import ExportIn, ExportJob, bucket_of
 from chatsphere.models.items import ProfileItem
@@ -75,6 +76,7 @@ def request_export(
     requests: RequestStore,
     jobs: JobQueue[ExportJob],
     blobs: BlobStore,
+    tombstones: Tombstones,
     own_buckets: frozenset[str],
     tenant_id: str,
     subject_id: str,
@@ -87,8 +89,7 @@ def request_export(
         raise InvalidInput("deliver_to is not one of the tenant's portability_destinations")
     if body.deliver_to is not None and bucket_of(body.deliver_to) in own_buckets:
         raise InvalidInput(OWN_BUCKET)
-    if subjects.get_profile(tenant_id, subject_id) is None:
-        raise NotFound("no such subject")
+    tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
     item = new_request(
         settings, tenant_id, subject_id, now, ExportDetails(format=body.format, deliver_to=body.deliver_to)
     )

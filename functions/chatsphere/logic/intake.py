@@ -9,11 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from pydantic import BaseModel
 
 from chatsphere.dal.keyspace import interaction_blob_key
-from chatsphere.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from chatsphere.errors import Conflict, InvalidInput, PayloadTooLarge
 from chatsphere.logic import cursors
 from chatsphere.logic.codec import (
     identifier_digest,
@@ -25,7 +24,8 @@ from chatsphere.logic.codec import (
     write_profile,
 )
 from chatsphere.logic.crypto import Keyring
-from chatsphere.logic.ports import BlobStore, SubjectStore, TenantSecret, TenantStore
+from chatsphere.logic.ports import BlobStore, IdempotencyRecords, SubjectStore, TenantSecret, TenantStore
+from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
 from chatsphere.models.subjects import (
@@ -47,18 +47,32 @@ def put_subject(
     subjects: SubjectStore,
     keyring: Keyring,
     secret: TenantSecret,
+    tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     body: SubjectIn,
     now: datetime,
+    reuse_erased_id: bool = False,
 ) -> tuple[Subject, bool]:
-    """Create or replace the whole profile (status and objections stay). Returns it and whether it was created."""
+    """Create or replace the whole profile (status and objections stay). Returns it and whether it was created.
+
+    An erased subject's id is not created again (a retry or a replay must not resurrect it) unless the caller
+    says that a new person reuses the id: that subject gets a fresh key and shares nothing with the old one."""
     stamp = iso(now)
+
+    def admit(existing: ProfileItem | None) -> None:
+        if existing is None:
+            tombstones.may_create(tenant_id, subject_id, reuse_erased_id)
+        else:
+            tombstones.require(tenant_id, subject_id, existing)
+
+    admit(subjects.get_profile(tenant_id, subject_id))  # before a key is made for it
     cipher = keyring.ensure(tenant_id, subject_id, stamp)
     sealed = seal_fields(cipher, body.model_dump())
     lookups = profile_digests(secret, tenant_id, body.model_dump())
 
     def replace(existing: ProfileItem | None) -> tuple[ProfileItem, None]:
+        admit(existing)
         base = existing or ProfileItem(tenant_id=tenant_id, subject_id=subject_id, created_at=stamp, updated_at=stamp)
         return base.model_copy(
             update={"updated_at": stamp, "version": base.version + 1, "sealed": sealed, "lookups": lookups}
@@ -68,11 +82,14 @@ def put_subject(
     return open_profile(cipher, item), created
 
 
-def get_subject(subjects: SubjectStore, keyring: Keyring, tenant_id: str, subject_id: str) -> Subject:
-    item = subjects.get_profile(tenant_id, subject_id)
-    if item is None:
-        raise NotFound("no such subject")
-    return open_profile(keyring.cipher(tenant_id, subject_id), item)
+def get_subject(
+    subjects: SubjectStore, keyring: Keyring, tombstones: Tombstones, tenant_id: str, subject_id: str
+) -> Subject:
+    item = tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
+    cipher = keyring.cipher(tenant_id, subject_id)
+    if cipher is None:  # a profile whose key is gone: a restored shell of an erased subject, or a broken one
+        raise tombstones.absent(tenant_id, subject_id)
+    return open_profile(cipher, item)
 
 
 def lookup_subjects(subjects: SubjectStore, secret: TenantSecret, tenant_id: str, body: LookupIn) -> LookupResult:
@@ -85,10 +102,8 @@ def lookup_subjects(subjects: SubjectStore, secret: TenantSecret, tenant_id: str
 
 
 # -------------------------------------------------------------- interactions
-def _require_active(subjects: SubjectStore, tenant_id: str, subject_id: str) -> ProfileItem:
-    profile = subjects.get_profile(tenant_id, subject_id)
-    if profile is None:
-        raise NotFound("no such subject")
+def _require_active(subjects: SubjectStore, tombstones: Tombstones, tenant_id: str, subject_id: str) -> ProfileItem:
+    profile = tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
     if profile.status != "active":
         raise Conflict("the subject is deactivated; it takes no new interactions")
     return profile
@@ -99,6 +114,7 @@ def add_interaction(
     keyring: Keyring,
     blobs: BlobStore,
     tenants: TenantStore,
+    tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     body: InteractionIn,
@@ -110,10 +126,10 @@ def add_interaction(
     text = body.text.encode()
     if len(text) > MAX_TEXT_BYTES:
         raise PayloadTooLarge(f"text is {len(text)} bytes; the limit is {MAX_TEXT_BYTES}")
-    profile = _require_active(subjects, tenant_id, subject_id)
+    profile = _require_active(subjects, tombstones, tenant_id, subject_id)
     cipher = keyring.cipher(tenant_id, subject_id)
     if cipher is None:
-        raise NotFound("no such subject")
+        raise tombstones.absent(tenant_id, subject_id)
     interaction_id = uuid.uuid4().hex
     stamp = iso(occurred)
     policy = tenants.policy_in_force(tenant_id, stamp)
@@ -151,6 +167,7 @@ def list_interactions(
     keyring: Keyring,
     blobs: BlobStore,
     secret: TenantSecret,
+    tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     limit: int,
@@ -158,11 +175,10 @@ def list_interactions(
 ) -> InteractionPage:
     scope = _cursor_scope(subject_id)
     after = cursors.verify(secret(tenant_id), scope, cursor) if cursor else None
-    if subjects.get_profile(tenant_id, subject_id) is None:
-        raise NotFound("no such subject")
+    tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
     cipher = keyring.cipher(tenant_id, subject_id)
     if cipher is None:
-        raise NotFound("no such subject")
+        raise tombstones.absent(tenant_id, subject_id)
     items, next_sk = subjects.list_interactions(tenant_id, subject_id, limit, after)
     return InteractionPage(
         items=[open_interaction(blobs, cipher, i) for i in items],
@@ -199,12 +215,13 @@ def body_digest(secret: bytes, body: InteractionIn) -> str:
 
 
 def add_interaction_once(
-    records: BasePersistenceLayer,
+    records: IdempotencyRecords,
     subjects: SubjectStore,
     keyring: Keyring,
     blobs: BlobStore,
     tenants: TenantStore,
     secret: TenantSecret,
+    tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     idempotency_key: str,
@@ -215,15 +232,15 @@ def add_interaction_once(
 
     def record(*, request: InteractionRequest) -> dict[str, Any]:
         created = add_interaction(
-            subjects, keyring, blobs, tenants, request.tenant_id, request.subject_id, request.body, now
+            subjects, keyring, blobs, tenants, tombstones, request.tenant_id, request.subject_id, request.body, now
         )
         return created.model_dump(mode="json")  # ids and a timestamp only: this is what the idempotency record keeps
 
     once = idempotent_function(
         data_keyword_argument="request",
-        persistence_store=records,
+        persistence_store=records.layer(tenant_id, subject_id),
         config=IDEMPOTENCY,
-        key_prefix=f"T#{tenant_id}#interaction",  # idempotency keys begin with the tenant too
+        key_prefix="interaction",  # within the subject's own partition (T#<tenant>#S#<subject>#idempotency)
     )(record)
     request = InteractionRequest(
         tenant_id=tenant_id,

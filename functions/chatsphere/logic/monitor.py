@@ -1,4 +1,4 @@
-"""The hourly watch over rights requests: count the overdue, re-queue exports whose message was lost."""
+"""The hourly watch over rights requests: count the overdue, re-queue exports and deletions whose message was lost."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from chatsphere.logic.deletion import deletion_job
 from chatsphere.logic.export import export_job
 from chatsphere.logic.ports import JobQueue, RequestStore
 from chatsphere.models.common import iso
+from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.export import ExportJob
 
 STUCK_AFTER = timedelta(minutes=15)  # a queued export starts within seconds; 15 min means its message is gone
@@ -22,7 +24,9 @@ class MonitorReport:
     requeued: int = 0
 
 
-def watch_requests(requests: RequestStore, export_jobs: JobQueue[ExportJob], now: datetime) -> MonitorReport:
+def watch_requests(
+    requests: RequestStore, export_jobs: JobQueue[ExportJob], deletion_jobs: JobQueue[DeletionJob], now: datetime
+) -> MonitorReport:
     report = MonitorReport()
     stamp, stuck_before = iso(now), iso(now - STUCK_AFTER)
     for item in requests.open_requests():
@@ -30,7 +34,12 @@ def watch_requests(requests: RequestStore, export_jobs: JobQueue[ExportJob], now
         if item.due_at < stamp:
             report.overdue += 1
             report.overdue_by_type[item.type] += 1
-        if item.type == "export" and item.status == "received" and item.received_at < stuck_before:
-            export_jobs.send(export_job(item))  # the worker ignores duplicates
+        if item.status != "received" or item.received_at >= stuck_before:
+            continue
+        if item.type == "export":
+            export_jobs.send(export_job(item))  # the workers ignore duplicates
+            report.requeued += 1
+        elif item.type == "deletion":
+            deletion_jobs.send(deletion_job(item))
             report.requeued += 1
     return report

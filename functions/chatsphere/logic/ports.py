@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol, TypeVar
 
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from pydantic import BaseModel
 
 from chatsphere.models.items import (
@@ -16,6 +17,7 @@ from chatsphere.models.items import (
     PolicyItem,
     ProfileItem,
     TenantItem,
+    TombstoneItem,
 )
 from chatsphere.models.requests import RequestItem
 from chatsphere.models.settings import TenantSettings
@@ -36,6 +38,8 @@ class DataKeyStore(Protocol):
 
     def put_if_absent(self, tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> bool: ...
 
+    def delete(self, tenant_id: str, subject_id: str) -> None: ...
+
 
 class SubjectStore(Protocol):
     def get_profile(self, tenant_id: str, subject_id: str) -> ProfileItem | None: ...
@@ -51,6 +55,14 @@ class SubjectStore(Protocol):
     def list_interactions(
         self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
     ) -> tuple[list[InteractionItem], str | None]: ...
+
+    def partition_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
+        """Up to `limit` keys ({pk, sk}) of the subject's items, whatever they are."""
+        ...
+
+    def delete_keys(self, keys: list[dict[str, str]]) -> None: ...
+
+    def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool: ...
 
 
 class Upload(Protocol):
@@ -85,6 +97,12 @@ class BlobStore(Protocol):
     def presign_get(self, key: str, expires_in: int, filename: str) -> str: ...
 
     def deliver(self, key: str, destination_uri: str, filename: str) -> str: ...
+
+    def versions(self, prefix: str, limit: int) -> list[tuple[str, str, bool]]:
+        """Up to `limit` (key, version id, is a delete marker) under `prefix`."""
+        ...
+
+    def delete_versions(self, versions: list[tuple[str, str]]) -> None: ...
 
     def delete_version(self, key: str, version_id: str) -> None:
         """Remove one version for good (not a delete marker): what a failed attempt wrote."""
@@ -133,6 +151,28 @@ class RequestStore(Protocol):
     ) -> tuple[list[RequestItem], tuple[str, str] | None]: ...
 
     def open_requests(self) -> Iterator[RequestItem]: ...
+
+    def of_subject(self, tenant_id: str, subject_id: str) -> list[RequestItem]: ...
+
+    def pseudonymise(self, item: RequestItem, subject_hash: str) -> None: ...
+
+    def put_tombstone(self, tombstone: TombstoneItem) -> None:
+        """Create, or complete (deleted_at set); a completed tombstone never changes again."""
+        ...
+
+    def get_tombstone(self, tenant_id: str, subject_hash: str) -> TombstoneItem | None: ...
+
+    def tombstones(self, tenant_id: str) -> list[TombstoneItem]: ...
+
+
+class IdempotencyRecords(Protocol):
+    """Powertools' idempotency records, one partition per subject."""
+
+    def layer(self, tenant_id: str, subject_id: str) -> BasePersistenceLayer: ...
+
+    def record_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]: ...
+
+    def delete_keys(self, keys: list[dict[str, str]]) -> None: ...
 
 
 Job = TypeVar("Job", bound=BaseModel, contravariant=True)

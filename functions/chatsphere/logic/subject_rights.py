@@ -6,28 +6,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chatsphere.errors import NotFound
 from chatsphere.logic.codec import open_fields, open_profile, profile_digests, seal_fields, write_profile
 from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.ports import SubjectStore, TenantSecret, TenantStore
 from chatsphere.logic.requests import new_request
+from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.items import ProfileItem
 from chatsphere.models.requests import CorrectionDetails, DeactivationDetails, ObjectionDetails, RequestItem
 from chatsphere.models.subjects import ObjectablePurpose, Subject, SubjectPatch
 
 
-def _require(existing: ProfileItem | None) -> ProfileItem:
-    if existing is None:
-        raise NotFound("no such subject")
-    return existing
-
-
-def _cipher(keyring: Keyring, tenant_id: str, subject_id: str) -> SubjectCipher:
+def _cipher(keyring: Keyring, tombstones: Tombstones, tenant_id: str, subject_id: str) -> SubjectCipher:
     """Checked before any write: a subject whose key is gone (shredded) takes no change and leaves no record."""
     cipher = keyring.cipher(tenant_id, subject_id)
     if cipher is None:
-        raise NotFound("no such subject")
+        raise tombstones.absent(tenant_id, subject_id)
     return cipher
 
 
@@ -36,19 +30,20 @@ def correct_subject(
     keyring: Keyring,
     secret: TenantSecret,
     tenants: TenantStore,
+    tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     patch: SubjectPatch,
     now: datetime,
 ) -> Subject:
     """Apply a merge patch; the record lists the names of the fields whose value changed."""
-    cipher = _cipher(keyring, tenant_id, subject_id)
+    cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
     given = patch.model_dump(include=patch.model_fields_set)
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)  # once, not on every retry of the change
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
-        current = _require(existing)
+        current = tombstones.require(tenant_id, subject_id, existing)
         values = open_fields(cipher, current.sealed)
         changed = sorted(f for f, v in given.items() if values.get(f) != v)
         values.update(given)
@@ -73,18 +68,19 @@ def set_objection(
     subjects: SubjectStore,
     keyring: Keyring,
     tenants: TenantStore,
+    tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     purpose: ObjectablePurpose,
     objecting: bool,
     now: datetime,
 ) -> Subject:
-    cipher = _cipher(keyring, tenant_id, subject_id)
+    cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
-        current = _require(existing)
+        current = tombstones.require(tenant_id, subject_id, existing)
         objections = dict(current.objections)
         changed = (purpose in objections) != objecting
         if objecting:
@@ -105,19 +101,20 @@ def set_deactivated(
     subjects: SubjectStore,
     keyring: Keyring,
     tenants: TenantStore,
+    tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     deactivated: bool,
     now: datetime,
 ) -> Subject:
     """Deactivation keeps every datum (readable, exportable) but takes no new interactions."""
-    cipher = _cipher(keyring, tenant_id, subject_id)
+    cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)
     status = "deactivated" if deactivated else "active"
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
-        current = _require(existing)
+        current = tombstones.require(tenant_id, subject_id, existing)
         details = DeactivationDetails(
             action="deactivate" if deactivated else "reactivate", changed=current.status != status
         )

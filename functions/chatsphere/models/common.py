@@ -79,3 +79,6 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = Field(default=None, description="The request id")
     errors: list[FieldError] | None = Field(default=None, description="The fields at fault, for validation problems")
+    request_id: str | None = Field(
+        default=None, description="For an erased subject (410) or one being erased (409): the deletion's record"
+    )

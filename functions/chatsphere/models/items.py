@@ -11,10 +11,15 @@ from chatsphere.models.subjects import Role, SubjectStatus
 IdentifierKind = Literal["email", "phone"]
 
 
+# "erasing": a deletion was accepted; from that write on, the subject takes no change of any kind.
+ProfileStatus = SubjectStatus | Literal["erasing"]
+
+
 class ProfileItem(BaseModel):
     tenant_id: str
     subject_id: str
-    status: SubjectStatus = "active"
+    status: ProfileStatus = "active"
+    deletion_request_id: str | None = Field(default=None, description="The open deletion, while erasing")
     created_at: str
     updated_at: str
     version: int = 0
@@ -53,6 +58,17 @@ class ApiKeyItem(BaseModel):
     key_hash: str
     created_at: str
     status: Literal["active", "revoked"] = "active"
+
+
+class TombstoneItem(BaseModel):
+    """What remains of a deleted subject (RequestsTable, sk = TOMB#<subject_hash>): no identifier, only its
+    keyed hash. `completed_at` is None while the erasure runs."""
+
+    tenant_id: str
+    subject_hash: str
+    request_id: str
+    started_at: str
+    deleted_at: str | None = None
 
 
 class PolicyItem(BaseModel):

@@ -52,7 +52,8 @@ class DeactivationDetails(_Part):
 
 
 class DeletionDetails(_Part):
-    pass
+    initiated_by: Literal["api", "retention", "hold_lifted"] = "api"
+    follows: str | None = None  # the deletion a legal hold interrupted, when this one completes it
 
 
 RequestDetails = ExportDetails | CorrectionDetails | ObjectionDetails | DeactivationDetails | DeletionDetails
@@ -82,11 +83,24 @@ class ExportResult(_Part):
     delivered_to: str | None = None
 
 
-RequestResult = ExportResult | Refusal
+class DeletionReceipt(_Part):
+    """The proof of an erasure: what each store held and lost, the read-back, when each step finished.
+    While the job runs it is its progress; it never holds a personal value (counts and times only)."""
+
+    removed: dict[str, int] = {}  # store -> items removed (the inventory taken before anything is deleted)
+    remaining: dict[str, int] | None = None  # store -> what the read-back found (all zero to complete)
+    verified: bool = False
+    steps: dict[str, str] = {}  # step -> when it finished
+    lookup_digests: list[str] = []  # the index keys to read back; dropped from the final receipt
 
 
-def _typed_result(status: Any, raw: dict[str, Any]) -> _Part:
-    return ExportResult.model_validate(raw) if status in ("completed", "completed_with_exceptions") else Refusal(**raw)
+RequestResult = ExportResult | DeletionReceipt | Refusal
+RESULT_BY_TYPE: dict[str, type[_Part]] = {"export": ExportResult, "deletion": DeletionReceipt}
+
+
+def _typed_result(type_: Any, status: Any, raw: dict[str, Any]) -> _Part:
+    model = RESULT_BY_TYPE.get(type_) if status not in ("rejected", "failed") else None
+    return model.model_validate(raw) if model is not None else Refusal.model_validate(raw)
 
 
 class RequestItem(BaseModel):
@@ -103,6 +117,7 @@ class RequestItem(BaseModel):
     details: RequestDetails
     result: RequestResult | None = None
     extension: dict[str, Any] | None = None
+    subject_erased: bool = False  # then subject_id holds the subject's keyed hash, never the id
 
     @model_validator(mode="before")
     @classmethod
@@ -117,7 +132,7 @@ class RequestItem(BaseModel):
             data["details"] = model.model_validate(details)
         result = data.get("result")
         if isinstance(result, dict):
-            data["result"] = _typed_result(data.get("status"), result)
+            data["result"] = _typed_result(data.get("type"), data.get("status"), result)
         return data
 
     @property

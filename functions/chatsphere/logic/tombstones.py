@@ -1,0 +1,47 @@
+"""What a subject id answers when it has no live subject behind it: 404 if it never had one, 409 while
+its erasure runs, 410 once it is erased. A tombstone holds the subject's keyed hash, never its id."""
+
+from __future__ import annotations
+
+from chatsphere.errors import DomainError, ErasureInProgress, Gone, NotFound
+from chatsphere.logic.crypto import keyed_digest
+from chatsphere.logic.ports import RequestStore, TenantSecret
+from chatsphere.models.items import ProfileItem
+
+
+def subject_hash(secret: TenantSecret, tenant_id: str, subject_id: str) -> str:
+    """The keyed hash that stands for an erased subject in its records and tombstone."""
+    return keyed_digest(secret(tenant_id), "subject", subject_id)
+
+
+class Tombstones:
+    def __init__(self, requests: RequestStore, secret: TenantSecret) -> None:
+        self.requests = requests
+        self.secret = secret
+
+    def hash(self, tenant_id: str, subject_id: str) -> str:
+        return subject_hash(self.secret, tenant_id, subject_id)
+
+    def absent(self, tenant_id: str, subject_id: str) -> DomainError:
+        """The error for a subject id with no readable subject: Gone after an erasure, else NotFound."""
+        tombstone = self.requests.get_tombstone(tenant_id, self.hash(tenant_id, subject_id))
+        if tombstone is None:
+            return NotFound("no such subject")
+        if tombstone.deleted_at is None:
+            return ErasureInProgress(tombstone.request_id)
+        return Gone(tombstone.request_id)
+
+    def require(self, tenant_id: str, subject_id: str, profile: ProfileItem | None) -> ProfileItem:
+        """The live profile; the right error if there is none or it is being erased."""
+        if profile is None:
+            raise self.absent(tenant_id, subject_id)
+        if profile.status == "erasing":
+            raise ErasureInProgress(profile.deletion_request_id)
+        return profile
+
+    def may_create(self, tenant_id: str, subject_id: str, reuse: bool) -> None:
+        """A new profile under this id: refused after an erasure (no resurrection by a replay), unless the
+        caller says it is a new person reusing the id; never while an erasure runs."""
+        error = self.absent(tenant_id, subject_id)
+        if isinstance(error, ErasureInProgress) or (isinstance(error, Gone) and not reuse):
+            raise error

@@ -1,0 +1,204 @@
+"""Deletion (the right to erasure) through the API and the Deletion function's queue, against moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.integration.helpers import call, new_tenant
+from tests.integration.queues import drain
+
+KIB = 1024
+PERSON = {
+    "name": "Orla Erasmus",
+    "email": "orla.erasmus@example.org",
+    "phone": "+12015550177",
+    "contact": {"telegram": "@orla_erasmus_5521"},
+}
+
+
+@pytest.fixture
+def tenant(aws: Any) -> str:
+    return new_tenant("Acme")[0]
+
+
+def populate(tenant: str, subject: str = "u-1", texts: tuple[str, ...] = ("hello", "x" * (40 * KIB))) -> None:
+    assert call("PUT", f"/v1/subjects/{subject}", tenant=tenant, body=PERSON).status == 201
+    for n, text in enumerate(texts):
+        body = {"conversation_id": "c", "role": "customer", "text": text}
+        headers = {"Idempotency-Key": f"k-{n}"}
+        r = call("POST", f"/v1/subjects/{subject}/interactions", tenant=tenant, body=body, headers=headers)
+        assert r.status == 201, r.body
+
+
+def erase(aws: Any, tenant: str, subject: str = "u-1") -> dict[str, Any]:
+    r = call("DELETE", f"/v1/subjects/{subject}", tenant=tenant)
+    assert r.status == 202, r.body
+    drain(aws, "DeletionQueue")
+    record = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
+    assert isinstance(record, dict)
+    return record
+
+
+def partition(aws: Any, tenant: str, subject: str) -> list[dict[str, Any]]:
+    items = boto3.client("dynamodb").query(
+        TableName=aws.refs["SubjectsTable"],
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"T#{tenant}#S#{subject}"}},
+    )["Items"]
+    return list(items)
+
+
+def test_an_erasure_removes_every_copy_and_signs_a_receipt(aws: Any, tenant: str) -> None:
+    # Given a subject with a profile, interactions (one in S3), idempotency records and an export package
+    populate(tenant)
+    export = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
+    drain(aws, "ExportQueue")
+    # When the tenant erases the subject
+    record = erase(aws, tenant)
+    # Then the request completes with a receipt that counts what each store held
+    assert record["status"] == "completed", record
+    receipt = record["result"]
+    assert receipt["verified"] is True and not any(receipt["remaining"].values())
+    removed = receipt["removed"]
+    assert removed["profile"] == 1 and removed["interactions"] == 2 and removed["lookup_items"] == 2
+    assert removed["idempotency_records"] == 2 and removed["data_key"] == 1
+    assert removed["object_versions"] == 2  # the long text and the package
+    assert set(receipt["steps"]) >= {"inventory", "key_destroyed", "items", "objects", "verified"}
+    assert "lookup_digests" not in json.dumps(receipt) or receipt.get("lookup_digests") == []
+    # and nothing of the subject is left in the partition, the key table, the idempotency table or the bucket
+    assert partition(aws, tenant, "u-1") == []
+    keys = boto3.client("dynamodb").scan(TableName=aws.refs["SubjectKeysTable"])["Items"]
+    assert keys == []
+    idempotency = boto3.client("dynamodb").scan(TableName=aws.refs["IdempotencyTable"])["Items"]
+    assert idempotency == []
+    listed = boto3.client("s3").list_object_versions(Bucket=aws.refs["DataBucket"], Prefix=f"tenants/{tenant}/")
+    assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
+    # and the records keep their proof, with a keyed hash where the subject id was
+    for request_id in (record["request_id"], export.body["request_id"]):
+        kept = call("GET", f"/v1/requests/{request_id}", tenant=tenant).body
+        assert kept["subject_id"] != "u-1" and len(kept["subject_id"]) == 64
+    assert (
+        call("GET", "/v1/requests", tenant=tenant, query="type=deletion").body["items"][0]["subject_id"]
+        == (record["subject_id"])
+    )
+
+
+def test_every_route_of_an_erased_subject_answers_410_naming_the_deletion(aws: Any, tenant: str) -> None:
+    populate(tenant)
+    record = erase(aws, tenant)
+    body = {"conversation_id": "c", "role": "customer", "text": "a replay of yesterday"}
+    answers = [
+        call("GET", "/v1/subjects/u-1", tenant=tenant),
+        call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON),
+        call("PATCH", "/v1/subjects/u-1", tenant=tenant, body={"name": "X"}),
+        call("POST", "/v1/subjects/u-1/interactions", tenant=tenant, body=body),
+        call("POST", "/v1/subjects/u-1/interactions", tenant=tenant, body=body, headers={"Idempotency-Key": "k-0"}),
+        call("GET", "/v1/subjects/u-1/interactions", tenant=tenant),
+        call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"}),
+        call("PUT", "/v1/subjects/u-1/objections/analytics", tenant=tenant),
+        call("POST", "/v1/subjects/u-1/deactivation", tenant=tenant),
+        call("DELETE", "/v1/subjects/u-1", tenant=tenant),
+    ]
+    for r in answers:
+        assert r.status == 410, r.body
+        assert r.body["request_id"] == record["request_id"]
+        assert r.headers["content-type"].startswith("application/problem+json")
+    # and lookups by the old email or phone find nobody
+    for identifier in ({"email": PERSON["email"]}, {"phone": PERSON["phone"]}):
+        assert call("POST", "/v1/subject-lookups", tenant=tenant, body=identifier).body["subject_ids"] == []
+    # and nothing was written by any of those calls
+    assert partition(aws, tenant, "u-1") == []
+
+
+def test_an_erased_id_may_be_reused_only_explicitly_and_shares_nothing(aws: Any, tenant: str) -> None:
+    populate(tenant)
+    erase(aws, tenant)
+    again = call("PUT", "/v1/subjects/u-1", tenant=tenant, body={"name": "Someone Else"})
+    assert again.status == 410
+    reused = call(
+        "PUT",
+        "/v1/subjects/u-1",
+        tenant=tenant,
+        body={"name": "Someone Else"},
+        headers={"Reuse-Erased-Subject-Id": "true"},
+    )
+    assert reused.status == 201 and reused.body["name"] == "Someone Else" and reused.body.get("email") is None
+    assert call("GET", "/v1/subjects/u-1/interactions", tenant=tenant).body["items"] == []
+
+
+def test_from_acceptance_the_subject_is_closed_and_a_second_delete_returns_the_open_record(
+    aws: Any, tenant: str
+) -> None:
+    populate(tenant)
+    first = call("DELETE", "/v1/subjects/u-1", tenant=tenant)
+    assert first.status == 202 and first.body["type"] == "deletion" and first.body["status"] == "received"
+    assert first.headers.get("cache-control") == "no-store"
+    second = call("DELETE", "/v1/subjects/u-1", tenant=tenant)
+    assert second.status == 200 and second.body["request_id"] == first.body["request_id"]
+    body = {"conversation_id": "c", "role": "customer", "text": "too late"}
+    for r in (
+        call("POST", "/v1/subjects/u-1/interactions", tenant=tenant, body=body),
+        call("PATCH", "/v1/subjects/u-1", tenant=tenant, body={"name": "X"}),
+        call("PUT", "/v1/subjects/u-1/objections/analytics", tenant=tenant),
+        call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"}),
+        call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON),
+    ):
+        assert r.status == 409 and r.body["request_id"] == first.body["request_id"], r.body
+    sqs = boto3.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=aws.refs["DeletionQueue"], AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1"  # one job, not two
+
+
+def test_unknown_or_another_tenants_subject_is_404_and_leaves_no_record(aws: Any, tenant: str) -> None:
+    other = new_tenant("Globex")[0]
+    populate(other)
+    for subject in ("u-1", "nobody"):
+        assert call("DELETE", f"/v1/subjects/{subject}", tenant=tenant).status == 404
+    assert call("GET", "/v1/requests", tenant=tenant).body["items"] == []
+    assert call("GET", "/v1/subjects/u-1", tenant=other).status == 200
+
+
+def test_an_erasure_leaves_other_subjects_and_tenants_untouched(aws: Any, tenant: str) -> None:
+    other_tenant = new_tenant("Globex")[0]
+    populate(tenant, "u-1")
+    populate(tenant, "u-10")
+    populate(other_tenant, "u-1")
+    before_neighbour = len(partition(aws, tenant, "u-10"))
+    erase(aws, tenant, "u-1")
+    assert len(partition(aws, tenant, "u-10")) == before_neighbour
+    assert len(partition(aws, other_tenant, "u-1")) == before_neighbour
+    assert call("GET", "/v1/subjects/u-10/interactions", tenant=tenant).body["items"][0]["text"] == "hello"
+    assert call("GET", "/v1/subjects/u-1", tenant=other_tenant).status == 200
+
+
+def test_open_exports_of_the_subject_are_cancelled(aws: Any, tenant: str) -> None:
+    populate(tenant)
+    export = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
+    record = erase(aws, tenant)  # the export's message is still queued
+    assert record["result"]["removed"]["exports_cancelled"] == 1
+    cancelled = call("GET", f"/v1/requests/{export.body['request_id']}", tenant=tenant).body
+    assert cancelled["status"] == "rejected" and "erased" in cancelled["result"]["reason"]
+    drain(aws, "ExportQueue")  # the job finds it closed and writes nothing
+    listed = boto3.client("s3").list_object_versions(Bucket=aws.refs["DataBucket"], Prefix=f"tenants/{tenant}/")
+    assert listed.get("Versions", []) == []
+
+
+def test_subject_deleted_is_published_for_the_tenants_processors(aws: Any, tenant: str) -> None:
+    events = boto3.client("events")
+    sqs = boto3.client("sqs")
+    watcher = sqs.create_queue(QueueName="deleted-watcher")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=watcher, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = aws.refs["EventBus"]
+    events.put_rule(Name="deleted", EventBusName=bus, EventPattern=json.dumps({"detail-type": ["SubjectDeleted"]}))
+    events.put_targets(Rule="deleted", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    populate(tenant)
+    record = erase(aws, tenant)
+    (message,) = sqs.receive_message(QueueUrl=watcher, MaxNumberOfMessages=10)["Messages"]
+    detail = json.loads(message["Body"])["detail"]
+    assert detail["tenant_id"] == tenant and detail["subject_id"] == "u-1"
+    assert detail["request_id"] == record["request_id"] and detail["deleted_at"]
+    assert set(detail) == {"tenant_id", "subject_id", "request_id", "deleted_at"}
