@@ -32,7 +32,7 @@ from chatsphere.models.items import (
     TenantItem,
     TombstoneItem,
 )
-from chatsphere.models.requests import RequestItem
+from chatsphere.models.requests import ExportResult, RequestItem
 from chatsphere.models.settings import TenantSettings
 
 NOT_ALLOWED = "the subject changed or does not allow this write; read it again"
@@ -409,7 +409,11 @@ class FakeRequestStore:
 
     def pseudonymise(self, item: RequestItem, subject_hash: str) -> None:
         key = (item.tenant_id, item.request_id)
-        self.items[key] = self.items[key].model_copy(update={"subject_id": subject_hash, "subject_erased": True})
+        stored = self.items[key]
+        update: dict[str, object] = {"subject_id": subject_hash, "subject_erased": True}
+        if isinstance(stored.result, ExportResult):
+            update["result"] = stored.result.model_copy(update={"package_key": None})
+        self.items[key] = stored.model_copy(update=update)
 
     def put_tombstone(self, tombstone: TombstoneItem) -> None:
         key = (tombstone.tenant_id, tombstone.subject_hash)

@@ -120,8 +120,14 @@ def read_zip(data: bytes) -> dict[str, bytes]:
 
 def export_result(item: RequestItem | None) -> ExportResult:
     assert item is not None and item.status == "completed"
-    assert isinstance(item.result, ExportResult)
+    assert isinstance(item.result, ExportResult) and item.result.package_key is not None
     return item.result
+
+
+def package_of(world: World, item: RequestItem | None) -> bytes:
+    key = export_result(item).package_key
+    assert key is not None
+    return world.blobs.get(key)
 
 
 # ------------------------------------------------------------------- request
@@ -225,7 +231,7 @@ def test_the_package_holds_the_subject_and_the_processing_record(world: World, t
     )
     job = request(world, tenant, subject)
     # When the export runs
-    files = read_zip(world.blobs.get(export_result(run(world, job)).package_key))
+    files = read_zip(package_of(world, run(world, job)))
     # Then subject.json holds its profile, its objections and when it was exported
     person = json.loads(files["subject.json"])
     assert (person["subject_id"], person["name"], person["email"]) == (subject, "Ada Lovelace", "ada@example.org")
@@ -246,7 +252,7 @@ def test_the_package_holds_the_subject_and_the_processing_record(world: World, t
 
 def test_a_json_package_holds_every_interaction_in_full_oldest_first(world: World, tenant: str, subject: str) -> None:
     job = request(world, tenant, subject, "json")
-    files = read_zip(world.blobs.get(export_result(run(world, job)).package_key))
+    files = read_zip(package_of(world, run(world, job)))
     rows = [json.loads(line) for line in files["interactions.jsonl"].decode().splitlines()]
     assert [r["text"] for r in rows] == TEXTS
     stored_ids = sorted(world.subjects.all_interactions(tenant, subject), key=lambda i: i.occurred_at)
@@ -256,7 +262,7 @@ def test_a_json_package_holds_every_interaction_in_full_oldest_first(world: Worl
 
 def test_a_csv_package_holds_every_interaction_and_a_data_dictionary(world: World, tenant: str, subject: str) -> None:
     job = request(world, tenant, subject, "csv")
-    files = read_zip(world.blobs.get(export_result(run(world, job)).package_key))
+    files = read_zip(package_of(world, run(world, job)))
     rows = list(csv.DictReader(io.StringIO(files["interactions.csv"].decode(), newline="")))
     assert [r["text"] for r in rows] == TEXTS
     assert list(rows[0]) == list(export.CSV_COLUMNS)
@@ -279,7 +285,7 @@ def test_an_export_spanning_several_pages_holds_every_interaction_once(world: Wo
     # When it is exported
     result = export_result(run(world, job))
     # Then every interaction is in it once, oldest first
-    lines = read_zip(world.blobs.get(result.package_key))["interactions.jsonl"].decode().splitlines()
+    lines = read_zip(world.blobs.get(result.package_key or ""))["interactions.jsonl"].decode().splitlines()
     assert [json.loads(line)["text"] for line in lines] == [f"m{n}" for n in reversed(range(count))]
     assert result.interaction_count == count
 
@@ -287,7 +293,7 @@ def test_an_export_spanning_several_pages_holds_every_interaction_once(world: Wo
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_the_manifest_holds_each_files_sha256(world: World, tenant: str, subject: str, fmt: ExportFormat) -> None:
     job = request(world, tenant, subject, fmt)
-    files = read_zip(world.blobs.get(export_result(run(world, job)).package_key))
+    files = read_zip(package_of(world, run(world, job)))
     manifest = json.loads(files.pop("manifest.json"))
     assert manifest["interaction_count"] == len(TEXTS)
     assert set(manifest["files"]) == set(files)
@@ -303,7 +309,9 @@ def test_an_export_with_no_interactions_is_a_valid_package(world: World, tenant:
     job = request(world, tenant, "u-0", "csv")
     result = export_result(run(world, job))
     assert result.interaction_count == 0
-    rows = list(csv.reader(io.StringIO(read_zip(world.blobs.get(result.package_key))["interactions.csv"].decode())))
+    rows = list(
+        csv.reader(io.StringIO(read_zip(world.blobs.get(result.package_key or ""))["interactions.csv"].decode()))
+    )
     assert rows == [list(export.CSV_COLUMNS)]
 
 
@@ -312,7 +320,7 @@ def test_an_export_to_a_destination_is_delivered_there(world: World, tenant: str
     result = export_result(run(world, job))
     target = f"s3://other-controller/imports/{job.request_id}.zip"
     assert result.delivered_to == target
-    assert world.blobs.delivered == {target: world.blobs.get(result.package_key)}
+    assert world.blobs.delivered == {target: world.blobs.get(result.package_key or "")}
 
 
 def test_an_export_without_a_destination_is_delivered_nowhere(world: World, tenant: str, subject: str) -> None:

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, is_condition_failure, serialise
 from chatsphere.models.items import TombstoneItem
-from chatsphere.models.requests import OPEN_STATUSES, RequestItem
+from chatsphere.models.requests import OPEN_STATUSES, ExportResult, RequestItem
 
 OPEN_INDEX = "OpenRequestsIndex"
 SUBJECT_INDEX = "SubjectIndex"
@@ -122,7 +122,10 @@ class DynamoRequestStore(DynamoTable):
         self._ddb.update_item(
             TableName=self.table_name,
             Key=self._key(item.tenant_id, item.request_id),
-            UpdateExpression="SET subject_id = :h, subject_erased = :t REMOVE subject_ref",
+            # An export's package key names the subject's prefix: the package is gone, and so is its key.
+            UpdateExpression="SET subject_id = :h, subject_erased = :t REMOVE subject_ref"
+            + (", #r.package_key" if isinstance(item.result, ExportResult) else ""),
+            **({"ExpressionAttributeNames": {"#r": "result"}} if isinstance(item.result, ExportResult) else {}),
             ExpressionAttributeValues=serialise({":h": subject_hash, ":t": True}),
         )
 

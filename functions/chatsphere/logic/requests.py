@@ -72,7 +72,8 @@ def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestReco
         result = item.result.model_dump(exclude_none=True, exclude={"package_key"})
         remaining = int((datetime.fromisoformat(item.result.expires_at) - now).total_seconds())
         link = f"{item.request_id}.zip"
-        result["download_url"] = blobs.presign_get(item.result.package_key, remaining, link) if remaining > 0 else None
+        key = item.result.package_key
+        result["download_url"] = blobs.presign_get(key, remaining, link) if remaining > 0 and key else None
     elif item.result is not None:
         result = item.result.model_dump(exclude_none=True)
     return RequestRecord(
