@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.helpers import call, new_tenant
 from tests.integration.queues import drain
+from tests.residue import SubjectValues, assert_no_residue, kinds, residue
 
 KIB = 1024
 PERSON = {
@@ -202,3 +203,123 @@ def test_subject_deleted_is_published_for_the_tenants_processors(aws: Any, tenan
     assert detail["tenant_id"] == tenant and detail["subject_id"] == "u-1"
     assert detail["request_id"] == record["request_id"] and detail["deleted_at"]
     assert set(detail) == {"tenant_id", "subject_id", "request_id", "deleted_at"}
+
+
+# ------------------------------------------------------------ residue, continuations, faults
+TEXTS = ('Orla\'s first message: quelle idée, "quoted"', "O" * 20 + " long text in S3 " + "r" * (40 * KIB))
+
+
+def values(subject: str = "u-1") -> SubjectValues:
+    return SubjectValues.from_profile(subject, PERSON, list(TEXTS))
+
+
+def erased_hash(tenant: str, subject: str) -> str:
+    from chatsphere.bootstrap import adapters
+
+    return adapters().tombstones.hash(tenant, subject)
+
+
+def test_after_an_erasure_no_value_of_the_subject_is_anywhere(aws: Any, tenant: str) -> None:
+    # Given a subject with text in S3, an export package (JSON and CSV) and a neighbour who stays
+    populate(tenant, "u-1", TEXTS)
+    populate(tenant, "u-2", ("the neighbour stays",))
+    for fmt in ("json", "csv"):
+        call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": fmt})
+    drain(aws, "ExportQueue")
+    assert kinds(residue(values(), resolver=aws)) >= {"name", "email", "subject_id"}  # the packages hold them
+    # When the subject is erased
+    assert erase(aws, tenant)["status"] == "completed"
+    # Then no table, index, object version or zip member holds any of its values, but its keyed hash
+    assert_no_residue(values(), allowed={erased_hash(tenant, "u-1")}, resolver=aws)
+    assert call("GET", "/v1/subjects/u-2/interactions", tenant=tenant).body["items"][0]["text"] == "the neighbour stays"
+
+
+def test_a_long_erasure_continues_through_its_queue_and_counts_each_item_once(
+    aws: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatsphere.logic import deletion
+
+    monkeypatch.setattr(deletion, "CHUNK", 3)  # many continuations without posting thousands of interactions
+    texts = (*(f"message {n}" for n in range(11)), "L" * (40 * KIB))
+    populate(tenant, "u-1", texts)
+    sent: list[str] = []
+    from chatsphere.dal.clients import client
+
+    client("sqs").meta.events.register(
+        "before-parameter-build.sqs.SendMessage", lambda params, **_: sent.append(params["QueueUrl"])
+    )
+    record = erase(aws, tenant)
+    assert record["status"] == "completed"
+    assert sent.count(aws.refs["DeletionQueue"]) >= 5  # the request, then continuations
+    removed = record["result"]["removed"]
+    assert removed["interactions"] == 12 and removed["idempotency_records"] == 12 and removed["object_versions"] == 1
+    assert partition(aws, tenant, "u-1") == []
+
+
+def _populated_for_faults(aws: Any, tenant: str) -> str:
+    populate(tenant, "u-1", ("short", "S" * (40 * KIB)))
+    call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
+    drain(aws, "ExportQueue")
+    r = call("DELETE", "/v1/subjects/u-1", tenant=tenant)
+    assert r.status == 202
+    return str(r.body["request_id"])
+
+
+class _FailAt:
+    """Fails the k-th AWS call any client makes (after arming), as a crash or a throttle would."""
+
+    def __init__(self, k: int) -> None:
+        self.k, self.calls = k, 0
+
+    def __call__(self, **_: Any) -> None:
+        self.calls += 1
+        if self.calls == self.k:
+            raise ConnectionError(f"injected failure at call {self.k}")
+
+
+def _run_job(aws: Any, tenant: str, request_id: str) -> str:
+    from chatsphere.bootstrap import adapters
+    from chatsphere.logic import deletion
+    from chatsphere.models.common import utc_now
+    from chatsphere.models.deletion import DeletionJob
+
+    a = adapters()
+    ports = deletion.DeletionPorts(a.requests, a.subjects, a.data_keys, a.blobs, a.idempotency, a.events, a.tombstones)
+    return deletion.run_deletion(ports, DeletionJob(tenant_id=tenant, request_id=request_id), utc_now(), chunk=2)
+
+
+def test_an_erasure_failed_at_any_aws_call_and_rerun_removes_everything_and_counts_each_item_once(
+    aws: Any,
+) -> None:
+    from chatsphere.dal.clients import client
+
+    # The number of calls of one uninterrupted job, from a subject like the ones below
+    tenant = new_tenant("Probe")[0]
+    request_id = _populated_for_faults(aws, tenant)
+    counter = _FailAt(k=0)
+    for service in ("dynamodb", "s3", "sqs", "events", "kms"):
+        client(service).meta.events.register("before-call", counter)
+    while _run_job(aws, tenant, request_id) == "continue":
+        pass
+    total = counter.calls
+    expected = call("GET", f"/v1/requests/{request_id}", tenant=tenant).body["result"]["removed"]
+    assert total > 20
+    for k in range(1, total + 1):
+        tenant = new_tenant(f"Fault {k}")[0]
+        request_id = _populated_for_faults(aws, tenant)
+        counter.k, counter.calls = k, 0
+        outcome = None
+        for _ in range(total + 5):  # rerun (as SQS redelivers) until the job is done
+            try:
+                outcome = _run_job(aws, tenant, request_id)
+            except ConnectionError:
+                continue
+            if outcome in ("done", "skipped"):
+                break
+        record = call("GET", f"/v1/requests/{request_id}", tenant=tenant).body
+        assert record["status"] == "completed", (k, record)
+        assert record["result"]["removed"] == expected, k
+        assert partition(aws, tenant, "u-1") == [], k
+        listed = boto3.client("s3").list_object_versions(Bucket=aws.refs["DataBucket"], Prefix=f"tenants/{tenant}/")
+        assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == [], k
+    counter.k = 0
