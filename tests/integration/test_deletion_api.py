@@ -323,3 +323,62 @@ def test_an_erasure_failed_at_any_aws_call_and_rerun_removes_everything_and_coun
         listed = boto3.client("s3").list_object_versions(Bucket=aws.refs["DataBucket"], Prefix=f"tenants/{tenant}/")
         assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == [], k
     counter.k = 0
+
+
+# ------------------------------------------------------------ legal holds
+def test_a_hold_on_interactions_keeps_them_and_their_key_and_completes_with_exceptions(aws: Any, tenant: str) -> None:
+    populate(tenant, "u-1", TEXTS)
+    hold = call(
+        "PUT", "/v1/subjects/u-1/legal-hold", tenant=tenant, body={"reason": "Case 117", "categories": ["interactions"]}
+    )
+    assert hold.status == 200 and hold.body["legal_hold"]["categories"] == ["interactions"]
+    record = erase(aws, tenant)
+    assert record["status"] == "completed_with_exceptions", record
+    receipt = record["result"]
+    assert receipt["held"] == ["interactions"]
+    assert receipt["kept"] == {"interactions": 2, "profile": 1, "object_versions": 1, "data_key": 1}
+    assert hold.body["legal_hold"]["request_id"] in receipt["kept_because"]
+    assert receipt["removed"]["lookup_items"] == 2 and receipt["removed"]["data_key"] == 0
+    # what the hold does not cover is gone: the profile's values, the lookups
+    assert call("POST", "/v1/subject-lookups", tenant=tenant, body={"email": PERSON["email"]}).body["subject_ids"] == []
+    scan = residue(SubjectValues.from_profile("u-1", PERSON, []), resolver=aws)
+    assert kinds(scan) <= {"subject_id"}, [str(f) for f in scan]
+    # the subject stays closed while the hold stands
+    assert call("GET", "/v1/subjects/u-1", tenant=tenant).status == 409
+    assert call("DELETE", "/v1/subjects/u-1", tenant=tenant).body["request_id"] == record["request_id"]
+
+
+def test_lifting_the_hold_completes_the_erasure_by_itself_with_a_linked_record(aws: Any, tenant: str) -> None:
+    populate(tenant, "u-1", TEXTS)
+    call("PUT", "/v1/subjects/u-1/legal-hold", tenant=tenant, body={"reason": "Case 117"})
+    first = erase(aws, tenant)
+    assert first["status"] == "completed_with_exceptions"
+    assert first["result"]["kept"]["profile"] == 1 and first["result"]["kept"]["lookup_items"] == 2
+    lifted = call("DELETE", "/v1/subjects/u-1/legal-hold", tenant=tenant)
+    assert lifted.status == 202 and lifted.body["type"] == "deletion", lifted.body
+    assert lifted.body["details"] == {"initiated_by": "hold_lifted", "follows": first["request_id"]}
+    drain(aws, "DeletionQueue")
+    second = call("GET", f"/v1/requests/{lifted.body['request_id']}", tenant=tenant).body
+    assert second["status"] == "completed" and second["result"]["removed"]["interactions"] == 2
+    assert call("GET", "/v1/subjects/u-1", tenant=tenant).status == 410
+    assert_no_residue(values(), allowed={erased_hash(tenant, "u-1")}, resolver=aws)
+    holds = call("GET", "/v1/requests", tenant=tenant, query="type=legal_hold").body["items"]
+    assert sorted(h["details"]["action"] for h in holds) == ["lift", "place"]
+
+
+def test_a_hold_is_shown_recorded_and_validated(aws: Any, tenant: str) -> None:
+    populate(tenant, "u-1", ("hi there",))
+    for bad in (
+        {},
+        {"reason": ""},
+        {"reason": "x", "categories": []},
+        {"reason": "x", "categories": ["all"]},
+        {"reason": "x", "categories": ["profile", "profile"]},
+    ):
+        assert call("PUT", "/v1/subjects/u-1/legal-hold", tenant=tenant, body=bad).status == 422, bad
+    assert call("DELETE", "/v1/subjects/u-1/legal-hold", tenant=tenant).status == 404  # none to lift
+    call("PUT", "/v1/subjects/u-1/legal-hold", tenant=tenant, body={"reason": "Audit 9"})
+    shown = call("GET", "/v1/subjects/u-1", tenant=tenant).body["legal_hold"]
+    assert shown["reason"] == "Audit 9" and shown["categories"] == ["interactions", "profile"]
+    lifted = call("DELETE", "/v1/subjects/u-1/legal-hold", tenant=tenant)
+    assert lifted.status == 200 and lifted.body["legal_hold"] is None

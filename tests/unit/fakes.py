@@ -172,6 +172,10 @@ class FakeSubjectStore:
             else:
                 self.interactions.get((tenant_id, subject_id), {}).pop(sk, None)
 
+    def strip_profile(self, tenant_id: str, subject_id: str) -> None:
+        profile = self.profiles[(tenant_id, subject_id)]
+        self.profiles[(tenant_id, subject_id)] = profile.model_copy(update={"sealed": {}, "lookups": {}})
+
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
         return subject_id in self.find_subjects(tenant_id, kind, digest)
 

@@ -146,6 +146,14 @@ class DynamoSubjectStore(DynamoTable):
     def delete_keys(self, keys: list[dict[str, str]]) -> None:
         self._delete_keys(keys)
 
+    def strip_profile(self, tenant_id: str, subject_id: str) -> None:
+        self._ddb.update_item(
+            TableName=self.table_name,
+            Key=serialise({"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": keyspace.PROFILE_SK}),
+            UpdateExpression="REMOVE sealed, lookups",
+            ConditionExpression="attribute_exists(pk)",
+        )
+
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
         """Whether the identifier index still maps this digest to the subject (the read-back of a deletion)."""
         return subject_id in self.find_subjects(tenant_id, kind, digest)

@@ -1,5 +1,5 @@
-"""Subject rights served by the Intake function: correction, objection, deactivation, and the request to
-erase (a Router that handlers/intake.py includes; each leaves a request record)."""
+"""Subject rights served by the Intake function: correction, objection, deactivation, legal holds and the
+request to erase (a Router that handlers/intake.py includes; each leaves a request record)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from chatsphere.bootstrap import adapters
 from chatsphere.handlers.http import SubjectId, body_response, problem_responses, tenant_id, to_json
-from chatsphere.logic import deletion, subject_rights
+from chatsphere.logic import deletion, intake, subject_rights
 from chatsphere.models.common import utc_now
 from chatsphere.models.requests import RequestRecord
-from chatsphere.models.subjects import ObjectablePurpose, Subject, SubjectPatch
+from chatsphere.models.subjects import LegalHoldIn, ObjectablePurpose, Subject, SubjectPatch
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -106,3 +106,45 @@ def reactivate(subject_id: SubjectId) -> Subject:
     return subject_rights.set_deactivated(
         a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, False, utc_now()
     )
+
+
+@router.put(
+    "/v1/subjects/<subject_id>/legal-hold",
+    summary="Place a legal hold: what it covers (profile, interactions) is kept by any deletion until lifted",
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 413, 415, 422)},
+)
+def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
+    a = adapters()
+    return subject_rights.place_hold(
+        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, body, utc_now()
+    )
+
+
+@router.delete(
+    "/v1/subjects/<subject_id>/legal-hold",
+    summary="Lift the legal hold; a deletion it interrupted then completes by itself (202, the new record)",
+    responses={
+        **SUBJECT_OK,
+        **body_response(202, "The hold kept data from a deletion: the deletion that completes it", RequestRecord),
+        **problem_responses(404, 409, 410, 422),
+    },
+)
+def lift_hold(subject_id: SubjectId) -> Response[Any]:
+    a, tenant, now = adapters(), tenant_id(router), utc_now()
+    item = subject_rights.lift_hold(a.subjects, a.tenants, a.tombstones, tenant, subject_id, now)
+    if item.status == "erasing":
+        record, _ = deletion.request_deletion(
+            a.subjects,
+            a.tenants,
+            a.requests,
+            a.deletion_jobs,
+            a.blobs,
+            a.tombstones,
+            tenant,
+            subject_id,
+            now,
+            "hold_lifted",
+        )
+        return Response(status_code=202, content_type="application/json", body=to_json(record))
+    subject = intake.get_subject(a.subjects, a.keyring, a.tombstones, tenant, subject_id)
+    return Response(status_code=200, content_type="application/json", body=to_json(subject))

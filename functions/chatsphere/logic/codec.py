@@ -13,7 +13,7 @@ from chatsphere.logic.crypto import SubjectCipher, keyed_digest
 from chatsphere.logic.ports import BlobStore, SubjectStore, TenantSecret
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
 from chatsphere.models.requests import RequestItem
-from chatsphere.models.subjects import Interaction, Subject, email_lookup_form, processing_for
+from chatsphere.models.subjects import Interaction, LegalHold, Subject, email_lookup_form, processing_for
 
 PROFILE_FIELDS = ("name", "email", "phone", "contact")
 IDENTIFIER_KINDS: tuple[IdentifierKind, ...] = ("email", "phone")
@@ -58,6 +58,7 @@ def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
         processing=processing_for(objections),
         created_at=datetime.fromisoformat(item.created_at),
         updated_at=datetime.fromisoformat(item.updated_at),
+        legal_hold=LegalHold.model_validate(item.legal_hold) if item.legal_hold else None,
         **fields,
     )
 

@@ -33,10 +33,12 @@ from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.items import IdentifierKind, ProfileItem, TombstoneItem
 from chatsphere.models.requests import DeletionDetails, DeletionReceipt, Refusal, RequestItem, RequestRecord
+from chatsphere.models.subjects import LegalHold
 
 EVENT_TYPE = "SubjectDeleted"
 CHUNK = 1000  # items, object versions or records removed per step of one invocation; then it continues
 EVERYTHING = 10**9
+KEPT_ITEMS = ("profile", "interactions", "lookup_items")
 STEPS = ("inventory", "key_destroyed", "exports_cancelled", "items", "objects", "idempotency", "swept", "verified")
 
 
@@ -57,26 +59,30 @@ def request_deletion(
     Returns the record and whether it is new: a deletion already open is returned, not doubled."""
     settings = tenants.get_settings(tenant_id)
     opened: list[RequestItem] = []
+    previous: str | None = None  # a deletion that failed, or kept data for a hold now lifted, is requested anew
 
     def close(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
         if existing is None:
             raise tombstones.absent(tenant_id, subject_id)
-        if existing.status == "erasing" and existing.deletion_request_id not in failed:
+        if existing.status == "erasing" and existing.deletion_request_id != previous:
             return existing, None
-        record = new_request(settings, tenant_id, subject_id, now, DeletionDetails(initiated_by=initiated_by))
+        details = DeletionDetails(initiated_by=initiated_by, follows=previous)
+        record = new_request(settings, tenant_id, subject_id, now, details)
         opened[:] = [record]
         closed = existing.model_copy(
             update={"status": "erasing", "deletion_request_id": record.request_id, "version": existing.version + 1}
         )
         return closed, record
 
-    failed: set[str] = set()  # a deletion that failed is requested anew, on the subject that stays closed
     profile = subjects.get_profile(tenant_id, subject_id)
     if profile is not None and profile.status == "erasing" and profile.deletion_request_id:
         current = requests.get(tenant_id, profile.deletion_request_id)
-        if current is None or current.is_open:
+        unfinished = current is not None and (
+            current.status == "failed" or (current.status == "completed_with_exceptions" and not profile.legal_hold)
+        )
+        if not unfinished:
             return _open_record(requests, blobs, tenant_id, profile.deletion_request_id, now), False
-        failed.add(profile.deletion_request_id)
+        previous = profile.deletion_request_id
     item, _ = write_profile(subjects, tenant_id, subject_id, close)
     if not opened:  # another caller closed it between our reads
         assert item.deletion_request_id is not None
@@ -145,6 +151,38 @@ class _Run:
         self.tenant_id, self.subject_id = item.tenant_id, item.subject_id
         self.prefix = subject_prefix(item.tenant_id, item.subject_id)
 
+    # ---------------------------------------------------------------- legal holds
+    @property
+    def held(self) -> frozenset[str]:
+        """The categories a legal hold kept when the inventory was taken (none: everything goes)."""
+        return frozenset(self.receipt.held)
+
+    def kept_item(self, sk: str) -> bool:
+        if "interactions" in self.held and sk.startswith("I#"):
+            return True
+        if "profile" in self.held and (sk == "PROFILE" or sk.startswith("LOOKUP#")):
+            return True
+        return sk == "PROFILE" and bool(self.held)  # the hold itself lives on the profile: a shell stays
+
+    def kept_object(self, key: str) -> bool:
+        return "interactions" in self.held and key.startswith(f"{self.prefix}interactions/")
+
+    def removable_keys(self, limit: int) -> list[dict[str, str]]:
+        keys = self.p.subjects.partition_keys(self.tenant_id, self.subject_id, limit + self.kept_count)
+        return [k for k in keys if not self.kept_item(k["sk"])][:limit]
+
+    def removable_versions(self, limit: int) -> list[tuple[str, str, bool]]:
+        found = self.p.blobs.versions(self.prefix, limit + self.kept_objects)
+        return [v for v in found if not self.kept_object(v[0])][:limit]
+
+    @property
+    def kept_count(self) -> int:
+        return sum(n for store, n in self.receipt.kept.items() if store in KEPT_ITEMS)
+
+    @property
+    def kept_objects(self) -> int:
+        return self.receipt.kept.get("object_versions", 0)
+
     @property
     def receipt(self) -> DeletionReceipt:
         result = self.item.result
@@ -172,20 +210,38 @@ class _Run:
         """Counts before anything is removed (so a receipt counts each item once), and the tombstone that
         refuses the id from here on, written before the profile can go."""
         p = self.p
+        profile = p.subjects.get_profile(self.tenant_id, self.subject_id)
+        hold = LegalHold.model_validate(profile.legal_hold) if profile and profile.legal_hold else None
+        self.item = self.item.model_copy(
+            update={"result": self.receipt.model_copy(update={"held": sorted(hold.categories) if hold else []})}
+        )
         keys = p.subjects.partition_keys(self.tenant_id, self.subject_id, EVERYTHING)
         versions = p.blobs.versions(self.prefix, EVERYTHING)
-        profile = p.subjects.get_profile(self.tenant_id, self.subject_id)
+        gone = [k["sk"] for k in keys if not self.kept_item(k["sk"])]
+        stays = [k["sk"] for k in keys if self.kept_item(k["sk"])]
+        gone_objects = [marker for key, _, marker in versions if not self.kept_object(key)]
+
+        def by_kind(sks: list[str]) -> dict[str, int]:
+            return {
+                "profile": sum(1 for sk in sks if sk == "PROFILE"),
+                "interactions": sum(1 for sk in sks if sk.startswith("I#")),
+                "lookup_items": sum(1 for sk in sks if sk.startswith("LOOKUP#")),
+                "other_items": sum(1 for sk in sks if not sk.startswith(("PROFILE", "I#", "LOOKUP#"))),
+            }
+
         removed = {
-            "profile": sum(1 for k in keys if k["sk"] == "PROFILE"),
-            "interactions": sum(1 for k in keys if k["sk"].startswith("I#")),
-            "lookup_items": sum(1 for k in keys if k["sk"].startswith("LOOKUP#")),
-            "other_items": sum(1 for k in keys if not k["sk"].startswith(("PROFILE", "I#", "LOOKUP#"))),
-            "object_versions": sum(1 for *_, marker in versions if not marker),
-            "delete_markers": sum(1 for *_, marker in versions if marker),
+            **by_kind(gone),
+            "object_versions": sum(1 for marker in gone_objects if not marker),
+            "delete_markers": sum(1 for marker in gone_objects if marker),
             "idempotency_records": len(p.idempotency.record_keys(self.tenant_id, self.subject_id, EVERYTHING)),
-            "data_key": int(p.data_keys.get(self.tenant_id, self.subject_id) is not None),
+            "data_key": int(not self.held and p.data_keys.get(self.tenant_id, self.subject_id) is not None),
             "exports_cancelled": sum(1 for r in self._records() if r.type == "export" and r.is_open),
         }
+        kept: dict[str, int] = {}
+        if self.held:
+            kept = {k: v for k, v in by_kind(stays).items() if v}
+            kept["object_versions"] = len(versions) - len(gone_objects)
+            kept["data_key"] = int(p.data_keys.get(self.tenant_id, self.subject_id) is not None)
         digests = [f"{kind}:{digest}" for kind, digest in sorted(profile.lookups.items())] if profile else []
         subject_hash = p.tombstones.hash(self.tenant_id, self.subject_id)
         started = TombstoneItem(
@@ -194,12 +250,15 @@ class _Run:
             request_id=self.item.request_id,
             started_at=iso(self.now),
         )
-        p.requests.put_tombstone(started)
-        self.step_done("inventory", removed=removed, lookup_digests=digests)
+        if not self.held:
+            p.requests.put_tombstone(started)
+        because = f"legal hold placed by request {hold.request_id}: {hold.reason}" if hold else None
+        self.step_done("inventory", removed=removed, lookup_digests=digests, kept=kept, kept_because=because)
         return True
 
     def _key_destroyed(self) -> bool:
-        self.p.data_keys.delete(self.tenant_id, self.subject_id)  # crypto-shredding: from here, nothing opens
+        if not self.held:  # the key is not destroyed while anything it protects is kept
+            self.p.data_keys.delete(self.tenant_id, self.subject_id)  # crypto-shredding: from here, nothing opens
         self.step_done("key_destroyed")
         return True
 
@@ -216,15 +275,17 @@ class _Run:
         return self._remove_items("items")
 
     def _remove_items(self, step: str, **done: object) -> bool:
-        keys = self.p.subjects.partition_keys(self.tenant_id, self.subject_id, self.chunk)
+        keys = self.removable_keys(self.chunk)
         self.p.subjects.delete_keys(keys)  # sort-key order: interactions, lookups, and the profile last
         if len(keys) == self.chunk:
             return False
+        if self.held and "profile" not in self.held:  # the shell that carries the hold keeps no personal value
+            self.p.subjects.strip_profile(self.tenant_id, self.subject_id)
         self.step_done(step, **done)
         return True
 
     def _objects(self) -> bool:
-        versions = self.p.blobs.versions(self.prefix, self.chunk)
+        versions = self.removable_versions(self.chunk)
         self.p.blobs.delete_versions([(key, version) for key, version, _ in versions])
         if len(versions) == self.chunk:
             return False
@@ -242,8 +303,8 @@ class _Run:
     def _swept(self) -> bool:
         """Once more, for writes that passed their status check just before the subject was closed, and a
         package an export that was running may have left: counted as they go (they were not inventoried)."""
-        keys = self.p.subjects.partition_keys(self.tenant_id, self.subject_id, self.chunk)
-        versions = self.p.blobs.versions(self.prefix, self.chunk)
+        keys = self.removable_keys(self.chunk)
+        versions = self.removable_versions(self.chunk)
         if keys or versions:
             self.p.subjects.delete_keys(keys)
             self.p.blobs.delete_versions([(key, version) for key, version, _ in versions])
@@ -259,11 +320,13 @@ class _Run:
         """Only an empty read-back of every store the job touched completes the request."""
         p, tenant, subject = self.p, self.tenant_id, self.subject_id
         remaining = {
-            "subject_items": len(p.subjects.partition_keys(tenant, subject, 1)),
-            "object_versions": len(p.blobs.versions(self.prefix, 1)),
+            "subject_items": len(self.removable_keys(1)),
+            "object_versions": len(self.removable_versions(1)),
             "idempotency_records": len(p.idempotency.record_keys(tenant, subject, 1)),
-            "data_key": int(p.data_keys.get(tenant, subject) is not None),
-            "identifier_index": sum(
+            "data_key": int(not self.held and p.data_keys.get(tenant, subject) is not None),
+            "identifier_index": 0
+            if "profile" in self.held  # a hold on the profile keeps its lookups
+            else sum(
                 p.subjects.index_holds(tenant, _kind(entry), entry.partition(":")[2], subject)
                 for entry in self.receipt.lookup_digests
             ),
@@ -277,7 +340,12 @@ class _Run:
 
     def _complete(self) -> None:
         """Records keep their proof with the subject's keyed hash; the tombstone outlives everything; the
-        tenant's processors hear of it (art. 19); and the record itself completes, last."""
+        tenant's processors hear of it (art. 19); and the record itself completes, last. Under a legal hold
+        the subject is not gone: the record completes with exceptions, saying what was kept and why."""
+        if self.held:
+            receipt = self.receipt.model_copy(update={"lookup_digests": []})
+            self.save(finish(self.item, "completed_with_exceptions", self.now, receipt))
+            return
         subject_hash = self.p.tombstones.hash(self.tenant_id, self.subject_id)
         for record in self._records():
             if record.request_id != self.item.request_id:

@@ -62,6 +62,10 @@ class SubjectStore(Protocol):
 
     def delete_keys(self, keys: list[dict[str, str]]) -> None: ...
 
+    def strip_profile(self, tenant_id: str, subject_id: str) -> None:
+        """The profile keeps its status and hold, and loses every sealed value and lookup digest."""
+        ...
+
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool: ...
 
 

@@ -1,4 +1,4 @@
-"""Subject rights served by the Intake function: correction, objection and deactivation.
+"""Subject rights served by the Intake function: correction, objection, deactivation and legal holds.
 
 Every change leaves a request record, written in the same transaction as the change itself."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chatsphere.errors import NotFound
 from chatsphere.logic.codec import open_fields, open_profile, profile_digests, seal_fields, write_profile
 from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.ports import SubjectStore, TenantSecret, TenantStore
@@ -13,8 +14,14 @@ from chatsphere.logic.requests import new_request
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.items import ProfileItem
-from chatsphere.models.requests import CorrectionDetails, DeactivationDetails, ObjectionDetails, RequestItem
-from chatsphere.models.subjects import ObjectablePurpose, Subject, SubjectPatch
+from chatsphere.models.requests import (
+    CorrectionDetails,
+    DeactivationDetails,
+    LegalHoldDetails,
+    ObjectionDetails,
+    RequestItem,
+)
+from chatsphere.models.subjects import LegalHold, LegalHoldIn, ObjectablePurpose, Subject, SubjectPatch
 
 
 def _cipher(keyring: Keyring, tombstones: Tombstones, tenant_id: str, subject_id: str) -> SubjectCipher:
@@ -123,3 +130,64 @@ def set_deactivated(
 
     item, _ = write_profile(subjects, tenant_id, subject_id, apply)
     return open_profile(cipher, item)
+
+
+def place_hold(
+    subjects: SubjectStore,
+    keyring: Keyring,
+    tenants: TenantStore,
+    tombstones: Tombstones,
+    tenant_id: str,
+    subject_id: str,
+    body: LegalHoldIn,
+    now: datetime,
+) -> Subject:
+    """A legal hold (an exception to erasure): what it covers is kept by any deletion until it is lifted."""
+    cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
+    settings = tenants.get_settings(tenant_id)
+
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+        current = tombstones.require(tenant_id, subject_id, existing)
+        details = LegalHoldDetails(action="place", categories=sorted(body.categories), reason=body.reason)
+        record = new_request(settings, tenant_id, subject_id, now, details, status="completed")
+        hold = LegalHold(
+            reason=body.reason, categories=sorted(body.categories), since=now, request_id=record.request_id
+        )
+        update = {"legal_hold": hold.model_dump(mode="json"), "updated_at": iso(now), "version": current.version + 1}
+        return current.model_copy(update=update), record
+
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    return open_profile(cipher, item)
+
+
+def lift_hold(
+    subjects: SubjectStore,
+    tenants: TenantStore,
+    tombstones: Tombstones,
+    tenant_id: str,
+    subject_id: str,
+    now: datetime,
+) -> ProfileItem:
+    """Lift the hold. Returns the profile as written: if a deletion kept data for the hold (the subject is
+    still `erasing`), the caller requests the deletion that completes it."""
+    settings = tenants.get_settings(tenant_id)
+
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+        if existing is None:
+            raise tombstones.absent(tenant_id, subject_id)
+        if existing.legal_hold is None:
+            raise NotFound("the subject has no legal hold")
+        categories = LegalHold.model_validate(existing.legal_hold).categories
+        record = new_request(
+            settings,
+            tenant_id,
+            subject_id,
+            now,
+            LegalHoldDetails(action="lift", categories=list(categories)),
+            status="completed",
+        )
+        update = {"legal_hold": None, "updated_at": iso(now), "version": existing.version + 1}
+        return existing.model_copy(update=update), record
+
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    return item

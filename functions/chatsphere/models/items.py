@@ -20,6 +20,7 @@ class ProfileItem(BaseModel):
     subject_id: str
     status: ProfileStatus = "active"
     deletion_request_id: str | None = Field(default=None, description="The open deletion, while erasing")
+    legal_hold: dict[str, object] | None = Field(default=None, description="models.subjects.LegalHold, as stored")
     created_at: str
     updated_at: str
     version: int = 0

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from chatsphere.models.common import JSON_INTEGER, StrictModel
 from chatsphere.models.subjects import ObjectablePurpose
 
-RequestType = Literal["export", "correction", "objection", "deactivation", "deletion"]
+RequestType = Literal["export", "correction", "objection", "deactivation", "deletion", "legal_hold"]
 RequestStatus = Literal["received", "in_progress", "completed", "completed_with_exceptions", "rejected", "failed"]
 OPEN_STATUSES: tuple[RequestStatus, ...] = ("received", "in_progress")
 REQUEST_ID_PATTERN = r"^r[0-9a-f]{28}$"
@@ -56,13 +56,22 @@ class DeletionDetails(_Part):
     follows: str | None = None  # the deletion a legal hold interrupted, when this one completes it
 
 
-RequestDetails = ExportDetails | CorrectionDetails | ObjectionDetails | DeactivationDetails | DeletionDetails
+class LegalHoldDetails(_Part):
+    action: Literal["place", "lift"]
+    categories: list[str]
+    reason: str | None = None  # tenant text, given when the hold is placed
+
+
+RequestDetails = (
+    ExportDetails | CorrectionDetails | ObjectionDetails | DeactivationDetails | DeletionDetails | LegalHoldDetails
+)
 DETAILS_BY_TYPE: dict[str, type[_Part]] = {
     "export": ExportDetails,
     "correction": CorrectionDetails,
     "objection": ObjectionDetails,
     "deactivation": DeactivationDetails,
     "deletion": DeletionDetails,
+    "legal_hold": LegalHoldDetails,
 }
 
 
@@ -92,6 +101,9 @@ class DeletionReceipt(_Part):
     verified: bool = False
     steps: dict[str, str] = {}  # step -> when it finished
     lookup_digests: list[str] = []  # the index keys to read back; dropped from the final receipt
+    held: list[str] = []  # the categories a legal hold covered when the erasure took its inventory
+    kept: dict[str, int] = {}  # store -> items a legal hold keeps (completed_with_exceptions)
+    kept_because: str | None = None  # the hold's reason and the request that placed it
 
 
 RequestResult = ExportResult | DeletionReceipt | Refusal

@@ -90,6 +90,33 @@ PURPOSES = {
 
 
 SubjectStatus = Literal["active", "deactivated"]
+HoldCategory = Literal["profile", "interactions"]
+HOLD_CATEGORIES: tuple[HoldCategory, ...] = ("profile", "interactions")
+
+
+class LegalHoldIn(StrictModel):
+    """An exception to erasure (GDPR art. 17(3)): what it covers is kept until the hold is lifted."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="Why the data must be kept (e.g. a claim's case number); tenant text, stored as written: "
+        "keep personal data out of it"
+    )
+    categories: Annotated[list[HoldCategory], Field(min_length=1, max_length=2)] = Field(
+        default_factory=lambda: list(HOLD_CATEGORIES), description="What the hold keeps; both by default; no repeats"
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> LegalHoldIn:
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError("categories has duplicates")
+        return self
+
+
+class LegalHold(BaseModel):
+    reason: str
+    categories: list[HoldCategory]
+    since: datetime
+    request_id: str
 
 
 class Subject(BaseModel):
@@ -103,6 +130,7 @@ class Subject(BaseModel):
     processing: dict[str, bool] = Field(description="Purpose -> whether the subject's data may be used for it")
     created_at: datetime
     updated_at: datetime
+    legal_hold: LegalHold | None = Field(default=None, description="The legal hold in force, if any")
 
 
 def processing_for(objections: list[str]) -> dict[str, bool]:
