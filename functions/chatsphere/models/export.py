@@ -17,7 +17,11 @@ S3Uri = Annotated[
 
 class ExportIn(StrictModel):
     format: ExportFormat = "json"
-    deliver_to: S3Uri | None = Field(default=None, description="One of the tenant's portability_destinations")
+    deliver_to: S3Uri | None = Field(
+        default=None,
+        description="One of the tenant's portability_destinations (GET /v1/settings), as written there; any other gets"
+        " 422",
+    )
 
 
 class ExportJob(BaseModel):
