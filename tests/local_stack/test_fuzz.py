@@ -34,7 +34,7 @@ from tests.local_stack.conftest import ROOT, RunningStack, http
 
 # Bounds on a shared 2-core machine: fuzzing cases per operation, stateful scenarios and steps per scenario.
 FUZZ_EXAMPLES = 30
-STATEFUL_SCENARIOS = 40
+STATEFUL_SCENARIOS = 25
 STATEFUL_STEPS = 8
 DEFAULT_EXTENSION_DAYS = TenantSettings().extension_days
 CONFIG = schemathesis.Config.from_dict(
