@@ -2,6 +2,10 @@
 invalid ones) and runs every check it has on each answer: no 5xx, documented status codes, content types, headers
 and bodies, valid data accepted, invalid data rejected, the key actually enforced, 405 + Allow on other methods.
 
+Every phase `schemathesis run` has: the schema's examples, coverage (each keyword's boundaries and violations, other
+methods), fuzzing (hypothesis, capped per operation), and stateful (sequences that feed one answer's ids into the
+next request, along the links schemathesis infers from the document's names: subject_id, request_id).
+
 The requests carry the second demo tenant's key: the first one's data belongs to test_local_stack.py and to the
 banner's examples."""
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,11 +23,20 @@ import phonenumbers
 import pytest
 import schemathesis
 from email_validator import EmailNotValidError, validate_email
-from hypothesis import settings
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import Bundle, initialize
 from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation.meta import TestPhase
+from schemathesis.generation.stateful.state_machine import StepInput
 
-from tests.local_stack.conftest import ROOT, RunningStack
+from chatsphere.models.settings import TenantSettings
+from tests.local_stack.conftest import ROOT, RunningStack, http
 
+# Bounds on a shared 2-core machine: fuzzing cases per operation, stateful scenarios and steps per scenario.
+FUZZ_EXAMPLES = 30
+STATEFUL_SCENARIOS = 25
+STATEFUL_STEPS = 8
+DEFAULT_EXTENSION_DAYS = TenantSettings().extension_days
 CONFIG = schemathesis.Config.from_dict(
     {
         # Every check. max_response_time is not among them until it is given a limit, and a time limit would be
@@ -30,6 +44,14 @@ CONFIG = schemathesis.Config.from_dict(
         "checks": {"enabled": True},
         # The same examples on every run, and no example database written into the tree.
         "generation": {"deterministic": True, "database": "none"},
+        # All four, as `schemathesis run` does (they are on by default; said here so that none goes quietly).
+        # Stateful scenarios are capped below, in test_stateful_workflows.
+        "phases": {
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
+        },
     }
 )
 schema = schemathesis.openapi.from_path(ROOT / "infra" / "openapi.json", config=CONFIG)
@@ -107,14 +129,18 @@ def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     # An interaction cannot have occurred in the future: the schema cannot say "before now".
     if isinstance(body.get("occurred_at"), str) and _after_now(body["occurred_at"]):
         body["occurred_at"] = "2020-02-29T12:00:00+00:00"
+    # An extension may be at most the tenant's extension_days: tenant state, the default wherever it matters
+    # (a made-up request id is a 404 first; test_stateful_workflows puts the default settings back).
+    days = body.get("days")
+    if path.endswith("/extension") and type(days) in (int, float) and days > DEFAULT_EXTENSION_DAYS:
+        body["days"] = DEFAULT_EXTENSION_DAYS  # JSON's integer 95.0 included
     # deliver_to must be one of the tenant's portability_destinations: tenant state.
     if path.endswith("/exports"):
         body.pop("deliver_to", None)
-    # Processor names and portability destinations are unique (the former is not expressible in JSON Schema).
+    # Processor names are unique: JSON Schema's uniqueItems compares whole items, not a field of them.
+    # (Portability destinations say uniqueItems, which valid cases already keep.)
     if isinstance(body.get("processors"), list):
         body["processors"] = _unique_by(body["processors"], lambda p: p.get("name") if isinstance(p, dict) else p)
-    if isinstance(body.get("portability_destinations"), list):
-        body["portability_destinations"] = _unique_by(body["portability_destinations"], str)
 
 
 @schema.hook("map_case")
@@ -136,20 +162,28 @@ def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathes
     return case
 
 
+def _with_real_key(case: schemathesis.Case, stack: RunningStack) -> bool:
+    """Puts the demo tenant's key in the placeholder's place; whether the case carries the key."""
+    keyed = bool(case.headers) and case.headers.get("Authorization") == f"Bearer {KEY_PLACEHOLDER}"
+    if keyed:
+        case.headers["Authorization"] = f"Bearer {stack.key(1)}"
+    return keyed
+
+
+def _past_the_authorizer(response: Any) -> None:
+    # 401 and 403 count as "accepted" for valid data: make sure the key got the requests past the authorizer.
+    assert response.status_code not in (401, 403), response.text
+
+
 def _contract_test(method: str, path: str) -> Callable[..., None]:
     @pytest.mark.local_stack
     @schema.include(method=method, path=path).parametrize()
-    @settings(max_examples=30, deadline=None)
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None)
     def test(case: schemathesis.Case, stack: RunningStack) -> None:
-        keyed = bool(case.headers) and case.headers.get("Authorization") == f"Bearer {KEY_PLACEHOLDER}"
-        if keyed:
-            case.headers["Authorization"] = f"Bearer {stack.key(1)}"
-
+        keyed = _with_real_key(case, stack)
         response = case.call_and_validate(base_url=stack.api_url)
-
-        # 401 and 403 count as "accepted" for valid data: make sure the key got the requests past the authorizer.
         if keyed:
-            assert response.status_code not in (401, 403), response.text
+            _past_the_authorizer(response)
 
     return test
 
@@ -160,3 +194,55 @@ for _result in schema.get_all_operations():
     _operation = _result.ok()
     _name = "test_contract_" + re.sub(r"[^a-z0-9]+", "_", f"{_operation.method} {_operation.path}".lower()).strip("_")
     globals()[_name] = _contract_test(_operation.method, _operation.path)
+
+
+# ------------------------------------------------------------------------------------------- the stateful phase
+# No links in the document: schemathesis infers them from the names (a subject's subject_id feeds every
+# /v1/subjects/{subject_id} route, an export's or a listed request's request_id feeds /v1/requests/{request_id}
+# and its extension). The hooks and the auth above apply to every step.
+#
+# Its own entry points are the POSTs and the GETs without path parameters: on a tenant without subjects those
+# only meet 404s (an export or a deactivation of a subject nobody created). Subjects are created by a PUT, so
+# each scenario starts with one; the inferred links carry its subject_id on from there.
+Workflow = schema.as_state_machine()
+PUT_SUBJECT = schema["/v1/subjects/{subject_id}"]["PUT"]
+
+
+@pytest.mark.local_stack
+def test_stateful_workflows(stack: RunningStack) -> None:
+    # The fuzzed PUT /v1/settings left any settings; the workflows extend requests by up to the default's days.
+    assert http("PUT", f"{stack.api_url}/v1/settings", key=stack.key(1), json_body={}).status == 200
+
+    class AgainstTheStack(Workflow):  # type: ignore[misc,valid-type]
+        # Whatever the bundle's name, schemathesis files a step's output under its operation and status.
+        @initialize(target=Bundle("seeded"), case=PUT_SUBJECT.as_strategy(phase=TestPhase.STATEFUL))
+        def a_subject(self, case: schemathesis.Case) -> Any:
+            # A new subject every scenario: hypothesis replays the same draws, and a PUT of an id an earlier
+            # scenario created answers 200, not 201, which would feed other rules (an inconsistent replay).
+            case.path_parameters = {**(case.path_parameters or {}), "subject_id": f"wf-{uuid.uuid4().hex}"}
+            # As schemathesis's own root rules do: recorded, so that the steps it feeds can name their parent.
+            self.recorder.record_case(case=case)
+            self.control.record_step(StepInput.initial(case), self.recorder)
+            return self.step(StepInput.initial(case))
+
+        def call(self, case: schemathesis.Case, **kwargs: Any) -> Any:
+            keyed = _with_real_key(case, stack)
+            response = case.call(**kwargs)
+            if keyed:
+                _past_the_authorizer(response)
+            return response
+
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"base_url": stack.api_url}
+
+    AgainstTheStack.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+    )

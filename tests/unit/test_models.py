@@ -199,3 +199,33 @@ def test_ids_made_only_of_dots_are_refused(subject_id: str) -> None:
 def test_ids_with_dots_and_other_characters_are_accepted() -> None:
     for ok in (".a", "a.", "..x..", "u-1.2"):
         InteractionIn.model_validate({"conversation_id": ok, "role": "customer", "text": "hi"})
+
+
+# format: date-time is RFC 3339's syntax; pydantic alone reads more (issue 7, item 10).
+@pytest.mark.parametrize(("model", "base", "field"), DATE_TIME_FIELDS)
+@pytest.mark.parametrize(
+    "value",
+    ["2020-01-01 00:00:00Z", "2020-01-01_00:00:00Z", "2020-01-01T00:00Z", "2020-01-01T00:00:00+0100", "1700000000"],
+)
+def test_a_date_time_other_than_rfc_3339_is_refused(
+    model: type[BaseModel], base: dict[str, Any], field: str, value: str
+) -> None:
+    (error,) = errors_of(model, {**base, field: value})
+    assert error["loc"] == (field,)
+
+
+@pytest.mark.parametrize(("model", "base", "field"), DATE_TIME_FIELDS)
+@pytest.mark.parametrize("value", ["2020-01-01t00:00:00z", "2020-01-01T00:00:00.123456789-08:00"])
+def test_rfc_3339_in_lower_case_or_with_long_fractions_is_accepted(
+    model: type[BaseModel], base: dict[str, Any], field: str, value: str
+) -> None:
+    model.model_validate({**base, field: value})
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/p\x85", "https://example.com/p\ufeff", "https://example.com/p\x1c", "https://bü.de/"]
+)
+def test_a_policy_url_is_printable_ascii(url: str) -> None:
+    body = {"version": "v1", "effective_at": "2026-01-01T00:00:00Z", "url": url, "sha256": "0" * 64}
+    (error,) = errors_of(PolicyIn, body)
+    assert error["loc"] == ("url",)

@@ -36,12 +36,17 @@ PROBLEM_JSON = "application/problem+json"
 SubjectId = Annotated[
     str, Path(pattern=ID_PATTERN, min_length=1, max_length=128, description="The tenant's own user id")
 ]
+# Any string of the right length has the schema's shape; only a cursor the API signed is accepted.
+CURSOR_RULES = (
+    "The next_cursor of the previous page, unchanged: cursors are signed, and one this API did not return for this"
+    " listing (edited, made up, from another listing or tenant) gets 400"
+)
 PROBLEM_BASE = "https://chatsphere.dev/problems/"
 # Lambda's own payload limit; a 1 MiB text may grow up to 6x when JSON-escaped.
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
 _DESCRIPTIONS = {
-    400: "Malformed request (JSON, cursor, encoding)",
+    400: "Malformed request: a body that is not JSON (or repeats a key), not UTF-8, or a cursor this API did not issue",
     401: "No API key",
     403: "The API key is not valid",
     404: "No such resource for this tenant",

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from chatsphere.bootstrap import adapters
 from chatsphere.handlers import subject_rights
 from chatsphere.handlers.http import (
+    CURSOR_RULES,
     SubjectId,
     api_handler,
     body_response,
@@ -134,9 +135,7 @@ def create_interaction(
 def list_interactions(
     subject_id: SubjectId,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[
-        str | None, Query(min_length=1, max_length=1024, description="next_cursor of the previous page")
-    ] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES)] = None,
 ) -> InteractionPage:
     a = adapters()
     return intake.list_interactions(

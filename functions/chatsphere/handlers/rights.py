@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from chatsphere.bootstrap import adapters
 from chatsphere.handlers.http import (
+    CURSOR_RULES,
     SubjectId,
     api_handler,
     body_response,
@@ -80,7 +81,8 @@ def list_requests(
     overdue: Annotated[bool, Query()] = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[
-        str | None, Query(min_length=1, max_length=1024, description="next_cursor of the previous page")
+        str | None,
+        Query(min_length=1, max_length=1024, description=f"{CURSOR_RULES} (overdue=true is a listing of its own)"),
     ] = None,
 ) -> RequestPage:
     a = adapters()

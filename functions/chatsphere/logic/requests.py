@@ -94,7 +94,7 @@ def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestReco
 def get_request(
     requests: RequestStore, blobs: BlobStore, tenant_id: str, request_id: str, now: datetime
 ) -> RequestRecord:
-    item = requests.get(tenant_id, request_id) if _REQUEST_ID.match(request_id) else None
+    item = requests.get(tenant_id, request_id) if _REQUEST_ID.fullmatch(request_id) else None
     if item is None:
         raise NotFound("no such request")
     return to_record(blobs, item, now)

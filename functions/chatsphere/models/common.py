@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -38,8 +39,15 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
+# RFC 3339's date-time (the contract's format: date-time); pydantic alone would also read a space or "_" for the T,
+# "+0100", "00:00" without seconds and even "1700000000" as a time. Ranges (month 13, hour 24) are pydantic's.
+_RFC_3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def _date_time_text(value: Any) -> Any:
-    if isinstance(value, str | datetime):
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC_3339.fullmatch(value)):
         return value
     raise ValueError("must be an RFC 3339 date-time string")
 
@@ -53,6 +61,10 @@ def _in_utc_range(value: datetime) -> datetime:
     return value
 
 
+DATE_TIME_RULES = (
+    "RFC 3339 with an offset (Z, +hh:mm or -hh:mm); it must fall within the years 1 to 9999 once converted to UTC,"
+    " and a leap second (second 60) is refused"
+)
 # After an int's Field(...): 7 or 7.0, never true or "7".
 JSON_INTEGER = BeforeValidator(_json_integer)
 # RFC 3339 text with an offset (JSON has no date type), never a number of seconds, within UTC's years 1 to 9999.
@@ -60,7 +72,7 @@ DateTimeText = Annotated[
     AwareDatetime,
     BeforeValidator(_date_time_text),
     AfterValidator(_in_utc_range),
-    Field(description="RFC 3339 with an offset; it must fall within the years 1 to 9999 once converted to UTC"),
+    Field(description=DATE_TIME_RULES),
 ]
 
 

@@ -22,7 +22,11 @@ def bucket_of(uri: str) -> str:
 
 class ExportIn(StrictModel):
     format: ExportFormat = "json"
-    deliver_to: S3Uri | None = Field(default=None, description="One of the tenant's portability_destinations")
+    deliver_to: S3Uri | None = Field(
+        default=None,
+        description="One of the tenant's portability_destinations (GET /v1/settings), as written there; any other gets"
+        " 422",
+    )
 
 
 class ExportJob(BaseModel):

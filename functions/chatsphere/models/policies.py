@@ -10,12 +10,20 @@ from pydantic import BaseModel, Field, StringConstraints
 from chatsphere.models.common import DateTimeText, StrictModel
 
 PolicyVersionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,32}$")]
+# Printable ASCII (! to ~) rather than "not whitespace": \s means different characters in Python, in pydantic's
+# Rust regex and in ECMA-262 (the contract's dialect), and a URI has no other characters anyway.
+HTTPS_URL_PATTERN = r"^https://[!-~]{1,2000}$"
 
 
 class PolicyIn(StrictModel):
-    version: PolicyVersionId
+    version: PolicyVersionId = Field(
+        description="Published once: the same version again with the same content answers 200, with other content 409"
+    )
     effective_at: DateTimeText
-    url: Annotated[str, StringConstraints(pattern=r"^https://[^\s]{1,2000}$")]
+    url: Annotated[str, StringConstraints(pattern=HTTPS_URL_PATTERN)] = Field(
+        description="An https URL as RFC 3986 writes it: printable ASCII without spaces, up to 2000 characters"
+        " after https:// (percent-encode other characters; an internationalised host in its xn-- form)"
+    )
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] = Field(description="Of the policy text")
 
 

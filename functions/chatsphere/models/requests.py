@@ -181,5 +181,9 @@ class RequestPage(BaseModel):
 
 
 class ExtensionIn(StrictModel):
-    days: Annotated[int, Field(ge=1, le=365, description="At most the tenant's extension_days"), JSON_INTEGER]
+    days: Annotated[
+        int,
+        Field(ge=1, le=365, description="At most the tenant's extension_days (GET /v1/settings); more gets 422"),
+        JSON_INTEGER,
+    ]
     reason: Reason

@@ -38,9 +38,14 @@ class TenantSettings(StrictModel):
     download_link_hours: Annotated[
         int, Field(ge=1, le=168, description="Lifetime of an export's link"), JSON_INTEGER
     ] = 24
-    portability_destinations: Annotated[list[S3Uri], Field(max_length=20)] = Field(default_factory=list)
+    portability_destinations: Annotated[
+        list[S3Uri],
+        Field(max_length=20, json_schema_extra={"uniqueItems": True}, description="Where exports may be delivered"),
+    ] = Field(default_factory=list)
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
-    processors: Annotated[list[Processor], Field(max_length=50)] = Field(default_factory=list)
+    processors: Annotated[
+        list[Processor], Field(max_length=50, description="Each name at most once (422 otherwise)")
+    ] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> TenantSettings:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from chatsphere.models.common import DateTimeText, ExternalId, StrictModel
+from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, ExternalId, StrictModel
 
 MAX_TEXT_BYTES = 1024 * 1024
 
@@ -49,17 +49,30 @@ def normalise_phone(value: str) -> str:
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+# Not "[^@\s]": \s is a different set in Python, in pydantic's Rust regex and in ECMA-262 (U+0085, U+FEFF,
+# U+001C..U+001F), so the class names what it refuses: controls (C0, DEL, C1) and every dialect's whitespace.
+# email-validator refuses all of these anyway; the pattern is the cheap shape check before it.
+_NOT_IN_EMAIL = r"@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+EMAIL_PATTERN = rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+$"
 Email = Annotated[
     str,
-    StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"),
+    StringConstraints(min_length=3, max_length=254, pattern=EMAIL_PATTERN),
     AfterValidator(normalise_email),
-    Field(json_schema_extra={"format": "email"}),
+    Field(
+        json_schema_extra={"format": "email"},
+        description="Checked by email-validator (no DNS lookup), stricter than the pattern and format: the domain"
+        " needs a dot and a top-level label that is not all digits (not 0@00), special-use domains (localhost, .test,"
+        " .local, ...), quoted local parts and [IP] domains are refused; stored normalised (NFC, domain lower-cased)",
+    ),
 ]
 Phone = Annotated[
     str,
     StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"),
     AfterValidator(normalise_phone),
-    Field(description="E.164, e.g. +14155550100"),
+    Field(
+        description="E.164, e.g. +14155550100, and a number the country's numbering plan assigns (libphonenumber);"
+        " +10000000000 has the shape but is refused"
+    ),
 ]
 ContactKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 ContactValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
@@ -154,7 +167,9 @@ class InteractionIn(StrictModel):
     conversation_id: ExternalId
     role: Role
     text: Annotated[str, Field(min_length=1, description="Up to 1 MiB of UTF-8; more gets 413")]
-    occurred_at: DateTimeText | None = Field(default=None, description="Defaults to now; never in the future")
+    occurred_at: DateTimeText | None = Field(
+        default=None, description=f"{DATE_TIME_RULES}. Defaults to now; a time after now (the server's clock) gets 422"
+    )
     channel: Channel | None = None
 
 
@@ -179,7 +194,7 @@ class InteractionPage(BaseModel):
 
 
 class LookupIn(StrictModel):
-    """Exactly one of email or phone. A POST, so identifiers never land in URLs or access logs."""
+    """Exactly one of email or phone (null counts as not given). A POST, so identifiers stay out of URLs and logs."""
 
     email: Email | None = None
     phone: Phone | None = None
