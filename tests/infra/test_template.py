@@ -309,6 +309,13 @@ def test_the_export_workers_last_attempt_is_the_queues_last_delivery() -> None:
     assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == MAX_ATTEMPTS
 
 
+def test_the_deletion_workers_last_attempt_is_the_queues_last_delivery() -> None:
+    from chatsphere.logic.deletion import MAX_ATTEMPTS
+
+    queue = template.resources("AWS::SQS::Queue")["DeletionQueue"]
+    assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == MAX_ATTEMPTS
+
+
 def test_deliveries_can_reach_no_bucket_of_the_stack() -> None:
     # Issue 7.1: a tenant named the stack's data bucket as its destination and wrote into another tenant's folder.
     doc = template.load()

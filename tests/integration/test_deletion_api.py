@@ -382,3 +382,26 @@ def test_a_hold_is_shown_recorded_and_validated(aws: Any, tenant: str) -> None:
     assert shown["reason"] == "Audit 9" and shown["categories"] == ["interactions", "profile"]
     lifted = call("DELETE", "/v1/subjects/u-1/legal-hold", tenant=tenant)
     assert lifted.status == 200 and lifted.body["legal_hold"] is None
+
+
+def test_an_erasure_that_keeps_failing_lands_in_the_dlq_and_its_record_says_failed(
+    aws: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatsphere.logic import deletion
+
+    def broken(self: Any) -> bool:
+        raise ConnectionError("the key table is unreachable")
+
+    monkeypatch.setattr(deletion._Run, "_key_destroyed", broken)
+    populate(tenant, "u-1", ("hello",))
+    record = erase(aws, tenant)
+    assert record["status"] == "failed" and "failed repeatedly" in record["result"]["reason"]
+    sqs = boto3.client("sqs")
+    dead = sqs.receive_message(QueueUrl=aws.refs["DeletionDeadLetterQueue"], MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"]) for m in dead] == [{"tenant_id": tenant, "request_id": record["request_id"]}]
+    # the subject stays closed, and asking again starts a new deletion
+    monkeypatch.undo()
+    again = call("DELETE", "/v1/subjects/u-1", tenant=tenant)
+    assert again.status == 202 and again.body["details"]["follows"] == record["request_id"]
+    drain(aws, "DeletionQueue")
+    assert call("GET", f"/v1/requests/{again.body['request_id']}", tenant=tenant).body["status"] == "completed"
