@@ -352,6 +352,16 @@ def test_no_log_line_holds_a_personal_value_or_key_and_each_carries_a_correlatio
         with monkeypatch.context() as patch:
             patch.setattr(DynamoSubjectStore, "get_profile", broken)
             failed = step("backend-failure", call("GET", f"/v1/subjects/{SUBJECT}", tenant=tenant))
+
+        # the subject's erasure: the request, the job (and its SubjectDeleted event), and the 410s after it
+        from tests.integration.queues import drain
+
+        with_key("delete", "DELETE", f"/v1/subjects/{SUBJECT}")
+        drain(aws, "DeletionQueue")
+        step("deletion-job")
+        with_key("gone", "GET", f"/v1/subjects/{SUBJECT}")
+        body = {"conversation_id": "conv-1", "role": "customer", "text": SHORT_TEXT}
+        step("replay", call("POST", f"/v1/subjects/{SUBJECT}/interactions", tenant=tenant, body=body))
     finally:
         logger.setLevel(previous)
         handler.setStream(original_stream)
