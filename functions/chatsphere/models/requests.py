@@ -83,7 +83,7 @@ class Refusal(_Part):
 
 
 class ExportResult(_Part):
-    package_key: str | None  # None once the subject is erased: the package went with it
+    package_key: str | None = None  # None once the subject is erased: the package went with it
     expires_at: str
     sha256: str
     bytes: int
