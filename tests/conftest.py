@@ -23,6 +23,10 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+from infra import moto_patches  # after the environment above
+
+moto_patches.apply()  # transactions without a copy of the whole table each (infra/moto_patches.py)
+
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:

@@ -6,6 +6,8 @@ import logging
 
 from moto.server import ThreadedMotoServer
 
+from infra import moto_patches
+
 # infra/env/local.json (for `sam local invoke` in Docker) names this port; MOTO_PORT overrides it.
 DEFAULT_PORT = 5005
 
@@ -25,6 +27,7 @@ class _Server(ThreadedMotoServer):
 
 class MotoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+        moto_patches.apply()
         self._server = _Server(ip_address=host, port=port, verbose=False)
 
     def start(self) -> str:
