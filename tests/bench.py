@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
 from typing import Any
 
 import tests.conftest  # noqa: F401 - the test environment (credentials, region) before boto3 loads
@@ -120,6 +121,202 @@ def aws_calls() -> list[tuple[str, int, int, str]]:
     return rows
 
 
+# ------------------------------------------------------------------------------------------- erasure
+ERASURE_SIZES = (1_000, 10_000)
+S3_TEXTS = 3  # of the N interactions, this many have text over 32 KiB (in S3); the rest are inline
+PAGE_BYTES = 1_000_000  # a Query page holds at most 1 MB of items (read before any projection)
+BATCH = 25  # BatchWriteItem's keys per call
+S3_BATCH = 1000  # ListObjectVersions' and DeleteObjects' keys per call
+
+
+def item_bytes(raw: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it against a page's 1 MB: names plus values (near enough for pages)."""
+
+    def size(value: dict[str, Any]) -> int:
+        ((kind, inner),) = value.items()
+        if kind == "S":
+            return len(str(inner).encode())
+        if kind == "B":
+            return len(inner)
+        if kind == "N":
+            return len(str(inner)) // 2 + 1
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + 1 + size(v) for k, v in inner.items())
+        if kind == "L":
+            return 3 + sum(1 + size(v) for v in inner)
+        if kind in ("SS", "NS", "BS"):
+            return sum(len(v if isinstance(v, bytes) else str(v).encode()) for v in inner)
+        return 1  # BOOL, NULL
+
+    return sum(len(name.encode()) + size(value) for name, value in raw.items())
+
+
+def chunked_pages(sizes: list[int], chunk: int) -> int:
+    """Query pages to read these keys (in sort-key order) chunk by chunk, as the job does: a page ends at the
+    chunk or at 1 MB of items; a last chunk that is exactly full needs one more (empty) read to see the end."""
+    pages = 0
+    for start in range(0, len(sizes) + 1, chunk):
+        part = sizes[start : start + chunk]
+        pages += max(1, -(-sum(part) // PAGE_BYTES))
+        if len(part) < chunk:
+            break
+    return pages
+
+
+@dataclass
+class Erasure:
+    interactions: int
+    calls: Counter[str]
+    invocations: int
+    floor: dict[str, int]  # term -> calls
+    extra: dict[str, int]  # why the job makes more -> calls
+
+    @property
+    def made(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def bound(self) -> int:
+        return sum(self.floor.values())
+
+
+def erasure_calls(n: int) -> Erasure:
+    """The AWS calls DeletionFunction makes to erase a subject of `n` interactions (`S3_TEXTS` of them in S3,
+    with an idempotency record each), every invocation counted, continuations included; seeded in-process."""
+    import os
+
+    import boto3
+    from moto import mock_aws
+
+    from chatsphere.dal import clients, keyspace
+    from chatsphere.logic import deletion
+    from infra.events import sqs_event
+    from infra.provision import function_environment, provision
+    from tests.integration.helpers import call, functions
+
+    with mock_aws():
+        clients.reset()
+        resolver = provision()
+        os.environ.update(function_environment(resolver, "DeletionFunction"))
+        os.environ.pop("DELETION_CHUNK", None)  # the deployed chunk
+        from chatsphere.bootstrap import adapters
+        from chatsphere.config import get_config
+        from chatsphere.logic.tenants import create_tenant
+
+        get_config.cache_clear()
+        adapters.cache_clear()
+        assert get_config().deletion_chunk == deletion.CHUNK
+        tenant = create_tenant(adapters().tenants, adapters().kms, "Bench")[0].tenant_id
+        person = {"name": "Ada", "email": "ada@example.com", "phone": "+14155550100"}
+        with redirect_stdout(io.StringIO()):
+            assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=person).status == 201
+            for i in range(S3_TEXTS):
+                body = {"conversation_id": "c", "role": "customer", "text": f"{i} " + "x" * 40_000}
+                headers = {"Idempotency-Key": f"k-{i}"}
+                r = call("POST", "/v1/subjects/u-1/interactions", tenant=tenant, body=body, headers=headers)
+                assert r.status == 201, r.body
+            body = {"conversation_id": "c", "role": "agent", "text": "How can I help you with your order today?"}
+            assert call("POST", "/v1/subjects/u-1/interactions", tenant=tenant, body=body).status == 201
+        # The rest of the inline interactions: copies of the one just written, each under its own key.
+        ddb, table = boto3.client("dynamodb"), resolver.refs["SubjectsTable"]
+        pk = keyspace.subject_pk(tenant, "u-1")
+        stored = ddb.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :i)",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":i": {"S": keyspace.INTERACTION_PREFIX}},
+        )["Items"]
+        template = next(i for i in stored if "text_sealed" in i)
+        copies = []
+        for k in range(n - S3_TEXTS - 1):
+            iid = f"bench{k:08d}"
+            at = template["occurred_at"]["S"]
+            sk = keyspace.interaction_sk(at, iid)
+            copies.append({**template, "sk": {"S": sk}, "interaction_id": {"S": iid}})
+        for start in range(0, len(copies), BATCH):
+            puts = [{"PutRequest": {"Item": item}} for item in copies[start : start + BATCH]]
+            assert not ddb.batch_write_item(RequestItems={table: puts}).get("UnprocessedItems")
+        # Every item of the partition, for the floor's page count: those just written, and those read back.
+        others = [
+            ddb.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+            for sk in (keyspace.PROFILE_SK, keyspace.lookup_sk("email"), keyspace.lookup_sk("phone"))
+        ]
+        partition = [*stored, *copies, *(item for item in others if item)]
+        records = S3_TEXTS
+        versions = S3_TEXTS
+
+        with redirect_stdout(io.StringIO()):
+            accepted = call("DELETE", "/v1/subjects/u-1", tenant=tenant)  # the request: not the job's calls
+        assert accepted.status == 202, accepted.body
+        sqs, queue = boto3.client("sqs"), resolver.refs["DeletionQueue"]
+        arn = resolver.attrs[("DeletionQueue", "Arn")]
+        invocations, calls = 0, Counter[str]()
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, AttributeNames=["All"]).get(
+                "Messages", []
+            )
+            if not messages:
+                break
+            with counting() as counted, redirect_stdout(io.StringIO()):
+                reply = functions().invoke("DeletionFunction", sqs_event(messages, arn))
+            assert not (reply or {}).get("batchItemFailures"), reply
+            calls.update(counted)
+            invocations += 1
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+        record = call("GET", f"/v1/requests/{accepted.body['request_id']}", tenant=tenant).body
+        assert record["status"] == "completed", record
+        removed = record["result"]["removed"]
+        assert removed["interactions"] == n and removed["object_versions"] == versions, removed
+        assert removed["idempotency_records"] == records, removed
+        clients.reset()
+
+    chunk = deletion.CHUNK
+    keys = len(partition)  # profile, lookups and interactions, in sort-key order (interactions first)
+    order = sorted(partition, key=lambda item: item["sk"]["S"])
+    continuations = invocations - 1
+    floor = {
+        "key Query pages": chunked_pages([item_bytes(i) for i in order], chunk),
+        "key BatchWriteItem": -(-keys // BATCH),
+        "idempotency Query": max(1, -(-records // chunk)),
+        "idempotency BatchWriteItem": -(-records // BATCH),
+        "S3 ListObjectVersions": max(1, -(-versions // S3_BATCH)),
+        "S3 DeleteObjects": -(-versions // S3_BATCH),
+        # fixed: the record read by each invocation and written at the start, after each step, at completion;
+        # the continuation messages; the data key read (counted) and deleted; the profile read (lookup digests);
+        # the subject's records read (exports to cancel, records to pseudonymise); the tombstone opened and
+        # completed; the event; and the read-back the design requires before completion (subject partition,
+        # object versions, idempotency records, data key, one index Query per identifier).
+        "record GetItem": invocations,
+        "record UpdateItem": 1 + len(deletion.STEPS) + 1,
+        "SQS SendMessage (continuations)": continuations,
+        "data key GetItem + DeleteItem": 2,
+        "profile GetItem": 1,
+        "subject's records Query": 1,
+        "tombstone PutItem": 2,
+        "EventBridge PutEvents": 1,
+        "read-back": 4 + 2,
+    }
+    # What the design does beyond the floor, and why (the sum is checked against the calls made).
+    extra = {
+        "the inventory reads every key once more, to count before removing (1 MB pages, no chunk)": greedy_pages(
+            [item_bytes(i) for i in order]
+        ),
+        "the inventory reads the idempotency keys and object versions once more": 1 + max(1, -(-versions // S3_BATCH)),
+        "the sweep reads the partition and the prefix again, for writes that raced the close": 2,
+        "the subject's records are read again to cancel its exports and at completion": 2,
+    }
+    return Erasure(n, calls, invocations, floor, extra)
+
+
+def greedy_pages(sizes: list[int]) -> int:
+    """Query pages to read every key in one pass (no Limit): each page holds items while they fit in 1 MB."""
+    pages, used = 1, 0
+    for size in sizes:
+        if used + size > PAGE_BYTES:
+            pages, used = pages + 1, 0
+        used += size
+    return pages
+
+
 def import_ratio(module: str, runs: int = 7) -> tuple[float, float, float]:
     """Median seconds to import `module` and boto3 in fresh interpreters, and their ratio.
 
@@ -139,6 +336,32 @@ def import_ratio(module: str, runs: int = 7) -> tuple[float, float, float]:
     return ours, base, ours / base
 
 
+def print_erasures() -> None:
+    from chatsphere.logic.deletion import CHUNK
+
+    print(f"AWS calls of an erasure (DeletionFunction, every invocation; moto; chunk {CHUNK}; {S3_TEXTS} texts in S3)")
+    print(
+        "  floor = sum over chunks of ceil(chunk bytes / 1 MB) key Query pages + ceil(keys / 25) BatchWriteItem\n"
+        "        + idempotency: ceil(records / chunk) Query + ceil(records / 25) BatchWriteItem\n"
+        "        + S3: ceil(versions / 1000) ListObjectVersions + ceil(versions / 1000) DeleteObjects\n"
+        "        + fixed: record GetItem per invocation, SendMessage per continuation, record UpdateItem per step\n"
+        "          (+ start, completion), data key GetItem + DeleteItem, profile GetItem, the subject's records\n"
+        "          Query, tombstone PutItem x2, PutEvents, read-back (4 stores + 1 index Query per identifier)"
+    )
+    print(f"  {'interactions':>12} {'invocations':>11} {'calls':>6} {'floor':>6} {'ratio':>6}  by API")
+    for n in ERASURE_SIZES:
+        e = erasure_calls(n)
+        detail = ", ".join(f"{k}x{v}" for k, v in sorted(e.calls.items()))
+        print(f"  {n:>12} {e.invocations:>11} {e.made:>6} {e.bound:>6} {e.made / e.bound:>6.2f}  {detail}")
+        print(f"  {'':>12} floor terms: " + ", ".join(f"{k} {v}" for k, v in e.floor.items()))
+        unexplained = e.made - e.bound - sum(e.extra.values())
+        why = "; ".join(f"{reason} (+{calls})" for reason, calls in e.extra.items())
+        print(
+            f"  {'':>12} above the floor by {e.made - e.bound}: {why}"
+            + (f"; unexplained {unexplained:+d}" * bool(unexplained))
+        )
+
+
 def main() -> int:
     import warnings
 
@@ -147,6 +370,8 @@ def main() -> int:
     print(f"  {'operation':32} {'calls':>5} {'bound':>5}  by API")
     for name, made, bound, detail in aws_calls():
         print(f"  {name:32} {made:>5} {bound:>5}  {detail}")
+    print()
+    print_erasures()
     print()
     print("Export peak memory (in-memory ports, tracemalloc; a real S3 upload adds one 8 MiB part buffer)")
     from tests.unit.export_memory import export_peak

@@ -7,11 +7,17 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+# Items, object versions or records an erasure removes per step of one invocation, before it continues through
+# DeletionQueue (logic/deletion.CHUNK is this number). Deployed functions take it as is: the template leaves
+# DELETION_CHUNK unset. The local stack's tests set a small one, so that a few items span many continuations.
+DELETION_CHUNK = 1000
 
 
 class Config(BaseModel):
-    """Every variable here is set by template.yaml (Globals.Function.Environment) and by the local stack."""
+    """Every required variable here is set by template.yaml (Globals.Function.Environment) and by the local
+    stack; one with a default may be left unset (tests/infra checks both ways)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -28,6 +34,7 @@ class Config(BaseModel):
     event_bus_name: str
     stack_buckets: str  # comma-separated: every bucket of the stack, never a delivery destination
     delivery_role_arn: str
+    deletion_chunk: int = Field(default=DELETION_CHUNK, ge=1)
 
     @property
     def own_buckets(self) -> frozenset[str]:

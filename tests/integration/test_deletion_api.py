@@ -237,9 +237,13 @@ def test_after_an_erasure_no_value_of_the_subject_is_anywhere(aws: Any, tenant: 
 def test_a_long_erasure_continues_through_its_queue_and_counts_each_item_once(
     aws: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chatsphere.logic import deletion
+    from chatsphere.config import get_config
 
-    monkeypatch.setattr(deletion, "CHUNK", 3)  # many continuations without posting thousands of interactions
+    # Many continuations without posting thousands of interactions: the handler reads its chunk from the
+    # environment, as the local stack's tests set it (the aws fixture clears the cached config afterwards).
+    monkeypatch.setenv("DELETION_CHUNK", "3")
+    get_config.cache_clear()
+    assert get_config().deletion_chunk == 3
     texts = (*(f"message {n}" for n in range(11)), "L" * (40 * KIB))
     populate(tenant, "u-1", texts)
     sent: list[str] = []

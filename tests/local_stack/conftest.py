@@ -118,6 +118,10 @@ def start_stack(home: Path) -> RunningStack:
         "PORT": str(free_port()),
         "MOTO_PORT": str(free_port()),
         "CHATSPHERE_LOCAL_DIR": str(local_dir),
+        # Erasures here remove 3 items (object versions, records) per step, then continue through DeletionQueue:
+        # a subject of ten interactions spans several chunks and continuations, which the deployed chunk (1000)
+        # would need thousands of interactions posted over HTTP to show. No other flow reads it.
+        "DELETION_CHUNK": "3",
     }
     log_path = home / "run.log"
     with log_path.open("wb") as log:

@@ -119,14 +119,19 @@ class DynamoRequestStore(DynamoTable):
 
     def pseudonymise(self, item: RequestItem, subject_hash: str) -> None:
         """The record keeps its proof and loses the subject id: the keyed hash takes its place (idempotent)."""
+        export = isinstance(item.result, ExportResult)
+        values = serialise({":h": subject_hash, ":t": True})
+        if export:  # NULL, not REMOVE: ExportResult.package_key is required, and None says the package went
+            values[":none"] = {"NULL": True}
         self._ddb.update_item(
             TableName=self.table_name,
             Key=self._key(item.tenant_id, item.request_id),
             # An export's package key names the subject's prefix: the package is gone, and so is its key.
-            UpdateExpression="SET subject_id = :h, subject_erased = :t REMOVE subject_ref"
-            + (", #r.package_key" if isinstance(item.result, ExportResult) else ""),
-            **({"ExpressionAttributeNames": {"#r": "result"}} if isinstance(item.result, ExportResult) else {}),
-            ExpressionAttributeValues=serialise({":h": subject_hash, ":t": True}),
+            UpdateExpression="SET subject_id = :h, subject_erased = :t"
+            + (", #r.package_key = :none" if export else "")
+            + " REMOVE subject_ref",
+            **({"ExpressionAttributeNames": {"#r": "result"}} if export else {}),
+            ExpressionAttributeValues=values,
         )
 
     def put_tombstone(self, tombstone: TombstoneItem) -> None:

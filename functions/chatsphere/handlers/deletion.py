@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from chatsphere.bootstrap import adapters
+from chatsphere.config import get_config
 from chatsphere.logic import deletion
 from chatsphere.models.common import utc_now
 from chatsphere.models.deletion import DeletionJob
@@ -30,7 +31,7 @@ def handle(record: DeletionRecord) -> None:
     a = adapters()
     ports = deletion.DeletionPorts(a.requests, a.subjects, a.data_keys, a.blobs, a.idempotency, a.events, a.tombstones)
     attempt = int(record.attributes.ApproximateReceiveCount)
-    outcome = deletion.run_deletion(ports, job, utc_now(), deletion.CHUNK, attempt)
+    outcome = deletion.run_deletion(ports, job, utc_now(), get_config().deletion_chunk, attempt)
     if outcome == "continue":
         a.deletion_jobs.send(job)  # the rest in a fresh invocation, well inside the Lambda timeout
     logger.info("deletion handled", extra={"outcome": outcome})

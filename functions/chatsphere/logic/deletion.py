@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from chatsphere.config import DELETION_CHUNK
 from chatsphere.dal.keyspace import subject_prefix
 from chatsphere.errors import Conflict
 from chatsphere.logic.codec import write_profile
@@ -36,7 +37,9 @@ from chatsphere.models.requests import DeletionDetails, DeletionReceipt, Refusal
 from chatsphere.models.subjects import LegalHold
 
 EVENT_TYPE = "SubjectDeleted"
-CHUNK = 1000  # items, object versions or records removed per step of one invocation; then it continues
+# Items, object versions or records removed per step of one invocation; then it continues. The number is
+# config's (its one source, a constant: logic reads no environment); the handler passes Config.deletion_chunk.
+CHUNK = DELETION_CHUNK
 EVERYTHING = 10**9
 KEPT_ITEMS = ("profile", "interactions", "lookup_items")
 STEPS = ("inventory", "key_destroyed", "exports_cancelled", "items", "objects", "idempotency", "swept", "verified")
