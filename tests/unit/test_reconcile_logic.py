@@ -181,8 +181,7 @@ def test_what_a_restore_brought_back_goes_again_counted_per_store_and_a_rerun_re
     clock.now = T0 + timedelta(hours=2)
     restore(world, tenant, "u-1", old, key=True)
     world.blobs.delete(keyspace.export_package_key(tenant, "u-1", "gone"))  # a delete marker came back too
-    # Until reconcile runs the id answers 410 everywhere it is asked, and lookups skip it (its key came back
-    # here, from another backup: so only the tombstone read by export and deletion refuses it)
+    # Its data key came back too (from another backup), so until reconcile runs a lookup finds it
     assert lookup(world, tenant, email="orla@example.org") == ["u-1", "u-2"]
     report = reconcile(ports(world))
     # Then each store's count is what came back, and the tenant's report names the deletion, never the subject
