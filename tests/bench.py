@@ -32,8 +32,14 @@ LOWER_BOUNDS: dict[str, tuple[int, str]] = {
         5,
         "profile GetItem, key GetItem, KMS Decrypt, one Query, S3 GetObject per text over 32 KiB (one here)",
     ),
-    "POST lookup": (1, "one index Query (tenant secret cached per container)"),
-    "POST export (request)": (4, "settings GetItem, profile GetItem, record PutItem, SQS SendMessage"),
+    "POST lookup": (
+        2,
+        "one index Query (tenant secret cached per container), a key GetItem per subject found (one here)",
+    ),
+    "POST export (request)": (
+        5,
+        "settings GetItem, profile GetItem, tombstone GetItem (a restored profile), record PutItem, SQS SendMessage",
+    ),
 }
 
 

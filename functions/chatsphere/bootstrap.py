@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the adapters' modules load when built, not when this module
     from chatsphere.dal.tenants import DynamoTenantStore
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.ports import TenantSecret
+    from chatsphere.logic.reconcile import ReconcilePorts
     from chatsphere.logic.tombstones import Tombstones
     from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
@@ -105,3 +106,36 @@ def key_wrapper(key_id: str) -> KmsKeyWrapper:
     from chatsphere.dal.kms import KmsKeyWrapper
 
     return KmsKeyWrapper(key_id)
+
+
+def reconcile_ports(
+    *,
+    tenants_table: str,
+    requests_table: str,
+    subjects_table: str,
+    subject_keys_table: str,
+    idempotency_table: str,
+    data_bucket: str,
+    key_id: str,
+) -> ReconcilePorts:
+    """For the console command's `reconcile`, which names the tables and bucket itself."""
+    from chatsphere.dal.blobs import S3BlobStore
+    from chatsphere.dal.data_keys import DynamoDataKeyStore
+    from chatsphere.dal.idempotency import DynamoIdempotencyRecords
+    from chatsphere.dal.requests import DynamoRequestStore
+    from chatsphere.dal.subjects import DynamoSubjectStore
+    from chatsphere.logic.intake import IDEMPOTENCY
+    from chatsphere.logic.reconcile import ReconcilePorts
+    from chatsphere.logic.tenants import TenantSecrets
+
+    tenants = tenant_store(tenants_table)
+    return ReconcilePorts(
+        tenants=tenants,
+        requests=DynamoRequestStore(requests_table),
+        subjects=DynamoSubjectStore(subjects_table, requests_table),
+        data_keys=DynamoDataKeyStore(subject_keys_table),
+        blobs=S3BlobStore(data_bucket),
+        idempotency=DynamoIdempotencyRecords(idempotency_table),
+        secret=TenantSecrets(tenants, key_wrapper(key_id)).hmac_key,
+        idempotency_lifetime=IDEMPOTENCY.expires_after_seconds,
+    )

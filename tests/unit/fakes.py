@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -32,6 +33,7 @@ from chatsphere.models.items import (
     TenantItem,
     TombstoneItem,
 )
+from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
 from chatsphere.models.requests import ExportResult, RequestItem
 from chatsphere.models.settings import TenantSettings
 
@@ -63,6 +65,7 @@ class FakeKeyWrapper:
 class FakeDataKeyStore:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], bytes] = {}
+        self.created: dict[tuple[str, str], str] = {}
 
     def get(self, tenant_id: str, subject_id: str) -> bytes | None:
         return self.rows.get((tenant_id, subject_id))
@@ -71,10 +74,15 @@ class FakeDataKeyStore:
         if (tenant_id, subject_id) in self.rows:
             return False
         self.rows[(tenant_id, subject_id)] = wrapped
+        self.created[(tenant_id, subject_id)] = created_at
         return True
 
     def delete(self, tenant_id: str, subject_id: str) -> None:
         self.rows.pop((tenant_id, subject_id), None)
+
+    def scan(self) -> Iterator[StoredKey]:
+        for tenant_id, subject_id in sorted(self.rows):
+            yield StoredKey(tenant_id, subject_id, self.created.get((tenant_id, subject_id)))
 
     def shred(self, tenant_id: str, subject_id: str) -> None:
         """What deletion does first: the key row goes, the sealed rows become noise."""
@@ -179,6 +187,25 @@ class FakeSubjectStore:
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
         return subject_id in self.find_subjects(tenant_id, kind, digest)
 
+    def scan(self) -> Iterator[StoredRef]:
+        """Every item's key, the profile's created_at and lookups, an interaction's received_at, a lookup's ipk."""
+        owners = set(self.profiles) | set(self.interactions) | {(t, s) for (t, s, _) in self.lookups}
+        for tenant_id, subject_id in sorted(owners):
+            pk = keyspace.subject_pk(tenant_id, subject_id)
+            for sk in self._partition(tenant_id, subject_id):
+                written: str | None = None
+                ipk: str | None = None
+                lookups: dict[str, str] = {}
+                if sk == "PROFILE":
+                    profile = self.profiles[(tenant_id, subject_id)]
+                    written, lookups = profile.created_at, {k: v for k, v in profile.lookups.items()}
+                elif sk.startswith("LOOKUP#"):
+                    kind = sk.removeprefix("LOOKUP#")
+                    ipk = keyspace.identifier_pk(tenant_id, kind, self.lookups[(tenant_id, subject_id, kind)])  # type: ignore[index]
+                else:
+                    written = self.interactions[(tenant_id, subject_id)][sk].received_at
+                yield StoredRef(tenant_id, subject_id, {"pk": pk, "sk": sk}, written, ipk, lookups)
+
     # ------------------------------------------------------------ for tests
     def all_interactions(self, tenant_id: str, subject_id: str) -> list[InteractionItem]:
         return list(self.interactions.get((tenant_id, subject_id), {}).values())
@@ -227,6 +254,9 @@ class FakeBlobStore:
     def __init__(self, bucket: str = "data-bucket") -> None:
         self.bucket = bucket
         self.versions_of: dict[str, list[tuple[str, bytes]]] = {}
+        self.markers: dict[str, list[str]] = {}  # key -> delete marker version ids
+        self.modified: dict[str, datetime] = {}  # version id -> LastModified
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.kinds: dict[str, str] = {}
         self.aborted: list[str] = []
         self.delivered: dict[str, bytes] = {}  # destination URI -> bytes
@@ -240,6 +270,15 @@ class FakeBlobStore:
         self._written += 1
         version = f"v{self._written}"
         self.versions_of.setdefault(key, []).append((version, bytes(data)))
+        self.modified[version] = self.clock()
+        return version
+
+    def delete(self, key: str) -> str:
+        """A plain DELETE on a versioned bucket: a delete marker (tests use it to make one)."""
+        self._written += 1
+        version = f"m{self._written}"
+        self.markers.setdefault(key, []).append(version)
+        self.modified[version] = self.clock()
         return version
 
     def put(self, key: str, data: bytes) -> None:
@@ -249,6 +288,11 @@ class FakeBlobStore:
         return self.versions_of[key][-1][1]
 
     def delete_version(self, key: str, version_id: str) -> None:
+        if version_id in self.markers.get(key, []):
+            self.markers[key].remove(version_id)
+            if not self.markers[key]:
+                del self.markers[key]
+            return
         remaining = [(v, data) for v, data in self.versions_of.get(key, []) if v != version_id]
         if remaining:
             self.versions_of[key] = remaining
@@ -262,7 +306,15 @@ class FakeBlobStore:
         found = [
             (k, v, False) for k in sorted(self.versions_of) if k.startswith(prefix) for v, _ in self.versions_of[k]
         ]
+        found += [(k, m, True) for k in sorted(self.markers) if k.startswith(prefix) for m in self.markers[k]]
         return found[:limit]
+
+    def subfolders(self, prefix: str) -> list[str]:
+        keys = [k for k in (*self.versions_of, *self.markers) if k.startswith(prefix)]
+        return sorted({k[len(prefix) :].split("/")[0] for k in keys if "/" in k[len(prefix) :]})
+
+    def dated_versions(self, prefix: str) -> list[BlobVersion]:
+        return [BlobVersion(k, v, marker, self.modified[v]) for k, v, marker in self.versions(prefix, 10**9)]
 
     def delete_versions(self, versions: list[tuple[str, str]]) -> None:
         for key, version in versions:
@@ -289,6 +341,9 @@ class FakeTenantStore:
 
     def get_tenant(self, tenant_id: str) -> TenantItem | None:
         return self.tenants.get(tenant_id)
+
+    def tenant_ids(self) -> list[str]:
+        return sorted(self.tenants)
 
     def read_api_key(self, tenant_id: str, key_hash: str) -> dict[str, Any] | None:
         """The authorizer's port (logic/api_keys.ApiKeyReader): the stored key item's fields."""
@@ -449,6 +504,13 @@ class FakeIdempotencyRecords:
     def delete_keys(self, keys: list[dict[str, str]]) -> None:
         for k in keys:
             self.records.get(k["id"], {}).pop(k["sk"], None)
+
+    def scan(self) -> Iterator[IdempotencyRef]:
+        for pk in sorted(self.records):
+            owner = keyspace.parse_idempotency_pk(pk)
+            for sk, record in sorted(self.records[pk].items()):
+                if owner is not None:
+                    yield IdempotencyRef(owner[0], owner[1], {"id": pk, "sk": sk}, record.get("expiration"))
 
 
 Job = TypeVar("Job", bound=BaseModel)

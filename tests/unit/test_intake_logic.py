@@ -44,7 +44,9 @@ def message(text: str = "hello", **fields: object) -> InteractionIn:
 
 
 def lookup(world: World, tenant: str, **identifier: str) -> list[str]:
-    return intake.lookup_subjects(world.subjects, world.secret, tenant, LookupIn.model_validate(identifier)).subject_ids
+    return intake.lookup_subjects(
+        world.subjects, world.data_keys, world.secret, tenant, LookupIn.model_validate(identifier)
+    ).subject_ids
 
 
 def texts(world: World, tenant: str, subject: str) -> list[str]:

@@ -64,7 +64,9 @@ def deactivate(world: World, tenant: str, subject: str, deactivated: bool = True
 
 
 def lookup(world: World, tenant: str, **identifier: str) -> list[str]:
-    return intake.lookup_subjects(world.subjects, world.secret, tenant, LookupIn.model_validate(identifier)).subject_ids
+    return intake.lookup_subjects(
+        world.subjects, world.data_keys, world.secret, tenant, LookupIn.model_validate(identifier)
+    ).subject_ids
 
 
 def add_message(world: World, tenant: str, subject: str, at: datetime = LATER) -> None:

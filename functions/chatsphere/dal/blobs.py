@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatsphere.dal.clients import client, client_as
+from chatsphere.models.reconcile import BlobVersion
 
 PART_BYTES = 8 * 1024 * 1024  # S3's minimum part is 5 MiB; 8 MiB keeps a 1 GB package under 128 parts
 
@@ -78,6 +79,26 @@ class S3BlobStore:
                 break
             args.update(KeyMarker=resp["NextKeyMarker"], VersionIdMarker=resp["NextVersionIdMarker"])
         return found[:limit]
+
+    def subfolders(self, prefix: str) -> list[str]:
+        """The names directly under `prefix` in any version or delete marker (ListObjectVersions, Delimiter /)."""
+        names: set[str] = set()
+        pages = self._s3.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        )
+        for page in pages:
+            names.update(p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", []))
+        return sorted(n for n in names if n)
+
+    def dated_versions(self, prefix: str) -> list[BlobVersion]:
+        """Every version and delete marker under `prefix`, with its LastModified."""
+        found: list[BlobVersion] = []
+        for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+            found += [BlobVersion(v["Key"], v["VersionId"], False, v["LastModified"]) for v in page.get("Versions", [])]
+            found += [
+                BlobVersion(m["Key"], m["VersionId"], True, m["LastModified"]) for m in page.get("DeleteMarkers", [])
+            ]
+        return found
 
     def delete_versions(self, versions: list[tuple[str, str]]) -> None:
         """Each (key, version id) removed for good: DeleteObjects, up to 1000 a call."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
+from chatsphere.models.reconcile import StoredKey
 
 
 class DynamoDataKeyStore(DynamoTable):
@@ -40,3 +43,17 @@ class DynamoDataKeyStore(DynamoTable):
         self._ddb.delete_item(
             TableName=self.table_name, Key=serialise({"pk": keyspace.subject_pk(tenant_id, subject_id)})
         )
+
+    def scan(self) -> Iterator[StoredKey]:
+        """Every row's key and creation time (not the wrapped key): a full Scan, for the reconcile command."""
+        pages = self._ddb.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            ProjectionExpression="pk, created_at",
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for raw in page["Items"]:
+                item = deserialise(raw)
+                owner = keyspace.parse_subject_pk(item["pk"])
+                if owner is not None:
+                    yield StoredKey(tenant_id=owner[0], subject_id=owner[1], created_at=item.get("created_at"))

@@ -16,6 +16,14 @@ def subject_pk(tenant_id: str, subject_id: str) -> str:
     return f"T#{tenant_id}#S#{subject_id}"
 
 
+def parse_subject_pk(pk: str) -> tuple[str, str] | None:
+    """(tenant, subject) of a subject partition key T#<tenant>#S#<subject>; None for any other key."""
+    tenant, sep, subject = pk.removeprefix("T#").partition("#S#")
+    if not pk.startswith("T#") or not sep or not tenant or not subject:
+        return None
+    return tenant, subject
+
+
 def interaction_sk(occurred_at: str, interaction_id: str) -> str:
     return f"{INTERACTION_PREFIX}{occurred_at}#{interaction_id}"
 
@@ -34,7 +42,7 @@ def api_key_sk(key_hash: str) -> str:
 
 
 def subject_prefix(tenant_id: str, subject_id: str) -> str:
-    return f"tenants/{tenant_id}/subjects/{subject_id}/"
+    return f"{subjects_folder(tenant_id)}{subject_id}/"
 
 
 def interaction_blob_key(tenant_id: str, subject_id: str, interaction_id: str) -> str:
@@ -65,9 +73,21 @@ def export_package_key(tenant_id: str, subject_id: str, request_id: str) -> str:
     return f"{subject_prefix(tenant_id, subject_id)}exports/{request_id}.zip"
 
 
+IDEMPOTENCY_SUFFIX = "#idempotency"
+
+
 def idempotency_pk(tenant_id: str, subject_id: str) -> str:
     """The partition of a subject's idempotency records: deletion finds them with one Query."""
-    return f"{subject_pk(tenant_id, subject_id)}#idempotency"
+    return f"{subject_pk(tenant_id, subject_id)}{IDEMPOTENCY_SUFFIX}"
+
+
+def parse_idempotency_pk(pk: str) -> tuple[str, str] | None:
+    return parse_subject_pk(pk.removesuffix(IDEMPOTENCY_SUFFIX)) if pk.endswith(IDEMPOTENCY_SUFFIX) else None
+
+
+def subjects_folder(tenant_id: str) -> str:
+    """Where each subject of a tenant has its own prefix (subject_prefix) in the bucket."""
+    return f"tenants/{tenant_id}/subjects/"
 
 
 TOMBSTONE_PREFIX = "TOMB#"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,7 @@ from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, is_transaction_conflict, serialise
 from chatsphere.dal.requests import put_request_op
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.models.reconcile import StoredRef
 from chatsphere.models.requests import RequestItem
 
 IDENTIFIER_INDEX = "IdentifierIndex"
@@ -157,6 +159,36 @@ class DynamoSubjectStore(DynamoTable):
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
         """Whether the identifier index still maps this digest to the subject (the read-back of a deletion)."""
         return subject_id in self.find_subjects(tenant_id, kind, digest)
+
+    # ------------------------------------------------------------ reconcile
+    def scan(self) -> Iterator[StoredRef]:
+        """Every item of every subject, keys, timestamps and lookup hashes only (no sealed value is read).
+
+        A full Scan of the table: acceptable for the reconcile command, run by an operator after a restore,
+        and for nothing else (every request reads one partition)."""
+        names = {"#pk": "pk", "#sk": "sk", "#c": "created_at", "#r": "received_at", "#i": "ipk", "#l": "lookups"}
+        pages = self._ddb.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for raw in page["Items"]:
+                item = deserialise(raw)
+                owner = keyspace.parse_subject_pk(item["pk"])
+                if owner is None:
+                    continue
+                sk = item["sk"]
+                written = item.get("created_at") if sk == keyspace.PROFILE_SK else item.get("received_at")
+                yield StoredRef(
+                    tenant_id=owner[0],
+                    subject_id=owner[1],
+                    key={"pk": item["pk"], "sk": sk},
+                    written_at=written if sk == keyspace.PROFILE_SK or sk.startswith("I#") else None,
+                    ipk=item.get("ipk"),
+                    lookups=dict(item.get("lookups") or {}),
+                )
 
     def _transact(
         self,

@@ -20,6 +20,16 @@ class DynamoTenantStore(DynamoTable):
         raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.TENANT_SK)
         return TenantItem.model_validate(raw) if raw else None
 
+    def tenant_ids(self) -> list[str]:
+        """Every tenant: a Scan of the table (tenants, keys, settings, policies), for operator commands only."""
+        pages = self._ddb.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            FilterExpression="sk = :t",
+            ProjectionExpression="tenant_id",
+            ExpressionAttributeValues=serialise({":t": keyspace.TENANT_SK}),
+        )
+        return sorted(deserialise(raw)["tenant_id"] for page in pages for raw in page["Items"])
+
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None:
         """Both items or neither; a tenant id that exists already is never overwritten."""
         pk = keyspace.tenant_pk(tenant.tenant_id)

@@ -152,7 +152,7 @@ def list_interactions(
     },
 )
 def lookup_subjects(body: LookupIn) -> LookupResult:
-    return intake.lookup_subjects(adapters().subjects, adapters().secret, tenant_id(app), body)
+    return intake.lookup_subjects(adapters().subjects, adapters().data_keys, adapters().secret, tenant_id(app), body)
 
 
 app.include_router(subject_rights.router)

@@ -78,6 +78,8 @@ def request_deletion(
         return closed, record
 
     profile = subjects.get_profile(tenant_id, subject_id)
+    if profile is not None and profile.status != "erasing":
+        tombstones.require_current(tenant_id, subject_id, profile)  # not a restored copy of an erased subject
     if profile is not None and profile.status == "erasing" and profile.deletion_request_id:
         current = requests.get(tenant_id, profile.deletion_request_id)
         unfinished = current is not None and (

@@ -89,7 +89,7 @@ def request_export(
         raise InvalidInput("deliver_to is not one of the tenant's portability_destinations")
     if body.deliver_to is not None and bucket_of(body.deliver_to) in own_buckets:
         raise InvalidInput(OWN_BUCKET)
-    tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
+    tombstones.require_current(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
     item = new_request(
         settings, tenant_id, subject_id, now, ExportDetails(format=body.format, deliver_to=body.deliver_to)
     )

@@ -24,7 +24,14 @@ from chatsphere.logic.codec import (
     write_profile,
 )
 from chatsphere.logic.crypto import Keyring
-from chatsphere.logic.ports import BlobStore, IdempotencyRecords, SubjectStore, TenantSecret, TenantStore
+from chatsphere.logic.ports import (
+    BlobStore,
+    DataKeyStore,
+    IdempotencyRecords,
+    SubjectStore,
+    TenantSecret,
+    TenantStore,
+)
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
@@ -66,8 +73,15 @@ def put_subject(
         else:
             tombstones.require(tenant_id, subject_id, existing)
 
-    admit(subjects.get_profile(tenant_id, subject_id))  # before a key is made for it
-    cipher = keyring.ensure(tenant_id, subject_id, stamp)
+    existing = subjects.get_profile(tenant_id, subject_id)
+    admit(existing)  # before a key is made for it
+    if existing is None:
+        cipher = keyring.ensure(tenant_id, subject_id, stamp)
+    else:  # a profile whose key is gone is a restored copy of an erased subject's: no new key revives it
+        found = keyring.cipher(tenant_id, subject_id)
+        if found is None:
+            raise tombstones.absent(tenant_id, subject_id)
+        cipher = found
     sealed = seal_fields(cipher, body.model_dump())
     lookups = profile_digests(secret, tenant_id, body.model_dump())
 
@@ -92,13 +106,16 @@ def get_subject(
     return open_profile(cipher, item)
 
 
-def lookup_subjects(subjects: SubjectStore, secret: TenantSecret, tenant_id: str, body: LookupIn) -> LookupResult:
+def lookup_subjects(
+    subjects: SubjectStore, data_keys: DataKeyStore, secret: TenantSecret, tenant_id: str, body: LookupIn
+) -> LookupResult:
+    """The subjects whose identifier matches. A subject whose data key is gone is not one: its lookup item is
+    a restored copy of an erased subject's (until `chatsphere reconcile` removes it), or an erasure runs."""
     kind: IdentifierKind = "email" if body.email is not None else "phone"
     value = body.email if body.email is not None else body.phone
     assert value is not None  # LookupIn guarantees exactly one
-    return LookupResult(
-        subject_ids=subjects.find_subjects(tenant_id, kind, identifier_digest(secret, tenant_id, kind, value))
-    )
+    found = subjects.find_subjects(tenant_id, kind, identifier_digest(secret, tenant_id, kind, value))
+    return LookupResult(subject_ids=[s for s in found if data_keys.get(tenant_id, s) is not None])
 
 
 # -------------------------------------------------------------- interactions

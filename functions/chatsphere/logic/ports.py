@@ -19,6 +19,7 @@ from chatsphere.models.items import (
     TenantItem,
     TombstoneItem,
 )
+from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
 from chatsphere.models.requests import RequestItem
 from chatsphere.models.settings import TenantSettings
 
@@ -39,6 +40,10 @@ class DataKeyStore(Protocol):
     def put_if_absent(self, tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> bool: ...
 
     def delete(self, tenant_id: str, subject_id: str) -> None: ...
+
+    def scan(self) -> Iterator[StoredKey]:
+        """Every row of every tenant: a full Scan, for the reconcile command only."""
+        ...
 
 
 class SubjectStore(Protocol):
@@ -67,6 +72,11 @@ class SubjectStore(Protocol):
         ...
 
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool: ...
+
+    def scan(self) -> Iterator[StoredRef]:
+        """Every item of every subject of every tenant, keys and timestamps only: a full Scan, for the
+        reconcile command only (after a restore), never for a request."""
+        ...
 
 
 class Upload(Protocol):
@@ -112,9 +122,21 @@ class BlobStore(Protocol):
         """Remove one version for good (not a delete marker): what a failed attempt wrote."""
         ...
 
+    def subfolders(self, prefix: str) -> list[str]:
+        """The names of the `folders` directly under `prefix` (ending in /) in any version or delete marker."""
+        ...
+
+    def dated_versions(self, prefix: str) -> list[BlobVersion]:
+        """Every version and delete marker under `prefix`, with its LastModified."""
+        ...
+
 
 class TenantStore(Protocol):
     def get_tenant(self, tenant_id: str) -> TenantItem | None: ...
+
+    def tenant_ids(self) -> list[str]:
+        """Every tenant: a Scan, for operator commands only."""
+        ...
 
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None: ...
 
@@ -177,6 +199,10 @@ class IdempotencyRecords(Protocol):
     def record_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]: ...
 
     def delete_keys(self, keys: list[dict[str, str]]) -> None: ...
+
+    def scan(self) -> Iterator[IdempotencyRef]:
+        """Every record of every subject, keys and expiry only: a full Scan, for the reconcile command only."""
+        ...
 
 
 Job = TypeVar("Job", bound=BaseModel, contravariant=True)

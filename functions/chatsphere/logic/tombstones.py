@@ -39,6 +39,16 @@ class Tombstones:
             raise ErasureInProgress(profile.deletion_request_id)
         return profile
 
+    def require_current(self, tenant_id: str, subject_id: str, profile: ProfileItem | None) -> ProfileItem:
+        """require(), and Gone if the profile is a restored copy of an erased subject's (created at or before
+        its erasure completed; `chatsphere reconcile` removes it). For the routes that do not read the
+        subject's data key, whose absence tells the others; it costs one read of the tombstone."""
+        current = self.require(tenant_id, subject_id, profile)
+        tombstone = self.requests.get_tombstone(tenant_id, self.hash(tenant_id, subject_id))
+        if tombstone is not None and tombstone.deleted_at is not None and current.created_at <= tombstone.deleted_at:
+            raise Gone(tombstone.request_id)
+        return current
+
     def may_create(self, tenant_id: str, subject_id: str, reuse: bool) -> None:
         """A new profile under this id: refused after an erasure (no resurrection by a replay), unless the
         caller says it is a new person reusing the id; never while an erasure runs."""

@@ -1,0 +1,290 @@
+"""Reconcile: after a restore, apply every tombstone again, so that no restored copy brings an erased subject back.
+
+A point-in-time restore of SubjectsTable, or a restore of the data bucket, can bring back profiles,
+interactions, lookup items and object versions of subjects erased since the restore point; a restore from
+another backup can bring back a data-key row or idempotency records. `chatsphere reconcile` runs this after
+any restore (the documented step). The restored copies are unreadable already (the data keys stay shredded:
+SubjectKeysTable has no point-in-time recovery), and the API answers 410 for the subject meanwhile; this
+removes them.
+
+Tombstones hold only the keyed hash of the subject id, so the erased subjects are found the other way round:
+every subject id present in any store is hashed with its tenant's secret and matched against the tenant's
+tombstones. For each match, with D the tombstone's `deleted_at`:
+
+- a profile is removed if it was created at or before D (it is the erased person's); a later one belongs to
+  a new person who reused the id explicitly (`Reuse-Erased-Subject-Id`), who keeps everything of theirs;
+- an interaction is removed if it was received at or before D;
+- the data-key row is removed if it was created at or before D;
+- the id is *live again* if a kept profile or a kept data key remains. If it is not, every other item of the
+  partition, every idempotency record and every object version and delete marker under its prefix goes;
+- if it is live, a lookup item stays only if it is the live profile's own (same index key), an idempotency
+  record only if it was written after D (its expiry less the records' lifetime), an interaction's text
+  object only if its interaction stays (it goes with a removed one), an export package only while its
+  request record names a subject not erased; any other object only if LastModified is after D. LastModified
+  alone proves little: a restore writes objects anew, so restored copies carry the restore's time;
+- a delete marker goes when no version of its key stays.
+
+Counts, tenant ids and request ids only are reported: never a subject id or a value. Running it twice
+removes nothing the second time. An erasure still running (its tombstone not completed) is left to its own
+job, and counted, so that the operator knows to run this again once it completes."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from chatsphere.dal import keyspace
+from chatsphere.logic.ports import BlobStore, DataKeyStore, IdempotencyRecords, RequestStore, SubjectStore, TenantStore
+from chatsphere.logic.ports import TenantSecret as TenantSecretPort
+from chatsphere.logic.tombstones import subject_hash
+from chatsphere.models.common import iso
+from chatsphere.models.items import TombstoneItem
+from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
+
+# What is counted, per store; every key is always present in a report, zero or not.
+STORES = (
+    "profiles",
+    "interactions",
+    "lookup_items",
+    "other_items",
+    "data_keys",
+    "idempotency_records",
+    "object_versions",
+    "delete_markers",
+)
+
+
+@dataclass(frozen=True)
+class ReconcilePorts:
+    tenants: TenantStore
+    requests: RequestStore
+    subjects: SubjectStore
+    data_keys: DataKeyStore
+    blobs: BlobStore
+    idempotency: IdempotencyRecords
+    secret: TenantSecretPort
+    idempotency_lifetime: int  # seconds: logic/intake.IDEMPOTENCY's expires_after_seconds
+
+
+@dataclass
+class TenantReport:
+    tenant_id: str
+    tombstones: int = 0
+    erasures_running: int = 0  # not completed: their own job removes what they find; run reconcile again after
+    reused_ids: int = 0  # erased ids that a new person holds again (their data is kept)
+    reapplied: list[str] = field(default_factory=list)  # request ids of the deletions that found something
+    removed: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "tenant_id": self.tenant_id,
+            "tombstones": self.tombstones,
+            "erasures_running": self.erasures_running,
+            "reused_ids": self.reused_ids,
+            "reapplied": sorted(self.reapplied),
+            "removed": {store: self.removed[store] for store in STORES},
+        }
+
+
+@dataclass
+class Report:
+    tenants: list[TenantReport]
+    dry_run: bool = False
+
+    @property
+    def removed(self) -> dict[str, int]:
+        return {store: sum(t.removed[store] for t in self.tenants) for store in STORES}
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "dry_run": self.dry_run,
+            "removed": self.removed,
+            "tenants": [t.as_dict() for t in self.tenants],
+        }
+
+
+@dataclass
+class _Found:
+    """What the stores hold of one erased subject."""
+
+    tombstone: TombstoneItem
+    items: list[StoredRef] = field(default_factory=list)
+    key: StoredKey | None = None
+    records: list[IdempotencyRef] = field(default_factory=list)
+    versions: list[BlobVersion] = field(default_factory=list)
+
+
+def reconcile(ports: ReconcilePorts, dry_run: bool = False) -> Report:
+    """Remove, in every tenant, whatever a restore brought back of its erased subjects."""
+    tenant_ids = ports.tenants.tenant_ids()
+    reports = {t: TenantReport(t) for t in tenant_ids}
+    erased: dict[str, dict[str, TombstoneItem]] = {}  # tenant -> subject hash -> completed tombstone
+    for tenant_id in tenant_ids:
+        stones = ports.requests.tombstones(tenant_id)
+        reports[tenant_id].tombstones = len(stones)
+        reports[tenant_id].erasures_running = sum(1 for t in stones if t.deleted_at is None)
+        done = {t.subject_hash: t for t in stones if t.deleted_at is not None}
+        if done:
+            erased[tenant_id] = done
+
+    matcher = _Matcher(ports.secret, erased)
+    found: dict[tuple[str, str], _Found] = {}
+
+    def of(tenant_id: str, subject_id: str) -> _Found | None:
+        if (tenant_id, subject_id) not in found:
+            tombstone = matcher.tombstone(tenant_id, subject_id)
+            if tombstone is None:
+                return None
+            found[(tenant_id, subject_id)] = _Found(tombstone)
+        return found[(tenant_id, subject_id)]
+
+    for item in ports.subjects.scan():
+        if (hit := of(item.tenant_id, item.subject_id)) is not None:
+            hit.items.append(item)
+    for key in ports.data_keys.scan():
+        if (hit := of(key.tenant_id, key.subject_id)) is not None:
+            hit.key = key
+    for record in ports.idempotency.scan():
+        if (hit := of(record.tenant_id, record.subject_id)) is not None:
+            hit.records.append(record)
+    for tenant_id in erased:
+        for subject_id in ports.blobs.subfolders(keyspace.subjects_folder(tenant_id)):
+            if (hit := of(tenant_id, subject_id)) is not None:
+                hit.versions = ports.blobs.dated_versions(keyspace.subject_prefix(tenant_id, subject_id))
+
+    for (tenant_id, subject_id), hit in sorted(found.items()):
+        plan = _plan(ports, tenant_id, subject_id, hit)
+        report = reports[tenant_id]
+        report.reused_ids += int(plan.live)
+        if not any(plan.counts.values()):
+            continue
+        report.reapplied.append(hit.tombstone.request_id)
+        report.removed.update(plan.counts)
+        if not dry_run:
+            _apply(ports, tenant_id, subject_id, plan)
+    return Report([reports[t] for t in tenant_ids], dry_run)
+
+
+class _Matcher:
+    """Hashes each distinct subject id once, and only in tenants that have an erased subject."""
+
+    def __init__(self, secret: TenantSecretPort, erased: dict[str, dict[str, TombstoneItem]]) -> None:
+        self.secret, self.erased = secret, erased
+        self.seen: dict[tuple[str, str], TombstoneItem | None] = {}
+
+    def tombstone(self, tenant_id: str, subject_id: str) -> TombstoneItem | None:
+        stones = self.erased.get(tenant_id)
+        if not stones:
+            return None
+        if (tenant_id, subject_id) not in self.seen:
+            self.seen[(tenant_id, subject_id)] = stones.get(subject_hash(self.secret, tenant_id, subject_id))
+        return self.seen[(tenant_id, subject_id)]
+
+
+@dataclass
+class _Plan:
+    live: bool = False
+    data_key: bool = False
+    items: list[dict[str, str]] = field(default_factory=list)
+    records: list[dict[str, str]] = field(default_factory=list)
+    versions: list[tuple[str, str]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def _after(written_at: str | None, deleted_at: str) -> bool:
+    """Written after the erasure completed; an item with no time counts as the erased subject's."""
+    return written_at is not None and written_at > deleted_at
+
+
+def _plan(ports: ReconcilePorts, tenant_id: str, subject_id: str, hit: _Found) -> _Plan:
+    plan = _Plan()
+    deleted_at = hit.tombstone.deleted_at
+    assert deleted_at is not None
+    profiles = [i for i in hit.items if i.key["sk"] == keyspace.PROFILE_SK]
+    live_profile = next((p for p in profiles if _after(p.written_at, deleted_at)), None)
+    key_kept = hit.key is not None and _after(hit.key.created_at, deleted_at)
+    plan.live = live_profile is not None or key_kept
+    if hit.key is not None and not key_kept:
+        plan.data_key = True
+        plan.counts["data_keys"] += 1
+
+    own_lookups = {
+        keyspace.identifier_pk(tenant_id, kind, digest)
+        for kind, digest in (live_profile.lookups if live_profile else {}).items()
+    }
+    kept_interactions: set[str] = set()
+    removed_interactions: set[str] = set()
+    for item in hit.items:
+        sk = item.key["sk"]
+        if sk == keyspace.PROFILE_SK:
+            store, keep = "profiles", item is live_profile
+        elif sk.startswith(keyspace.INTERACTION_PREFIX):
+            store, keep = "interactions", _after(item.written_at, deleted_at)
+            (kept_interactions if keep else removed_interactions).add(sk.rpartition("#")[2])
+        elif sk.startswith("LOOKUP#"):
+            store, keep = "lookup_items", plan.live and item.ipk in own_lookups
+        else:
+            store, keep = "other_items", plan.live
+        if not keep:
+            plan.items.append(item.key)
+            plan.counts[store] += 1
+    plan.items.sort(key=lambda k: k["sk"])  # interactions, lookups, the profile last (as an erasure removes them)
+
+    for record in hit.records:
+        expires, lifetime = record.expires_at, ports.idempotency_lifetime
+        written = iso(datetime.fromtimestamp(expires - lifetime, UTC)) if expires else None
+        if not (plan.live and _after(written, deleted_at)):
+            plan.records.append(record.key)
+            plan.counts["idempotency_records"] += 1
+
+    prefix = keyspace.subject_prefix(tenant_id, subject_id)
+    kept_keys: set[str] = set()
+    for version in (v for v in hit.versions if not v.is_marker):
+        if plan.live and _keeps(ports, tenant_id, version, prefix, deleted_at, kept_interactions, removed_interactions):
+            kept_keys.add(version.key)
+        else:
+            plan.versions.append((version.key, version.version_id))
+            plan.counts["object_versions"] += 1
+    for marker in (v for v in hit.versions if v.is_marker):
+        if marker.key not in kept_keys:
+            plan.versions.append((marker.key, marker.version_id))
+            plan.counts["delete_markers"] += 1
+    return plan
+
+
+def _keeps(
+    ports: ReconcilePorts,
+    tenant_id: str,
+    version: BlobVersion,
+    prefix: str,
+    deleted_at: str,
+    kept_interactions: Iterable[str],
+    removed_interactions: Iterable[str],
+) -> bool:
+    """Whether an object version under a reused id's prefix is the new person's."""
+    kind, _, name = version.key.removeprefix(prefix).partition("/")
+    if kind == "interactions" and name in kept_interactions:
+        return True
+    if kind == "interactions" and name in removed_interactions:
+        return False
+    if kind == "exports" and name.endswith(".zip"):
+        record = ports.requests.get(tenant_id, name.removesuffix(".zip"))
+        return record is not None and not record.subject_erased
+    # Not referenced by anything found: a write of the new person still in flight, or a restored copy (its
+    # ciphertext under the shredded key). Only its time can tell, and a restore makes it recent.
+    return iso(version.last_modified) > deleted_at
+
+
+def _apply(ports: ReconcilePorts, tenant_id: str, subject_id: str, plan: _Plan) -> None:
+    """The data key first (so that nothing restored opens), then items, records and objects."""
+    if plan.data_key:
+        ports.data_keys.delete(tenant_id, subject_id)
+    by_partition: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for key in plan.items:
+        by_partition[key["pk"]].append(key)
+    for keys in by_partition.values():
+        ports.subjects.delete_keys(keys)
+    ports.idempotency.delete_keys(plan.records)
+    ports.blobs.delete_versions(plan.versions)
