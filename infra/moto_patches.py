@@ -20,7 +20,7 @@ _APPLIED = False
 
 def _snapshot(table: Any, memo: dict[int, Any]) -> Any:
     clone = copy.copy(table)
-    items = defaultdict(dict)
+    items: defaultdict[Any, Any] = defaultdict(dict)
     for hash_key, value in table.items.items():
         items[hash_key] = dict(value) if isinstance(value, dict) else value
     clone.items = items

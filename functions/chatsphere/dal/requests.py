@@ -121,7 +121,7 @@ class DynamoRequestStore(DynamoTable):
         """The record keeps its proof and loses the subject id: the keyed hash takes its place (idempotent)."""
         export = isinstance(item.result, ExportResult)
         values = serialise({":h": subject_hash, ":t": True})
-        if export:  # NULL, not REMOVE: ExportResult.package_key is required, and None says the package went
+        if export:  # null: the package went with the subject
             values[":none"] = {"NULL": True}
         self._ddb.update_item(
             TableName=self.table_name,
