@@ -3,7 +3,7 @@ handlers/subject_rights.py (correction, objection, deactivation). Routes are dec
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
@@ -46,9 +46,10 @@ IdempotencyKey = Annotated[
 
 
 ReuseErasedId = Annotated[
-    Literal["true"] | None,
+    str,
     Header(
         alias="Reuse-Erased-Subject-Id",
+        pattern=r"^(true|false)$",
         description="`true` creates a new subject under the id of an erased one (a new person): it gets a fresh "
         "key and shares nothing with the erased subject. Without it, a PUT to an erased id is 410, so that no "
         "retry or replay resurrects the subject",
@@ -62,10 +63,10 @@ ReuseErasedId = Annotated[
     responses={
         **body_response(200, "Replaced", Subject),
         **body_response(201, "Created", Subject),
-        **problem_responses(413, 415, 422),
+        **problem_responses(409, 410, 413, 415, 422),
     },
 )
-def put_subject(subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = None) -> Response[Any]:
+def put_subject(subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = "false") -> Response[Any]:
     a = adapters()
     subject, created = intake.put_subject(
         a.subjects, a.keyring, a.secret, a.tombstones, tenant_id(app), subject_id, body, utc_now(), reuse == "true"
@@ -79,7 +80,7 @@ def put_subject(subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = N
     summary="Read a subject",
     responses={
         **body_response(200, "The subject", Subject),
-        **problem_responses(404, 422),
+        **problem_responses(404, 409, 410, 422),
     },
 )
 def get_subject(subject_id: SubjectId) -> Subject:
@@ -93,7 +94,7 @@ def get_subject(subject_id: SubjectId) -> Subject:
     status_code=201,
     responses={
         **body_response(201, "Stored", InteractionCreated),
-        **problem_responses(404, 409, 413, 415, 422),
+        **problem_responses(404, 409, 410, 413, 415, 422),
     },
 )
 def create_interaction(
@@ -129,7 +130,7 @@ def create_interaction(
     summary="List a subject's interactions, oldest first, with full text",
     responses={
         **body_response(200, "A page", InteractionPage),
-        **problem_responses(404, 422),
+        **problem_responses(404, 409, 410, 422),
     },
 )
 def list_interactions(

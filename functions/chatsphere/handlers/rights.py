@@ -45,7 +45,7 @@ RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As retu
     status_code=202,
     responses={
         **body_response(202, "Accepted; poll the record", RequestRecord),
-        **problem_responses(404, 413, 415, 422),
+        **problem_responses(404, 409, 410, 413, 415, 422),
     },
 )
 def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:

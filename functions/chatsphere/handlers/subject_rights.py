@@ -51,7 +51,7 @@ SUBJECT_OK = body_response(200, "The subject", Subject)
 @router.patch(
     "/v1/subjects/<subject_id>",
     summary="Correct a subject (right to rectification); null clears a field",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 413, 415, 422)},
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 413, 415, 422)},
 )
 def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
     a = adapters()
@@ -63,7 +63,7 @@ def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
 @router.put(
     "/v1/subjects/<subject_id>/objections/<purpose>",
     summary="Object to a purpose of processing (analytics, personalization, improvement)",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 422)},
 )
 def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
     a = adapters()
@@ -75,7 +75,7 @@ def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path(
 @router.delete(
     "/v1/subjects/<subject_id>/objections/<purpose>",
     summary="Withdraw an objection",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 422)},
 )
 def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
     a = adapters()
@@ -87,7 +87,7 @@ def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpo
 @router.post(
     "/v1/subjects/<subject_id>/deactivation",
     summary="Deactivate a subject: data kept and readable, no new interactions",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 422)},
 )
 def deactivate(subject_id: SubjectId) -> Subject:
     a = adapters()
@@ -99,7 +99,7 @@ def deactivate(subject_id: SubjectId) -> Subject:
 @router.delete(
     "/v1/subjects/<subject_id>/deactivation",
     summary="Reactivate a subject",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 422)},
+    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 422)},
 )
 def reactivate(subject_id: SubjectId) -> Subject:
     a = adapters()

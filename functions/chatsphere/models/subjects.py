@@ -114,9 +114,9 @@ class LegalHoldIn(StrictModel):
         description="Why the data must be kept (e.g. a claim's case number); tenant text, stored as written: "
         "keep personal data out of it"
     )
-    categories: Annotated[list[HoldCategory], Field(min_length=1, max_length=2)] = Field(
-        default_factory=lambda: list(HOLD_CATEGORIES), description="What the hold keeps; both by default; no repeats"
-    )
+    categories: Annotated[
+        list[HoldCategory], Field(min_length=1, max_length=2, json_schema_extra={"uniqueItems": True})
+    ] = Field(default_factory=lambda: list(HOLD_CATEGORIES), description="What the hold keeps; both by default")
 
     @model_validator(mode="after")
     def _unique(self) -> LegalHoldIn:
