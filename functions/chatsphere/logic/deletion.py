@@ -144,7 +144,8 @@ def run_deletion(
     except Exception:
         if attempt >= MAX_ATTEMPTS:  # the message goes to the DLQ (alarmed); the record says so
             reason = "the erasure failed repeatedly; the subject stays closed and may be erased again"
-            ports.requests.set_status(finish(run.item, "failed", now, Refusal(reason=reason)), ("in_progress",))
+            failed = finish(run.item, "failed", now, Refusal(reason=reason))
+            ports.requests.set_status(failed, ("received", "in_progress"))
         raise
 
 
