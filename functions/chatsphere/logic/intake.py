@@ -85,9 +85,12 @@ def put_subject(
     sealed = seal_fields(cipher, body.model_dump())
     lookups = profile_digests(secret, tenant_id, body.model_dump())
 
-    def replace(existing: ProfileItem | None) -> tuple[ProfileItem, None]:
-        admit(existing)
-        base = existing or ProfileItem(tenant_id=tenant_id, subject_id=subject_id, created_at=stamp, updated_at=stamp)
+    def replace(current: ProfileItem | None) -> tuple[ProfileItem, None]:
+        # Checked again only if the profile changed since the first read: a profile seen absent, with no
+        # tombstone, cannot be erased meanwhile, and the create is conditional on its absence.
+        if current is not None or existing is not None:
+            admit(current)
+        base = current or ProfileItem(tenant_id=tenant_id, subject_id=subject_id, created_at=stamp, updated_at=stamp)
         return base.model_copy(
             update={"updated_at": stamp, "version": base.version + 1, "sealed": sealed, "lookups": lookups}
         ), None
