@@ -18,14 +18,17 @@ if TYPE_CHECKING:  # the adapters' modules load when built, not when this module
     from chatsphere.dal.kms import KmsKeyWrapper
     from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
     from chatsphere.dal.requests import DynamoRequestStore
+    from chatsphere.dal.retention import DynamoRetentionStore
     from chatsphere.dal.subjects import DynamoSubjectStore
     from chatsphere.dal.tenants import DynamoTenantStore
+    from chatsphere.logic.analytics import Analytics
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.ports import TenantSecret
     from chatsphere.logic.reconcile import ReconcilePorts
     from chatsphere.logic.tombstones import Tombstones
     from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
+    from chatsphere.models.retention import RetentionJob
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class Adapters:
     tombstones: Tombstones
     export_jobs: SqsJobQueue[ExportJob]
     deletion_jobs: SqsJobQueue[DeletionJob]
+    retention_jobs: SqsJobQueue[RetentionJob]
+    retention: DynamoRetentionStore
+    analytics: Analytics  # the day index, the aggregates and the tenants' settings
     events: EventBridgePublisher
     idempotency: DynamoIdempotencyRecords
     own_buckets: frozenset[str]  # every bucket of the stack: never a delivery destination
@@ -51,12 +57,15 @@ class Adapters:
 @cache
 def adapters() -> Adapters:
     from chatsphere.config import get_config
+    from chatsphere.dal.analytics import DynamoAnalyticsStore
     from chatsphere.dal.blobs import S3BlobStore
     from chatsphere.dal.data_keys import DynamoDataKeyStore
     from chatsphere.dal.idempotency import DynamoIdempotencyRecords
     from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
     from chatsphere.dal.requests import DynamoRequestStore
+    from chatsphere.dal.retention import DynamoRetentionStore
     from chatsphere.dal.subjects import DynamoSubjectStore
+    from chatsphere.logic.analytics import Analytics
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.tenants import TenantSecrets
     from chatsphere.logic.tombstones import Tombstones
@@ -67,6 +76,7 @@ def adapters() -> Adapters:
     data_keys = DynamoDataKeyStore(config.subject_keys_table)
     secret = TenantSecrets(tenants, kms).hmac_key
     requests = DynamoRequestStore(config.requests_table)
+    retention = DynamoRetentionStore(config.subjects_table, config.requests_table, config.tenants_table)
     return Adapters(
         subjects=DynamoSubjectStore(config.subjects_table, config.requests_table),
         kms=kms,
@@ -79,6 +89,9 @@ def adapters() -> Adapters:
         tombstones=Tombstones(requests, secret),
         export_jobs=SqsJobQueue(config.export_queue_url),
         deletion_jobs=SqsJobQueue(config.deletion_queue_url),
+        retention_jobs=SqsJobQueue(config.retention_queue_url),
+        retention=retention,
+        analytics=Analytics(retention, DynamoAnalyticsStore(config.subjects_table, config.tenants_table), tenants),
         events=EventBridgePublisher(config.event_bus_name),
         idempotency=DynamoIdempotencyRecords(config.idempotency_table),
         own_buckets=config.own_buckets,

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 # DeletionQueue (logic/deletion.CHUNK is this number). Deployed functions take it as is: the template leaves
 # DELETION_CHUNK unset. The local stack's tests set a small one, so that a few items span many continuations.
 DELETION_CHUNK = 1000
+# Due items a retention chunk decides and commits before it acts (logic/retention.RETENTION_CHUNK); a run continues
+# through RetentionQueue after each chunk.
+RETENTION_CHUNK = 1000
 
 
 class Config(BaseModel):
@@ -35,6 +38,8 @@ class Config(BaseModel):
     stack_buckets: str  # comma-separated: every bucket of the stack, never a delivery destination
     delivery_role_arn: str
     deletion_chunk: int = Field(default=DELETION_CHUNK, ge=1)
+    retention_queue_url: str
+    retention_chunk: int = Field(default=RETENTION_CHUNK, ge=1)
 
     @property
     def own_buckets(self) -> frozenset[str]:

@@ -335,7 +335,7 @@ def test_export_package_holds_everything_with_checksums(tenant: str, aws: Any, f
         "analytics",
         "legal_compliance",
     }
-    assert set(processing["retention"]) == {"identity", "contact", "interactions"}
+    assert set(processing["retention"]) == {"identity", "contact", "interactions", "export_packages", "request_records"}
     assert processing["rights"] and processing["source"]
 
 

@@ -24,7 +24,13 @@ from chatsphere.models.requests import (
     Refusal,
     RequestItem,
 )
-from chatsphere.models.settings import Processor, RetentionPeriods, TenantSettings
+from chatsphere.models.settings import (
+    InactiveProfilesRetention,
+    InteractionsRetention,
+    Processor,
+    Retention,
+    TenantSettings,
+)
 from chatsphere.models.subjects import InteractionIn, SubjectIn
 from tests.unit.fakes import FakeBlobStore, FakeRequestStore, FakeSubjectStore, FakeUpload, World
 
@@ -50,7 +56,9 @@ def tenant(world: World) -> str:
         deadline_days=20,
         download_link_hours=6,
         portability_destinations=[DESTINATION],
-        retention=RetentionPeriods(interactions_days=365, profile_inactive_days=500),
+        retention=Retention(
+            interactions=InteractionsRetention(days=365), inactive_profiles=InactiveProfilesRetention(days=500)
+        ),
         processors=[Processor(name="MailCo", purpose="e-mail delivery", data_categories=["contact"], country="IE")],
     )
     world.tenants.put_settings(tenant_id, settings, "x")
@@ -240,8 +248,8 @@ def test_the_package_holds_the_subject_and_the_processing_record(world: World, t
     # and processing_record.json holds the tenant's retention periods, processors and the objection
     record = json.loads(files["processing_record.json"])
     assert record["controller"] == "Acme Support"
-    assert record["retention"]["interactions"] == "365 days after they occurred"
-    assert record["retention"]["identity"] == "500 days after the last activity"
+    assert record["retention"]["interactions"] == "365 days after they occurred, then deleted"
+    assert record["retention"]["identity"] == "500 days after the last interaction, then erased"
     assert record["recipients"] == [
         {"name": "MailCo", "purpose": "e-mail delivery", "data_categories": ["contact"], "country": "IE"}
     ]

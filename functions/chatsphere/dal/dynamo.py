@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from chatsphere.dal.clients import client
 from chatsphere.errors import Conflict
+from chatsphere.models.settings import MAX_RETENTION_DAYS
 
 _SER = TypeSerializer()
 _DE = TypeDeserializer()
@@ -52,9 +54,12 @@ class DynamoTable:
         return keys
 
     def _delete_keys(self, keys: list[dict[str, str]]) -> None:
-        """BatchWriteItem, 25 keys a call; what DynamoDB leaves unprocessed is retried with backoff."""
-        for start in range(0, len(keys), BATCH_WRITE_KEYS):
-            pending = [{"DeleteRequest": {"Key": serialise(k)}} for k in keys[start : start + BATCH_WRITE_KEYS]]
+        self._write_batch([{"DeleteRequest": {"Key": serialise(k)}} for k in keys])
+
+    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem, 25 requests a call; what DynamoDB leaves unprocessed is retried with backoff."""
+        for start in range(0, len(requests), BATCH_WRITE_KEYS):
+            pending = requests[start : start + BATCH_WRITE_KEYS]
             for attempt in range(BATCH_ATTEMPTS):
                 resp = self._ddb.batch_write_item(RequestItems={self.table_name: pending})
                 pending = resp.get("UnprocessedItems", {}).get(self.table_name, [])
@@ -62,7 +67,7 @@ class DynamoTable:
                     break
                 time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security
             else:
-                raise RuntimeError("DynamoDB left deletions unprocessed; the job will retry")
+                raise RuntimeError("DynamoDB left writes unprocessed; the job will retry")
 
 
 def serialise(item: dict[str, Any]) -> dict[str, Any]:
@@ -110,3 +115,13 @@ def is_transaction_conflict(error: ClientError) -> bool:
         return False
     reasons = error.response.get("CancellationReasons", [])
     return any(r.get("Code") == "TransactionConflict" for r in reasons)
+
+
+# The TTL backstop (expires_at): past the longest period any tenant may set, so that it never removes what a
+# tenant still keeps; retention removes items on time, and clears the TTL of what a legal hold keeps.
+TTL_BACKSTOP_DAYS = MAX_RETENTION_DAYS + 30
+
+
+def backstop_expiry(at: str) -> int:
+    """Epoch seconds of the TTL backstop for an item whose retention is measured from `at`."""
+    return int((datetime.fromisoformat(at) + timedelta(days=TTL_BACKSTOP_DAYS)).timestamp())

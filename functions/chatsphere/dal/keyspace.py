@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 INTERACTION_PREFIX = "I#"
 PROFILE_SK = "PROFILE"
 TENANT_SK = "TENANT"
@@ -95,3 +97,75 @@ TOMBSTONE_PREFIX = "TOMB#"
 
 def tombstone_sk(subject_hash: str) -> str:
     return f"{TOMBSTONE_PREFIX}{subject_hash}"
+
+
+# ---------------------------------------------------------------- the day index (retention and analytics)
+# Items that retention or analytics must find by day carry day_pk/day_sk, which put them in a sparse DayIndex:
+#   day_pk = T#<tenant>#D#<category>#<YYYY-MM-DD>#<shard>   the items of one category whose time falls on that day
+#   day_pk = T#<tenant>#D#<category>#late#<shard>           items written after their day may have been swept
+#                                                            (back-dated imports, and what a legal hold kept)
+#   day_sk = <ISO time>#<id>                                  so a Query can stop at a cutoff time
+# A category's days are queried once each, oldest first, after a per-tenant watermark; the late bucket is read
+# on every run, up to the cutoff only. Shards spread one busy day over several index partitions.
+DAY_SHARDS = 4
+LATE = "late"
+DAY_CATEGORIES = {"interactions": "I", "inactive_profiles": "P", "export_packages": "X", "closed_requests": "R"}
+
+
+def shard_of(item_id: str) -> int:
+    """A stable shard for an item id (never a personal value), spread evenly."""
+    return int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=4).digest(), "big") % DAY_SHARDS
+
+
+def day_pk(tenant_id: str, category: str, day: str, shard: int) -> str:
+    """`day` is YYYY-MM-DD, or LATE."""
+    return f"T#{tenant_id}#D#{DAY_CATEGORIES[category]}#{day}#{shard}"
+
+
+def day_sk(at: str, item_id: str) -> str:
+    return f"{at}#{item_id}"
+
+
+def day_sk_bound(cutoff: str) -> str:
+    """The largest day_sk of an item whose time is at or before `cutoff` ('#' sorts before '~')."""
+    return f"{cutoff}~"
+
+
+def day_entry(tenant_id: str, category: str, at: str, item_id: str, late: bool = False) -> dict[str, str]:
+    """The index attributes of one item: its day's bucket (or the late bucket) and its sort key."""
+    bucket = LATE if late else at[:10]
+    return {"day_pk": day_pk(tenant_id, category, bucket, shard_of(item_id)), "day_sk": day_sk(at, item_id)}
+
+
+def held_pk(tenant_id: str) -> str:
+    """Profiles under a legal hold carry held_pk (sparse HoldIndex): a tenant's holds are one Query."""
+    return f"T#{tenant_id}#HOLDS"
+
+
+ACTIVITY_PREFIX = "ACTIVITY#"
+
+
+def activity_sk(occurred_at: str) -> str:
+    """A marker retention leaves in a subject's partition when it removes interactions: the time of the latest
+    it removed, so that a profile's inactivity is still measured from it once the interactions are gone."""
+    return f"{ACTIVITY_PREFIX}{occurred_at}"
+
+
+WATERMARK_PREFIX = "WATERMARK#"
+RUN_PREFIX = "RUN#"
+ANALYTICS_PREFIX = "DAY#"
+
+
+def watermark_sk(category: str) -> str:
+    return f"{WATERMARK_PREFIX}{category}"
+
+
+def run_sk(run_id: str) -> str:
+    return f"{RUN_PREFIX}{run_id}"
+
+
+def analytics_sk(day: str) -> str:
+    return f"{ANALYTICS_PREFIX}{day}"
+
+
+TENANT_REGISTRY = "tenants"  # the TENANT item's `registry` attribute: TenantRegistry lists tenants, no Scan

@@ -11,7 +11,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keyspace
-from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, is_condition_failure, serialise
+from chatsphere.dal.dynamo import (
+    DynamoTable,
+    backstop_expiry,
+    conflict_on_condition,
+    deserialise,
+    is_condition_failure,
+    serialise,
+)
 from chatsphere.models.items import TombstoneItem
 from chatsphere.models.requests import OPEN_STATUSES, ExportResult, RequestItem
 
@@ -28,7 +35,19 @@ def request_record(item: RequestItem) -> dict[str, Any]:
         record["open_pk"] = keyspace.tenant_pk(item.tenant_id)
     if not item.subject_erased:
         record["subject_ref"] = keyspace.subject_pk(item.tenant_id, item.subject_id)
+    record.update(closed_index(item))
     return record
+
+
+def closed_index(item: RequestItem) -> dict[str, Any]:
+    """A closed record's day index entry: X (export_packages) while it has a package, else R (closed_requests);
+    and its TTL backstop. None of these while the record is open."""
+    if item.is_open or item.completed_at is None:
+        return {}
+    has_package = isinstance(item.result, ExportResult) and item.result.package_key is not None
+    category = "export_packages" if has_package else "closed_requests"
+    entry = keyspace.day_entry(item.tenant_id, category, item.completed_at, item.request_id)
+    return {**entry, "expires_at": backstop_expiry(item.completed_at)}
 
 
 def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
@@ -65,6 +84,8 @@ class DynamoRequestStore(DynamoTable):
             "completed_at": item.completed_at,
             "result": item.result.model_dump(exclude_none=True) if item.result else None,
             "open_pk": keyspace.tenant_pk(item.tenant_id) if item.is_open else None,
+            **dict.fromkeys(("day_pk", "day_sk", "expires_at")),
+            **closed_index(item),
         }
         if item.subject_erased:  # a deletion's own record completes with the subject's keyed hash
             written.update(subject_id=item.subject_id, subject_erased=True, subject_ref=None)

@@ -5,12 +5,20 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keyspace
-from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, is_transaction_conflict, serialise
+from chatsphere.dal.dynamo import (
+    DynamoTable,
+    backstop_expiry,
+    conflict_on_condition,
+    deserialise,
+    is_transaction_conflict,
+    serialise,
+)
 from chatsphere.dal.requests import put_request_op
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
 from chatsphere.models.reconcile import StoredRef
@@ -18,6 +26,29 @@ from chatsphere.models.requests import RequestItem
 
 IDENTIFIER_INDEX = "IdentifierIndex"
 TRANSACTION_ATTEMPTS = 4
+
+
+def interaction_index(item: InteractionItem) -> dict[str, Any]:
+    """An interaction's day index entry and TTL. One that arrives two or more days after the day it occurred
+    (a back-dated import) goes to the late bucket: its day may already be behind the watermark."""
+    late = date.fromisoformat(item.occurred_at[:10]) <= date.fromisoformat(item.received_at[:10]) - timedelta(days=2)
+    entry = keyspace.day_entry(item.tenant_id, "interactions", item.occurred_at, item.interaction_id, late)
+    return {**entry, "expires_at": backstop_expiry(item.occurred_at)}
+
+
+def profile_index(profile: ProfileItem) -> dict[str, Any]:
+    """A profile's day index entry (from its last known activity) while it can expire, and its hold marker.
+    No TTL: a profile ends by an erasure, with its receipt, never silently."""
+    attributes: dict[str, Any] = {}
+    if profile.status != "erasing":
+        at = profile.active_at or profile.created_at
+        # Retention re-files a profile it found active into the late bucket (its new day may be behind the
+        # watermark); a new profile's own day is never behind it.
+        late = profile.active_at is not None
+        attributes.update(keyspace.day_entry(profile.tenant_id, "inactive_profiles", at, profile.subject_id, late))
+    if profile.legal_hold:
+        attributes["held_pk"] = keyspace.held_pk(profile.tenant_id)
+    return attributes
 
 
 class DynamoSubjectStore(DynamoTable):
@@ -42,7 +73,7 @@ class DynamoSubjectStore(DynamoTable):
         """Write the profile, its lookup items and (if given) the request record of the change in one
         transaction, guarded by the version read. Raises Conflict if the profile changed since it was read."""
         pk = keyspace.subject_pk(profile.tenant_id, profile.subject_id)
-        item = {"pk": pk, "sk": keyspace.PROFILE_SK, **profile.model_dump()}
+        item = {"pk": pk, "sk": keyspace.PROFILE_SK, **profile.model_dump(), **profile_index(profile)}
         put: dict[str, Any] = {"TableName": self.table_name, "Item": serialise(item)}
         if expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -110,7 +141,12 @@ class DynamoSubjectStore(DynamoTable):
                     "ExpressionAttributeValues": serialise({":active": "active", ":one": 1, ":acc": acceptance}),
                 }
             }
-        record = {"pk": pk, "sk": keyspace.interaction_sk(item.occurred_at, item.interaction_id), **item.model_dump()}
+        record = {
+            "pk": pk,
+            "sk": keyspace.interaction_sk(item.occurred_at, item.interaction_id),
+            **item.model_dump(),
+            **interaction_index(item),
+        }
         put = {
             "Put": {
                 "TableName": self.table_name,

@@ -10,6 +10,8 @@ from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialis
 from chatsphere.models.items import ApiKeyItem, PolicyItem, TenantItem
 from chatsphere.models.settings import TenantSettings
 
+TENANT_REGISTRY_INDEX = "TenantRegistry"
+
 
 class DynamoTenantStore(DynamoTable):
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
@@ -21,14 +23,14 @@ class DynamoTenantStore(DynamoTable):
         return TenantItem.model_validate(raw) if raw else None
 
     def tenant_ids(self) -> list[str]:
-        """Every tenant: a Scan of the table (tenants, keys, settings, policies), for operator commands only."""
-        pages = self._ddb.get_paginator("scan").paginate(
+        """Every tenant, in id order: a Query of the sparse TenantRegistry index (only TENANT items carry it)."""
+        pages = self._ddb.get_paginator("query").paginate(
             TableName=self.table_name,
-            FilterExpression="sk = :t",
-            ProjectionExpression="tenant_id",
-            ExpressionAttributeValues=serialise({":t": keyspace.TENANT_SK}),
+            IndexName=TENANT_REGISTRY_INDEX,
+            KeyConditionExpression="registry = :r",
+            ExpressionAttributeValues=serialise({":r": keyspace.TENANT_REGISTRY}),
         )
-        return sorted(deserialise(raw)["tenant_id"] for page in pages for raw in page["Items"])
+        return [deserialise(raw)["tenant_id"] for page in pages for raw in page["Items"]]
 
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None:
         """Both items or neither; a tenant id that exists already is never overwritten."""
@@ -38,7 +40,14 @@ class DynamoTenantStore(DynamoTable):
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": serialise({"pk": pk, "sk": keyspace.TENANT_SK, **tenant.model_dump()}),
+                        "Item": serialise(
+                            {
+                                "pk": pk,
+                                "sk": keyspace.TENANT_SK,
+                                "registry": keyspace.TENANT_REGISTRY,
+                                **tenant.model_dump(),
+                            }
+                        ),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },

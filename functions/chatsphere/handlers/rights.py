@@ -3,6 +3,7 @@ settings and policy versions."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -19,7 +20,9 @@ from chatsphere.handlers.http import (
     tenant_id,
     to_json,
 )
-from chatsphere.logic import export, policies, requests, settings
+from chatsphere.logic import analytics, export, policies, requests, retention, settings
+from chatsphere.logic.analytics import MAX_RANGE_DAYS
+from chatsphere.models.analytics import DailyAggregatePage
 from chatsphere.models.common import utc_now
 from chatsphere.models.export import ExportIn
 from chatsphere.models.policies import Policy, PolicyIn, PolicyList
@@ -31,6 +34,7 @@ from chatsphere.models.requests import (
     RequestStatus,
     RequestType,
 )
+from chatsphere.models.retention import RetentionRunPage
 from chatsphere.models.settings import TenantSettings
 from chatsphere.observability import metrics
 
@@ -167,3 +171,30 @@ def list_policies() -> PolicyList:
 
 
 lambda_handler = api_handler(app)
+
+
+@app.get(
+    "/v1/retention/runs",
+    summary="List the tenant's retention runs, newest first: what each removed and what a legal hold kept",
+    responses={**body_response(200, "A page of runs", RetentionRunPage), **problem_responses(400, 422)},
+)
+def list_retention_runs(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES)] = None,
+) -> RetentionRunPage:
+    a = adapters()
+    return retention.list_runs(a.retention, a.secret, tenant_id(app), limit, cursor)
+
+
+@app.get(
+    "/v1/analytics/daily",
+    summary="The tenant's anonymous daily aggregates (no identifier; cells of too few subjects are null)",
+    responses={**body_response(200, "The days computed in the range", DailyAggregatePage), **problem_responses(422)},
+)
+def daily_analytics(
+    from_: Annotated[date, Query(alias="from", description="First day, YYYY-MM-DD (UTC)")],
+    to: Annotated[
+        date, Query(description=f"Last day, YYYY-MM-DD, not before `from`, at most {MAX_RANGE_DAYS} days after it")
+    ],
+) -> DailyAggregatePage:
+    return analytics.daily(adapters().analytics, tenant_id(app), from_, to)

@@ -134,6 +134,7 @@ class _HashingUpload:
 
 def processing_record(settings: TenantSettings, tenant_name: str, objections: dict[str, str]) -> dict[str, Any]:
     """What GDPR art. 15(1) says the subject is owed besides the data itself."""
+    retention = settings.retention
     return {
         "controller": tenant_name,
         "purposes": [
@@ -147,9 +148,12 @@ def processing_record(settings: TenantSettings, tenant_name: str, objections: di
         },
         "recipients": [p.model_dump() for p in settings.processors],
         "retention": {
-            "identity": f"{settings.retention.profile_inactive_days} days after the last activity",
-            "contact": f"{settings.retention.profile_inactive_days} days after the last activity",
-            "interactions": f"{settings.retention.interactions_days} days after they occurred",
+            "identity": f"{retention.inactive_profiles.days} days after the last interaction, then erased",
+            "contact": f"{retention.inactive_profiles.days} days after the last interaction, then erased",
+            "interactions": f"{retention.interactions.days} days after they occurred, then "
+            + ("deleted" if retention.interactions.action == "delete" else "anonymised into daily counts"),
+            "export_packages": f"{retention.export_packages.days} days after they were created",
+            "request_records": f"{retention.closed_requests.days} days after the request closed",
         },
         "source": "The data subject, and the controller's agents and bots in conversations with the subject",
         "automated_decision_making": "None",

@@ -23,6 +23,10 @@ class ProfileItem(BaseModel):
     legal_hold: dict[str, object] | None = Field(default=None, description="models.subjects.LegalHold, as stored")
     created_at: str
     updated_at: str
+    active_at: str | None = Field(
+        default=None,
+        description="The latest interaction retention has seen (it sets this); None: measured from created_at",
+    )
     version: int = 0
     sealed: dict[str, bytes] = Field(default_factory=dict, description="field name -> ciphertext")
     lookups: dict[IdentifierKind, str] = Field(default_factory=dict, description="kind -> keyed-hash digest")

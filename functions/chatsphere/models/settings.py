@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -21,11 +21,51 @@ class Processor(StrictModel):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(description="ISO 3166-1 alpha-2")
 
 
-class RetentionPeriods(StrictModel):
-    """How long each category is kept; the retention job enforces these."""
+RetentionAction = Literal["delete", "anonymize"]
+MAX_RETENTION_DAYS = 3650  # the longest any category may be kept; the TTL backstop is set beyond it
 
-    interactions_days: Annotated[int, Field(ge=1, le=3650), JSON_INTEGER] = 730
-    profile_inactive_days: Annotated[int, Field(ge=1, le=3650), JSON_INTEGER] = 1095
+
+def _days(default: int, description: str) -> Any:
+    return Field(default=default, ge=1, le=MAX_RETENTION_DAYS, description=description)
+
+
+class InteractionsRetention(StrictModel):
+    days: Annotated[int, JSON_INTEGER] = _days(730, "Days after an interaction's occurred_at")
+    action: RetentionAction = Field(
+        default="delete",
+        description="delete: removed outright; anonymize: first counted into the tenant's anonymous daily "
+        "aggregates (GET /v1/analytics/daily), then removed",
+    )
+
+
+class InactiveProfilesRetention(StrictModel):
+    days: Annotated[int, JSON_INTEGER] = _days(1095, "Days after the subject's last interaction (or creation)")
+    action: Literal["delete"] = Field(
+        default="delete", description="An expired profile is erased through the deletion path (a deletion record)"
+    )
+
+
+class ExportPackagesRetention(StrictModel):
+    days: Annotated[int, JSON_INTEGER] = Field(
+        default=7,
+        ge=1,
+        le=7,
+        description="Days after an export package was created (at most 7: the bucket's lifecycle rule removes "
+        "every package after 8 days as the backstop)",
+    )
+
+
+class ClosedRequestsRetention(StrictModel):
+    days: Annotated[int, JSON_INTEGER] = _days(2190, "Days after a request's completed_at; tombstones stay")
+
+
+class Retention(StrictModel):
+    """How long each category is kept; the Retention function enforces these every day."""
+
+    interactions: InteractionsRetention = Field(default_factory=InteractionsRetention)
+    inactive_profiles: InactiveProfilesRetention = Field(default_factory=InactiveProfilesRetention)
+    export_packages: ExportPackagesRetention = Field(default_factory=ExportPackagesRetention)
+    closed_requests: ClosedRequestsRetention = Field(default_factory=ClosedRequestsRetention)
 
 
 class TenantSettings(StrictModel):
@@ -42,7 +82,16 @@ class TenantSettings(StrictModel):
         list[S3Uri],
         Field(max_length=20, json_schema_extra={"uniqueItems": True}, description="Where exports may be delivered"),
     ] = Field(default_factory=list)
-    retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
+    retention: Retention = Field(default_factory=Retention)
+    analytics_min_count: Annotated[
+        int,
+        Field(
+            ge=2,
+            le=1000,
+            description="Fewest distinct subjects an analytics cell may describe; smaller cells are suppressed",
+        ),
+        JSON_INTEGER,
+    ] = 5
     processors: Annotated[
         list[Processor], Field(max_length=50, description="Each name at most once (422 otherwise)")
     ] = Field(default_factory=list)

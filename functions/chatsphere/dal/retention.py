@@ -1,0 +1,345 @@
+"""The day indexes (SubjectsTable and RequestsTable DayIndex, SubjectsTable HoldIndex) and retention's own state in
+TenantsTable: per-category watermarks, run records and the lease that keeps one run per tenant at a time.
+
+Retention reads only these indexes, never a Scan: a run's cost grows with what is due, not with what is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chatsphere.dal import keyspace
+from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
+from chatsphere.errors import Conflict
+from chatsphere.models.retention import Category, DueEntry, RetentionRunItem
+
+DAY_INDEX = "DayIndex"
+HOLD_INDEX = "HoldIndex"
+LEASE_SK = "RETENTION#LEASE"
+SUBJECT_CATEGORIES = ("interactions", "inactive_profiles")
+
+
+class DynamoRetentionStore:
+    def __init__(self, subjects_table: str, requests_table: str, tenants_table: str) -> None:
+        self.subjects = DynamoTable(subjects_table)
+        self.requests = DynamoTable(requests_table)
+        self.tenants = DynamoTable(tenants_table)
+
+    def _table(self, category: Category) -> DynamoTable:
+        return self.subjects if category in SUBJECT_CATEGORIES else self.requests
+
+    # ------------------------------------------------------------------ the day index
+    def due(
+        self,
+        tenant_id: str,
+        category: Category,
+        bucket: str,
+        shard: int,
+        upto: str,
+        start_key: dict[str, str] | None,
+        limit: int,
+        since: str | None = None,
+    ) -> tuple[list[DueEntry], dict[str, str] | None]:
+        """One page (at most `limit`) of a bucket's items whose time is at or before `upto` (and at or after
+        `since`), oldest first; and where the next page starts, if the bucket may hold more."""
+        table = self._table(category)
+        values = {":p": keyspace.day_pk(tenant_id, category, bucket, shard), ":u": keyspace.day_sk_bound(upto)}
+        condition = "day_pk = :p AND day_sk <= :u"
+        if since is not None:
+            values[":s"] = since
+            condition = "day_pk = :p AND day_sk BETWEEN :s AND :u"
+        query: dict[str, Any] = {
+            "TableName": table.table_name,
+            "IndexName": DAY_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": serialise(values),
+            "Limit": limit,
+        }
+        if start_key:
+            query["ExclusiveStartKey"] = serialise(start_key)
+        resp = table._ddb.query(**query)
+        entries = [_entry(deserialise(raw)) for raw in resp["Items"]]
+        last = resp.get("LastEvaluatedKey")
+        return entries, {k: str(v) for k, v in deserialise(last).items()} if last else None
+
+    def holds(self, tenant_id: str) -> dict[str, list[str]]:
+        """Subject id -> the categories its legal hold keeps, for every held subject of the tenant."""
+        pages = self.subjects._ddb.get_paginator("query").paginate(
+            TableName=self.subjects.table_name,
+            IndexName=HOLD_INDEX,
+            KeyConditionExpression="held_pk = :h",
+            ExpressionAttributeValues=serialise({":h": keyspace.held_pk(tenant_id)}),
+        )
+        held: dict[str, list[str]] = {}
+        for page in pages:
+            for raw in page["Items"]:
+                item = deserialise(raw)
+                hold = item.get("legal_hold") or {}
+                held[item["subject_id"]] = list(hold.get("categories") or [])
+        return held
+
+    def last_activity(self, tenant_id: str, subject_id: str) -> str | None:
+        """The time of the subject's latest interaction, or of the latest one retention removed (its activity
+        marker): one Query, newest first, over ACTIVITY#... and I#... (nothing else sorts between them)."""
+        resp = self.subjects._ddb.query(
+            TableName=self.subjects.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues=serialise(
+                {
+                    ":pk": keyspace.subject_pk(tenant_id, subject_id),
+                    ":lo": keyspace.ACTIVITY_PREFIX,
+                    ":hi": f"{keyspace.INTERACTION_PREFIX}~",
+                }
+            ),
+            ProjectionExpression="sk",
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        if not resp["Items"]:
+            return None
+        sk = deserialise(resp["Items"][0])["sk"]
+        if sk.startswith(keyspace.ACTIVITY_PREFIX):
+            return str(sk.removeprefix(keyspace.ACTIVITY_PREFIX))
+        return str(sk.removeprefix(keyspace.INTERACTION_PREFIX).rpartition("#")[0])
+
+    # ------------------------------------------------------------------ acts (each idempotent)
+    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]], markers: dict[str, str]) -> None:
+        """Delete the items, and (interactions) put each subject's activity marker, in the same batches."""
+        writes = [{"DeleteRequest": {"Key": serialise(k)}} for k in keys]
+        for subject_id, at in sorted(markers.items()):
+            marker = {"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": keyspace.activity_sk(at)}
+            writes.append({"PutRequest": {"Item": serialise(marker)}})
+        self._table(category)._write_batch(writes)
+
+    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> None:
+        """Move items a legal hold keeps to the late bucket (read on every run, so they go once the hold is
+        lifted) and clear their TTL backstop, which would otherwise remove them regardless of the hold."""
+        table = self._table(category)
+        for ref in refs:
+            shard = keyspace.shard_of(ref["day_sk"].partition("#")[2])
+            self._update_existing(
+                table,
+                {"pk": ref["pk"], "sk": ref["sk"]},
+                "SET day_pk = :p REMOVE expires_at",
+                {":p": keyspace.day_pk(tenant_id, category, keyspace.LATE, shard)},
+            )
+
+    def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> None:
+        """The profile was found active at `active_at`: file it under that time (late bucket), unless it changed
+        since it was read (its version is part of the condition; the write bumps it, as every profile write)."""
+        entry = keyspace.day_entry(tenant_id, "inactive_profiles", active_at, subject_id, late=True)
+        key = {"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": keyspace.PROFILE_SK}
+        self._update_existing(
+            self.subjects,
+            key,
+            "SET active_at = :a, day_pk = :p, day_sk = :s, version = version + :one",
+            {":a": active_at, ":p": entry["day_pk"], ":s": entry["day_sk"], ":one": 1, ":v": version},
+            extra_condition="version = :v",
+        )
+
+    def package_gone(self, tenant_id: str, request_id: str, completed_at: str, now: str) -> None:
+        """The export's package is removed: the record says so, and moves on to the closed_requests category."""
+        entry = keyspace.day_entry(tenant_id, "closed_requests", completed_at, request_id, late=True)
+        self._update_existing(
+            self.requests,
+            {"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(request_id)},
+            "SET #r.package_key = :none, #r.package_removed_at = :now, day_pk = :p, day_sk = :s",
+            {":none": None, ":now": now, ":p": entry["day_pk"], ":s": entry["day_sk"]},
+            names={"#r": "result"},
+        )
+
+    @staticmethod
+    def _update_existing(
+        table: DynamoTable,
+        key: dict[str, str],
+        expression: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+        extra_condition: str | None = None,
+    ) -> None:
+        """An UpdateItem that never re-creates an item removed meanwhile; a failed condition is a no-op."""
+        condition = "attribute_exists(pk)" + (f" AND {extra_condition}" if extra_condition else "")
+        try:
+            table._ddb.update_item(
+                TableName=table.table_name,
+                Key=serialise(key),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=serialise(values),
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
+    # ------------------------------------------------------------------ watermarks
+    def watermark(self, tenant_id: str, category: str) -> str | None:
+        """The last day (YYYY-MM-DD) of the category whose bucket is done: no run queries it again."""
+        resp = self.tenants._ddb.get_item(
+            TableName=self.tenants.table_name,
+            Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.watermark_sk(category)}),
+            ConsistentRead=True,
+        )
+        return str(deserialise(resp["Item"])["day"]) if "Item" in resp else None
+
+    def advance_watermark(self, tenant_id: str, category: str, day: str) -> None:
+        """Only ever forward."""
+        try:
+            self.tenants._ddb.put_item(
+                TableName=self.tenants.table_name,
+                Item=serialise(
+                    {"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.watermark_sk(category), "day": day}
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #d < :d",
+                ExpressionAttributeNames={"#d": "day"},
+                ExpressionAttributeValues=serialise({":d": day}),
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
+    # ------------------------------------------------------------------ runs and the lease
+    def lease(self, tenant_id: str) -> tuple[str, str] | None:
+        """(run id, held until) of the tenant's current run, if any."""
+        resp = self.tenants._ddb.get_item(
+            TableName=self.tenants.table_name,
+            Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": LEASE_SK}),
+            ConsistentRead=True,
+        )
+        if "Item" not in resp:
+            return None
+        item = deserialise(resp["Item"])
+        return str(item["run_id"]), str(item["until"])
+
+    def start_run(self, run: RetentionRunItem, until: str, replaces: str | None) -> None:
+        """Take the lease (free, or the expired one of `replaces`) and create the run record, in one
+        transaction; Conflict if another run holds it."""
+        lease = {"pk": keyspace.tenant_pk(run.tenant_id), "sk": LEASE_SK, "run_id": run.run_id, "until": until}
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        if replaces is not None:
+            condition = {
+                "ConditionExpression": "run_id = :old",
+                "ExpressionAttributeValues": serialise({":old": replaces}),
+            }
+        self._transact(
+            [
+                {"Put": {"TableName": self.tenants.table_name, "Item": serialise(lease), **condition}},
+                {
+                    "Put": {
+                        "TableName": self.tenants.table_name,
+                        "Item": serialise(_run_record(run)),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    def get_run(self, tenant_id: str, run_id: str) -> RetentionRunItem | None:
+        resp = self.tenants._ddb.get_item(
+            TableName=self.tenants.table_name,
+            Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.run_sk(run_id)}),
+            ConsistentRead=True,
+        )
+        return RetentionRunItem.model_validate_json(deserialise(resp["Item"])["document"]) if "Item" in resp else None
+
+    def commit(self, run: RetentionRunItem, until: str | None) -> None:
+        """Write the run record if its stored seq is the one before this one, and renew (or, `until` None,
+        release) the lease it holds, in one transaction; Conflict if another worker committed first or the
+        run lost its lease."""
+        lease_key = serialise({"pk": keyspace.tenant_pk(run.tenant_id), "sk": LEASE_SK})
+        mine = serialise({":me": run.run_id})
+        lease_op: dict[str, Any]
+        if until is None:
+            lease_op = {"Delete": {"Key": lease_key, "ConditionExpression": "run_id = :me"}}
+        else:
+            lease_op = {
+                "Update": {
+                    "Key": lease_key,
+                    "UpdateExpression": "SET #u = :until",
+                    "ConditionExpression": "run_id = :me",
+                    "ExpressionAttributeNames": {"#u": "until"},
+                }
+            }
+            mine.update(serialise({":until": until}))
+        lease_op[next(iter(lease_op))].update(TableName=self.tenants.table_name, ExpressionAttributeValues=mine)
+        self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.tenants.table_name,
+                        "Item": serialise(_run_record(run)),
+                        "ConditionExpression": "seq = :before",
+                        "ExpressionAttributeValues": serialise({":before": run.seq - 1}),
+                    }
+                },
+                lease_op,
+            ]
+        )
+
+    def abandon(self, tenant_id: str, run_id: str) -> None:
+        """Mark a run whose lease expired (it stopped, e.g. its message went to the DLQ) as abandoned."""
+        run = self.get_run(tenant_id, run_id)
+        if run is None or run.status != "running":
+            return
+        abandoned = run.model_copy(update={"status": "abandoned", "pending": None})
+        try:
+            self.tenants._ddb.put_item(
+                TableName=self.tenants.table_name,
+                Item=serialise(_run_record(abandoned)),
+                ConditionExpression="seq = :s",
+                ExpressionAttributeValues=serialise({":s": run.seq}),
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
+    def runs_page(self, tenant_id: str, limit: int, after_sk: str | None) -> tuple[list[RetentionRunItem], str | None]:
+        """Newest first; reads one ahead so that the last page has no cursor."""
+        query: dict[str, Any] = {
+            "TableName": self.tenants.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :run)",
+            "ExpressionAttributeValues": serialise({":pk": keyspace.tenant_pk(tenant_id), ":run": keyspace.RUN_PREFIX}),
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if after_sk:
+            query["ExclusiveStartKey"] = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": after_sk})
+        raw = self.tenants._ddb.query(**query)["Items"]
+        runs = [RetentionRunItem.model_validate_json(deserialise(i)["document"]) for i in raw[:limit]]
+        more = len(raw) > limit and runs
+        return runs, keyspace.run_sk(runs[-1].run_id) if more else None
+
+    def _transact(self, ops: list[dict[str, Any]]) -> None:
+        try:
+            self.tenants._ddb.transact_write_items(TransactItems=ops)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise Conflict("another retention run holds this tenant, or committed first") from error
+            raise
+
+
+def _run_record(run: RetentionRunItem) -> dict[str, Any]:
+    return {
+        "pk": keyspace.tenant_pk(run.tenant_id),
+        "sk": keyspace.run_sk(run.run_id),
+        "seq": run.seq,
+        "document": run.model_dump_json(),
+    }
+
+
+def _entry(item: dict[str, Any]) -> DueEntry:
+    result = item.get("result") or {}
+    return DueEntry(
+        key={"pk": item["pk"], "sk": item["sk"]},
+        day_sk=item["day_sk"],
+        subject_id=item.get("subject_id"),
+        conversation_id=item.get("conversation_id"),
+        role=item.get("role"),
+        channel=item.get("channel"),
+        text_blob_key=item.get("text_blob_key"),
+        version=item.get("version"),
+        type=item.get("type"),
+        package_key=result.get("package_key") if isinstance(result, dict) else None,
+    )
