@@ -7,6 +7,7 @@ message is retried after RETRY_DELAY_S, not after the queue's full visibility ti
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -94,19 +95,29 @@ class SqsPoller(_Worker):
 
 
 class Schedule(_Worker):
-    """One rate() schedule: invoke the function every period (the first time one period after start)."""
+    """One rate() schedule: invoke the function every period (the first time one period after start). The event
+    is the schedule's Input when it has one, as EventBridge Scheduler delivers it, else a "Scheduled Event"."""
 
-    def __init__(self, functions: Functions, function_id: str, period_s: float, name: str) -> None:
+    def __init__(
+        self, functions: Functions, function_id: str, period_s: float, name: str, input_json: str | None = None
+    ) -> None:
         super().__init__(functions, function_id, "schedule")
-        self.period_s, self.name = period_s, name
+        self.period_s, self.name, self.input_json = period_s, name, input_json
+        if input_json is not None:
+            json.loads(input_json)  # a malformed Input fails when the stack starts, not at each run
 
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):
             self.fire()
 
+    def event(self) -> Any:
+        if self.input_json is not None:
+            return json.loads(self.input_json)  # parsed anew: a handler that changes its event leaves the next alone
+        return schedule_event(f"arn:aws:scheduler:::schedule/{self.name}")
+
     def fire(self) -> Any:
         try:
-            return self.functions.invoke(self.function_id, schedule_event(f"arn:aws:scheduler:::schedule/{self.name}"))
+            return self.functions.invoke(self.function_id, self.event())
         except Exception as error:
             log.warning("schedule %s failed: %s", self.name, type(error).__name__)
             return None
@@ -142,5 +153,7 @@ def from_template(functions: Functions, resolver: Resolver) -> list[SqsPoller | 
                 if period is None:
                     log.warning("%s.%s: only rate() schedules run locally; use make invoke", fn.logical_id, name)
                     continue
-                workers.append(Schedule(functions, fn.logical_id, period, f"{fn.logical_id}-{name}"))
+                workers.append(
+                    Schedule(functions, fn.logical_id, period, f"{fn.logical_id}-{name}", props.get("Input"))
+                )
     return workers

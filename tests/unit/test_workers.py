@@ -81,6 +81,19 @@ def test_schedule_fires_a_scheduled_event() -> None:
     ]
 
 
+def test_a_schedule_with_an_input_delivers_that_input_as_the_event() -> None:
+    events: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        events.append(dict(event))
+        event["changed"] = True  # the next run still gets the Input as written
+
+    schedule = Schedule(functions(handler), "Fn", 0, "Fn-Daily", '{"as_of": "2024-05-01T00:00:00Z"}')
+    schedule.fire()
+    schedule.fire()
+    assert events == [{"as_of": "2024-05-01T00:00:00Z"}] * 2
+
+
 @pytest.mark.parametrize(
     ("expression", "seconds"),
     [("rate(1 hour)", 3600), ("rate(5 minutes)", 300), ("rate(2 days)", 172800), ("cron(0 * * * ? *)", None)],
