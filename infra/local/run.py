@@ -2,6 +2,7 @@
 
 moto (AWS) on 127.0.0.1:$MOTO_PORT (default 5005) with template.yaml's stateful resources, two demo tenants, and
 the API on 127.0.0.1:$PORT (default 3000): a gateway that runs the functions' handlers in this process.
+Every schedule of template.yaml fires each $CHATSPHERE_SCHEDULE_SECONDS (default 60; 0: none).
 It writes $CHATSPHERE_LOCAL_DIR/stack.json (default .local/) for `chatsphere ... --local` and `make invoke`,
 serves until Ctrl-C or SIGTERM, then stops and removes that file."""
 
@@ -54,7 +55,13 @@ def curl_examples(api_url: str) -> list[str]:
     ]
 
 
-def banner(state: Mapping[str, Any], path: Path) -> str:
+def schedules_line(schedule_s: int) -> str:
+    if schedule_s == 0:
+        return "off (CHATSPHERE_SCHEDULE_SECONDS=0)"
+    return f"every {schedule_s} seconds (CHATSPHERE_SCHEDULE_SECONDS; 0 turns them off)"
+
+
+def banner(state: Mapping[str, Any], path: Path, schedule_s: int) -> str:
     tenants = "\n".join(f"    {t['name']:<16} {t['tenant_id']}  {t['api_key']}" for t in state["tenants"])
     examples = "\n".join(f"  {line}" for line in curl_examples(state["api_url"]))
     return f"""
@@ -62,6 +69,7 @@ ChatSphere local stack
   API        {state["api_url"]}  (routes and authorizer from template.yaml)
   AWS        {state["aws_endpoint_url"]}  (moto)
   State      {path}
+  Schedules  {schedules_line(schedule_s)}
   Tenants
 {tenants}
 
@@ -71,6 +79,7 @@ Try:
 
   .venv/bin/chatsphere tenants create --name "My tenant" --local
   make invoke FN=IntakeFunction EVENT=events/<file>.json
+  make invoke FN=RetentionFunction EVENT=events/RetentionRun.json   # one schedule's run, now
 
 Ctrl-C stops the stack.
 """
@@ -119,7 +128,7 @@ def _remove_state(path: Path) -> None:
         pass
 
 
-def _serve(endpoint: str, port: int, stop: threading.Event) -> int:
+def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> int:
     import boto3
 
     from infra import template
@@ -144,7 +153,7 @@ def _serve(endpoint: str, port: int, stop: threading.Event) -> int:
     functions.load()
     gateway = Gateway.from_template(functions, stage=resolver.ref("Stage"))
     try:
-        server = LocalServer(gateway, HOST, port, workers=workers.from_template(functions, resolver))
+        server = LocalServer(gateway, HOST, port, workers=workers.from_template(functions, resolver, schedule_s))
     except OSError as exc:
         print(f"run: cannot listen on {HOST}:{port} ({exc.strerror}); set PORT", file=sys.stderr)
         return 1
@@ -173,7 +182,7 @@ def _serve(endpoint: str, port: int, stop: threading.Event) -> int:
     path = stack_file()
     server.start()
     try:
-        print(banner(state, path), flush=True)
+        print(banner(state, path, schedule_s), flush=True)
         _write_state(path, state)  # last: once it exists, everything above is done
         stop.wait()
     finally:
@@ -189,6 +198,13 @@ def main(argv: list[str]) -> int:
         return 0
     if argv:
         print("usage: python -m infra.local.run [--sam-env-vars]", file=sys.stderr)
+        return 2
+    from infra.local.workers import BadScheduleSetting, schedule_seconds
+
+    try:
+        schedule_s = schedule_seconds()
+    except BadScheduleSetting as exc:
+        print(f"run: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -216,7 +232,7 @@ def main(argv: list[str]) -> int:
         print(f"run: cannot listen on {HOST}:{moto_port} for moto; set MOTO_PORT", file=sys.stderr)
         return 1
     try:
-        code = 0 if stop.is_set() else _serve(endpoint, port, stop)
+        code = 0 if stop.is_set() else _serve(endpoint, port, schedule_s, stop)
     finally:
         moto.stop()
     print("local stack stopped", file=sys.stderr, flush=True)

@@ -3,14 +3,18 @@ EventBridge schedules. Each reads its settings from template.yaml's function eve
 
 They mimic Lambda closely where a developer would notice (batching, partial batch failures, the
 queue's redrive to its DLQ) and differ where waiting would only slow a developer down: a failed
-message is retried after RETRY_DELAY_S, not after the queue's full visibility timeout."""
+message is retried after RETRY_DELAY_S, not after the queue's full visibility timeout, and every
+schedule, rate() or cron(), fires every CHATSPHERE_SCHEDULE_SECONDS (see schedule_seconds)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -23,8 +27,8 @@ from infra.template import Resolver
 log = logging.getLogger("infra.local.workers")
 RETRY_DELAY_S = 5
 POLL_WAIT_S = 1  # long-poll briefly, so stop() is prompt
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+SCHEDULE_SECONDS_VAR = "CHATSPHERE_SCHEDULE_SECONDS"
+DEFAULT_SCHEDULE_S = 60  # short enough that a developer sees the daily jobs run during `make run`
 
 
 class _Worker(ABC):
@@ -94,34 +98,59 @@ class SqsPoller(_Worker):
 
 
 class Schedule(_Worker):
-    """One rate() schedule: invoke the function every period (the first time one period after start)."""
+    """One schedule: invoke the function every period (the first time one period after start); a period of 0
+    starts no thread, and fire() runs it on demand. The event is the schedule's Input when it has one, as
+    EventBridge Scheduler delivers it, else a "Scheduled Event"."""
 
-    def __init__(self, functions: Functions, function_id: str, period_s: float, name: str) -> None:
+    def __init__(
+        self, functions: Functions, function_id: str, period_s: float, name: str, input_json: str | None = None
+    ) -> None:
         super().__init__(functions, function_id, "schedule")
-        self.period_s, self.name = period_s, name
+        self.period_s, self.name, self.input_json = period_s, name, input_json
+        if input_json is not None:
+            json.loads(input_json)  # a malformed Input fails when the stack starts, not at each run
+
+    def start(self) -> None:
+        if self.period_s > 0:
+            super().start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):
             self.fire()
 
+    def event(self) -> Any:
+        if self.input_json is not None:
+            return json.loads(self.input_json)  # parsed anew: a handler that changes its event leaves the next alone
+        return schedule_event(f"arn:aws:scheduler:::schedule/{self.name}")
+
     def fire(self) -> Any:
         try:
-            return self.functions.invoke(self.function_id, schedule_event(f"arn:aws:scheduler:::schedule/{self.name}"))
+            return self.functions.invoke(self.function_id, self.event())
         except Exception as error:
             log.warning("schedule %s failed: %s", self.name, type(error).__name__)
             return None
 
 
-def rate_seconds(expression: str) -> float | None:
-    """rate(N unit) in seconds; None for cron() expressions, which the local stack does not run."""
-    match = _RATE.match(expression.strip())
-    if not match:
-        return None
-    return int(match.group(1)) * _UNIT_S[match.group(2).rstrip("s")]
+class BadScheduleSetting(ValueError):
+    pass
 
 
-def from_template(functions: Functions, resolver: Resolver) -> list[SqsPoller | Schedule]:
-    """A worker for every SQS and schedule event of every function in template.yaml."""
+def schedule_seconds(environ: Mapping[str, str] = os.environ) -> int:
+    """The local stack's period for every schedule: $CHATSPHERE_SCHEDULE_SECONDS, DEFAULT_SCHEDULE_S when it is
+    unset or empty, 0 for none. The deployed periods (an hour, a day) would mean a schedule never runs locally."""
+    value = environ.get(SCHEDULE_SECONDS_VAR, "").strip()
+    if not value:
+        return DEFAULT_SCHEDULE_S
+    if not re.fullmatch(r"[0-9]+", value):
+        raise BadScheduleSetting(
+            f"{SCHEDULE_SECONDS_VAR} is {value!r}; give a whole number of seconds (0 turns the schedules off)"
+        )
+    return int(value)
+
+
+def from_template(functions: Functions, resolver: Resolver, schedule_s: float) -> list[SqsPoller | Schedule]:
+    """A worker for every SQS and schedule event of every function in template.yaml; each schedule, whatever
+    its expression, fires every schedule_s seconds (0: only when fire() is called)."""
     workers: list[SqsPoller | Schedule] = []
     for fn in template.functions().values():
         for name, event in fn.events.items():
@@ -138,9 +167,12 @@ def from_template(functions: Functions, resolver: Resolver) -> list[SqsPoller | 
                     )
                 )
             elif event["Type"] in ("Schedule", "ScheduleV2"):
-                period = rate_seconds(props["ScheduleExpression"])
-                if period is None:
-                    log.warning("%s.%s: only rate() schedules run locally; use make invoke", fn.logical_id, name)
+                if not props["ScheduleExpression"].strip().startswith(("rate(", "cron(")):
+                    log.warning(
+                        "%s.%s: only rate() and cron() schedules run locally; use make invoke", fn.logical_id, name
+                    )
                     continue
-                workers.append(Schedule(functions, fn.logical_id, period, f"{fn.logical_id}-{name}"))
+                workers.append(
+                    Schedule(functions, fn.logical_id, schedule_s, f"{fn.logical_id}-{name}", props.get("Input"))
+                )
     return workers

@@ -17,7 +17,9 @@ def poller(resolver: Resolver, queue_logical_id: str) -> SqsPoller:
     """The event source mapping template.yaml declares for this queue (exactly one consumer)."""
     arn = resolver.attrs[(queue_logical_id, "Arn")]
     (found,) = [
-        w for w in workers.from_template(functions(), resolver) if isinstance(w, SqsPoller) and w.queue_arn == arn
+        w
+        for w in workers.from_template(functions(), resolver, schedule_s=0)
+        if isinstance(w, SqsPoller) and w.queue_arn == arn
     ]
     return found
 
@@ -35,10 +37,10 @@ def drain(resolver: Resolver, queue_logical_id: str, max_batches: int = 50) -> i
 
 
 def fire(resolver: Resolver, function_logical_id: str) -> Any:
-    """Run a function's rate() schedule once, as `make run`'s schedule does; its answer (None if it failed)."""
+    """Run a function's schedule once, as `make run`'s schedule does; its answer (None if it failed)."""
     (schedule,) = [
         w
-        for w in workers.from_template(functions(), resolver)
+        for w in workers.from_template(functions(), resolver, schedule_s=0)
         if isinstance(w, Schedule) and w.function_id == function_logical_id
     ]
     return schedule.fire()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,8 +11,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra import template
 from infra.local import Functions, FunctionSpec
-from infra.local.workers import Schedule, SqsPoller, from_template, rate_seconds
+from infra.local.workers import BadScheduleSetting, Schedule, SqsPoller, from_template, schedule_seconds
+from infra.template import Resolver
 
 
 @pytest.fixture
@@ -81,25 +84,102 @@ def test_schedule_fires_a_scheduled_event() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("expression", "seconds"),
-    [("rate(1 hour)", 3600), ("rate(5 minutes)", 300), ("rate(2 days)", 172800), ("cron(0 * * * ? *)", None)],
-)
-def test_rate_expressions(expression: str, seconds: float | None) -> None:
-    assert rate_seconds(expression) == seconds
+def test_a_schedule_with_an_input_delivers_that_input_as_the_event() -> None:
+    events: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        events.append(dict(event))
+        event["changed"] = True  # the next run still gets the Input as written
+
+    schedule = Schedule(functions(handler), "Fn", 0, "Fn-Daily", '{"as_of": "2024-05-01T00:00:00Z"}')
+    schedule.fire()
+    schedule.fire()
+    assert events == [{"as_of": "2024-05-01T00:00:00Z"}] * 2
+
+
+def schedule_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("schedule:")]
+
+
+def test_a_schedule_of_period_0_starts_no_thread_and_still_fires_on_demand() -> None:
+    events: list[dict[str, Any]] = []
+    schedule = Schedule(functions(lambda event, context: events.append(event)), "Fn", 0, "Fn-Daily", "{}")
+    schedule.start()
+    try:
+        assert schedule_threads() == []
+        schedule.fire()
+        assert events == [{}]
+    finally:
+        schedule.stop()
+
+
+def test_a_schedule_with_a_period_fires_by_itself() -> None:
+    ran = threading.Event()
+    schedule = Schedule(functions(lambda event, context: ran.set()), "Fn", 0.01, "Fn-Daily", "{}")
+    schedule.start()
+    try:
+        assert ran.wait(10)
+    finally:
+        schedule.stop()
+    assert schedule_threads() == []
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 60), ("", 60), (" ", 60), ("0", 0), ("5", 5), (" 30 ", 30)])
+def test_the_schedule_period_comes_from_the_environment(value: str | None, seconds: int) -> None:
+    environ = {} if value is None else {"CHATSPHERE_SCHEDULE_SECONDS": value}
+    assert schedule_seconds(environ) == seconds
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", "5s", "+5", "1e3"])
+def test_a_malformed_schedule_period_is_refused(value: str) -> None:
+    with pytest.raises(BadScheduleSetting, match="CHATSPHERE_SCHEDULE_SECONDS"):
+        schedule_seconds({"CHATSPHERE_SCHEDULE_SECONDS": value})
+
+
+def test_every_schedule_cron_included_gets_the_period_and_its_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    def schedule(expression: str, **props: Any) -> dict[str, Any]:
+        return {"Type": "ScheduleV2", "Properties": {"ScheduleExpression": expression, **props}}
+
+    events = {
+        "Hourly": schedule("rate(1 hour)"),
+        "Nightly": schedule("cron(0 3 * * ? *)", Input="{}"),
+        "Once": schedule("at(2030-01-01T00:00:00)"),  # a one-time schedule: not repeated locally
+    }
+    fn = template.Function("Fn", "stub.handler", {}, events, {})
+    monkeypatch.setattr(template, "functions", lambda: {"Fn": fn})
+
+    workers = from_template(functions(lambda event, context: event), Resolver(), schedule_s=7)
+
+    assert {w.name: (w.period_s, w.input_json) for w in workers if isinstance(w, Schedule)} == {
+        "Fn-Hourly": (7, None),
+        "Fn-Nightly": (7, "{}"),
+    }
 
 
 def test_workers_come_from_the_template(sqs: Any) -> None:
-    from infra import template
-    from infra.template import Resolver
-
     resolver = Resolver()
     for logical in template.resources("AWS::SQS::Queue"):
         resolver.refs[logical], resolver.attrs[(logical, "Arn")] = queue(sqs, logical)
     stub = Functions({}, {})
-    workers = from_template(stub, resolver)
+    workers = from_template(stub, resolver, schedule_s=60)
     pollers = {w.function_id: w for w in workers if isinstance(w, SqsPoller)}
     schedules = {w.function_id: w for w in workers if isinstance(w, Schedule)}
     assert pollers["ExportFunction"].queue_url == resolver.refs["ExportQueue"]
     assert pollers["ExportFunction"].batch_size == 1
-    assert schedules["MonitorFunction"].period_s == 3600
+    assert schedules["MonitorFunction"].period_s == 60
+    assert all(w.period_s == 60 for w in schedules.values())
+
+
+def test_with_period_0_the_templates_schedules_start_no_thread(sqs: Any) -> None:
+    resolver = Resolver()
+    for logical in template.resources("AWS::SQS::Queue"):
+        resolver.refs[logical], resolver.attrs[(logical, "Arn")] = queue(sqs, logical)
+    schedules = [w for w in from_template(Functions({}, {}), resolver, schedule_s=0) if isinstance(w, Schedule)]
+    assert schedules
+    for schedule in schedules:
+        schedule.start()
+    try:
+        assert schedule_threads() == []
+    finally:
+        for schedule in schedules:
+            schedule.stop()
