@@ -99,7 +99,9 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
         event = load(name)
         if kind == "SQS":
             for record in event["Records"]:
-                record["body"] = json.dumps({**json.loads(record["body"]), "request_id": request_id})
+                body = json.loads(record["body"])
+                if "request_id" in body:  # a job about a request names the one the samples made
+                    record["body"] = json.dumps({**body, "request_id": request_id})
         return functions.invoke(function, event)
 
     answers = {}

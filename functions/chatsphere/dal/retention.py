@@ -145,8 +145,8 @@ class DynamoRetentionStore:
         self._update_existing(
             self.requests,
             {"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(request_id)},
-            "SET #r.package_key = :none, #r.package_removed_at = :now, day_pk = :p, day_sk = :s",
-            {":none": None, ":now": now, ":p": entry["day_pk"], ":s": entry["day_sk"]},
+            "SET #r.package_removed_at = :now, day_pk = :p, day_sk = :s REMOVE #r.package_key",
+            {":now": now, ":p": entry["day_pk"], ":s": entry["day_sk"]},
             names={"#r": "result"},
         )
 
@@ -340,6 +340,7 @@ def _entry(item: dict[str, Any]) -> DueEntry:
         channel=item.get("channel"),
         text_blob_key=item.get("text_blob_key"),
         version=item.get("version"),
+        expires="expires_at" in item,
         type=item.get("type"),
         package_key=result.get("package_key") if isinstance(result, dict) else None,
     )

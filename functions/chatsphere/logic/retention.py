@@ -123,7 +123,8 @@ Outcome = Literal["done", "continue", "skipped"]
 
 # ------------------------------------------------------------------ starting runs
 def new_run_id(now: datetime) -> str:
-    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+    """Sorts by start time (to the microsecond), unique by its random part."""
+    return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
 
 
 def start_runs(tenants: TenantStore, jobs: JobQueue[RetentionJob], now: datetime, as_of: datetime) -> list[str]:
@@ -216,6 +217,8 @@ def decide(
             chunk.finished = cursor.category >= len(CATEGORIES)
             break
         bucket, shard = plan[cursor.bucket]
+        if bucket == LATE and cursor.start_key is None and pending.refile and shard == 0:
+            break  # what this chunk moves to the late bucket must be there when the late bucket is read
         entries, next_key = ports.store.due(
             run.tenant_id, category, bucket, shard, run.cutoffs[category], cursor.start_key, limit - taken
         )
@@ -279,11 +282,12 @@ def _decide_entries(
 
 
 def _keep(chunk: Chunk, category: Category, entry: DueEntry, late: bool, dry_run: bool) -> None:
-    """A legal hold keeps it. Counted once per run: where it is read in the late bucket (a run moves what it
-    finds in a day bucket there first), or wherever a dry run finds it (it moves nothing)."""
+    """A legal hold keeps it: it moves to the late bucket, without its TTL backstop (which ignores holds).
+    Counted once per run: where it is read in the late bucket (a run moves what it finds in a day bucket there
+    first), or wherever a dry run finds it (it moves nothing)."""
     if late or dry_run:
         _add(chunk.counts.kept_by_hold, category)
-    else:
+    if not dry_run and (not late or entry.expires):
         chunk.pending.refile.append({**entry.key, "day_sk": entry.day_sk})
 
 

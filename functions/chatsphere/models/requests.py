@@ -83,7 +83,8 @@ class Refusal(_Part):
 
 
 class ExportResult(_Part):
-    package_key: str | None = None  # None once the subject is erased: the package went with it
+    package_key: str | None = None  # None once the package is gone (retention, or with the erased subject)
+    package_removed_at: str | None = None  # when retention removed the package (export_packages)
     expires_at: str
     sha256: str
     bytes: int

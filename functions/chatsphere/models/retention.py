@@ -109,6 +109,7 @@ class DueEntry(BaseModel):
     channel: str | None = None
     text_blob_key: str | None = None
     version: int | None = None
+    expires: bool = False  # whether it carries the TTL backstop
     type: str | None = None
     package_key: str | None = None
 
