@@ -1,0 +1,100 @@
+"""Trend analytics (the Analytics function and GET /v1/analytics/daily) against moto: objectors and erased subjects
+left out, small cells suppressed, a day computed once, and no identifier in any aggregate."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import call, functions, new_tenant
+from tests.integration.queues import drain
+from tests.integration.test_retention import NOW, at, interaction, subject
+
+
+@pytest.fixture
+def tenant(aws: Any) -> str:
+    tenant = new_tenant("Acme")[0]
+    body = call("GET", "/v1/settings", tenant=tenant).body
+    body["analytics_min_count"] = 3
+    assert call("PUT", "/v1/settings", tenant=tenant, body=body).status == 200
+    return tenant
+
+
+def compute(as_of: Any = None) -> dict[str, Any]:
+    event = {"as_of": as_of.strftime("%Y-%m-%dT%H:%M:%S.%fZ")} if as_of else {}
+    result: dict[str, Any] = functions().invoke("AnalyticsFunction", event)
+    return result
+
+
+def day_of(tenant: str, day: str) -> dict[str, Any] | None:
+    r = call("GET", "/v1/analytics/daily", tenant=tenant, query=f"from={day}&to={day}")
+    assert r.status == 200, r.body
+    items = r.body["items"]
+    return items[0] if items else None
+
+
+def test_a_day_counts_everyone_but_objectors_and_erased_subjects_and_names_nobody(aws: Any, tenant: str) -> None:
+    day = at(1)[:10]
+    for n in range(5):
+        subject(tenant, f"u-{n}", email=f"person{n}@example.com")
+        interaction(tenant, f"u-{n}", f"my order {n} is late", 1, channel="web")
+        interaction(tenant, f"u-{n}", "thanks", 1, channel="web", role="agent")
+    interaction(tenant, "u-0", "one more by sms", 1, channel="sms")
+    # u-3 objects to analytics (after the interactions: they are left out too); u-4 is erased
+    assert call("PUT", "/v1/subjects/u-3/objections/analytics", tenant=tenant).status in (200, 201)
+    assert call("DELETE", "/v1/subjects/u-4", tenant=tenant).status == 202
+    drain(aws, "DeletionQueue")
+    compute()
+    got = day_of(tenant, day)
+    assert got is not None and got["suppressed"] is False
+    assert got["subjects"] == 3 and got["interactions"] == 7 and got["conversations"] == 1
+    assert got["by_role"] == {"agent": 3, "customer": 4}
+    # sms is one subject (fewer than 3): suppressed, and web with it, since the total would give sms away
+    assert got["by_channel"] == {"sms": None, "web": None}
+    # every interaction used conversation c-1: one conversation of 7 turns, among 3 subjects (published)
+    assert got["conversation_turns"] == {"6-10": 1}
+    text = json.dumps(got)
+    for n in range(5):
+        assert f"u-{n}" not in text and f"person{n}" not in text and "order" not in text
+
+
+def test_a_day_of_too_few_subjects_is_suppressed_whole(aws: Any, tenant: str) -> None:
+    subject(tenant, "solo")
+    interaction(tenant, "solo", "hello", 1)
+    compute()
+    got = day_of(tenant, at(1)[:10])
+    assert got is not None and got["suppressed"] is True and got["interactions"] is None and got["by_channel"] == {}
+
+
+def test_a_day_is_computed_once_and_kept_after_its_interactions_go(aws: Any, tenant: str) -> None:
+    for n in range(3):
+        subject(tenant, f"u-{n}")
+        interaction(tenant, f"u-{n}", "hi", 1)
+    compute()
+    first = day_of(tenant, at(1)[:10])
+    subject(tenant, "late")
+    interaction(tenant, "late", "imported afterwards", 1)
+    compute()  # the watermark has passed the day: it is not recomputed
+    compute(NOW - timedelta(days=0))  # nor by a back-fill of that day
+    assert day_of(tenant, at(1)[:10]) == first
+    for n in range(3):
+        assert call("DELETE", f"/v1/subjects/u-{n}", tenant=tenant).status == 202
+    drain(aws, "DeletionQueue")
+    assert day_of(tenant, at(1)[:10]) == first
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=2026-01-02&to=2026-01-01",
+        "from=2024-01-01&to=2025-01-02",
+        "from=2026-13-01&to=2026-12-01",
+        "to=2026-01-01",
+    ],
+)
+def test_a_bad_range_is_a_problem_and_reads_nothing(aws: Any, tenant: str, query: str) -> None:
+    r = call("GET", "/v1/analytics/daily", tenant=tenant, query=query)
+    assert r.status == 422 and r.headers["content-type"].startswith("application/problem+json"), r.body
