@@ -122,6 +122,8 @@ def start_stack(home: Path) -> RunningStack:
         # a subject of ten interactions spans several chunks and continuations, which the deployed chunk (1000)
         # would need thousands of interactions posted over HTTP to show. No other flow reads it.
         "DELETION_CHUNK": "3",
+        # Likewise a retention run decides 3 items per chunk, so a few expired items take several continuations.
+        "RETENTION_CHUNK": "3",
         # No schedule fires by itself: a test that wants a run makes it, so none lands in the middle of another.
         "CHATSPHERE_SCHEDULE_SECONDS": "0",
     }
