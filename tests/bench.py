@@ -368,6 +368,129 @@ def print_erasures() -> None:
         )
 
 
+RETENTION_DUE = 1000
+RETENTION_STORED = (10_000, 100_000)
+RETENTION_SUBJECTS = 40
+
+
+@dataclass
+class RetentionBench:
+    stored: int
+    calls: Counter[str]
+    invocations: int
+    query_pages: int  # Query calls on a DayIndex: the day buckets read
+    floor: int
+
+    @property
+    def made(self) -> int:
+        return sum(self.calls.values())
+
+
+def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
+    """A steady-state daily run of one tenant: yesterday's run left the watermark, `due` interactions of the next day
+    are due, and `stored - due` more are stored on later days. Seeded in-process (BatchWriteItem); every call of the
+    run's invocations counted (not the schedule's fan-out, one SendMessage per tenant)."""
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+    from moto import mock_aws
+
+    from chatsphere.dal import clients, keyspace
+    from chatsphere.models.common import iso
+    from infra.events import sqs_event
+    from infra.provision import function_environment, provision
+    from tests.integration.helpers import call, functions
+
+    now = datetime.now(UTC)
+    with mock_aws():
+        clients.reset()
+        resolver = provision()
+        os.environ.update(function_environment(resolver, "RetentionFunction"))
+        os.environ.pop("RETENTION_CHUNK", None)  # the deployed chunk
+        from chatsphere.bootstrap import adapters
+        from chatsphere.config import get_config
+        from chatsphere.logic.tenants import create_tenant
+
+        get_config.cache_clear()
+        adapters.cache_clear()
+        tenant = create_tenant(adapters().tenants, adapters().kms, "Bench")[0].tenant_id
+        with redirect_stdout(io.StringIO()):
+            body = call("GET", "/v1/settings", tenant=tenant).body
+            body["retention"]["interactions"] = {"days": 30, "action": "delete"}
+            assert call("PUT", "/v1/settings", tenant=tenant, body=body).status == 200
+        cutoff = now - timedelta(days=30)
+        due_day = (cutoff - timedelta(days=1)).replace(hour=12)
+        ddb, table = boto3.client("dynamodb"), resolver.refs["SubjectsTable"]
+        items = []
+        for n in range(stored):
+            when = due_day if n < due else cutoff + timedelta(days=1 + n % 29)
+            subject, iid, occurred = f"u-{n % RETENTION_SUBJECTS}", f"i{n:08d}", iso(when)
+            items.append(
+                {
+                    "pk": keyspace.subject_pk(tenant, subject),
+                    "sk": keyspace.interaction_sk(occurred, iid),
+                    "subject_id": subject,
+                    "conversation_id": f"c-{n % 97}",
+                    "role": "customer",
+                    "occurred_at": occurred,
+                    "text_sealed": b"\x00" * 120,
+                    **keyspace.day_entry(tenant, "interactions", occurred, iid),
+                }
+            )
+        from chatsphere.dal.dynamo import serialise
+
+        for start in range(0, len(items), BATCH):
+            puts = [{"PutRequest": {"Item": serialise(i)}} for i in items[start : start + BATCH]]
+            assert not ddb.batch_write_item(RequestItems={table: puts}).get("UnprocessedItems")
+        store = adapters().retention
+        for category in ("interactions", "export_packages", "inactive_profiles", "closed_requests"):
+            store.advance_watermark(tenant, category, (due_day - timedelta(days=1)).date().isoformat())
+
+        with redirect_stdout(io.StringIO()):
+            functions().invoke("RetentionFunction", {"as_of": iso(now)})  # the fan-out: not the run's calls
+        sqs, queue = boto3.client("sqs"), resolver.refs["RetentionQueue"]
+        arn = resolver.attrs[("RetentionQueue", "Arn")]
+        invocations, calls = 0, Counter[str]()
+        while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, AttributeNames=["All"]).get(
+            "Messages", []
+        ):
+            with counting() as counted, redirect_stdout(io.StringIO()):
+                reply = functions().invoke("RetentionFunction", sqs_event(messages, arn))
+            assert not (reply or {}).get("batchItemFailures"), reply
+            calls.update(counted)
+            invocations += 1
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+        with redirect_stdout(io.StringIO()):
+            (run,) = call("GET", "/v1/retention/runs", tenant=tenant).body["items"]
+        assert run["removed"] == {"interactions": due}, run
+        clients.reset()
+    # Not day buckets: every invocation's HoldIndex Query, and the run's one watermark Query.
+    pages = calls["dynamodb:Query"] - invocations - 1
+    return RetentionBench(stored, calls, invocations, pages, pages + -(-due // BATCH))
+
+
+def print_retention() -> None:
+    print(
+        f"AWS calls of a daily retention run (RetentionFunction, every chunk; moto; {RETENTION_DUE} interactions due"
+        f" from {RETENTION_SUBJECTS} subjects)"
+    )
+    print("  floor = the day-bucket Query pages read + ceil(due / 25) BatchWriteItem")
+    print(f"  {'stored':>8} {'invocations':>11} {'calls':>6} {'floor':>6} {'ratio':>6}  by API")
+    results = [retention_calls(n) for n in RETENTION_STORED]
+    for r in results:
+        detail = ", ".join(f"{k}x{v}" for k, v in sorted(r.calls.items()))
+        print(f"  {r.stored:>8} {r.invocations:>11} {r.made:>6} {r.floor:>6} {r.made / r.floor:>6.2f}  {detail}")
+    print(
+        "  above the floor: per invocation the run record GetItem, the HoldIndex Query and the commit"
+        " (TransactWriteItems); per run the lease GetItem, the watermark Query, the settings GetItem, the"
+        " watermark PutItems that move, and a continuation SendMessage when the chunk (1000) ends exactly at the"
+        f" due count; and one activity-marker Put per subject ({RETENTION_SUBJECTS}) in the same BatchWriteItem calls"
+    )
+    small, large = results
+    print(f"  calls at {large.stored} stored / at {small.stored} stored: {large.made / small.made:.2f}")
+
+
 def main() -> int:
     import warnings
 
@@ -378,6 +501,8 @@ def main() -> int:
         print(f"  {name:32} {made:>5} {bound:>5}  {detail}")
     print()
     print_erasures()
+    print()
+    print_retention()
     print()
     print("Export peak memory (in-memory ports, tracemalloc; a real S3 upload adds one 8 MiB part buffer)")
     from tests.unit.export_memory import export_peak

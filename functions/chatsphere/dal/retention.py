@@ -184,6 +184,19 @@ class DynamoRetentionStore:
         )
         return str(deserialise(resp["Item"])["day"]) if "Item" in resp else None
 
+    def watermarks(self, tenant_id: str) -> dict[str, str]:
+        """Every category's watermark of the tenant: one Query."""
+        resp = self.tenants._ddb.query(
+            TableName=self.tenants.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :w)",
+            ExpressionAttributeValues=serialise(
+                {":pk": keyspace.tenant_pk(tenant_id), ":w": keyspace.WATERMARK_PREFIX}
+            ),
+            ConsistentRead=True,
+        )
+        found = (deserialise(raw) for raw in resp["Items"])
+        return {item["sk"].removeprefix(keyspace.WATERMARK_PREFIX): str(item["day"]) for item in found}
+
     def advance_watermark(self, tenant_id: str, category: str, day: str) -> None:
         """Only ever forward."""
         try:

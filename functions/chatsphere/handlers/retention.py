@@ -47,7 +47,7 @@ def handle(record: RetentionRecord) -> None:
     logger.append_keys(tenant_id=job.tenant_id, run_id=job.run_id)
     result = retention.run_chunk(ports(), job, utc_now(), get_config().retention_chunk)
     if result.outcome == "continue":
-        adapters().retention_jobs.send(job)
+        adapters().retention_jobs.send(job.model_copy(update={"acted": result.acted}))
     for category, count in sorted(result.removed.items()):
         metrics.add_metric(name=f"RetentionRemoved_{category}", unit="Count", value=count)
     logger.info("retention chunk handled", extra={"outcome": result.outcome, "removed": result.removed})

@@ -81,6 +81,8 @@ class RetentionStore(Protocol):
 
     def watermark(self, tenant_id: str, category: str) -> str | None: ...
 
+    def watermarks(self, tenant_id: str) -> dict[str, str]: ...
+
     def advance_watermark(self, tenant_id: str, category: str, day: str) -> None: ...
 
     def lease(self, tenant_id: str) -> tuple[str, str] | None: ...
@@ -150,18 +152,20 @@ def plan_run(ports: RetentionPorts, job: RetentionJob, now: datetime) -> Retenti
         "inactive_profiles": settings.inactive_profiles.days,
         "closed_requests": settings.closed_requests.days,
     }
-    tenant = ports.tenants.get_tenant(job.tenant_id)
-    # Nothing of a tenant is filed under a day before it existed (back-dated items go to the late bucket).
-    first = (
-        date.fromisoformat(tenant.created_at[:10]) - timedelta(days=1) if tenant else as_of.date() - timedelta(1)
-    ).isoformat()
+    marks = ports.store.watermarks(job.tenant_id)
+    first = ""
+    if any(c not in marks for c in CATEGORIES):
+        # Nothing of a tenant is filed under a day before it existed (back-dated items go to the late bucket).
+        tenant = ports.tenants.get_tenant(job.tenant_id)
+        begun = date.fromisoformat(tenant.created_at[:10]) if tenant else as_of.date()
+        first = (begun - timedelta(days=1)).isoformat()
     return RetentionRunItem(
         tenant_id=job.tenant_id,
         run_id=job.run_id,
         as_of=job.as_of,
         started_at=iso(now),
         cutoffs={c: iso(as_of - timedelta(days=n)) for c, n in days.items()},
-        from_days={c: ports.store.watermark(job.tenant_id, c) or first for c in CATEGORIES},
+        from_days={c: marks.get(c) or first for c in CATEGORIES},
         anonymise=settings.interactions.action == "anonymize",
         replaces=lease[0] if lease else None,
     )
@@ -215,7 +219,11 @@ def decide(
         if cursor.bucket >= len(plan):
             cursor.category, cursor.bucket, cursor.start_key = cursor.category + 1, 0, None
             chunk.finished = cursor.category >= len(CATEGORIES)
-            break
+            if chunk.finished or _decided(pending):
+                break  # a chunk's decisions are of one category
+            category = CATEGORIES[cursor.category]
+            pending.category, plan = category, buckets(run, category)
+            continue
         bucket, shard = plan[cursor.bucket]
         if bucket == LATE and cursor.start_key is None and pending.refile and shard == 0:
             break  # what this chunk moves to the late bucket must be there when the late bucket is read
@@ -229,6 +237,10 @@ def decide(
         else:
             cursor.start_key = next_key
     return chunk
+
+
+def _decided(pending: Pending) -> bool:
+    return any(value for name, value in pending if name != "category")
 
 
 def _add(counts: dict[str, int], category: str, n: int = 1) -> None:
@@ -329,6 +341,7 @@ def act(ports: RetentionPorts, run: RetentionRunItem, pending: Pending, now: dat
 class ChunkResult:
     outcome: Outcome
     removed: dict[str, int]  # what this chunk removed, per category (for metrics)
+    acted: int | None = None  # the seq of the chunk committed and carried out (the continuation says so)
 
 
 def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: int = RETENTION_CHUNK) -> ChunkResult:
@@ -341,7 +354,7 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
             return ChunkResult("skipped", {})  # another run of the tenant holds the lease
     elif run.status != "running":
         return ChunkResult("skipped", {})
-    elif run.pending is not None:
+    elif run.pending is not None and job.acted != run.seq:  # the last chunk may not have been carried out
         act(ports, run, run.pending, now)
     holds = ports.store.holds(run.tenant_id)
     decided = decide(ports, run, holds, chunk)
@@ -366,7 +379,7 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
             if day is not None:
                 ports.store.advance_watermark(run.tenant_id, category, day)
     removed = {c: n - before.get(c, 0) for c, n in decided.counts.removed.items() if n != before.get(c, 0)}
-    return ChunkResult("done" if decided.finished else "continue", removed)
+    return ChunkResult("done" if decided.finished else "continue", removed, committed.seq)
 
 
 def _commit(

@@ -22,6 +22,7 @@ class RetentionJob(BaseModel):
     tenant_id: str
     run_id: str
     as_of: str
+    acted: int | None = None  # the run record seq whose chunk the sender carried out: no need to redo it
 
 
 class RetentionEvent(BaseModel):
@@ -67,6 +68,7 @@ class RetentionRunItem(BaseModel):
     tenant_id: str
     run_id: str
     as_of: str
+    acted: int | None = None  # the run record seq whose chunk the sender carried out: no need to redo it
     started_at: str
     finished_at: str | None = None
     status: RunStatus = "running"
