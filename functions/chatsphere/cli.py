@@ -3,11 +3,14 @@
     chatsphere tenants create --name NAME      prints {"tenant_id": ..., "api_key": ...}
     chatsphere reconcile [--dry-run]           after any restore: removes again what the restore brought back
                                                of erased subjects; prints the counts per store as JSON
+    chatsphere retention run [--dry-run] [--as-of ISO_TIME] [--tenant ID]
+                                               one retention pass now, in-process (or with --dry-run, what it
+                                               would remove); prints the counts per tenant and category as JSON
 
 Names come from flags, else the functions' environment variables (TENANTS_TABLE, DATA_KEY_ID, and for
-reconcile REQUESTS_TABLE, SUBJECTS_TABLE, SUBJECT_KEYS_TABLE, IDEMPOTENCY_TABLE, DATA_BUCKET: stack outputs),
-else (with --local) from the stack file that `make run` writes along with the endpoint of its embedded AWS
-($CHATSPHERE_LOCAL_DIR/stack.json, by default .local/stack.json).
+reconcile REQUESTS_TABLE, SUBJECTS_TABLE, SUBJECT_KEYS_TABLE, IDEMPOTENCY_TABLE, DATA_BUCKET; for retention the
+whole environment of the functions: stack outputs), else (with --local) from the stack file that `make run` writes
+along with the endpoint of its embedded AWS ($CHATSPHERE_LOCAL_DIR/stack.json, by default .local/stack.json).
 
 An error of use (a missing name, no local stack, AWS unreachable or refusing) is one line on stderr and a
 non-zero exit, never a traceback."""
@@ -18,10 +21,12 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from chatsphere.bootstrap import key_wrapper, reconcile_ports, tenant_store
+from chatsphere.config import Config
 from chatsphere.logic.tenants import create_tenant
 
 # reconcile's names: (argument, environment variable, the template's logical id in the local stack file)
@@ -34,6 +39,10 @@ RECONCILE_NAMES = (
     ("data_bucket", "DATA_BUCKET", "DataBucket"),
     ("key_id", "DATA_KEY_ID", "DataKey"),
 )
+
+# retention's names: every variable the functions' Config requires (the run uses the same adapters they do)
+RETENTION_NAMES = tuple(name.upper() for name, field in Config.model_fields.items() if field.is_required())
+RETENTION_FUNCTION = "RetentionFunction"  # whose environment --local takes from the stack file
 
 
 class UsageError(Exception):
@@ -68,20 +77,45 @@ def _parser() -> argparse.ArgumentParser:
         reconcile.add_argument(f"--{dest.replace('_', '-')}", dest=dest, default=os.environ.get(env))
     reconcile.add_argument("--dry-run", action="store_true", help="count what would be removed, remove nothing")
     _local_flags(reconcile)
+    retention = groups.add_parser("retention", help="data retention").add_subparsers(dest="action", required=True)
+    run = retention.add_parser(
+        "run",
+        help="one retention pass now, or with --dry-run what it would remove",
+        description="One retention pass now, in-process, through every tenant (or --tenant's) as its settings "
+        "say: expired interactions, export packages and closed requests are removed; an expired profile becomes "
+        "a deletion request on DeletionQueue, which the Deletion function (locally: the stack's queue poller) "
+        "carries out. A legal hold keeps what it covers. Prints the run's counts per tenant and category as "
+        "JSON (ids and counts only). A tenant whose scheduled run is still going is reported as skipped.",
+    )
+    run.add_argument("--dry-run", action="store_true", help="count what a pass would remove, write nothing")
+    run.add_argument(
+        "--as-of", metavar="ISO_TIME", help="ISO time with a timezone, e.g. 2025-01-31T00:00:00Z (default: now)"
+    )
+    run.add_argument("--tenant", metavar="ID", help="one tenant id (default: every tenant)")
+    names = run.add_argument_group("names (default: the environment variable of the same name, else --local)")
+    for env in RETENTION_NAMES:
+        names.add_argument(f"--{env.lower().replace('_', '-')}", dest=env, metavar=env)
+    _local_flags(run)
     return parser
+
+
+def _read_stack(stack_file: Path) -> dict[str, Any]:
+    try:
+        stack: dict[str, Any] = json.loads(stack_file.read_text())
+        if not isinstance(stack["aws_endpoint_url"], str) or not isinstance(stack["resources"], dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"no local stack: {stack_file} is missing or unreadable (start it with `make run`)") from None
+    return stack
 
 
 def _use_local_stack(stack_file: Path) -> dict[str, str]:
     """Point boto3 at the local stack's AWS; returns the template's physical names (logical id -> name)."""
-    try:
-        stack = json.loads(stack_file.read_text())
-        endpoint, resources = stack["aws_endpoint_url"], stack["resources"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UsageError(f"no local stack: {stack_file} is missing or unreadable (start it with `make run`)") from None
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    stack = _read_stack(stack_file)
+    os.environ["AWS_ENDPOINT_URL"] = stack["aws_endpoint_url"]
     for name, value in stack.get("aws_env", {}).items():
         os.environ.setdefault(name, value)
-    return dict(resources)
+    return dict(stack["resources"])
 
 
 def _tenants_create(args: argparse.Namespace) -> int:
@@ -115,11 +149,99 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_of(text: str | None, now: datetime) -> datetime:
+    if text is None:
+        return now
+    try:
+        as_of = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of {text!r} is not an ISO time") from None
+    if as_of.tzinfo is None:
+        raise UsageError("--as-of needs a timezone (e.g. Z or +00:00)")
+    return as_of
+
+
+def _retention_environment(args: argparse.Namespace) -> None:
+    """The functions' environment, as the Retention function has it: flags, else the environment, else (--local)
+    the local stack's RetentionFunction environment and AWS endpoint."""
+    if args.local:
+        stack = _read_stack(args.stack_file)
+        try:
+            environment = dict(stack["functions"][RETENTION_FUNCTION]["environment"])
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(f"the local stack in {args.stack_file} has no {RETENTION_FUNCTION}; restart it") from None
+        os.environ["AWS_ENDPOINT_URL"] = str(stack["aws_endpoint_url"])
+        for name, value in stack.get("aws_env", {}).items():
+            os.environ.setdefault(name, str(value))
+        for name, value in environment.items():
+            os.environ.setdefault(name, str(value))
+    for env in RETENTION_NAMES:
+        if getattr(args, env):
+            os.environ[env] = getattr(args, env)
+    missing = [env for env in RETENTION_NAMES if not os.environ.get(env)]
+    if missing:
+        raise UsageError(f"set {', '.join(missing)} (or the matching flags, or --local)")
+
+
+def _retention_run(args: argparse.Namespace) -> int:
+    from chatsphere import bootstrap
+    from chatsphere.config import get_config
+    from chatsphere.handlers.retention import ports as retention_ports
+    from chatsphere.logic import retention
+    from chatsphere.models.common import iso, utc_now
+    from chatsphere.models.retention import RetentionCounts, RetentionJob
+
+    now = utc_now()
+    as_of = _as_of(args.as_of, now)
+    if as_of > now and not args.dry_run:
+        raise UsageError("--as-of is in the future: only a --dry-run may look ahead")
+    _retention_environment(args)
+    get_config.cache_clear()  # built from the environment just set
+    bootstrap.adapters.cache_clear()
+    tenants = bootstrap.adapters().tenants
+    if args.tenant is not None:
+        if tenants.get_tenant(args.tenant) is None:
+            raise UsageError(f"no tenant {args.tenant}")
+        tenant_ids = [args.tenant]
+    else:
+        tenant_ids = tenants.tenant_ids()
+    ports = retention_ports()
+    report: dict[str, dict[str, Any]] = {}
+    for tenant_id in tenant_ids:
+        if args.dry_run:
+            counts = retention.dry_run(ports, tenant_id, as_of, now)
+            report[tenant_id] = {
+                "would_remove": counts.removed,
+                "kept_by_hold": counts.kept_by_hold,
+                "still_active_profiles": counts.still_active,
+            }
+            continue
+        job = RetentionJob(tenant_id=tenant_id, run_id=retention.new_run_id(utc_now()), as_of=iso(as_of))
+        outcome = "continue"
+        while outcome == "continue":
+            outcome = retention.run_chunk(ports, job, utc_now(), get_config().retention_chunk).outcome
+        record = ports.store.get_run(tenant_id, job.run_id)
+        counts = record.counts if record else RetentionCounts()
+        report[tenant_id] = {
+            "run_id": job.run_id,
+            # skipped: another run holds the tenant's lease (the schedule's, still going); this one stopped
+            "status": "skipped" if outcome == "skipped" or record is None else record.status,
+            "removed": counts.removed,
+            "kept_by_hold": counts.kept_by_hold,
+            "still_active_profiles": counts.still_active,
+        }
+    print(json.dumps({"as_of": iso(as_of), "dry_run": args.dry_run, "tenants": report}, sort_keys=True))
+    return 0
+
+
+COMMANDS = {"tenants": _tenants_create, "reconcile": _reconcile, "retention": _retention_run}
+
+
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     args = _parser().parse_args(argv)
-    command = _reconcile if args.group == "reconcile" else _tenants_create
+    command = COMMANDS[args.group]
     try:
         return command(args)
     except UsageError as error:
