@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -353,8 +354,29 @@ def test_no_log_line_holds_a_personal_value_or_key_and_each_carries_a_correlatio
             patch.setattr(DynamoSubjectStore, "get_profile", broken)
             failed = step("backend-failure", call("GET", f"/v1/subjects/{SUBJECT}", tenant=tenant))
 
-        # the subject's erasure: the request, the job (and its SubjectDeleted event), and the 410s after it
+        # retention (anonymize: the day's aggregate first) and analytics over the subject's interactions
+        from tests.integration.helpers import functions
         from tests.integration.queues import drain
+
+        read = step("settings-read", call("GET", "/v1/settings", tenant=tenant))
+        assert read is not None
+        settings = read.body
+        settings["retention"]["interactions"] = {"days": 1, "action": "anonymize"}
+        settings["analytics_min_count"] = 2
+        step("settings", call("PUT", "/v1/settings", tenant=tenant, body=settings))
+        later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        functions().invoke("RetentionFunction", {"as_of": later})
+        drain(aws, "RetentionQueue")
+        step("retention")
+        functions().invoke("AnalyticsFunction", {"as_of": later})
+        step("analytics")
+        today = datetime.now(UTC).date().isoformat()
+        daily = step("daily", call("GET", "/v1/analytics/daily", tenant=tenant, query=f"from={today}&to={today}"))
+        assert daily is not None and daily.status == 200 and daily.body["items"], daily
+        raw_output.append(daily.text)
+        step("runs", call("GET", "/v1/retention/runs", tenant=tenant))
+
+        # the subject's erasure: the request, the job (and its SubjectDeleted event), and the 410s after it
 
         with_key("delete", "DELETE", f"/v1/subjects/{SUBJECT}")
         drain(aws, "DeletionQueue")

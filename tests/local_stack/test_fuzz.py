@@ -16,7 +16,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import phonenumbers
@@ -29,6 +29,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 from schemathesis.generation.stateful.state_machine import StepInput
 
+from chatsphere.logic.analytics import MAX_RANGE_DAYS
 from chatsphere.models.settings import TenantSettings
 from tests.local_stack.conftest import ROOT, RunningStack, http
 
@@ -150,6 +151,15 @@ def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
         body["processors"] = _unique_by(body["processors"], lambda p: p.get("name") if isinstance(p, dict) else p)
 
 
+def _keep_day_range(query: dict[str, Any]) -> None:
+    try:
+        first, last = date.fromisoformat(str(query["from"])), date.fromisoformat(str(query["to"]))
+    except (KeyError, ValueError):
+        return
+    if last < first or (last - first).days >= MAX_RANGE_DAYS:
+        query["to"] = query["from"]
+
+
 @schema.hook("map_case")
 def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathesis.Case:
     meta = case.meta
@@ -161,6 +171,10 @@ def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathes
         case.query.pop("cursor", None)
     if isinstance(case.body, dict) and not meta.is_negative_at(ParameterLocation.BODY):
         _keep_body_rules(path, case.body)
+    # A day range is at most 366 days, `to` not before `from` (stated in `to`'s description).
+    daily = path == "/v1/analytics/daily" and isinstance(case.query, dict)
+    if daily and not meta.is_negative_at(ParameterLocation.QUERY):
+        _keep_day_range(case.query)
     # An Idempotency-Key reused with another request is refused (422), by design: one key per distinct request.
     if isinstance(case.headers, dict) and not meta.is_negative_at(ParameterLocation.HEADER):
         for name in [n for n in case.headers if n.lower() == "idempotency-key"]:
