@@ -12,6 +12,7 @@ fewer subjects than that is suppressed whole."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -130,7 +131,7 @@ def _turn_bucket(turns: int) -> str:
     return "3-5" if turns <= 5 else "6-10" if turns <= 10 else "11+"
 
 
-def suppress(cells: dict[str, tuple[int, set[str | None]]], k: int) -> dict[str, int | None]:
+def suppress(cells: Mapping[str, tuple[int, Set[str | None]]], k: int) -> dict[str, int | None]:
     """Counts of the cells that describe at least k distinct subjects; the rest null (see the module's note)."""
     hidden = {name for name, (_, subjects) in cells.items() if len(subjects) < k}
 
