@@ -396,3 +396,22 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
     assert total > 50
     assert baseline["counts"]["removed"] == {"interactions": 3}
     assert baseline["counts"]["kept_by_hold"] == {"interactions": 1}
+
+
+def test_a_dry_run_counts_what_a_run_would_remove_and_writes_nothing_even_while_a_run_holds_the_tenant(
+    aws: Any, tenant: str
+) -> None:
+    from chatsphere.handlers.retention import ports
+    from chatsphere.logic import retention
+    from chatsphere.models.retention import RetentionJob
+
+    settings(tenant, interactions={"days": 30, "action": "delete"})
+    subject(tenant, "u-1")
+    for n, days_ago in enumerate((40, 41, 42, 5)):
+        interaction(tenant, "u-1", f"text {n}", days_ago)
+    job = RetentionJob(tenant_id=tenant, run_id="held-run", as_of=at(0))
+    assert retention.run_chunk(ports(), job, NOW, 1).outcome == "continue"  # the run holds the lease, 1 removed
+    before = items(aws, "SubjectsTable")
+    counts = retention.dry_run(ports(), tenant, NOW, NOW)
+    assert counts.removed == {"interactions": 2} and counts.kept_by_hold == {}
+    assert items(aws, "SubjectsTable") == before

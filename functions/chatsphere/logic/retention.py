@@ -138,10 +138,11 @@ def start_runs(tenants: TenantStore, jobs: JobQueue[RetentionJob], now: datetime
     return started
 
 
-def plan_run(ports: RetentionPorts, job: RetentionJob, now: datetime) -> RetentionRunItem | None:
+def plan_run(ports: RetentionPorts, job: RetentionJob, now: datetime, leased: bool = True) -> RetentionRunItem | None:
     """A new run's record (not yet stored): its cutoffs from the tenant's settings, and where each category's
-    buckets start (its watermark). None if another run of the tenant holds the lease."""
-    lease = ports.store.lease(job.tenant_id)
+    buckets start (its watermark). None if another run of the tenant holds the lease (unless not `leased`: a dry
+    run writes nothing, so it needs no lease)."""
+    lease = ports.store.lease(job.tenant_id) if leased else None
     if lease is not None and lease[1] >= iso(now) and lease[0] != job.run_id:
         return None
     settings = ports.tenants.get_settings(job.tenant_id).retention
@@ -401,21 +402,14 @@ def _commit(
 def dry_run(ports: RetentionPorts, tenant_id: str, as_of: datetime, now: datetime) -> RetentionCounts:
     """What a run at `as_of` would remove and keep, per category; nothing is written, the lease is not taken."""
     job = RetentionJob(tenant_id=tenant_id, run_id="dry-run", as_of=iso(as_of))
-    run = plan_run(ports, job.model_copy(), now) or _unleased_plan(ports, job, now)
+    run = plan_run(ports, job, now, leased=False)
+    assert run is not None
     holds = ports.store.holds(tenant_id)
     while True:
         decided = decide(ports, run, holds, RETENTION_CHUNK, dry_run=True)
         run = run.model_copy(update={"cursor": decided.cursor, "counts": decided.counts})
         if decided.finished:
             return run.counts
-
-
-def _unleased_plan(ports: RetentionPorts, job: RetentionJob, now: datetime) -> RetentionRunItem:
-    """A dry run plans even while a real run holds the lease (it writes nothing)."""
-    far = now - timedelta(days=36500)
-    run = plan_run(ports, job, far)
-    assert run is not None
-    return run.model_copy(update={"started_at": iso(now)})
 
 
 # ------------------------------------------------------------------ the API's view
