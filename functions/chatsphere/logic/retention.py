@@ -353,10 +353,15 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
         run = plan_run(ports, job, now)
         if run is None:
             return ChunkResult("skipped", {})  # another run of the tenant holds the lease
-    elif run.status != "running":
-        return ChunkResult("skipped", {})
+    elif run.status == "abandoned":
+        return ChunkResult("skipped", {})  # a later run took the tenant over (and finds what this one left)
     elif run.pending is not None and job.acted != run.seq:  # the last chunk may not have been carried out
         act(ports, run, run.pending, now)
+        if run.status == "completed":  # it was the last one
+            _advance_watermarks(ports, run, now)
+            return ChunkResult("done", {}, run.seq)
+    if run.status != "running":
+        return ChunkResult("skipped", {})
     holds = ports.store.holds(run.tenant_id)
     decided = decide(ports, run, holds, chunk)
     before = dict(run.counts.removed)
@@ -375,12 +380,16 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
         return ChunkResult("skipped", {})
     act(ports, committed, decided.pending, now)
     if decided.finished:
-        for category in CATEGORIES:
-            day = watermark_after(committed, category, now)
-            if day is not None:
-                ports.store.advance_watermark(run.tenant_id, category, day)
+        _advance_watermarks(ports, committed, now)
     removed = {c: n - before.get(c, 0) for c, n in decided.counts.removed.items() if n != before.get(c, 0)}
     return ChunkResult("done" if decided.finished else "continue", removed, committed.seq)
+
+
+def _advance_watermarks(ports: RetentionPorts, run: RetentionRunItem, now: datetime) -> None:
+    for category in CATEGORIES:
+        day = watermark_after(run, category, now)
+        if day is not None:
+            ports.store.advance_watermark(run.tenant_id, category, day)
 
 
 def _commit(
