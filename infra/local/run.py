@@ -1,7 +1,8 @@
 """`make run`: the whole stack on this machine, without Docker.
 
-moto (AWS) on 127.0.0.1:$MOTO_PORT (default 5005) with template.yaml's stateful resources, two demo tenants, and
-the API on 127.0.0.1:$PORT (default 3000): a gateway that runs the functions' handlers in this process.
+moto (AWS) on 127.0.0.1:$MOTO_PORT (default 5005) with template.yaml's stateful resources, two demo tenants (the
+same ids and keys on every start: moto keeps everything in memory, so each start begins empty), and the API on
+127.0.0.1:$PORT (default 3000): a gateway that runs the functions' handlers in this process.
 Every schedule of template.yaml fires each $CHATSPHERE_SCHEDULE_SECONDS (default 60; 0: none).
 It writes $CHATSPHERE_LOCAL_DIR/stack.json (default .local/) for `chatsphere ... --local` and `make invoke`,
 serves until Ctrl-C or SIGTERM, then stops and removes that file."""
@@ -24,7 +25,12 @@ from infra.local import AWS_ENV, Functions, function_specs, stack_file, use_loca
 from infra.local.moto_server import DEFAULT_PORT, MotoServer
 
 HOST = "127.0.0.1"
-DEMO_TENANTS = ("Acme (demo)", "Globex (demo)")
+# (name, API key): fixed, so that curl lines, scripts and events/*.json naming the first one work after a restart.
+# Local only: these keys are public, and nothing deployed creates them (a deployed tenant's id and key are random).
+DEMO_TENANTS = (
+    ("Acme (demo)", "cs_t000000000000de01.acme-demo-key-for-the-local-stack-only-0001"),
+    ("Globex (demo)", "cs_t000000000000de02.globex-demo-key-for-the-local-stack-only-02"),
+)
 
 
 class ConflictingEnvironment(Exception):
@@ -45,7 +51,7 @@ def curl_examples(api_url: str) -> list[str]:
     """What the banner suggests; $KEY is a demo tenant's API key."""
     auth = '-H "Authorization: Bearer $KEY"'
     send = f"{auth} -H 'Content-Type: application/json'"
-    subject = f"{api_url}/v1/subjects/u-1"
+    subject = f"{api_url}/v1/subjects/u-1001"  # the subject events/*.json name
     return [
         f'curl -sS -X PUT {subject} {send} -d \'{{"name": "Ada Lovelace", "email": "ada@example.com"}}\'',
         f"curl -sS -X POST {subject}/interactions {send} "
@@ -147,7 +153,7 @@ def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> 
     # Only now: handlers read their settings once, from the environment just set.
     from chatsphere.dal.kms import KmsKeyWrapper
     from chatsphere.dal.tenants import DynamoTenantStore
-    from chatsphere.logic.tenants import create_tenant
+    from chatsphere.logic.tenants import create_tenant_with_key
 
     functions = Functions(function_specs())
     functions.load()
@@ -159,8 +165,8 @@ def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> 
         return 1
     store, kms = DynamoTenantStore(resolver.ref("TenantsTable")), KmsKeyWrapper(resolver.ref("DataKey"))
     tenants = []
-    for name in DEMO_TENANTS:
-        tenant, api_key = create_tenant(store, kms, name)
+    for name, demo_key in DEMO_TENANTS:
+        tenant, api_key = create_tenant_with_key(store, kms, name, demo_key)
         tenants.append({"tenant_id": tenant.tenant_id, "name": name, "api_key": api_key})
     state = {
         "api_url": server.url,
