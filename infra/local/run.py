@@ -67,7 +67,13 @@ def schedules_line(schedule_s: int) -> str:
     return f"every {schedule_s} seconds (CHATSPHERE_SCHEDULE_SECONDS; 0 turns them off)"
 
 
-def banner(state: Mapping[str, Any], path: Path, schedule_s: int) -> str:
+def paused_line(paused: frozenset[str]) -> str:
+    if not paused:
+        return "none (CHATSPHERE_PAUSE_WORKERS names functions whose queue stays unpolled)"
+    return f"{', '.join(sorted(paused))}: their queue messages wait, their requests stay open"
+
+
+def banner(state: Mapping[str, Any], path: Path, schedule_s: int, paused: frozenset[str] = frozenset()) -> str:
     tenants = "\n".join(f"    {t['name']:<16} {t['tenant_id']}  {t['api_key']}" for t in state["tenants"])
     examples = "\n".join(f"  {line}" for line in curl_examples(state["api_url"]))
     return f"""
@@ -76,6 +82,7 @@ ChatSphere local stack
   AWS        {state["aws_endpoint_url"]}  (moto)
   State      {path}
   Schedules  {schedules_line(schedule_s)}
+  Paused     {paused_line(paused)}
   Tenants
 {tenants}
 
@@ -134,7 +141,7 @@ def _remove_state(path: Path) -> None:
         pass
 
 
-def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> int:
+def _serve(endpoint: str, port: int, schedule_s: int, paused: frozenset[str], stop: threading.Event) -> int:
     import boto3
 
     from infra import template
@@ -158,8 +165,9 @@ def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> 
     functions = Functions(function_specs())
     functions.load()
     gateway = Gateway.from_template(functions, stage=resolver.ref("Stage"))
+    running = workers.from_template(functions, resolver, schedule_s, paused)
     try:
-        server = LocalServer(gateway, HOST, port, workers=workers.from_template(functions, resolver, schedule_s))
+        server = LocalServer(gateway, HOST, port, workers=running)
     except OSError as exc:
         print(f"run: cannot listen on {HOST}:{port} ({exc.strerror}); set PORT", file=sys.stderr)
         return 1
@@ -188,7 +196,7 @@ def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> 
     path = stack_file()
     server.start()
     try:
-        print(banner(state, path, schedule_s), flush=True)
+        print(banner(state, path, schedule_s, paused), flush=True)
         _write_state(path, state)  # last: once it exists, everything above is done
         stop.wait()
     finally:
@@ -205,11 +213,11 @@ def main(argv: list[str]) -> int:
     if argv:
         print("usage: python -m infra.local.run [--sam-env-vars]", file=sys.stderr)
         return 2
-    from infra.local.workers import BadScheduleSetting, schedule_seconds
+    from infra.local.workers import BadPauseSetting, BadScheduleSetting, paused_functions, schedule_seconds
 
     try:
-        schedule_s = schedule_seconds()
-    except BadScheduleSetting as exc:
+        schedule_s, paused = schedule_seconds(), paused_functions()
+    except (BadScheduleSetting, BadPauseSetting) as exc:
         print(f"run: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
@@ -238,7 +246,7 @@ def main(argv: list[str]) -> int:
         print(f"run: cannot listen on {HOST}:{moto_port} for moto; set MOTO_PORT", file=sys.stderr)
         return 1
     try:
-        code = 0 if stop.is_set() else _serve(endpoint, port, schedule_s, stop)
+        code = 0 if stop.is_set() else _serve(endpoint, port, schedule_s, paused, stop)
     finally:
         moto.stop()
     print("local stack stopped", file=sys.stderr, flush=True)
