@@ -1,7 +1,8 @@
 """`make run`: the whole stack on this machine, without Docker.
 
-moto (AWS) on 127.0.0.1:$MOTO_PORT (default 5005) with template.yaml's stateful resources, two demo tenants, and
-the API on 127.0.0.1:$PORT (default 3000): a gateway that runs the functions' handlers in this process.
+moto (AWS) on 127.0.0.1:$MOTO_PORT (default 5005) with template.yaml's stateful resources, two demo tenants (the
+same ids and keys on every start: moto keeps everything in memory, so each start begins empty), and the API on
+127.0.0.1:$PORT (default 3000): a gateway that runs the functions' handlers in this process.
 Every schedule of template.yaml fires each $CHATSPHERE_SCHEDULE_SECONDS (default 60; 0: none).
 It writes $CHATSPHERE_LOCAL_DIR/stack.json (default .local/) for `chatsphere ... --local` and `make invoke`,
 serves until Ctrl-C or SIGTERM, then stops and removes that file."""
@@ -24,7 +25,12 @@ from infra.local import AWS_ENV, Functions, function_specs, stack_file, use_loca
 from infra.local.moto_server import DEFAULT_PORT, MotoServer
 
 HOST = "127.0.0.1"
-DEMO_TENANTS = ("Acme (demo)", "Globex (demo)")
+# (name, API key): fixed, so that curl lines, scripts and events/*.json naming the first one work after a restart.
+# Local only: these keys are public, and nothing deployed creates them (a deployed tenant's id and key are random).
+DEMO_TENANTS = (
+    ("Acme (demo)", "cs_t000000000000de01.acme-demo-key-for-the-local-stack-only-0001"),
+    ("Globex (demo)", "cs_t000000000000de02.globex-demo-key-for-the-local-stack-only-02"),
+)
 
 
 class ConflictingEnvironment(Exception):
@@ -45,7 +51,7 @@ def curl_examples(api_url: str) -> list[str]:
     """What the banner suggests; $KEY is a demo tenant's API key."""
     auth = '-H "Authorization: Bearer $KEY"'
     send = f"{auth} -H 'Content-Type: application/json'"
-    subject = f"{api_url}/v1/subjects/u-1"
+    subject = f"{api_url}/v1/subjects/u-1001"  # the subject events/*.json name
     return [
         f'curl -sS -X PUT {subject} {send} -d \'{{"name": "Ada Lovelace", "email": "ada@example.com"}}\'',
         f"curl -sS -X POST {subject}/interactions {send} "
@@ -61,7 +67,13 @@ def schedules_line(schedule_s: int) -> str:
     return f"every {schedule_s} seconds (CHATSPHERE_SCHEDULE_SECONDS; 0 turns them off)"
 
 
-def banner(state: Mapping[str, Any], path: Path, schedule_s: int) -> str:
+def paused_line(paused: frozenset[str]) -> str:
+    if not paused:
+        return "none (CHATSPHERE_PAUSE_WORKERS names functions whose queue stays unpolled)"
+    return f"{', '.join(sorted(paused))}: their queue messages wait, their requests stay open"
+
+
+def banner(state: Mapping[str, Any], path: Path, schedule_s: int, paused: frozenset[str] = frozenset()) -> str:
     tenants = "\n".join(f"    {t['name']:<16} {t['tenant_id']}  {t['api_key']}" for t in state["tenants"])
     examples = "\n".join(f"  {line}" for line in curl_examples(state["api_url"]))
     return f"""
@@ -70,6 +82,7 @@ ChatSphere local stack
   AWS        {state["aws_endpoint_url"]}  (moto)
   State      {path}
   Schedules  {schedules_line(schedule_s)}
+  Paused     {paused_line(paused)}
   Tenants
 {tenants}
 
@@ -128,7 +141,7 @@ def _remove_state(path: Path) -> None:
         pass
 
 
-def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> int:
+def _serve(endpoint: str, port: int, schedule_s: int, paused: frozenset[str], stop: threading.Event) -> int:
     import boto3
 
     from infra import template
@@ -147,20 +160,21 @@ def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> 
     # Only now: handlers read their settings once, from the environment just set.
     from chatsphere.dal.kms import KmsKeyWrapper
     from chatsphere.dal.tenants import DynamoTenantStore
-    from chatsphere.logic.tenants import create_tenant
+    from chatsphere.logic.tenants import create_tenant_with_key
 
     functions = Functions(function_specs())
     functions.load()
     gateway = Gateway.from_template(functions, stage=resolver.ref("Stage"))
+    running = workers.from_template(functions, resolver, schedule_s, paused)
     try:
-        server = LocalServer(gateway, HOST, port, workers=workers.from_template(functions, resolver, schedule_s))
+        server = LocalServer(gateway, HOST, port, workers=running)
     except OSError as exc:
         print(f"run: cannot listen on {HOST}:{port} ({exc.strerror}); set PORT", file=sys.stderr)
         return 1
     store, kms = DynamoTenantStore(resolver.ref("TenantsTable")), KmsKeyWrapper(resolver.ref("DataKey"))
     tenants = []
-    for name in DEMO_TENANTS:
-        tenant, api_key = create_tenant(store, kms, name)
+    for name, demo_key in DEMO_TENANTS:
+        tenant, api_key = create_tenant_with_key(store, kms, name, demo_key)
         tenants.append({"tenant_id": tenant.tenant_id, "name": name, "api_key": api_key})
     state = {
         "api_url": server.url,
@@ -182,7 +196,7 @@ def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> 
     path = stack_file()
     server.start()
     try:
-        print(banner(state, path, schedule_s), flush=True)
+        print(banner(state, path, schedule_s, paused), flush=True)
         _write_state(path, state)  # last: once it exists, everything above is done
         stop.wait()
     finally:
@@ -199,11 +213,11 @@ def main(argv: list[str]) -> int:
     if argv:
         print("usage: python -m infra.local.run [--sam-env-vars]", file=sys.stderr)
         return 2
-    from infra.local.workers import BadScheduleSetting, schedule_seconds
+    from infra.local.workers import BadPauseSetting, BadScheduleSetting, paused_functions, schedule_seconds
 
     try:
-        schedule_s = schedule_seconds()
-    except BadScheduleSetting as exc:
+        schedule_s, paused = schedule_seconds(), paused_functions()
+    except (BadScheduleSetting, BadPauseSetting) as exc:
         print(f"run: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
@@ -232,7 +246,7 @@ def main(argv: list[str]) -> int:
         print(f"run: cannot listen on {HOST}:{moto_port} for moto; set MOTO_PORT", file=sys.stderr)
         return 1
     try:
-        code = 0 if stop.is_set() else _serve(endpoint, port, schedule_s, stop)
+        code = 0 if stop.is_set() else _serve(endpoint, port, schedule_s, paused, stop)
     finally:
         moto.stop()
     print("local stack stopped", file=sys.stderr, flush=True)

@@ -4,7 +4,9 @@ EventBridge schedules. Each reads its settings from template.yaml's function eve
 They mimic Lambda closely where a developer would notice (batching, partial batch failures, the
 queue's redrive to its DLQ) and differ where waiting would only slow a developer down: a failed
 message is retried after RETRY_DELAY_S, not after the queue's full visibility timeout, and every
-schedule, rate() or cron(), fires every CHATSPHERE_SCHEDULE_SECONDS (see schedule_seconds)."""
+schedule, rate() or cron(), fires every CHATSPHERE_SCHEDULE_SECONDS (see schedule_seconds). The queue
+pollers of the functions named in CHATSPHERE_PAUSE_WORKERS do not run (see paused_functions), so that their
+requests stay open: a developer can extend one, or let it become overdue."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ RETRY_DELAY_S = 5
 POLL_WAIT_S = 1  # long-poll briefly, so stop() is prompt
 SCHEDULE_SECONDS_VAR = "CHATSPHERE_SCHEDULE_SECONDS"
 DEFAULT_SCHEDULE_S = 60  # short enough that a developer sees the daily jobs run during `make run`
+PAUSE_WORKERS_VAR = "CHATSPHERE_PAUSE_WORKERS"
 
 
 class _Worker(ABC):
@@ -148,14 +151,47 @@ def schedule_seconds(environ: Mapping[str, str] = os.environ) -> int:
     return int(value)
 
 
-def from_template(functions: Functions, resolver: Resolver, schedule_s: float) -> list[SqsPoller | Schedule]:
-    """A worker for every SQS and schedule event of every function in template.yaml; each schedule, whatever
-    its expression, fires every schedule_s seconds (0: only when fire() is called)."""
+class BadPauseSetting(ValueError):
+    pass
+
+
+def queue_consumers() -> list[str]:
+    """The functions of template.yaml with an SQS event, in template order."""
+    return [
+        fn.logical_id
+        for fn in template.functions().values()
+        if any(event["Type"] == "SQS" for event in fn.events.values())
+    ]
+
+
+def paused_functions(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
+    """The functions whose queue pollers the local stack does not run: $CHATSPHERE_PAUSE_WORKERS, a comma-separated
+    list of template.yaml functions that have an SQS event (none when it is unset or empty). Their messages wait on
+    the queue, and their requests stay `received`."""
+    names = [name.strip() for name in environ.get(PAUSE_WORKERS_VAR, "").split(",") if name.strip()]
+    consumers = queue_consumers()
+    unknown = [name for name in names if name not in consumers]
+    if unknown:
+        raise BadPauseSetting(
+            f"{PAUSE_WORKERS_VAR} names {', '.join(unknown)}; "
+            f"give a comma-separated list of functions with a queue: {', '.join(consumers)}"
+        )
+    return frozenset(names)
+
+
+def from_template(
+    functions: Functions, resolver: Resolver, schedule_s: float, paused: frozenset[str] = frozenset()
+) -> list[SqsPoller | Schedule]:
+    """A worker for every SQS and schedule event of every function in template.yaml, but no queue poller for a
+    function in `paused`; each schedule, whatever its expression, fires every schedule_s seconds (0: only when
+    fire() is called)."""
     workers: list[SqsPoller | Schedule] = []
     for fn in template.functions().values():
         for name, event in fn.events.items():
             props = event.get("Properties", {})
-            if event["Type"] == "SQS":
+            if event["Type"] == "SQS" and fn.logical_id in paused:
+                log.info("%s: paused (%s), its messages wait on the queue", fn.logical_id, PAUSE_WORKERS_VAR)
+            elif event["Type"] == "SQS":
                 queue_id = props["Queue"]["Fn::GetAtt"][0]
                 workers.append(
                     SqsPoller(

@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 
 from infra import template
+from infra.local.run import DEMO_TENANTS
 
 EVENTS = template.ROOT / "events"
-PLACEHOLDER_TENANT = "tDEMO"
+# The samples name the local stack's first demo tenant, whose id and key are the same on every `make run`,
+# so that `make invoke ... EVENT=events/<file>.json` works against it as the files stand.
+DEMO_NAME, DEMO_KEY = DEMO_TENANTS[0]
+DEMO_TENANT = DEMO_KEY.removeprefix("cs_").split(".", 1)[0]
 # The statuses that mean the sample itself is wrong (404 is fine: a sample may name a record that does not exist).
 REJECTED = {400, 401, 403, 413, 415, 422}
 
@@ -46,7 +50,7 @@ def test_each_route_sample_is_a_rest_proxy_event_for_its_route(route: template.R
     match = route.pattern.match(event["path"])
     assert match is not None, event["path"]
     assert (event["pathParameters"] or {}) == match.groupdict()
-    assert context["authorizer"]["tenant_id"] == PLACEHOLDER_TENANT
+    assert context["authorizer"]["tenant_id"] == DEMO_TENANT
     if event["body"] is not None:
         assert not event["isBase64Encoded"]
         json.loads(event["body"])
@@ -71,7 +75,7 @@ def test_queue_and_schedule_samples_have_their_sources_shape(function: str, name
         for record in event["Records"]:
             assert record["eventSource"] == "aws:sqs"
             assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324 (SQS's own)
-            assert json.loads(record["body"])["tenant_id"] == PLACEHOLDER_TENANT
+            assert json.loads(record["body"])["tenant_id"] == DEMO_TENANT
     elif kind in ("Schedule", "ScheduleV2"):
         schedule_input = template.functions()[function].events[name]["Properties"].get("Input")
         if schedule_input is None:
@@ -86,14 +90,20 @@ def test_queue_and_schedule_samples_have_their_sources_shape(function: str, name
 
 def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
     from chatsphere.bootstrap import adapters
-    from chatsphere.logic.tenants import create_tenant
+    from chatsphere.logic.tenants import create_tenant_with_key
     from infra.local import Functions, function_specs
 
-    tenant, _ = create_tenant(adapters().tenants, adapters().kms, "Example tenant")
+    tenant, _ = create_tenant_with_key(adapters().tenants, adapters().kms, DEMO_NAME, DEMO_KEY)  # as `make run` does
     functions = Functions(function_specs())  # `make invoke`'s runtime: each function's own context
+    # A well-formed key of a tenant that exists nowhere: the authorizer denies it, even with the demo tenant there.
+    assert functions.invoke("AuthorizerFunction", sample("Authorizer"))["policyDocument"]["Statement"][0] == {
+        "Action": "execute-api:Invoke",
+        "Effect": "Deny",
+        "Resource": "arn:aws:execute-api:us-east-1:123456789012:local/dev/*/*",
+    }
 
     def load(name: str) -> dict[str, Any]:
-        return json.loads((EVENTS / f"{name}.json").read_text().replace(PLACEHOLDER_TENANT, tenant.tenant_id))
+        return sample(name)  # as the file stands: `make invoke` sends it unchanged
 
     def run_job(function: str, name: str, kind: str, request_id: str | None) -> Any:
         event = load(name)

@@ -224,6 +224,34 @@ def test_make_invoke_runs_a_function_on_an_event_file_against_the_stack(stack: R
     assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
+def test_the_readmes_first_curl_makes_the_subject_the_get_subject_sample_reads(stack: RunningStack) -> None:
+    """The README's sequence on the demo tenant: its first curl line, then `make invoke` exactly as it gives it."""
+    readme = (ROOT / "README.md").read_text()
+    key = re.search(r"^KEY=(\S+)", readme, re.MULTILINE)
+    put = re.search(r"curl -X PUT localhost:3000(/v1/subjects/[^ ]+) .*?-d '([^']*)'", readme, re.DOTALL)
+    assert key and put, "the README's 'Using the API' block changed shape"
+    assert key.group(1) == stack.key(0)
+    body = json.loads(put.group(2))
+    assert http("PUT", f"{stack.api_url}{put.group(1)}", key=key.group(1), json_body=body).status in (200, 201)
+
+    done = subprocess.run(
+        ["make", "-s", "invoke", "FN=IntakeFunction", "EVENT=events/GetSubject.json"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert "make invoke FN=IntakeFunction EVENT=events/GetSubject.json" in readme
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["statusCode"] == 200, result
+    got = json.loads(result["body"])
+    assert {name: got[name] for name in body} == body
+    assert f"/v1/subjects/{got['subject_id']}" == put.group(1)
+
+
 def test_the_banners_curl_examples_work(stack: RunningStack) -> None:
     lines = [line.strip() for line in stack.log().splitlines()]
     export = next(line for line in lines if line.startswith("export KEY="))
@@ -241,7 +269,7 @@ def test_the_banners_curl_examples_work(stack: RunningStack) -> None:
     assert len(curls) == 4
     assert [s // 100 for s in statuses] == [2, 2, 2, 2], outputs
     assert "Where is my order?" in outputs[2]
-    assert json.loads(outputs[3]) == {"subject_ids": ["u-1"]}
+    assert json.loads(outputs[3]) == {"subject_ids": ["u-1001"]}
 
 
 def test_the_sam_env_file_matches_what_the_stack_gives_its_functions(stack: RunningStack) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from chatsphere.errors import Unauthorized
+from chatsphere.errors import Conflict, Unauthorized
 from chatsphere.logic import api_keys
 from chatsphere.logic.api_keys import authorize, hash_api_key
-from chatsphere.logic.tenants import TenantSecrets
+from chatsphere.logic.tenants import TenantSecrets, create_tenant_with_key
 from tests.unit.fakes import World
 
 
@@ -39,6 +39,35 @@ def test_two_tenants_get_different_ids_keys_and_lookup_secrets(world: World) -> 
     secrets_ = TenantSecrets(world.tenants, world.kms)
     assert secrets_.hmac_key(one) != secrets_.hmac_key(two)
     assert secrets_.hmac_key(one) == TenantSecrets(world.tenants, world.kms).hmac_key(one)  # stable across containers
+
+
+GIVEN_KEY = "cs_t00000000000000a1." + "given-key-" * 4 + "abc"
+
+
+def test_a_tenant_made_with_a_given_key_has_the_keys_id_and_that_key_works(world: World) -> None:
+    # The local stack's demo tenants: the same id and key on every start.
+    tenant, api_key = create_tenant_with_key(world.tenants, world.kms, "Demo", GIVEN_KEY)
+    assert (tenant.tenant_id, api_key) == ("t00000000000000a1", GIVEN_KEY)
+    assert authorize(world.tenants, f"Bearer {GIVEN_KEY}") == "t00000000000000a1"
+    assert GIVEN_KEY.split(".", 1)[1] not in repr([i.model_dump() for i in world.tenants.api_keys.values()])
+    TenantSecrets(world.tenants, world.kms).hmac_key(tenant.tenant_id)  # it has its lookup secret too
+
+
+@pytest.mark.parametrize(
+    "api_key",
+    [GIVEN_KEY[:-1], GIVEN_KEY.replace("cs_t", "cs_x"), GIVEN_KEY.replace("a1.", "A1."), "cs_tDEMO.x", ""],
+)
+def test_a_given_key_of_another_shape_makes_no_tenant(world: World, api_key: str) -> None:
+    with pytest.raises(ValueError, match="cs_<t"):
+        create_tenant_with_key(world.tenants, world.kms, "Demo", api_key)
+    assert world.tenants.tenants == {}
+
+
+def test_a_given_key_never_replaces_a_tenant_that_exists(world: World) -> None:
+    create_tenant_with_key(world.tenants, world.kms, "Demo", GIVEN_KEY)
+    with pytest.raises(Conflict):
+        create_tenant_with_key(world.tenants, world.kms, "Other", GIVEN_KEY[:-3] + "xyz")
+    assert [t.name for t in world.tenants.tenants.values()] == ["Demo"]
 
 
 def test_a_valid_key_authorizes_its_own_tenant(world: World) -> None:

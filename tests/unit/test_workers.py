@@ -13,7 +13,16 @@ from moto import mock_aws
 
 from infra import template
 from infra.local import Functions, FunctionSpec
-from infra.local.workers import BadScheduleSetting, Schedule, SqsPoller, from_template, schedule_seconds
+from infra.local.workers import (
+    BadPauseSetting,
+    BadScheduleSetting,
+    Schedule,
+    SqsPoller,
+    from_template,
+    paused_functions,
+    queue_consumers,
+    schedule_seconds,
+)
 from infra.template import Resolver
 
 
@@ -183,3 +192,61 @@ def test_with_period_0_the_templates_schedules_start_no_thread(sqs: Any) -> None
     finally:
         for schedule in schedules:
             schedule.stop()
+
+
+# ------------------------------------------------------------------ CHATSPHERE_PAUSE_WORKERS
+@pytest.mark.parametrize(
+    ("value", "paused"),
+    [
+        (None, set()),
+        ("", set()),
+        ("ExportFunction", {"ExportFunction"}),
+        (" ExportFunction , DeletionFunction,", {"ExportFunction", "DeletionFunction"}),
+    ],
+)
+def test_the_paused_functions_come_from_the_environment(value: str | None, paused: set[str]) -> None:
+    environ = {} if value is None else {"CHATSPHERE_PAUSE_WORKERS": value}
+    assert paused_functions(environ) == paused
+
+
+@pytest.mark.parametrize("value", ["Export", "exportfunction", "IntakeFunction", "ExportFunction,ExportQueue"])
+def test_a_pause_of_anything_but_a_queue_consumer_of_the_template_is_refused_in_one_line(value: str) -> None:
+    # IntakeFunction is a function of the template, but has no queue to leave unpolled.
+    with pytest.raises(BadPauseSetting) as refused:
+        paused_functions({"CHATSPHERE_PAUSE_WORKERS": value})
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("CHATSPHERE_PAUSE_WORKERS names ")
+    assert "ExportFunction, DeletionFunction" in message  # what it may name
+    assert set(queue_consumers()) >= {"ExportFunction", "DeletionFunction"}
+
+
+def test_a_paused_function_gets_no_poller_and_the_rest_are_unchanged(sqs: Any) -> None:
+    resolver = Resolver()
+    for logical in template.resources("AWS::SQS::Queue"):
+        resolver.refs[logical], resolver.attrs[(logical, "Arn")] = queue(sqs, logical)
+    stub = Functions({}, {})
+
+    def pollers(paused: frozenset[str]) -> list[str]:
+        return sorted(w.function_id for w in from_template(stub, resolver, 0, paused) if isinstance(w, SqsPoller))
+
+    everything = pollers(frozenset())
+    assert "ExportFunction" in everything
+    assert pollers(frozenset({"ExportFunction"})) == [f for f in everything if f != "ExportFunction"]
+    assert pollers(frozenset(queue_consumers())) == []
+    schedules = [w for w in from_template(stub, resolver, 0, frozenset(queue_consumers())) if isinstance(w, Schedule)]
+    assert {w.function_id for w in schedules} >= {"MonitorFunction"}  # the monitor still runs: overdue shows
+
+
+def test_make_run_refuses_a_bad_pause_in_one_line_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra.local import run
+
+    monkeypatch.setenv("CHATSPHERE_PAUSE_WORKERS", "ExportFunctoin")
+    monkeypatch.setattr(run, "MotoServer", None)  # reaching it would fail the test with a TypeError
+
+    assert run.main([]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("run: CHATSPHERE_PAUSE_WORKERS names ExportFunctoin;")

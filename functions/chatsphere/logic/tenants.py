@@ -8,7 +8,7 @@ import secrets
 from functools import lru_cache
 
 from chatsphere.errors import Unauthorized
-from chatsphere.logic.api_keys import hash_api_key
+from chatsphere.logic.api_keys import API_KEY_RE, hash_api_key
 from chatsphere.logic.crypto import tenant_hmac_context
 from chatsphere.logic.ports import KeyWrapper, TenantStore
 from chatsphere.models.common import iso, utc_now
@@ -18,7 +18,18 @@ from chatsphere.models.items import ApiKeyItem, TenantItem
 def create_tenant(store: TenantStore, kms: KeyWrapper, name: str) -> tuple[TenantItem, str]:
     """A new tenant with one API key. The key is returned once; only its hash is stored."""
     tenant_id = "t" + secrets.token_hex(8)
-    api_key = f"cs_{tenant_id}.{secrets.token_urlsafe(32)}"
+    return create_tenant_with_key(store, kms, name, f"cs_{tenant_id}.{secrets.token_urlsafe(32)}")
+
+
+def create_tenant_with_key(store: TenantStore, kms: KeyWrapper, name: str, api_key: str) -> tuple[TenantItem, str]:
+    """A tenant whose id and first key are given (the key names the tenant: `cs_<tenant_id>.<secret>`).
+
+    For the local stack's demo tenants, which must keep their ids and keys across restarts; a deployed tenant
+    is made by create_tenant, with a random id and key. The store refuses a tenant id that exists."""
+    match = API_KEY_RE.match(api_key)
+    if match is None:
+        raise ValueError("an API key is cs_<t + 16 hex>.<43 of [A-Za-z0-9_-]>")
+    tenant_id = match.group(1)
     _, wrapped = kms.generate(tenant_hmac_context(tenant_id))
     now = iso(utc_now())
     tenant = TenantItem(tenant_id=tenant_id, name=name, created_at=now, hmac_key_wrapped=wrapped)
