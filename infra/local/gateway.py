@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib.resources
+import importlib.util
 import json
 import logging
 import mimetypes
@@ -174,7 +174,11 @@ class ApiDocs:
 
     @classmethod
     def installed(cls) -> ApiDocs:
-        return cls(ROOT / "infra" / "openapi.json", Path(str(importlib.resources.files("swagger_ui") / "static")))
+        # Found, not imported: the package's own code (framework adapters, jinja2, yaml) is of no use here.
+        spec = importlib.util.find_spec("swagger_ui")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError("swagger-ui-py is not installed: make .venv/.installed (requirements-dev.txt)")
+        return cls(ROOT / "infra" / "openapi.json", Path(spec.submodule_search_locations[0]) / "static")
 
     def page(self, path: str) -> tuple[str, list[tuple[str, str]], bytes] | None:
         """(the page's name for the access log, headers, body) for a GET of `path`; None if it is not one of ours."""
