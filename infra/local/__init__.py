@@ -5,6 +5,7 @@ state lives, the dummy AWS environment, and a small Lambda runtime (fake context
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import threading
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from infra.events import ACCOUNT
 
@@ -41,6 +42,11 @@ def local_dir() -> Path:
 
 def stack_file() -> Path:
     return local_dir() / "stack.json"
+
+
+def functions_log_file() -> Path:
+    """Where `make run` writes what its functions print (Powertools' JSON logs and metrics), not to the terminal."""
+    return local_dir() / "functions.log"
 
 
 def use_local_aws(endpoint_url: str, aws_env: Mapping[str, str] = AWS_ENV) -> None:
@@ -118,17 +124,30 @@ class Functions:
     """Runs the functions' handlers in this process, one invocation at a time.
 
     One at a time because Powertools resolvers keep the current request on a module-level `app`;
-    a lock is simpler than per-function processes and just as correct for a developer's stack."""
+    a lock is simpler than per-function processes and just as correct for a developer's stack.
 
-    def __init__(self, specs: Mapping[str, FunctionSpec], handlers: Mapping[str, Handler] | None = None) -> None:
+    With `output`, what the handlers print goes there instead of stdout, as Lambda sends it to CloudWatch: while they
+    are imported (Powertools' Logger takes stdout as its stream then) and while each invocation runs."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, FunctionSpec],
+        handlers: Mapping[str, Handler] | None = None,
+        output: TextIO | None = None,
+    ) -> None:
         self.specs = dict(specs)
         self._handlers: dict[str, Handler] = dict(handlers or {})
+        self.output = output
         self.lock = threading.Lock()  # held around every invocation
+
+    def _printing(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.redirect_stdout(self.output) if self.output is not None else contextlib.nullcontext()
 
     def load(self) -> None:
         """Import every handler now, so that a broken import fails the start, not the first request."""
-        for logical_id in self.specs:
-            self.handler(logical_id)
+        with self.lock, self._printing():
+            for logical_id in self.specs:
+                self.handler(logical_id)
 
     def handler(self, logical_id: str) -> Handler:
         if logical_id not in self._handlers:
@@ -140,5 +159,5 @@ class Functions:
         return FakeContext(logical_id, spec.memory_mb, spec.timeout_s)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        with self.lock:
+        with self.lock, self._printing():
             return self.handler(logical_id)(event, self.context(logical_id))

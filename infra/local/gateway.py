@@ -2,14 +2,18 @@
 
 It does what API Gateway does around a function: route by method and path, the 10 MB payload limit, the TOKEN
 authorizer (header, validation expression, policy cached per token), the proxy event, the function's reply, and
-API Gateway's own error replies as template.yaml's GatewayResponses shape them (problem+json)."""
+API Gateway's own error replies as template.yaml's GatewayResponses shape them (problem+json). Beside the API, and
+without authentication, it serves the local stack's own pages (`ApiDocs`): `/openapi.json`, the reference at `/docs`
+(Swagger UI, from an installed package) and `/`, which points to both; the deployed API has none of them."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import importlib.util
 import json
 import logging
+import mimetypes
 import re
 import threading
 import time
@@ -18,12 +22,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
 
 from infra import template
 from infra.events import method_arn, rest_event, token_event
-from infra.local import Functions
+from infra.local import ROOT, Functions
 from infra.template import Route
 
 log = logging.getLogger("infra.local.gateway")
@@ -125,6 +130,85 @@ class GatewayResponses:
         return Reply(status, [*out, *headers, ("x-amzn-RequestId", request_id)], body.encode())
 
 
+DOCS_TITLE = "ChatSphere privacy-data API"
+# The reference page loads nothing but this server's own files: no CDN, and it works offline.
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{title} (local stack)</title>
+  <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+  <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/assets/swagger-ui-bundle.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>
+"""
+# deepLinking gives each operation an address: /docs#/default/<operationId>.
+_DOCS_INIT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  displayOperationId: true,
+  validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
+});
+"""
+
+
+@dataclass(frozen=True)
+class ApiDocs:
+    """The local stack's own pages, served without authentication: not routes of the API (template.yaml has none of
+    them), so the deployed API answers each with its 404 problem."""
+
+    openapi: Path  # the OpenAPI document, served as it is
+    assets: Path  # Swagger UI's dist files, from the swagger-ui-py package (requirements-dev.txt)
+
+    @classmethod
+    def installed(cls) -> ApiDocs:
+        # Found, not imported: the package's own code (framework adapters, jinja2, yaml) is of no use here.
+        spec = importlib.util.find_spec("swagger_ui")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError("swagger-ui-py is not installed: make .venv/.installed (requirements-dev.txt)")
+        return cls(ROOT / "infra" / "openapi.json", Path(spec.submodule_search_locations[0]) / "static")
+
+    def page(self, path: str) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        """(the page's name for the access log, headers, body) for a GET of `path`; None if it is not one of ours."""
+        if path == "/":
+            body = {
+                "title": DOCS_TITLE,
+                "docs": "/docs",
+                "openapi": "/openapi.json",
+                "detail": "The local stack: the API reference is at /docs, the OpenAPI document at /openapi.json.",
+            }
+            return "/", [("Content-Type", "application/json")], json.dumps(body, indent=2).encode()
+        if path == "/openapi.json":
+            return path, [("Content-Type", "application/json")], self.openapi.read_bytes()
+        if path in ("/docs", "/docs/"):
+            html = _DOCS_PAGE.format(title=DOCS_TITLE).encode()
+            return "/docs", [("Content-Type", "text/html; charset=utf-8"), ("Content-Security-Policy", _DOCS_CSP)], html
+        if path == "/docs/init.js":
+            return path, [("Content-Type", "text/javascript; charset=utf-8")], _DOCS_INIT.encode()
+        name = path.removeprefix("/docs/assets/")
+        if name != path and name in self._asset_names():  # a file of the package's own listing: no ../ reaches further
+            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            if kind.startswith("text/") or kind.endswith("javascript"):
+                kind += "; charset=utf-8"
+            return path, [("Content-Type", kind)], (self.assets / name).read_bytes()
+        return None
+
+    def _asset_names(self) -> set[str]:
+        return {p.name for p in self.assets.iterdir() if p.is_file()}
+
+
 def _glob(pattern: str) -> re.Pattern[str]:
     """IAM's wildcards: * is any run of characters, ? is one."""
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z")
@@ -189,6 +273,7 @@ class Gateway:
         responses: GatewayResponses | None = None,
         stage: str = "dev",
         clock: Callable[[], float] = time.monotonic,
+        docs: ApiDocs | None = None,
     ) -> None:
         self.resources: dict[str, dict[str, Route]] = {}
         for route in sorted(routes, key=lambda r: _specificity(r.path)):
@@ -198,13 +283,19 @@ class Gateway:
         self.responses = responses or GatewayResponses()
         self.stage = stage
         self.clock = clock
+        self.docs = docs
         self._policies: dict[str, tuple[float, dict[str, Any]]] = {}
         self._policies_lock = threading.Lock()
 
     @classmethod
     def from_template(cls, functions: Functions, stage: str) -> Gateway:
         return cls(
-            template.routes(), functions, AuthorizerConfig.from_template(), GatewayResponses.from_template(), stage
+            template.routes(),
+            functions,
+            AuthorizerConfig.from_template(),
+            GatewayResponses.from_template(),
+            stage,
+            docs=ApiDocs.installed(),
         )
 
     # ------------------------------------------------------------------ request
@@ -224,7 +315,11 @@ class Gateway:
             return self.too_large(request_id)
         found = self._resource(raw_path)
         if found is None:
-            return self.responses.render("RESOURCE_NOT_FOUND", 404, "No resource matches this path", request_id)
+            page = self.docs.page(raw_path) if self.docs is not None else None
+            if page is not None:
+                return self._page(request.method, page, request_id)
+            # The template's RESOURCE_NOT_FOUND response gives the body; the message is for a template without one.
+            return self.responses.render("RESOURCE_NOT_FOUND", 404, "No route matches this path", request_id)
         resource, params, methods = found
         route = methods.get(request.method.upper())
         if route is None:
@@ -269,6 +364,16 @@ class Gateway:
             log.exception("%s failed", route.function)
             return self.responses.render("DEFAULT_5XX", 502, "Internal server error", request_id)
         return self._proxy_reply(result, request_id, resource)
+
+    def _page(self, method: str, page: tuple[str, list[tuple[str, str]], bytes], request_id: str) -> Reply:
+        name, headers, body = page
+        if method.upper() not in ("GET", "HEAD"):
+            reply = self.responses.render(
+                "METHOD_NOT_ALLOWED", 405, "Allowed methods: GET, HEAD", request_id, [("Allow", "GET, HEAD")]
+            )
+            return replace(reply, resource=name)
+        common = [("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")]
+        return Reply(200, [*headers, *common, ("x-amzn-RequestId", request_id)], body, name)
 
     def too_large(self, request_id: str | None = None) -> Reply:
         return self.responses.render(

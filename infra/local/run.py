@@ -5,7 +5,9 @@ same ids and keys on every start: moto keeps everything in memory, so each start
 127.0.0.1:$PORT (default 3000): a gateway that runs the functions' handlers in this process.
 Every schedule of template.yaml fires each $CHATSPHERE_SCHEDULE_SECONDS (default 60; 0: none).
 It writes $CHATSPHERE_LOCAL_DIR/stack.json (default .local/) for `chatsphere ... --local` and `make invoke`,
-serves until Ctrl-C or SIGTERM, then stops and removes that file."""
+serves until Ctrl-C or SIGTERM, then stops and removes that file. The terminal shows one line per request (method,
+route template, status, duration: never the path, which holds ids); the functions' own JSON logs go to
+$CHATSPHERE_LOCAL_DIR/functions.log."""
 
 from __future__ import annotations
 
@@ -19,10 +21,13 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from infra.local import AWS_ENV, Functions, function_specs, stack_file, use_local_aws
+from infra.local import AWS_ENV, Functions, function_specs, functions_log_file, stack_file, use_local_aws
 from infra.local.moto_server import DEFAULT_PORT, MotoServer
+
+if TYPE_CHECKING:
+    from infra.template import Resolver
 
 HOST = "127.0.0.1"
 # (name, API key): fixed, so that curl lines, scripts and events/*.json naming the first one work after a restart.
@@ -79,8 +84,10 @@ def banner(state: Mapping[str, Any], path: Path, schedule_s: int, paused: frozen
     return f"""
 ChatSphere local stack
   API        {state["api_url"]}  (routes and authorizer from template.yaml)
+  Reference  {state["api_url"]}/docs  (and {state["api_url"]}/openapi.json)
   AWS        {state["aws_endpoint_url"]}  (moto)
   State      {path}
+  Logs       one line per request below; the functions' JSON logs in {functions_log_file()}
   Schedules  {schedules_line(schedule_s)}
   Paused     {paused_line(paused)}
   Tenants
@@ -145,8 +152,6 @@ def _serve(endpoint: str, port: int, schedule_s: int, paused: frozenset[str], st
     import boto3
 
     from infra import template
-    from infra.local import workers
-    from infra.local.gateway import Gateway, LocalServer
     from infra.provision import function_environment, provision
 
     use_local_aws(endpoint)
@@ -157,12 +162,30 @@ def _serve(endpoint: str, port: int, schedule_s: int, paused: frozenset[str], st
     except ConflictingEnvironment as exc:
         print(f"run: {exc}; they cannot share one process", file=sys.stderr)
         return 1
+    functions_log = functions_log_file()
+    functions_log.parent.mkdir(parents=True, exist_ok=True)
+    with functions_log.open("w", encoding="utf-8", buffering=1) as output:  # a fresh log per run, line by line
+        return _serve_with(endpoint, port, schedule_s, paused, stop, resolver, environments, output)
+
+
+def _serve_with(
+    endpoint: str,
+    port: int,
+    schedule_s: int,
+    paused: frozenset[str],
+    stop: threading.Event,
+    resolver: Resolver,
+    environments: Mapping[str, Mapping[str, str]],
+    output: TextIO,
+) -> int:
     # Only now: handlers read their settings once, from the environment just set.
     from chatsphere.dal.kms import KmsKeyWrapper
     from chatsphere.dal.tenants import DynamoTenantStore
     from chatsphere.logic.tenants import create_tenant_with_key
+    from infra.local import workers
+    from infra.local.gateway import Gateway, LocalServer
 
-    functions = Functions(function_specs())
+    functions = Functions(function_specs(), output=output)
     functions.load()
     gateway = Gateway.from_template(functions, stage=resolver.ref("Stage"))
     running = workers.from_template(functions, resolver, schedule_s, paused)

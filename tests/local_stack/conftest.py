@@ -99,6 +99,11 @@ class RunningStack:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def functions_log(self) -> str:
+        """What the functions printed (Powertools' JSON logs and metrics): make run writes it here, not to its log."""
+        path = self.local_dir / "functions.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def interrupt(self) -> int:
         """Ctrl-C, as a terminal sends it: SIGINT to the whole process group (make and the stack)."""
         os.killpg(self.process.pid, signal.SIGINT)

@@ -89,7 +89,7 @@ def test_an_erasure_over_http_spans_continuations_and_leaves_nothing_but_its_has
     assert kinds(residue(values, endpoint_url=moto)) >= {"subject_id", "name", "email"}  # the scan sees the stack
 
     # When tenant A erases the subject
-    log_before = len(stack.log())
+    log_before = len(stack.functions_log())
     accepted = http("DELETE", f"{api}/v1/subjects/{SUBJECT}", key=key_a)
     assert accepted.status == 202, accepted.body
     request_id = accepted.body["request_id"]
@@ -104,8 +104,8 @@ def test_an_erasure_over_http_spans_continuations_and_leaves_nothing_but_its_has
     assert removed["idempotency_records"] == IDEMPOTENT and removed["data_key"] == 1
     assert removed["object_versions"] == len(LONG) + 1 and removed["delete_markers"] == 0  # texts and the package
     assert removed["exports_cancelled"] == 0 and removed.get("swept_items", 0) == 0
-    continued = stack.log()[log_before:].count('"outcome":"continue"')
-    assert continued >= 5, stack.log()[log_before:][-3000:]  # 13 items, 4 object versions, 4 records, by 3
+    continued = stack.functions_log()[log_before:].count('"outcome":"continue"')
+    assert continued >= 5, stack.functions_log()[log_before:][-3000:]  # 13 items, 4 object versions, 4 records, by 3
     print(f"erasure of {len(TEXTS)} interactions: {continued} continuations, completed in {took:.1f} s of polling")
     # and every route of the subject answers 410 naming the deletion
     said = {"conversation_id": "c-9", "role": "customer", "text": "a replay"}

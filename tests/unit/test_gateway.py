@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
+import logging
 import re
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +22,7 @@ from infra import template
 from infra.local import AWS_ENV, ROOT, FakeContext, Functions, FunctionSpec
 from infra.local.gateway import (
     MAX_PAYLOAD_BYTES,
+    ApiDocs,
     Authorized,
     AuthorizerConfig,
     Gateway,
@@ -30,6 +34,8 @@ from infra.local.gateway import (
 )
 from infra.local.run import ConflictingEnvironment, shared_environment
 from infra.template import Route
+
+PROBLEMS = "https://chatsphere.dev/problems/"  # handlers/http.py's PROBLEM_BASE
 
 KEY = "Bearer cs_good"
 ROUTES = [
@@ -85,7 +91,9 @@ class Clock:
 
 
 class Stack:
-    def __init__(self, authorizer: Callable[..., Any] = allow_all, handler: Callable[..., Any] = ok) -> None:
+    def __init__(
+        self, authorizer: Callable[..., Any] = allow_all, handler: Callable[..., Any] = ok, docs: ApiDocs | None = None
+    ) -> None:
         self.authorizer = Recorder(authorizer)
         self.things = Recorder(handler)
         self.special = Recorder(handler)
@@ -103,6 +111,7 @@ class Stack:
             GatewayResponses.from_template(),
             stage="dev",
             clock=self.clock,
+            docs=docs,
         )
 
     def send(
@@ -165,6 +174,36 @@ def test_an_unknown_path_is_a_404_problem_before_any_authorization(stack: Stack)
         assert {"type", "title", "detail"} <= body.keys()
     assert stack.authorizer.events == []
     assert stack.things.events == []
+
+
+def test_an_unknown_path_is_the_apis_own_no_such_route_problem_naming_nothing_of_the_request(stack: Stack) -> None:
+    reply, body = stack.send("GET", "/v1/people/ada@example.com?phone=%2B4915112345678", auth=None)
+
+    assert reply.status == 404
+    assert reply.header("Content-Type") == "application/problem+json"
+    assert body == {
+        "type": PROBLEMS + "no-such-route",
+        "title": "No such route",
+        "status": 404,
+        "detail": "No route of this API matches this method and path.",
+        "instance": reply.header("x-amzn-RequestId"),  # the request id, as the handlers' problems have it
+    }
+    assert reply.resource is None  # the access log says "-", never the path
+    assert b"ada" not in reply.body and b"4915" not in reply.body
+
+
+@pytest.mark.parametrize("kind", ["RESOURCE_NOT_FOUND", "MISSING_AUTHENTICATION_TOKEN"])
+def test_deployed_api_gateway_answers_an_unknown_path_with_the_same_problem(kind: str) -> None:
+    """API Gateway answers a path (or method) of no route as MISSING_AUTHENTICATION_TOKEN, a 403 by default."""
+    (api,) = template.resources("AWS::Serverless::Api").values()
+    spec = api["Properties"]["GatewayResponses"][kind]
+    local = Stack().send("GET", "/nowhere", auth=None)[0]
+
+    deployed = json.loads(spec["ResponseTemplates"]["application/json"].replace("$context.requestId", "r-1"))
+
+    assert spec["StatusCode"] == 404
+    assert spec["ResponseParameters"]["Headers"]["Content-Type"] == "'application/problem+json'"
+    assert deployed == {**json.loads(local.body), "instance": "r-1"}
 
 
 def test_an_undeclared_method_is_a_405_that_lists_the_declared_ones(stack: Stack) -> None:
@@ -483,6 +522,82 @@ def test_without_gateway_responses_the_gateways_own_errors_are_still_problems() 
     }
 
 
+# --------------------------------------------------- the local stack's own pages
+
+
+@pytest.fixture
+def docs_stack() -> Stack:
+    return Stack(docs=ApiDocs.installed())
+
+
+def test_the_root_points_to_the_reference_and_the_document_without_a_key(docs_stack: Stack) -> None:
+    reply, body = docs_stack.send("GET", "/", auth=None)
+
+    assert (reply.status, reply.header("Content-Type")) == (200, "application/json")
+    assert (body["docs"], body["openapi"]) == ("/docs", "/openapi.json")
+    assert docs_stack.authorizer.events == []
+
+
+def test_openapi_json_is_the_committed_document_as_it_is(docs_stack: Stack) -> None:
+    reply = docs_stack.gateway.handle(Request("GET", "/openapi.json"))
+
+    assert (reply.status, reply.header("Content-Type")) == (200, "application/json")
+    assert reply.body == (ROOT / "infra" / "openapi.json").read_bytes()
+
+
+def test_the_reference_page_loads_only_files_the_gateway_serves_itself(docs_stack: Stack) -> None:
+    page = docs_stack.gateway.handle(Request("GET", "/docs"))
+    html = page.body.decode()
+    loaded = re.findall(r'(?:src|href)="([^"]+)"', html)
+    init = docs_stack.gateway.handle(Request("GET", "/docs/init.js"))
+
+    assert (page.status, page.header("Content-Type")) == (200, "text/html; charset=utf-8")
+    assert "default-src 'self'" in (page.header("Content-Security-Policy") or "")  # the browser loads no CDN
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/docs/init.js"} <= set(loaded)
+    for url in loaded:
+        assert url.startswith("/"), url
+        served = docs_stack.gateway.handle(Request("GET", url))
+        assert served.status == 200 and served.body, url
+    assert (init.status, init.header("Content-Type")) == (200, "text/javascript; charset=utf-8")
+    assert 'url: "/openapi.json"' in init.body.decode()
+    assert "http" not in init.body.decode()
+    assert docs_stack.authorizer.events == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/docs/assets/",
+        "/docs/assets/nothing.js",
+        "/docs/assets/../__init__.py",
+        "/docs/assets/%2e%2e/__init__.py",
+        "/docs/assets/..%2f__init__.py",
+        "/docs/assets/static/swagger-ui.css",
+        "/docs/other",
+        "/openapi.yaml",
+    ],
+)
+def test_nothing_beside_the_packages_own_files_is_served(docs_stack: Stack, target: str) -> None:
+    reply, body = docs_stack.send("GET", target, auth=None)
+
+    assert reply.status == 404, target
+    assert body["type"] == PROBLEMS + "no-such-route"
+
+
+def test_the_pages_answer_only_get_and_head(docs_stack: Stack) -> None:
+    reply, body = docs_stack.send("POST", "/docs", auth=None)
+    head = docs_stack.gateway.handle(Request("HEAD", "/openapi.json"))
+
+    assert (reply.status, reply.header("Allow"), body["status"]) == (405, "GET, HEAD", 405)
+    assert head.status == 200
+
+
+def test_the_deployed_api_has_none_of_the_pages() -> None:
+    """They are the local stack's: the template declares no route for them (the gateway without docs: 404)."""
+    assert not [r for r in template.routes() if not r.path.startswith("/v1/")]
+    assert Stack().send("GET", "/docs", auth=None)[0].status == 404
+
+
 # ---------------------------------------------------------------------- HTTP
 
 
@@ -579,6 +694,25 @@ def test_a_malformed_request_is_a_problem_too(server: tuple[Stack, int]) -> None
     assert json.loads(body)["status"] == 400
 
 
+def test_the_access_log_has_one_line_per_request_with_the_route_template_only(
+    server: tuple[Stack, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, port = server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    caplog.set_level(logging.INFO, logger="infra.local.gateway")
+
+    for target in ("/v1/things/ada%40example.com?email=ada%40example.com", "/v1/bob@example.com"):
+        conn.request("GET", target, headers={"Authorization": KEY})
+        conn.getresponse().read()
+    conn.close()
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "infra.local.gateway"]
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"GET /v1/things/\{thing_id\} 200 \d+ms", lines[0]), lines
+    assert re.fullmatch(r"GET - 404 \d+ms", lines[1]), lines
+    assert "example" not in " ".join(lines)
+
+
 # ------------------------------------------------------------- the template
 
 
@@ -590,6 +724,22 @@ def test_the_gateway_serves_every_route_of_template_yaml() -> None:
     assert served == declared
     assert gateway.authorizer is not None
     assert gateway.authorizer.function in template.functions()
+
+
+def test_functions_print_to_their_output_while_imported_and_invoked(capsys: pytest.CaptureFixture[str]) -> None:
+    def talk(event: dict[str, Any], _: Any) -> dict[str, Any]:
+        print('{"level":"INFO","message":"handled"}')
+        return {"statusCode": 200}
+
+    output = io.StringIO()
+    functions = Functions({"Talk": FunctionSpec("Talk", "stub.talk")}, {"Talk": talk}, output=output)
+
+    assert functions.invoke("Talk", {}) == {"statusCode": 200}
+    print("the terminal's own line")
+
+    assert output.getvalue() == '{"level":"INFO","message":"handled"}\n'
+    assert capsys.readouterr().out == "the terminal's own line\n"
+    assert sys.stdout is not output
 
 
 def test_functions_that_disagree_on_a_variable_cannot_share_the_process() -> None:
