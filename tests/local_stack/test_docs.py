@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,11 +122,11 @@ def test_a_path_of_no_route_is_the_apis_no_such_route_problem(stack: RunningStac
     }
 
 
-def _new_lines(text: str, start: int, pattern: str) -> list[str]:
+def _new_lines(read: Callable[[], str], start: int, pattern: str) -> list[str]:
     """Lines after offset `start` that match `pattern` whole, waited for: the gateway logs after it replies."""
     guard = time.monotonic() + LOG_GUARD_S
     while True:
-        found = [line for line in text[start:].splitlines() if re.fullmatch(pattern, line)]
+        found = [line for line in read()[start:].splitlines() if re.fullmatch(pattern, line)]
         if found or time.monotonic() > guard:
             return found
         time.sleep(0.1)
@@ -144,7 +145,7 @@ def test_the_terminal_shows_one_line_per_request_and_the_functions_log_holds_the
 
     assert answer.status == 201, answer.body
     line = r"\d\d:\d\d:\d\d PUT /v1/subjects/\{subject_id\} 201 \d+ms"
-    assert len(_new_lines(stack.log(), run_before, line)) == 1
+    assert len(_new_lines(stack.log, run_before, line)) == 1
     terminal = stack.log()[run_before:]
     assert subject not in terminal and "Dorothea" not in terminal and "example.com" not in terminal, terminal
     assert not [text for text in terminal.splitlines() if text.lstrip().startswith("{")], terminal  # no JSON log
