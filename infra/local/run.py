@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from infra.local import AWS_ENV, Functions, function_specs, stack_file, use_local_aws
+from infra.local import AWS_ENV, Functions, function_specs, local_dir, stack_file, use_local_aws
 from infra.local.moto_server import DEFAULT_PORT, MotoServer
 
 HOST = "127.0.0.1"
@@ -69,6 +69,7 @@ ChatSphere local stack
   API        {state["api_url"]}  (routes and authorizer from template.yaml)
   AWS        {state["aws_endpoint_url"]}  (moto)
   State      {path}
+  Events     {path.parent / "events.log"}  (every RightsRequestStatusChanged, one JSON line each)
   Schedules  {schedules_line(schedule_s)}
   Tenants
 {tenants}
@@ -152,8 +153,11 @@ def _serve(endpoint: str, port: int, schedule_s: int, stop: threading.Event) -> 
     functions = Functions(function_specs())
     functions.load()
     gateway = Gateway.from_template(functions, stage=resolver.ref("Stage"))
+    event_log = workers.EventLog(workers.subscribe_status_events(resolver), local_dir() / workers.EVENT_LOG)
     try:
-        server = LocalServer(gateway, HOST, port, workers=workers.from_template(functions, resolver, schedule_s))
+        server = LocalServer(
+            gateway, HOST, port, workers=[*workers.from_template(functions, resolver, schedule_s), event_log]
+        )
     except OSError as exc:
         print(f"run: cannot listen on {HOST}:{port} ({exc.strerror}); set PORT", file=sys.stderr)
         return 1
