@@ -183,3 +183,10 @@ def test_with_period_0_the_templates_schedules_start_no_thread(sqs: Any) -> None
     finally:
         for schedule in schedules:
             schedule.stop()
+
+
+def test_the_local_event_log_subscribes_to_the_event_type_the_logic_publishes() -> None:
+    from chatsphere.logic.requests import STATUS_CHANGED
+    from infra.local.workers import STATUS_PATTERN
+
+    assert STATUS_PATTERN == {"detail-type": [STATUS_CHANGED]}
