@@ -219,8 +219,10 @@ def test_a_deletion_whose_completion_was_not_published_publishes_it_when_retried
     item = world.requests.get(tenant, job.request_id)
     assert item is not None and item.status == "completed"
     assert statuses(world, job.request_id) == ["in_progress"]
-    assert deletion.run_deletion(ports, job, LATER) == "skipped"  # the queue's retry
+    assert deletion.run_deletion(ports, job, LATER + timedelta(minutes=9)) == "skipped"  # the queue's retry
     assert statuses(world, job.request_id) == ["in_progress", "completed"]
+    completed = world.events.of_type(STATUS_CHANGED)[-1]
+    assert completed["time"] == item.completed_at  # a retry repeats the event exactly, whenever it runs
 
 
 # ------------------------------------------------------------------ failures say why

@@ -72,13 +72,14 @@ STATUS_CHANGED = "RightsRequestStatusChanged"
 
 
 def status_event(item: RequestItem, now: datetime) -> dict[str, str]:
-    """Ids, type, status and time: never the subject (id or hash), never a personal value."""
+    """Ids, type, status and time: never the subject (id or hash), never a personal value. A closed record's time
+    is its completed_at, so that publishing it again (a retry) repeats the same event."""
     return {
         "tenant_id": item.tenant_id,
         "request_id": item.request_id,
         "type": item.type,
         "status": item.status,
-        "time": iso(now),
+        "time": item.completed_at if item.completed_at and not item.is_open else iso(now),
     }
 
 
