@@ -59,5 +59,14 @@ class InvalidInput(DomainError):
     slug = "invalid-input"
 
 
+class JobError(Exception):
+    """A job's step failed for a reason its record can state: a stable code (models/requests.FailureCode) and a
+    sentence naming no personal value. `permanent`: no retry can succeed, so the record fails at once."""
+
+    def __init__(self, code: str, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.code, self.message, self.permanent = code, message, permanent
+
+
 class Unauthorized(Exception):
     """The authorizer refuses the caller; API Gateway turns this into 401 or 403."""

@@ -356,6 +356,9 @@ class Gateway:
         )
         event["multiValueHeaders"] = multi or None
         event["requestContext"]["requestId"] = request_id
+        # Served at the root, as behind a custom domain with no base path: the path the client sent is the whole
+        # of it (an execute-api URL would put /<stage> before it), and so are the Location headers built on it.
+        event["requestContext"]["path"] = path
         if before_invoke is not None:
             before_invoke(event)
         try:

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from infra.local import AWS_ENV, Functions, function_specs, functions_log_file, stack_file, use_local_aws
+from infra.local import AWS_ENV, Functions, function_specs, functions_log_file, local_dir, stack_file, use_local_aws
 from infra.local.moto_server import DEFAULT_PORT, MotoServer
 
 if TYPE_CHECKING:
@@ -88,6 +88,7 @@ ChatSphere local stack
   AWS        {state["aws_endpoint_url"]}  (moto)
   State      {path}
   Logs       one line per request below; the functions' JSON logs in {functions_log_file()}
+  Events     {path.parent / "events.log"}  (every RightsRequestStatusChanged, one JSON line each)
   Schedules  {schedules_line(schedule_s)}
   Paused     {paused_line(paused)}
   Tenants
@@ -188,7 +189,8 @@ def _serve_with(
     functions = Functions(function_specs(), output=output)
     functions.load()
     gateway = Gateway.from_template(functions, stage=resolver.ref("Stage"))
-    running = workers.from_template(functions, resolver, schedule_s, paused)
+    event_log = workers.EventLog(workers.subscribe_status_events(resolver), local_dir() / workers.EVENT_LOG)
+    running = [*workers.from_template(functions, resolver, schedule_s, paused), event_log]
     try:
         server = LocalServer(gateway, HOST, port, workers=running)
     except OSError as exc:

@@ -17,6 +17,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -132,6 +133,65 @@ class Schedule(_Worker):
         except Exception as error:
             log.warning("schedule %s failed: %s", self.name, type(error).__name__)
             return None
+
+
+# ------------------------------------------------------------------ the local event log
+STATUS_EVENTS = "chatsphere-local-status-events"  # the rule and the queue: made locally, never in template.yaml
+STATUS_PATTERN = {"detail-type": ["RightsRequestStatusChanged"]}  # logic/requests.STATUS_CHANGED (tested)
+EVENT_LOG = "events.log"
+
+
+def subscribe_status_events(resolver: Resolver) -> str:
+    """An EventBridge rule on the stack's bus that sends every RightsRequestStatusChanged event to a local SQS
+    queue, as a tenant's rule would send it to a webhook; returns the queue's URL. Idempotent."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    url: str = sqs.create_queue(QueueName=STATUS_EVENTS)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = resolver.ref("EventBus")
+    events.put_rule(Name=STATUS_EVENTS, EventBusName=bus, EventPattern=json.dumps(STATUS_PATTERN), State="ENABLED")
+    events.put_targets(Rule=STATUS_EVENTS, EventBusName=bus, Targets=[{"Id": "local-event-log", "Arn": arn}])
+    return url
+
+
+class EventLog:
+    """Drains the status events' queue into a file, one JSON line per event (the event as EventBridge delivers it),
+    so that a developer can `tail -f .local/events.log`."""
+
+    def __init__(self, queue_url: str, path: Path) -> None:
+        self.queue_url, self.path = queue_url, path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-log", daemon=True)
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        sqs = boto3.client("sqs")
+        while not self._stop.is_set():
+            try:
+                self.poll_once(sqs, POLL_WAIT_S)
+            except Exception as error:
+                log.warning("event log: %s", type(error).__name__)
+                self._stop.wait(RETRY_DELAY_S)
+
+    def poll_once(self, sqs: Any, wait_s: int = 0) -> int:
+        """Append one batch to the file, if any; returns how many events it held."""
+        messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s).get(
+            "Messages", []
+        )
+        if messages:
+            with self.path.open("a", encoding="utf-8") as out:
+                for m in messages:
+                    out.write(json.dumps(json.loads(m["Body"]), sort_keys=True) + "\n")
+            for m in messages:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return len(messages)
 
 
 class BadScheduleSetting(ValueError):

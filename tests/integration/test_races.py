@@ -116,7 +116,9 @@ def _export_job_extended_midway(tenant: str, request_id: str) -> tuple[str, Any]
 
     client("s3").meta.events.register_first("before-call.s3.CompleteMultipartUpload", extend_now)
     job = ExportJob(tenant_id=tenant, request_id=request_id)
-    done = run_export(a.requests, a.subjects, a.keyring, a.blobs, a.tenants, a.own_buckets, job, datetime.now(UTC))
+    done = run_export(
+        a.requests, a.subjects, a.keyring, a.blobs, a.tenants, a.events, a.own_buckets, job, datetime.now(UTC)
+    )
     assert done is not None
     return done.status, a.requests.get(tenant, request_id)
 

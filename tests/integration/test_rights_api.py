@@ -390,7 +390,9 @@ def test_export_worker_is_idempotent_on_redelivery(tenant: str, aws: Any) -> Non
     first = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
     a = adapters()
     job = ExportJob(tenant_id=tenant, request_id=r.body["request_id"])
-    again = run_export(a.requests, a.subjects, a.keyring, a.blobs, a.tenants, a.own_buckets, job, datetime.now(UTC))
+    again = run_export(
+        a.requests, a.subjects, a.keyring, a.blobs, a.tenants, a.events, a.own_buckets, job, datetime.now(UTC)
+    )
     assert again is not None and again.status == "completed"
     assert (
         call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body["result"]["sha256"]

@@ -117,6 +117,7 @@ def export_peak(count: int, fmt: ExportFormat = "json") -> int:
             world.keyring,
             world.blobs,
             world.tenants,
+            world.events,
             world.own_buckets,
             job,
             START + timedelta(days=1),

@@ -529,9 +529,15 @@ class FakeJobQueue(Generic[Job]):
 class FakeEventPublisher:
     def __init__(self) -> None:
         self.published: list[tuple[str, dict[str, str]]] = []
+        self.failing = False  # True: every publish raises, as EventBridge refusing the entry does
 
     def publish(self, detail_type: str, detail: dict[str, str]) -> None:
+        if self.failing:
+            raise RuntimeError(f"EventBridge refused the {detail_type} event")
         self.published.append((detail_type, dict(detail)))
+
+    def of_type(self, detail_type: str) -> list[dict[str, str]]:
+        return [detail for kind, detail in self.published if kind == detail_type]
 
 
 def _subject_of(pk: str) -> tuple[str, str]:

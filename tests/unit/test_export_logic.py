@@ -23,6 +23,7 @@ from chatsphere.models.requests import (
     ExportResult,
     Refusal,
     RequestItem,
+    refusal,
 )
 from chatsphere.models.settings import (
     InactiveProfilesRetention,
@@ -94,6 +95,7 @@ def request(
         world.requests,
         world.export_jobs,
         world.blobs,
+        world.events,
         world.tombstones,
         world.own_buckets,
         tenant,
@@ -106,7 +108,16 @@ def request(
 
 def run(world: World, job: ExportJob, at: datetime = RUN_AT, attempt: int = 1) -> RequestItem | None:
     return export.run_export(
-        world.requests, world.subjects, world.keyring, world.blobs, world.tenants, world.own_buckets, job, at, attempt
+        world.requests,
+        world.subjects,
+        world.keyring,
+        world.blobs,
+        world.tenants,
+        world.events,
+        world.own_buckets,
+        job,
+        at,
+        attempt,
     )
 
 
@@ -149,6 +160,7 @@ def test_an_export_request_is_recorded_and_one_job_with_ids_only_is_queued(
         world.requests,
         world.export_jobs,
         world.blobs,
+        world.events,
         world.tombstones,
         world.own_buckets,
         tenant,
@@ -404,7 +416,7 @@ def test_a_subject_whose_key_is_shredded_is_rejected_with_a_reason(world: World,
     done = run(world, job)
     # Then the request is rejected with a reason that names no personal value, and no package exists
     assert done is not None and done.status == "rejected"
-    assert done.result == Refusal(reason="the subject no longer exists")
+    assert done.result == refusal("subject_gone", "the subject no longer exists")
     assert done.completed_at is not None
     assert stored(world, job) == done
     assert world.blobs.kinds == {}

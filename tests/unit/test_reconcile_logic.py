@@ -77,6 +77,7 @@ def add_package(world: World, tenant: str, subject: str, now: datetime) -> str:
         w.requests,
         w.export_jobs,
         w.blobs,
+        w.events,
         w.tombstones,
         w.own_buckets,
         tenant,
@@ -91,7 +92,7 @@ def add_package(world: World, tenant: str, subject: str, now: datetime) -> str:
 def request_erasure(world: World, tenant: str, subject: str, now: datetime) -> str:
     w = world
     record, _ = deletion.request_deletion(
-        w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.tombstones, tenant, subject, now
+        w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.events, w.tombstones, tenant, subject, now
     )
     w.requests.create(w.subjects.records.pop())  # written in the profile's transaction, as the DAL does
     return record.request_id
@@ -307,7 +308,7 @@ def test_until_reconcile_runs_a_restored_profile_is_refused_by_every_write_and_s
         lambda: intake.get_subject(w.subjects, w.keyring, w.tombstones, tenant, "u-1"),
         lambda: add_package(w, tenant, "u-1", later),
         lambda: deletion.request_deletion(
-            w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.tombstones, tenant, "u-1", later
+            w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.events, w.tombstones, tenant, "u-1", later
         ),
     ):
         with pytest.raises(Gone) as raised:

@@ -45,7 +45,16 @@ def subject(world: World, tenant: str) -> str:
 def correct(world: World, tenant: str, subject: str, at: datetime = LATER, **fields: Any) -> Subject:
     patch = SubjectPatch.model_validate(fields)
     return subject_rights.correct_subject(
-        world.subjects, world.keyring, world.secret, world.tenants, world.tombstones, tenant, subject, patch, at
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        subject,
+        patch,
+        at,
     )
 
 
@@ -53,13 +62,22 @@ def object_to(
     world: World, tenant: str, subject: str, purpose: ObjectablePurpose, objecting: bool = True, at: datetime = LATER
 ) -> Subject:
     return subject_rights.set_objection(
-        world.subjects, world.keyring, world.tenants, world.tombstones, tenant, subject, purpose, objecting, at
+        world.subjects,
+        world.keyring,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        subject,
+        purpose,
+        objecting,
+        at,
     )
 
 
 def deactivate(world: World, tenant: str, subject: str, deactivated: bool = True, at: datetime = LATER) -> Subject:
     return subject_rights.set_deactivated(
-        world.subjects, world.keyring, world.tenants, world.tombstones, tenant, subject, deactivated, at
+        world.subjects, world.keyring, world.tenants, world.events, world.tombstones, tenant, subject, deactivated, at
     )
 
 

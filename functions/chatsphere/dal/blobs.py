@@ -7,10 +7,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chatsphere.dal.clients import client, client_as
+from chatsphere.errors import JobError
 from chatsphere.models.reconcile import BlobVersion
 
 PART_BYTES = 8 * 1024 * 1024  # S3's minimum part is 5 MiB; 8 MiB keeps a 1 GB package under 128 parts
+MAX_PARTS = 10_000  # S3's limit on a multipart upload: 80 GB of package at PART_BYTES
+MISSING = ("NoSuchBucket",)
+DENIED = ("AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccountProblem")
+TOO_LARGE = ("EntityTooLarge", "InvalidRequest")  # a copy source over 5 GiB is an InvalidRequest
+
+
+def delivery_error(error: ClientError) -> JobError | None:
+    """What a delivery's ClientError means for the record, if it is one no retry can mend (None: retry it).
+    The messages name no bucket: a destination URI is the tenant's text."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in MISSING:
+        return JobError("destination_not_found", "the delivery destination's bucket does not exist", permanent=True)
+    if code in DENIED:
+        return JobError("access_denied", "the delivery role may not write to the destination's bucket", permanent=True)
+    if code in TOO_LARGE:
+        return JobError("package_too_large", "the package is larger than S3 can copy (5 GiB)", permanent=True)
+    return None
 
 
 class S3BlobStore:
@@ -54,14 +74,20 @@ class S3BlobStore:
         if bucket == self.bucket:
             raise PermissionError("a delivery never goes into the service's own bucket")
         target = f"{prefix.rstrip('/')}/{filename}" if prefix else filename
-        s3 = client_as("s3", self.delivery_role_arn, "export-delivery") if self.delivery_role_arn else self._s3
-        s3.copy_object(
-            Bucket=bucket,
-            Key=target,
-            CopySource={"Bucket": self.bucket, "Key": key},
-            ServerSideEncryption="aws:kms",
-            ACL="bucket-owner-full-control",
-        )
+        try:
+            s3 = client_as("s3", self.delivery_role_arn, "export-delivery") if self.delivery_role_arn else self._s3
+            s3.copy_object(
+                Bucket=bucket,
+                Key=target,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                ServerSideEncryption="aws:kms",
+                ACL="bucket-owner-full-control",
+            )
+        except ClientError as error:  # AssumeRole refused is an AccessDenied too
+            mapped = delivery_error(error)
+            if mapped is None:
+                raise
+            raise mapped from None  # the botocore message may quote the bucket and key
         return f"s3://{bucket}/{target}"
 
     def delete_version(self, key: str, version_id: str) -> None:
@@ -153,6 +179,8 @@ class MultipartUpload:
 
     def _send(self, chunk: bytes) -> None:
         number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise JobError("package_too_large", f"the package is larger than {MAX_PARTS} upload parts", permanent=True)
         resp = self._s3.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=chunk
         )

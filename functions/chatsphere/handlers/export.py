@@ -29,7 +29,9 @@ def handle(record: ExportRecord) -> None:
     attempt = int(record.attributes.ApproximateReceiveCount)
     logger.append_keys(tenant_id=job.tenant_id, request_id=job.request_id)
     a = adapters()
-    done = run_export(a.requests, a.subjects, a.keyring, a.blobs, a.tenants, a.own_buckets, job, utc_now(), attempt)
+    done = run_export(
+        a.requests, a.subjects, a.keyring, a.blobs, a.tenants, a.events, a.own_buckets, job, utc_now(), attempt
+    )
     logger.info("export handled", extra={"status": done.status if done else "missing", "attempt": attempt})
     if done is not None and done.status == "completed":
         metrics.add_metric(name="ExportsCompleted", unit="Count", value=1)

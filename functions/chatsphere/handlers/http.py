@@ -70,6 +70,34 @@ def body_response(status: int, description: str, model: Any) -> dict[int, Any]:
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
 
 
+RETRY_AFTER_SECONDS = 5  # a queued job starts within seconds
+ACCEPTED_HEADERS = {
+    "Location": {
+        "description": "The request record's URL, path-absolute (the stage's base path, then "
+        "/v1/requests/{request_id}): poll it for the status",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before polling the record",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+}
+
+
+def accepted_response(description: str, model: Any) -> dict[int, Any]:
+    """OpenAPI response for a 202: the record as the body, and where and when to poll it."""
+    return {202: {**body_response(202, description, model)[202], "headers": ACCEPTED_HEADERS}}
+
+
+def accepted(resolver: Any, record: Any) -> Response[Any]:
+    """202 with the record, `Location` (its URL under the same base path as the request's) and `Retry-After`."""
+    event = resolver.current_event
+    full, path = event.request_context.path or "", event.path
+    base = full[: -len(path)] if path and full.endswith(path) else ""  # e.g. /dev on an execute-api URL
+    headers = {"Location": f"{base}/v1/requests/{record.request_id}", "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return Response(status_code=202, content_type="application/json", body=to_json(record), headers=headers)
+
+
 def problem(
     status: int,
     detail: str,

@@ -39,6 +39,7 @@ def ports() -> retention.RetentionPorts:
         requests=a.requests,
         deletion_jobs=a.deletion_jobs,
         tombstones=a.tombstones,
+        events=a.events,
     )
 
 

@@ -13,6 +13,8 @@ from chatsphere.bootstrap import adapters
 from chatsphere.handlers.http import (
     CURSOR_RULES,
     SubjectId,
+    accepted,
+    accepted_response,
     api_handler,
     body_response,
     make_resolver,
@@ -48,7 +50,7 @@ RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As retu
     summary="Export a subject's data (rights of access and portability); runs asynchronously",
     status_code=202,
     responses={
-        **body_response(202, "Accepted; poll the record", RequestRecord),
+        **accepted_response("Accepted; poll the record", RequestRecord),
         **problem_responses(404, 409, 410, 413, 415, 422),
     },
 )
@@ -60,6 +62,7 @@ def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
         a.requests,
         a.export_jobs,
         a.blobs,
+        a.events,
         a.tombstones,
         a.own_buckets,
         tenant_id(app),
@@ -68,7 +71,7 @@ def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
         utc_now(),
     )
     metrics.add_metric(name="ExportsRequested", unit="Count", value=1)
-    return Response(status_code=202, content_type="application/json", body=to_json(record))
+    return accepted(app, record)
 
 
 @app.get(

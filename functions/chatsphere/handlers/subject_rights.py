@@ -10,7 +10,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from chatsphere.bootstrap import adapters
-from chatsphere.handlers.http import SubjectId, body_response, problem_responses, tenant_id, to_json
+from chatsphere.handlers.http import (
+    SubjectId,
+    accepted,
+    accepted_response,
+    body_response,
+    problem_responses,
+    tenant_id,
+    to_json,
+)
 from chatsphere.logic import deletion, intake, subject_rights
 from chatsphere.models.common import utc_now
 from chatsphere.models.requests import RequestRecord
@@ -25,7 +33,7 @@ router = Router()  # type: ignore[no-untyped-call]
     status_code=202,
     responses={
         **body_response(200, "A deletion is already open: its record", RequestRecord),
-        **body_response(202, "Accepted: the subject is closed from now on; poll the record", RequestRecord),
+        **accepted_response("Accepted: the subject is closed from now on; poll the record", RequestRecord),
         **problem_responses(404, 409, 410, 422),
     },
 )
@@ -37,12 +45,15 @@ def delete_subject(subject_id: SubjectId) -> Response[Any]:
         a.requests,
         a.deletion_jobs,
         a.blobs,
+        a.events,
         a.tombstones,
         tenant_id(router),
         subject_id,
         utc_now(),
     )
-    return Response(status_code=202 if created else 200, content_type="application/json", body=to_json(record))
+    if created:
+        return accepted(router, record)
+    return Response(status_code=200, content_type="application/json", body=to_json(record))
 
 
 SUBJECT_OK = body_response(200, "The subject", Subject)
@@ -56,7 +67,16 @@ SUBJECT_OK = body_response(200, "The subject", Subject)
 def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
     a = adapters()
     return subject_rights.correct_subject(
-        a.subjects, a.keyring, a.secret, a.tenants, a.tombstones, tenant_id(router), subject_id, body, utc_now()
+        a.subjects,
+        a.keyring,
+        a.secret,
+        a.tenants,
+        a.events,
+        a.tombstones,
+        tenant_id(router),
+        subject_id,
+        body,
+        utc_now(),
     )
 
 
@@ -68,7 +88,16 @@ def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
 def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
     a = adapters()
     return subject_rights.set_objection(
-        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, purpose, True, utc_now()
+        a.subjects,
+        a.keyring,
+        a.tenants,
+        a.events,
+        a.tombstones,
+        tenant_id(router),
+        subject_id,
+        purpose,
+        True,
+        utc_now(),
     )
 
 
@@ -80,7 +109,16 @@ def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path(
 def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
     a = adapters()
     return subject_rights.set_objection(
-        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, purpose, False, utc_now()
+        a.subjects,
+        a.keyring,
+        a.tenants,
+        a.events,
+        a.tombstones,
+        tenant_id(router),
+        subject_id,
+        purpose,
+        False,
+        utc_now(),
     )
 
 
@@ -92,7 +130,7 @@ def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpo
 def deactivate(subject_id: SubjectId) -> Subject:
     a = adapters()
     return subject_rights.set_deactivated(
-        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, True, utc_now()
+        a.subjects, a.keyring, a.tenants, a.events, a.tombstones, tenant_id(router), subject_id, True, utc_now()
     )
 
 
@@ -104,7 +142,7 @@ def deactivate(subject_id: SubjectId) -> Subject:
 def reactivate(subject_id: SubjectId) -> Subject:
     a = adapters()
     return subject_rights.set_deactivated(
-        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, False, utc_now()
+        a.subjects, a.keyring, a.tenants, a.events, a.tombstones, tenant_id(router), subject_id, False, utc_now()
     )
 
 
@@ -116,7 +154,7 @@ def reactivate(subject_id: SubjectId) -> Subject:
 def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
     a = adapters()
     return subject_rights.place_hold(
-        a.subjects, a.keyring, a.tenants, a.tombstones, tenant_id(router), subject_id, body, utc_now()
+        a.subjects, a.keyring, a.tenants, a.events, a.tombstones, tenant_id(router), subject_id, body, utc_now()
     )
 
 
@@ -125,13 +163,13 @@ def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
     summary="Lift the legal hold; a deletion it interrupted then completes by itself (202, the new record)",
     responses={
         **SUBJECT_OK,
-        **body_response(202, "The hold kept data from a deletion: the deletion that completes it", RequestRecord),
+        **accepted_response("The hold kept data from a deletion: the deletion that completes it", RequestRecord),
         **problem_responses(404, 409, 410, 422),
     },
 )
 def lift_hold(subject_id: SubjectId) -> Response[Any]:
     a, tenant, now = adapters(), tenant_id(router), utc_now()
-    item = subject_rights.lift_hold(a.subjects, a.tenants, a.tombstones, tenant, subject_id, now)
+    item = subject_rights.lift_hold(a.subjects, a.tenants, a.events, a.tombstones, tenant, subject_id, now)
     if item.status == "erasing":
         record, _ = deletion.request_deletion(
             a.subjects,
@@ -139,12 +177,13 @@ def lift_hold(subject_id: SubjectId) -> Response[Any]:
             a.requests,
             a.deletion_jobs,
             a.blobs,
+            a.events,
             a.tombstones,
             tenant,
             subject_id,
             now,
             "hold_lifted",
         )
-        return Response(status_code=202, content_type="application/json", body=to_json(record))
+        return accepted(router, record)
     subject = intake.get_subject(a.subjects, a.keyring, a.tombstones, tenant, subject_id)
     return Response(status_code=200, content_type="application/json", body=to_json(subject))

@@ -10,7 +10,8 @@ from typing import Any
 
 from chatsphere.errors import Conflict, NotFound
 from chatsphere.logic.crypto import SubjectCipher, keyed_digest
-from chatsphere.logic.ports import BlobStore, SubjectStore, TenantSecret
+from chatsphere.logic.ports import BlobStore, EventPublisher, SubjectStore, TenantSecret
+from chatsphere.logic.requests import publish_status
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
 from chatsphere.models.requests import RequestItem
 from chatsphere.models.subjects import Interaction, LegalHold, Subject, email_lookup_form, processing_for
@@ -67,12 +68,17 @@ ProfileChange = Callable[[ProfileItem | None], tuple[ProfileItem, RequestItem | 
 
 
 def write_profile(
-    subjects: SubjectStore, tenant_id: str, subject_id: str, change: ProfileChange
+    subjects: SubjectStore,
+    tenant_id: str,
+    subject_id: str,
+    change: ProfileChange,
+    events: EventPublisher | None = None,
 ) -> tuple[ProfileItem, bool]:
     """Read, change, write with a version check; on a concurrent write, re-read and re-apply.
 
     `change` gets the stored profile (None if new) and returns the new one and, optionally, the
-    request record to write in the same transaction. Returns the profile written and whether it was new."""
+    request record to write in the same transaction, whose status is then published on `events` (a change
+    that returns records must pass it). Returns the profile written and whether it was new."""
     for _ in range(SAVE_ATTEMPTS):
         existing = subjects.get_profile(tenant_id, subject_id)
         item, record = change(existing)
@@ -80,6 +86,10 @@ def write_profile(
             subjects.save_profile(item, existing.version if existing else None, record)
         except Conflict:
             continue
+        if record is not None:
+            if events is None:
+                raise TypeError("a profile change that writes a request record must be given the event publisher")
+            publish_status(events, record, datetime.fromisoformat(record.received_at), retried=False)
         return item, existing is None
     raise Conflict("the subject is being changed concurrently; retry")
 

@@ -9,14 +9,13 @@ receipt counts every item exactly once whatever was interrupted."""
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from chatsphere.config import DELETION_CHUNK
 from chatsphere.dal.keyspace import subject_prefix
-from chatsphere.errors import Conflict
+from chatsphere.errors import Conflict, JobError
 from chatsphere.logic.codec import write_profile
 from chatsphere.logic.ports import (
     BlobStore,
@@ -28,12 +27,12 @@ from chatsphere.logic.ports import (
     SubjectStore,
     TenantStore,
 )
-from chatsphere.logic.requests import finish, new_request, to_record
+from chatsphere.logic.requests import fail_request, finish, new_request, publish_status, to_record
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.items import IdentifierKind, ProfileItem, TombstoneItem
-from chatsphere.models.requests import DeletionDetails, DeletionReceipt, Refusal, RequestItem, RequestRecord
+from chatsphere.models.requests import DeletionDetails, DeletionReceipt, RequestItem, RequestRecord, refusal
 from chatsphere.models.subjects import LegalHold
 
 EVENT_TYPE = "SubjectDeleted"
@@ -52,6 +51,7 @@ def request_deletion(
     requests: RequestStore,
     jobs: JobQueue[DeletionJob],
     blobs: BlobStore,
+    events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
@@ -88,7 +88,7 @@ def request_deletion(
         if not unfinished:
             return _open_record(requests, blobs, tenant_id, profile.deletion_request_id, now), False
         previous = profile.deletion_request_id
-    item, _ = write_profile(subjects, tenant_id, subject_id, close)
+    item, _ = write_profile(subjects, tenant_id, subject_id, close, events)
     if not opened:  # another caller closed it between our reads
         assert item.deletion_request_id is not None
         return _open_record(requests, blobs, tenant_id, item.deletion_request_id, now), False
@@ -134,19 +134,25 @@ def run_deletion(
 ) -> Outcome:
     """One invocation's share of an erasure: `continue` when more is left for another invocation."""
     item = ports.requests.get(job.tenant_id, job.request_id)
-    if item is None or item.type != "deletion" or not item.is_open or item.subject_erased:
+    if item is None or item.type != "deletion":
+        return "skipped"
+    if not item.is_open:  # a closed record publishes its status again: a failed publish made the queue retry
+        publish_status(ports.events, item, now, retried=True)
+        return "skipped"
+    if item.subject_erased:
         return "skipped"
     run = _Run(ports, item, now, chunk)
     try:
         if item.status == "received":
             run.save(item.model_copy(update={"status": "in_progress", "result": DeletionReceipt()}), ("received",))
         return run.resume()
-    except Exception:
-        if attempt >= MAX_ATTEMPTS:  # the message goes to the DLQ (alarmed); the record says so
-            reason = "the erasure failed repeatedly; the subject stays closed and may be erased again"
-            failed = finish(run.item, "failed", now, Refusal(reason=reason))
-            ports.requests.set_status(failed, ("received", "in_progress"))
+    except Exception as error:
+        if attempt >= MAX_ATTEMPTS:  # the message goes to the DLQ (alarmed); the record says why
+            fail_request(ports.requests, ports.events, run.item, error, now, ("received", "in_progress"), INTERNAL)
         raise
+
+
+INTERNAL = "the erasure failed repeatedly; the subject stays closed and may be erased again"
 
 
 class _Run:
@@ -196,7 +202,10 @@ class _Run:
 
     def save(self, item: RequestItem, expected: tuple[str, ...] = ("in_progress",)) -> None:
         self.p.requests.set_status(item, expected)
+        changed = item.status != self.item.status
         self.item = item
+        if changed:  # in_progress best-effort; the terminal status raises, and the retry publishes it again
+            publish_status(self.p.events, item, self.now, retried=not item.is_open)
 
     def step_done(self, step: str, **changes: object) -> None:
         receipt = self.receipt.model_copy(update={"steps": {**self.receipt.steps, step: iso(self.now)}, **changes})
@@ -271,9 +280,12 @@ class _Run:
     def _exports_cancelled(self) -> bool:
         for record in self._records():
             if record.type == "export" and record.is_open:
-                cancelled = finish(record, "rejected", self.now, Refusal(reason="the subject was erased"))
-                with suppress(Conflict):  # it finished meanwhile: the sweep removes any package it left
+                cancelled = finish(record, "rejected", self.now, refusal("subject_erased", "the subject was erased"))
+                try:
                     self.p.requests.set_status(cancelled, ("received", "in_progress"))
+                except Conflict:  # it finished meanwhile: the sweep removes any package it left
+                    continue
+                publish_status(self.p.events, cancelled, self.now, retried=False)
         self.step_done("exports_cancelled")
         return True
 
@@ -338,9 +350,8 @@ class _Run:
             ),
         }
         if any(remaining.values()):
-            raise RuntimeError(
-                f"the read-back found what the erasure must remove: {sorted(k for k, v in remaining.items() if v)}"
-            )
+            found = ", ".join(sorted(k for k, v in remaining.items() if v))
+            raise JobError("residue_found", f"the read-back found what the erasure must remove in: {found}")
         self.step_done("verified", remaining=remaining, verified=True)
         return True
 

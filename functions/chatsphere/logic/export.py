@@ -17,16 +17,24 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from chatsphere.dal.keyspace import export_package_key
-from chatsphere.errors import Conflict, InvalidInput
+from chatsphere.errors import Conflict, InvalidInput, JobError
 from chatsphere.logic.codec import open_interaction, open_profile
 from chatsphere.logic.crypto import Keyring, SubjectCipher
-from chatsphere.logic.ports import BlobStore, JobQueue, RequestStore, SubjectStore, TenantStore, Upload
-from chatsphere.logic.requests import finish, new_request, to_record
+from chatsphere.logic.ports import (
+    BlobStore,
+    EventPublisher,
+    JobQueue,
+    RequestStore,
+    SubjectStore,
+    TenantStore,
+    Upload,
+)
+from chatsphere.logic.requests import fail_request, finish, new_request, publish_status, to_record
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.export import ExportIn, ExportJob, bucket_of
 from chatsphere.models.items import ProfileItem
-from chatsphere.models.requests import ExportDetails, ExportResult, Refusal, RequestItem, RequestRecord
+from chatsphere.models.requests import ExportDetails, ExportResult, RequestItem, RequestRecord, refusal
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import PURPOSES, Interaction
 
@@ -76,6 +84,7 @@ def request_export(
     requests: RequestStore,
     jobs: JobQueue[ExportJob],
     blobs: BlobStore,
+    events: EventPublisher,
     tombstones: Tombstones,
     own_buckets: frozenset[str],
     tenant_id: str,
@@ -94,6 +103,7 @@ def request_export(
         settings, tenant_id, subject_id, now, ExportDetails(format=body.format, deliver_to=body.deliver_to)
     )
     requests.create(item)
+    publish_status(events, item, now, retried=False)
     jobs.send(export_job(item))
     return to_record(blobs, item, now)
 
@@ -239,15 +249,23 @@ def run_export(
     keyring: Keyring,
     blobs: BlobStore,
     tenants: TenantStore,
+    events: EventPublisher,
     own_buckets: frozenset[str],
     job: ExportJob,
     now: datetime,
     attempt: int = 1,
 ) -> RequestItem | None:
-    """Carry out one export request. Safe to run again: a finished request is left alone, an
-    interrupted one starts over under the same package key."""
+    """Carry out one export request. Safe to run again: an interrupted one starts over under the same package
+    key, and a closed one publishes its status again (a publish that failed made its queue retry the job).
+
+    A failure no retry can mend (JobError.permanent: the destination is missing or refuses) fails the record at
+    once; any other is retried, and the last attempt fails the record (`internal`) before its message goes to
+    the DLQ."""
     item = requests.get(job.tenant_id, job.request_id)
-    if item is None or not item.is_open or item.type != "export":
+    if item is None or item.type != "export":
+        return item
+    if not item.is_open:
+        publish_status(events, item, now, retried=True)
         return item
     if item.status == "received":
         started = item.model_copy(update={"status": "in_progress"})
@@ -256,6 +274,7 @@ def run_export(
         except Conflict:
             return requests.get(job.tenant_id, job.request_id)
         item = started
+        publish_status(events, item, now, retried=False)
     written: list[str] = []  # the package version this attempt created, if it got that far
     try:
         done = _build(subjects, keyring, blobs, tenants, own_buckets, item, now, written)
@@ -267,11 +286,17 @@ def run_export(
             blobs.delete_version(key, version)
         if isinstance(error, Conflict):  # finished or cancelled meanwhile, by another worker or a deletion
             return requests.get(job.tenant_id, job.request_id)
-        if attempt >= MAX_ATTEMPTS:
-            failed = finish(item, "failed", now, Refusal(reason="the export failed repeatedly; request it again"))
-            requests.set_status(failed, expected_status=("in_progress",))
+        permanent = isinstance(error, JobError) and error.permanent
+        if permanent or attempt >= MAX_ATTEMPTS:
+            failed = fail_request(requests, events, item, error, now, ("in_progress",), INTERNAL)
+            if permanent:
+                return failed  # the record says why; a retry could not help
         raise
+    publish_status(events, done, now, retried=True)
     return done
+
+
+INTERNAL = "the export failed repeatedly; request it again"
 
 
 def _build(
@@ -289,11 +314,11 @@ def _build(
     tenant_id, subject_id = item.tenant_id, item.subject_id
     assert isinstance(item.details, ExportDetails)  # RequestItem validates details by type
     if item.details.deliver_to is not None and bucket_of(item.details.deliver_to) in own_buckets:
-        return finish(item, "rejected", now, Refusal(reason=OWN_BUCKET))  # settings from before the check
+        return finish(item, "rejected", now, refusal("own_bucket", OWN_BUCKET))  # settings from before the check
     profile = subjects.get_profile(tenant_id, subject_id)
     cipher = keyring.cipher(tenant_id, subject_id) if profile else None
     if profile is None or cipher is None:
-        return finish(item, "rejected", now, Refusal(reason="the subject no longer exists"))
+        return finish(item, "rejected", now, refusal("subject_gone", "the subject no longer exists"))
     settings = tenants.get_settings(tenant_id)
     tenant = tenants.get_tenant(tenant_id)
     record = processing_record(settings, tenant.name if tenant else tenant_id, profile.objections)

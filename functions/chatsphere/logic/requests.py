@@ -6,11 +6,11 @@ import json
 import re
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound
+from chatsphere.errors import Conflict, DomainError, InvalidInput, JobError, NotFound
 from chatsphere.logic import cursors
-from chatsphere.logic.ports import BlobStore, RequestStore, TenantSecret, TenantStore
+from chatsphere.logic.ports import BlobStore, EventPublisher, RequestStore, TenantSecret, TenantStore
 from chatsphere.models.common import iso
 from chatsphere.models.requests import (
     DETAILS_BY_TYPE,
@@ -18,6 +18,7 @@ from chatsphere.models.requests import (
     REQUEST_ID_PATTERN,
     ExportResult,
     ExtensionIn,
+    FailureCode,
     RequestDetails,
     RequestItem,
     RequestPage,
@@ -25,8 +26,10 @@ from chatsphere.models.requests import (
     RequestResult,
     RequestStatus,
     RequestType,
+    refusal,
 )
 from chatsphere.models.settings import TenantSettings
+from chatsphere.telemetry import logger
 
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 _TYPE_OF: dict[type, RequestType] = {model: type_ for type_, model in DETAILS_BY_TYPE.items()}  # type: ignore[misc]
@@ -62,6 +65,56 @@ def new_request(
 
 def finish(item: RequestItem, status: RequestStatus, now: datetime, result: RequestResult | None = None) -> RequestItem:
     return item.model_copy(update={"status": status, "completed_at": iso(now), "result": result})
+
+
+# ------------------------------------------------------------ status events
+STATUS_CHANGED = "RightsRequestStatusChanged"
+
+
+def status_event(item: RequestItem, now: datetime) -> dict[str, str]:
+    """Ids, type, status and time: never the subject (id or hash), never a personal value. A closed record's time
+    is its completed_at, so that publishing it again (a retry) repeats the same event."""
+    return {
+        "tenant_id": item.tenant_id,
+        "request_id": item.request_id,
+        "type": item.type,
+        "status": item.status,
+        "time": item.completed_at if item.completed_at and not item.is_open else iso(now),
+    }
+
+
+def publish_status(events: EventPublisher, item: RequestItem, now: datetime, *, retried: bool) -> None:
+    """Publish the record's status once its write succeeded (it never undoes the write).
+
+    `retried`: the caller is a job step whose failure its queue retries, and whose rerun publishes the status
+    again (a closed record's terminal status: at least once); a failed publish raises. Otherwise (the API,
+    where the write has been answered, and `in_progress`) the event is best-effort: a failure is logged."""
+    if retried:
+        events.publish(STATUS_CHANGED, status_event(item, now))
+        return
+    try:
+        events.publish(STATUS_CHANGED, status_event(item, now))
+    except Exception:
+        logger.exception("status event not published", extra={"request_id": item.request_id, "status": item.status})
+
+
+def fail_request(
+    requests: RequestStore,
+    events: EventPublisher,
+    item: RequestItem,
+    error: BaseException,
+    now: datetime,
+    expected_status: tuple[str, ...],
+    internal: str,
+) -> RequestItem:
+    """Mark a job's request `failed` with why (`result.error`: a stable code, a sentence naming no personal
+    value; `internal` for any other error), log it once at ERROR (code and request id only), publish the status."""
+    code, message = (error.code, error.message) if isinstance(error, JobError) else ("internal", internal)
+    failed = finish(item, "failed", now, refusal(cast(FailureCode, code), message))
+    requests.set_status(failed, expected_status)
+    logger.error(f"{item.type} request failed", extra={"request_id": item.request_id, "code": code})
+    publish_status(events, failed, now, retried=True)
+    return failed
 
 
 def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestRecord:

@@ -29,7 +29,15 @@ from chatsphere.config import RETENTION_CHUNK
 from chatsphere.dal.keyspace import DAY_SHARDS, LATE
 from chatsphere.errors import Conflict, DomainError
 from chatsphere.logic import cursors, deletion
-from chatsphere.logic.ports import BlobStore, JobQueue, RequestStore, SubjectStore, TenantSecret, TenantStore
+from chatsphere.logic.ports import (
+    BlobStore,
+    EventPublisher,
+    JobQueue,
+    RequestStore,
+    SubjectStore,
+    TenantSecret,
+    TenantStore,
+)
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
@@ -118,6 +126,7 @@ class RetentionPorts:
     requests: RequestStore
     deletion_jobs: JobQueue[DeletionJob]
     tombstones: Tombstones
+    events: EventPublisher
 
 
 Outcome = Literal["done", "continue", "skipped"]
@@ -329,6 +338,7 @@ def act(ports: RetentionPorts, run: RetentionRunItem, pending: Pending, now: dat
                 ports.requests,
                 ports.deletion_jobs,
                 ports.blobs,
+                ports.events,
                 ports.tombstones,
                 tenant,
                 subject_id,

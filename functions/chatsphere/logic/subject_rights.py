@@ -9,7 +9,7 @@ from datetime import datetime
 from chatsphere.errors import NotFound
 from chatsphere.logic.codec import open_fields, open_profile, profile_digests, seal_fields, write_profile
 from chatsphere.logic.crypto import Keyring, SubjectCipher
-from chatsphere.logic.ports import SubjectStore, TenantSecret, TenantStore
+from chatsphere.logic.ports import EventPublisher, SubjectStore, TenantSecret, TenantStore
 from chatsphere.logic.requests import new_request
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
@@ -37,6 +37,7 @@ def correct_subject(
     keyring: Keyring,
     secret: TenantSecret,
     tenants: TenantStore,
+    events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
@@ -67,7 +68,7 @@ def correct_subject(
         )
         return item, record
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
     return open_profile(cipher, item)
 
 
@@ -75,6 +76,7 @@ def set_objection(
     subjects: SubjectStore,
     keyring: Keyring,
     tenants: TenantStore,
+    events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
@@ -100,7 +102,7 @@ def set_objection(
         details = ObjectionDetails(purpose=purpose, action="object" if objecting else "withdraw", changed=changed)
         return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
     return open_profile(cipher, item)
 
 
@@ -108,6 +110,7 @@ def set_deactivated(
     subjects: SubjectStore,
     keyring: Keyring,
     tenants: TenantStore,
+    events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
@@ -128,7 +131,7 @@ def set_deactivated(
         item = current.model_copy(update={"status": status, "updated_at": stamp, "version": current.version + 1})
         return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
     return open_profile(cipher, item)
 
 
@@ -136,6 +139,7 @@ def place_hold(
     subjects: SubjectStore,
     keyring: Keyring,
     tenants: TenantStore,
+    events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
@@ -156,13 +160,14 @@ def place_hold(
         update = {"legal_hold": hold.model_dump(mode="json"), "updated_at": iso(now), "version": current.version + 1}
         return current.model_copy(update=update), record
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
     return open_profile(cipher, item)
 
 
 def lift_hold(
     subjects: SubjectStore,
     tenants: TenantStore,
+    events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
@@ -189,5 +194,5 @@ def lift_hold(
         update = {"legal_hold": None, "updated_at": iso(now), "version": existing.version + 1}
         return existing.model_copy(update=update), record
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply)
+    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
     return item

@@ -6,7 +6,7 @@ API view both use them. `details` and `result` have one model per request type."
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -76,10 +76,35 @@ DETAILS_BY_TYPE: dict[str, type[_Part]] = {
 
 
 # ----------------------------------------------------------- per-type results
+FailureCode = Literal[
+    "destination_not_found",  # the delivery bucket does not exist
+    "access_denied",  # the delivery role may not assume, or may not write to the destination
+    "package_too_large",  # the package is over a limit of S3 (a copy's 5 GiB, a multipart upload's parts)
+    "own_bucket",  # deliver_to names one of the service's own buckets
+    "subject_gone",  # the subject no longer exists
+    "subject_erased",  # an open export of a subject being erased
+    "residue_found",  # an erasure's read-back found what it must remove
+    "internal",  # anything else: the job failed on every attempt
+]
+
+
+class RequestError(_Part):
+    """A stable `code` to act on, and a sentence that names no personal value."""
+
+    code: FailureCode
+    message: str
+
+
 class Refusal(_Part):
-    """Why a request was rejected or failed; the sentence names no personal value."""
+    """Why a request was rejected or failed; the sentence names no personal value. `reason` is `error.message`,
+    kept for readers from before `error` (records written then have no `error`)."""
 
     reason: str
+    error: RequestError | None = None
+
+
+def refusal(code: FailureCode, message: str) -> Refusal:
+    return Refusal(reason=message, error=RequestError(code=code, message=message))
 
 
 class ExportResult(_Part):
@@ -171,7 +196,12 @@ class RequestRecord(BaseModel):
     due_at: datetime
     completed_at: datetime | None = None
     details: dict[str, Any] = Field(default_factory=dict, description="What was done: field names, counts")
-    result: dict[str, Any] | None = Field(default=None, description="The outcome; for a refusal, `reason`")
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description="The outcome; for a rejected or failed request, `error` ({code, message}; code is one of "
+        + ", ".join(get_args(FailureCode))
+        + ") and `reason` (the same message)",
+    )
     extension: Extension | None = None
     overdue: bool = Field(description="Open and past due_at")
 
