@@ -51,7 +51,7 @@ def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
         raise NotFound("no such subject")
     fields = open_fields(cipher, item.sealed)
     objections = sorted(item.objections)
-    return Subject(
+    subject = Subject(
         subject_id=item.subject_id,
         status=item.status,
         objections=objections,
@@ -61,6 +61,8 @@ def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
         legal_hold=LegalHold.model_validate(item.legal_hold) if item.legal_hold else None,
         **fields,
     )
+    subject._version = item.version
+    return subject
 
 
 ProfileChange = Callable[[ProfileItem | None], tuple[ProfileItem, RequestItem | None]]
