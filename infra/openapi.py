@@ -45,6 +45,7 @@ def document() -> dict[str, Any]:
         components["schemas"].update(spec.get("components", {}).get("schemas", {}))
         components["securitySchemes"] = spec["components"]["securitySchemes"]
         base = spec
+    _merge_patch_bodies(paths)
     base["paths"] = dict(sorted(paths.items()))
     base["components"] = components
     declared = {(r.method.lower(), r.path) for r in template.routes()}
@@ -52,6 +53,19 @@ def document() -> dict[str, Any]:
     if declared != documented:
         raise SystemExit(f"template.yaml and the code disagree on routes: {sorted(declared ^ documented)}")
     return base
+
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _merge_patch_bodies(paths: dict[str, Any]) -> None:
+    """A PATCH body is a JSON merge patch (RFC 7396), taken as application/merge-patch+json or application/json
+    (handlers/http.precheck); Powertools declares one media type per body, so the other is added here."""
+    for operations in paths.values():
+        content = operations.get("patch", {}).get("requestBody", {}).get("content")
+        if content:
+            schema = next(iter(content.values()))
+            operations["patch"]["requestBody"]["content"] = {MERGE_PATCH: schema, "application/json": schema}
 
 
 def render() -> str:

@@ -47,6 +47,14 @@ class Gone(DomainError):
         self.request_id = request_id
 
 
+class PreconditionFailed(DomainError):
+    """If-Match named a version that is no longer the stored one (or the resource does not exist)."""
+
+    status = 412
+    title = "Precondition failed"
+    slug = "precondition-failed"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     title = "Payload too large"

@@ -180,6 +180,9 @@ def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathes
         for name in [n for n in case.headers if n.lower() == "idempotency-key"]:
             request = json.dumps([case.method, case.formatted_path, case.body], sort_keys=True, default=str)
             case.headers[name] = hashlib.sha256(request.encode()).hexdigest()[:64]
+        # If-Match names a stored version: whether it matches is state (412), not a property of the request.
+        for name in [n for n in case.headers if n.lower() == "if-match"]:
+            del case.headers[name]
     return case
 
 

@@ -337,6 +337,7 @@ class FakeTenantStore:
         self.tenants: dict[str, TenantItem] = {}
         self.api_keys: dict[tuple[str, str], ApiKeyItem] = {}
         self.settings: dict[str, TenantSettings] = {}
+        self.settings_versions: dict[str, int] = {}
         self.policies: dict[tuple[str, str], PolicyItem] = {}
 
     def get_tenant(self, tenant_id: str) -> TenantItem | None:
@@ -359,8 +360,19 @@ class FakeTenantStore:
     def get_settings(self, tenant_id: str) -> TenantSettings:
         return self.settings.get(tenant_id, TenantSettings()).model_copy(deep=True)
 
-    def put_settings(self, tenant_id: str, settings: TenantSettings, updated_at: str) -> None:
+    def read_settings(self, tenant_id: str) -> tuple[TenantSettings, int]:
+        return self.get_settings(tenant_id), self.settings_versions.get(tenant_id, 0)
+
+    def put_settings(
+        self, tenant_id: str, settings: TenantSettings, updated_at: str, expected_version: int | None = None
+    ) -> int:
+        """ADD version :one, conditioned on version = :v (attribute_not_exists for 0) when expected."""
+        version = self.settings_versions.get(tenant_id, 0)
+        if expected_version is not None and version != expected_version:
+            raise Conflict("the settings changed since they were read")
         self.settings[tenant_id] = settings.model_copy(deep=True)
+        self.settings_versions[tenant_id] = version + 1
+        return version + 1
 
     def add_policy(self, policy: PolicyItem) -> None:
         key = (policy.tenant_id, policy.version)

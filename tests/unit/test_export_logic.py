@@ -70,7 +70,16 @@ def tenant(world: World) -> str:
 def subject(world: World, tenant: str) -> str:
     body = SubjectIn(name="Ada Lovelace", email="ada@example.org")
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", body, NOW - timedelta(days=30)
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        body,
+        NOW - timedelta(days=30),
     )
     for n, text in enumerate(TEXTS):
         message = InteractionIn(
@@ -293,7 +302,16 @@ def test_a_csv_package_holds_every_interaction_and_a_data_dictionary(world: Worl
 def test_an_export_spanning_several_pages_holds_every_interaction_once(world: World, tenant: str) -> None:
     # Given a subject with more interactions than one read returns
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-9", SubjectIn(name="Bo"), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-9",
+        SubjectIn(name="Bo"),
+        NOW,
     )
     count = export.PAGE * 2 + 3
     for n in range(count):
@@ -324,7 +342,16 @@ def test_the_manifest_holds_each_files_sha256(world: World, tenant: str, subject
 
 def test_an_export_with_no_interactions_is_a_valid_package(world: World, tenant: str) -> None:
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-0", SubjectIn(name="Bo"), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-0",
+        SubjectIn(name="Bo"),
+        NOW,
     )
     job = request(world, tenant, "u-0", "csv")
     result = export_result(run(world, job))

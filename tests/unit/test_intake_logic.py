@@ -63,7 +63,16 @@ def test_a_new_subject_is_created_with_its_fields_normalised(world: World, tenan
     # Given a tenant with no subjects
     # When it puts a full profile
     subject, created = intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW,
     )
     # Then the subject is new, active, and reads back with e-mail domain lower-cased and phone in E.164
     assert created is True
@@ -78,12 +87,30 @@ def test_a_new_subject_is_created_with_its_fields_normalised(world: World, tenan
 def test_putting_again_replaces_the_whole_profile(world: World, tenant: str) -> None:
     # Given a subject with every field
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW,
     )
     # When the tenant puts a profile with the name only
     later = NOW + timedelta(hours=1)
     subject, created = intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", SubjectIn(name="Ada King"), later
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        SubjectIn(name="Ada King"),
+        later,
     )
     # Then it is a replacement: the fields left out are cleared, creation time is kept
     assert created is False
@@ -97,7 +124,16 @@ def test_putting_again_replaces_the_whole_profile(world: World, tenant: str) -> 
 def test_lookup_finds_a_subject_by_email_in_any_case_and_by_phone(world: World, tenant: str) -> None:
     # Given a subject with an e-mail address and a phone number
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW,
     )
     # When the tenant looks either up, e-mail in another case
     # Then the subject is found
@@ -110,13 +146,24 @@ def test_lookup_finds_a_subject_by_email_in_any_case_and_by_phone(world: World, 
 def test_lookup_follows_a_replaced_email_and_phone(world: World, tenant: str) -> None:
     # Given a subject whose e-mail and phone were replaced
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW,
     )
     replacement = SubjectIn(email="ada@analytical.example", phone="+441212345678")
     intake.put_subject(
         world.subjects,
         world.keyring,
         world.secret,
+        world.tenants,
+        world.events,
         world.tombstones,
         tenant,
         "u-1",
@@ -134,12 +181,23 @@ def test_lookup_follows_a_replaced_email_and_phone(world: World, tenant: str) ->
 def test_lookup_forgets_identifiers_a_replacement_leaves_out(world: World, tenant: str) -> None:
     # Given a subject whose replacement profile has no e-mail or phone
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW,
     )
     intake.put_subject(
         world.subjects,
         world.keyring,
         world.secret,
+        world.tenants,
+        world.events,
         world.tombstones,
         tenant,
         "u-1",
@@ -157,6 +215,8 @@ def test_lookup_lists_every_subject_sharing_an_identifier(world: World, tenant: 
         world.subjects,
         world.keyring,
         world.secret,
+        world.tenants,
+        world.events,
         world.tombstones,
         tenant,
         "u-2",
@@ -167,6 +227,8 @@ def test_lookup_lists_every_subject_sharing_an_identifier(world: World, tenant: 
         world.subjects,
         world.keyring,
         world.secret,
+        world.tenants,
+        world.events,
         world.tombstones,
         tenant,
         "u-1",
@@ -181,7 +243,16 @@ def test_lookup_never_returns_another_tenants_subjects(world: World, tenant: str
     # Given another tenant with a subject that has the same e-mail and phone
     other = world.new_tenant("Globex")[0]
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, other, "theirs", full_profile(), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        other,
+        "theirs",
+        full_profile(),
+        NOW,
     )
     # When this tenant looks them up
     # Then it finds nothing, and the other tenant still finds its own
@@ -193,7 +264,18 @@ def test_lookup_never_returns_another_tenants_subjects(world: World, tenant: str
 def test_another_tenants_subject_is_not_found(world: World, tenant: str) -> None:
     # Given a subject of another tenant
     other = world.new_tenant("Globex")[0]
-    intake.put_subject(world.subjects, world.keyring, world.secret, world.tombstones, other, "u-1", full_profile(), NOW)
+    intake.put_subject(
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        other,
+        "u-1",
+        full_profile(),
+        NOW,
+    )
     # When this tenant reads the same subject id
     # Then it is not found
     with pytest.raises(NotFound):
@@ -207,7 +289,16 @@ def test_another_tenants_subject_is_not_found(world: World, tenant: str) -> None
 def test_stored_profile_holds_no_personal_value(world: World, tenant: str) -> None:
     # Given a subject with every field
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW,
     )
     # When we look at what the store holds
     profile = world.subjects.profiles[(tenant, "u-1")]
@@ -238,7 +329,16 @@ def test_a_concurrent_write_is_retried_on_top_of_the_winner(tenant: str) -> None
     tenant = world.new_tenant()[0]
     # When the tenant puts a profile
     _subject, created = intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW,
     )
     # Then the put succeeds after a retry, as a replacement of what the other writer created
     assert world.subjects.saves == 3  # theirs, our conflicting attempt, our retry
@@ -267,7 +367,16 @@ def test_a_write_that_always_conflicts_gives_up_with_conflict(tenant: str) -> No
     # Then it gets a 409 Conflict after a bounded number of attempts, not a hang or a lost write
     with pytest.raises(Conflict) as raised:
         intake.put_subject(
-            world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", full_profile(), NOW
+            world.subjects,
+            world.keyring,
+            world.secret,
+            world.tenants,
+            world.events,
+            world.tombstones,
+            tenant,
+            "u-1",
+            full_profile(),
+            NOW,
         )
     assert raised.value.status == 409
     assert world.subjects.saves == 2 * codec.SAVE_ATTEMPTS
@@ -286,7 +395,16 @@ def test_concurrent_first_writers_agree_on_one_data_key() -> None:
     tenant = racing.new_tenant()[0]
     # When the tenant puts a profile
     intake.put_subject(
-        racing.subjects, racing.keyring, racing.secret, racing.tombstones, tenant, "u-1", full_profile(), NOW
+        racing.subjects,
+        racing.keyring,
+        racing.secret,
+        racing.tenants,
+        racing.events,
+        racing.tombstones,
+        tenant,
+        "u-1",
+        full_profile(),
+        NOW,
     )
     # Then the subject has one key, the other writer's, and its profile opens with it
     assert len(racing.data_keys.rows) == 1
@@ -300,6 +418,8 @@ def subject(world: World, tenant: str) -> str:
         world.subjects,
         world.keyring,
         world.secret,
+        world.tenants,
+        world.events,
         world.tombstones,
         tenant,
         "u-1",
@@ -721,7 +841,16 @@ def test_a_subject_whose_key_is_shredded_is_gone(world: World, tenant: str, subj
 def test_lookup_never_makes_two_different_mailboxes_equal(world: World, tenant: str, stored: str, other: str) -> None:
     # Given a subject stored with one mailbox
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", SubjectIn(email=stored), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        SubjectIn(email=stored),
+        NOW,
     )
     # When the tenant looks up a different mailbox that full case-folding would confuse with it
     # Then it finds nobody, while the stored one is found
@@ -734,6 +863,8 @@ def test_lookup_matches_case_and_the_idna_form_of_the_domain(world: World, tenan
         world.subjects,
         world.keyring,
         world.secret,
+        world.tenants,
+        world.events,
         world.tombstones,
         tenant,
         "u-1",

@@ -59,7 +59,19 @@ def ports(world: World) -> ReconcilePorts:
 
 def populate(world: World, tenant: str, subject: str, now: datetime, body: SubjectIn = PERSON) -> None:
     w = world
-    intake.put_subject(w.subjects, w.keyring, w.secret, w.tombstones, tenant, subject, body, now, reuse_erased_id=True)
+    intake.put_subject(
+        w.subjects,
+        w.keyring,
+        w.secret,
+        w.tenants,
+        w.events,
+        w.tombstones,
+        tenant,
+        subject,
+        body,
+        now,
+        reuse_erased_id=True,
+    )
     for text in (f"hello from {subject}", "L" * (40 * KIB)):
         message = InteractionIn(conversation_id="c", role="customer", text=text)
         intake.add_interaction(w.subjects, w.keyring, w.blobs, w.tenants, w.tombstones, tenant, subject, message, now)
@@ -301,9 +313,21 @@ def test_until_reconcile_runs_a_restored_profile_is_refused_by_every_write_and_s
     later = T0 + timedelta(hours=2)
     w = world
     for attempt in (
-        lambda: intake.put_subject(w.subjects, w.keyring, w.secret, w.tombstones, tenant, "u-1", PERSON, later),
         lambda: intake.put_subject(
-            w.subjects, w.keyring, w.secret, w.tombstones, tenant, "u-1", PERSON, later, reuse_erased_id=True
+            w.subjects, w.keyring, w.secret, w.tenants, w.events, w.tombstones, tenant, "u-1", PERSON, later
+        ),
+        lambda: intake.put_subject(
+            w.subjects,
+            w.keyring,
+            w.secret,
+            w.tenants,
+            w.events,
+            w.tombstones,
+            tenant,
+            "u-1",
+            PERSON,
+            later,
+            reuse_erased_id=True,
         ),
         lambda: intake.get_subject(w.subjects, w.keyring, w.tombstones, tenant, "u-1"),
         lambda: add_package(w, tenant, "u-1", later),

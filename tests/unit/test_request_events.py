@@ -43,7 +43,8 @@ def tenant(world: World) -> str:
 @pytest.fixture
 def subject(world: World, tenant: str) -> str:
     body = SubjectIn(name="Ada Lovelace", email=EMAIL)
-    intake.put_subject(world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-7", body, NOW)
+    w = world
+    intake.put_subject(w.subjects, w.keyring, w.secret, w.tenants, w.events, w.tombstones, tenant, "u-7", body, NOW)
     message = InteractionIn(conversation_id="c-1", role="customer", text="hello", occurred_at=NOW, channel="web")
     intake.add_interaction(
         world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, "u-7", message, NOW

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from chatsphere.errors import InvalidInput
-from chatsphere.logic.settings import replace_settings
-from chatsphere.models.settings import TenantSettings
+from chatsphere.errors import InvalidInput, PreconditionFailed
+from chatsphere.logic import settings as settings_logic
+from chatsphere.logic.settings import merge_patch, patch_settings, replace_settings
+from chatsphere.models.settings import Processor, TenantSettings
 from tests.unit.fakes import World
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -33,5 +36,124 @@ def test_a_destination_in_one_of_the_services_own_buckets_is_refused_and_nothing
 def test_other_destinations_are_stored_whole(world: World) -> None:
     tenant = world.new_tenant()[0]
     given = TenantSettings(portability_destinations=["s3://partner-bucket/in"], deadline_days=20)
-    assert replace_settings(world.tenants, world.own_buckets, tenant, given, NOW) == given
+    assert replace_settings(world.tenants, world.own_buckets, tenant, given, NOW) == (given, 1)
     assert world.tenants.get_settings(tenant) == given
+
+
+# ------------------------------------------------------------ merge patch and versions
+PROCESSOR = Processor(name="Example Payments", purpose="Payments", data_categories=["identity"], country="IE")
+
+
+def test_a_patch_changes_one_setting_and_keeps_the_processor_register(world: World) -> None:
+    tenant = world.new_tenant()[0]
+    replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
+    patched, version = patch_settings(
+        world.tenants, world.own_buckets, tenant, {"retention": {"interactions": {"days": 90}}}, NOW
+    )
+    assert world.tenants.read_settings(tenant) == (patched, version) and version == 2
+    assert patched.processors == [PROCESSOR]
+    assert patched.retention.interactions.days == 90
+    assert patched.retention.interactions.action == "delete" and patched.retention.closed_requests.days == 2190
+
+
+def test_null_in_a_patch_puts_the_setting_back_to_its_default(world: World) -> None:
+    tenant = world.new_tenant()[0]
+    replace_settings(
+        world.tenants, world.own_buckets, tenant, TenantSettings(deadline_days=10, processors=[PROCESSOR]), NOW
+    )
+    patched, _ = patch_settings(
+        world.tenants, world.own_buckets, tenant, {"deadline_days": None, "processors": None}, NOW
+    )
+    assert patched == TenantSettings()
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"processors": [PROCESSOR.model_dump(), PROCESSOR.model_dump()]},  # a rule of the whole document
+        {"portability_destinations": ["s3://data-bucket/x"]},  # a rule no schema states
+        {"retention": {"export_packages": {"days": 8}}},
+    ],
+)
+def test_a_patch_that_yields_invalid_settings_writes_nothing(world: World, patch: dict[str, Any]) -> None:
+    tenant = world.new_tenant()[0]
+    before = replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
+    with pytest.raises((ValidationError, InvalidInput)):
+        patch_settings(world.tenants, world.own_buckets, tenant, patch, NOW)
+    assert world.tenants.read_settings(tenant) == before
+
+
+def test_merge_patch_follows_rfc_7396() -> None:
+    # The examples of RFC 7396, appendix A, that start from an object
+    assert merge_patch({"a": "b"}, {"a": "c"}) == {"a": "c"}
+    assert merge_patch({"a": "b"}, {"b": "c"}) == {"a": "b", "b": "c"}
+    assert merge_patch({"a": "b"}, {"a": None}) == {}
+    assert merge_patch({"a": "b", "b": "c"}, {"a": None}) == {"b": "c"}
+    assert merge_patch({"a": ["b"]}, {"a": "c"}) == {"a": "c"}
+    assert merge_patch({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}) == {"a": {"b": "d"}}
+    assert merge_patch({"a": [{"b": "c"}]}, {"a": [1]}) == {"a": [1]}
+    assert merge_patch({"e": None}, {"a": 1}) == {"e": None, "a": 1}
+    assert merge_patch({}, {"a": {"bb": {"ccc": None}}}) == {"a": {"bb": {}}}
+
+
+@pytest.mark.parametrize("write", ["put", "patch"])
+def test_a_stale_if_match_is_412_and_writes_nothing(world: World, write: str) -> None:
+    tenant = world.new_tenant()[0]
+    _, first = replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(deadline_days=20), NOW)
+    current = replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(deadline_days=25), NOW)
+    stale = frozenset({first})
+    writes = {
+        "put": lambda: replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(), NOW, stale),
+        "patch": lambda: patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 9}, NOW, stale),
+    }
+    with pytest.raises(PreconditionFailed):
+        writes[write]()
+    assert world.tenants.read_settings(tenant) == current
+
+
+def test_if_match_with_the_current_version_or_any_writes(world: World) -> None:
+    tenant = world.new_tenant()[0]
+    _, version = settings_logic.read_settings(world.tenants, tenant)
+    assert version == 0  # nothing stored: the defaults, version 0
+    _, version = patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 9}, NOW, frozenset({0}))
+    _, version = replace_settings(
+        world.tenants, world.own_buckets, tenant, TenantSettings(), NOW, frozenset({7, version})
+    )
+    assert version == 2
+    _, version = patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 8}, NOW, "*")
+    assert world.tenants.read_settings(tenant) == (TenantSettings(deadline_days=8), 3)
+
+
+def test_the_version_read_is_the_writes_own_condition(world: World) -> None:
+    # Given a writer that read version 1, and another that wrote after it read
+    tenant = world.new_tenant()[0]
+    replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(), NOW)
+    real_read = world.tenants.read_settings
+
+    def read_then_lose_the_race(tenant_id: str) -> tuple[TenantSettings, int]:
+        found = real_read(tenant_id)
+        world.tenants.read_settings = real_read  # type: ignore[method-assign]
+        world.tenants.put_settings(tenant_id, TenantSettings(deadline_days=44), "x")  # the other writer
+        return found
+
+    world.tenants.read_settings = read_then_lose_the_race  # type: ignore[method-assign]
+    # When it writes with If-Match of the version it read
+    with pytest.raises(PreconditionFailed):
+        patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 9}, NOW, frozenset({1}))
+    # Then the other writer's settings stand
+    assert world.tenants.read_settings(tenant) == (TenantSettings(deadline_days=44), 2)
+
+
+def test_a_patch_without_if_match_merges_onto_a_concurrent_change_rather_than_losing_it(world: World) -> None:
+    tenant = world.new_tenant()[0]
+    real_read = world.tenants.read_settings
+
+    def read_then_lose_the_race(tenant_id: str) -> tuple[TenantSettings, int]:
+        found = real_read(tenant_id)
+        world.tenants.read_settings = real_read  # type: ignore[method-assign]
+        world.tenants.put_settings(tenant_id, TenantSettings(processors=[PROCESSOR]), "x")
+        return found
+
+    world.tenants.read_settings = read_then_lose_the_race  # type: ignore[method-assign]
+    patched, version = patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 9}, NOW)
+    assert patched == TenantSettings(deadline_days=9, processors=[PROCESSOR]) and version == 2

@@ -37,7 +37,16 @@ def subject(world: World, tenant: str) -> str:
         contact={"telegram": "@ada_l"},
     )
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, "u-1", body, NOW - timedelta(days=1)
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        "u-1",
+        body,
+        NOW - timedelta(days=1),
     )
     return "u-1"
 
@@ -151,15 +160,24 @@ def test_the_correction_record_names_exactly_the_fields_whose_value_changed(
     assert datetime.fromisoformat(record.received_at) == LATER
 
 
-def test_a_correction_that_changes_nothing_records_no_field(world: World, tenant: str, subject: str) -> None:
+def test_a_correction_that_changes_nothing_leaves_no_record(world: World, tenant: str, subject: str) -> None:
     # When the tenant sends the values the subject has already, and a null for a field never set
     other_subject = "u-2"
     intake.put_subject(
-        world.subjects, world.keyring, world.secret, world.tombstones, tenant, other_subject, SubjectIn(name="Bo"), NOW
+        world.subjects,
+        world.keyring,
+        world.secret,
+        world.tenants,
+        world.events,
+        world.tombstones,
+        tenant,
+        other_subject,
+        SubjectIn(name="Bo"),
+        NOW,
     )
     correct(world, tenant, other_subject, name="Bo", email=None)
-    # Then the record says no field changed
-    assert only_record(world).details == CorrectionDetails(fields_changed=[])
+    # Then it answers as before and leaves no record: nothing was corrected
+    assert world.subjects.records == []
     read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, other_subject)
     assert (read.name, read.email) == ("Bo", None)
 
@@ -219,19 +237,19 @@ def test_an_objection_stops_that_purpose_and_is_recorded(world: World, tenant: s
     assert record.details == ObjectionDetails(purpose="analytics", action="object", changed=True)
 
 
-def test_objecting_twice_keeps_the_first_since_and_records_no_change(world: World, tenant: str, subject: str) -> None:
+def test_objecting_twice_keeps_the_first_since_and_leaves_no_second_record(
+    world: World, tenant: str, subject: str
+) -> None:
     # Given an objection made at LATER
     object_to(world, tenant, subject, "personalization", at=LATER)
     # When the subject objects to the same purpose again a day later
     result = object_to(world, tenant, subject, "personalization", at=LATER + timedelta(days=1))
-    # Then it still objects, since the first time, and the second record says nothing changed
+    # Then it still objects, since the first time, and only the first call left a record
     assert result.objections == ["personalization"]
     profile = world.subjects.get_profile(tenant, subject)
     assert profile is not None
     assert datetime.fromisoformat(profile.objections["personalization"]) == LATER
-    first, second = world.subjects.records
-    assert first.details == ObjectionDetails(purpose="personalization", action="object", changed=True)
-    assert second.details == ObjectionDetails(purpose="personalization", action="object", changed=False)
+    assert only_record(world).details == ObjectionDetails(purpose="personalization", action="object", changed=True)
 
 
 def test_withdrawing_an_objection_allows_the_purpose_again(world: World, tenant: str, subject: str) -> None:
@@ -247,10 +265,10 @@ def test_withdrawing_an_objection_allows_the_purpose_again(world: World, tenant:
     assert world.subjects.records[-1].details == ObjectionDetails(purpose="analytics", action="withdraw", changed=True)
 
 
-def test_withdrawing_an_objection_never_made_records_no_change(world: World, tenant: str, subject: str) -> None:
+def test_withdrawing_an_objection_never_made_leaves_no_record(world: World, tenant: str, subject: str) -> None:
     result = object_to(world, tenant, subject, "improvement", objecting=False)
     assert result.objections == []
-    assert only_record(world).details == ObjectionDetails(purpose="improvement", action="withdraw", changed=False)
+    assert world.subjects.records == []
 
 
 def test_an_objection_keeps_the_profile_values(world: World, tenant: str, subject: str) -> None:
@@ -306,18 +324,16 @@ def test_a_deactivated_subject_takes_no_interactions_until_reactivated(world: Wo
     assert len(world.subjects.all_interactions(tenant, subject)) == 2
 
 
-def test_deactivation_records_whether_the_status_changed(world: World, tenant: str, subject: str) -> None:
+def test_deactivation_leaves_a_record_only_when_the_status_changes(world: World, tenant: str, subject: str) -> None:
     # When the subject is deactivated twice, then reactivated twice
     deactivate(world, tenant, subject)
     deactivate(world, tenant, subject)
     deactivate(world, tenant, subject, deactivated=False)
     deactivate(world, tenant, subject, deactivated=False)
-    # Then four completed records, only the first of each pair a change
+    # Then two completed records: the second of each pair changed nothing and left none
     assert [r.details for r in world.subjects.records] == [
         DeactivationDetails(action="deactivate", changed=True),
-        DeactivationDetails(action="deactivate", changed=False),
         DeactivationDetails(action="reactivate", changed=True),
-        DeactivationDetails(action="reactivate", changed=False),
     ]
     assert {(r.type, r.status, r.subject_id) for r in world.subjects.records} == {
         ("deactivation", "completed", subject)

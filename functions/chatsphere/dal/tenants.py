@@ -65,17 +65,36 @@ class DynamoTenantStore(DynamoTable):
 
     # ------------------------------------------------------------ settings
     def get_settings(self, tenant_id: str) -> TenantSettings:
-        raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.SETTINGS_SK)
-        return TenantSettings.model_validate_json(raw["document"]) if raw else TenantSettings()
+        return self.read_settings(tenant_id)[0]
 
-    def put_settings(self, tenant_id: str, settings: TenantSettings, updated_at: str) -> None:
-        item = {
-            "pk": keyspace.tenant_pk(tenant_id),
-            "sk": keyspace.SETTINGS_SK,
-            "document": settings.model_dump_json(),
-            "updated_at": updated_at,
+    def read_settings(self, tenant_id: str) -> tuple[TenantSettings, int]:
+        raw = self._get(keyspace.tenant_pk(tenant_id), keyspace.SETTINGS_SK)
+        if raw is None:
+            return TenantSettings(), 0
+        return TenantSettings.model_validate_json(raw["document"]), int(raw.get("version", 0))
+
+    def put_settings(
+        self, tenant_id: str, settings: TenantSettings, updated_at: str, expected_version: int | None = None
+    ) -> int:
+        """One UpdateItem: the document, and the version incremented in place (ADD), so that two writes never
+        store the same version; with expected_version, conditioned on the stored one."""
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.SETTINGS_SK}),
+            "UpdateExpression": "SET #d = :d, updated_at = :u ADD version :one",
+            "ExpressionAttributeNames": {"#d": "document"},
+            "ExpressionAttributeValues": {":d": settings.model_dump_json(), ":u": updated_at, ":one": 1},
+            "ReturnValues": "UPDATED_NEW",
         }
-        self._ddb.put_item(TableName=self.table_name, Item=serialise(item))
+        if expected_version == 0:  # none stored yet (or stored before versions were)
+            update["ConditionExpression"] = "attribute_not_exists(version)"
+        elif expected_version is not None:
+            update["ConditionExpression"] = "version = :v"
+            update["ExpressionAttributeValues"][":v"] = expected_version
+        update["ExpressionAttributeValues"] = serialise(update["ExpressionAttributeValues"])
+        with conflict_on_condition("the settings changed since they were read"):
+            resp = self._ddb.update_item(**update)
+        return int(deserialise(resp["Attributes"])["version"])
 
     # ------------------------------------------------------------ policies
     def add_policy(self, policy: PolicyItem) -> None:

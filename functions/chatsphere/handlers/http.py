@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -27,10 +27,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatsphere.errors import DomainError, Unauthorized
+from chatsphere.logic.preconditions import IF_MATCH_PATTERN, etag
 from chatsphere.models.common import ID_PATTERN, FieldError, Problem
 from chatsphere.observability import logger, metrics, tracer
 
 PROBLEM_JSON = "application/problem+json"
+MERGE_PATCH_JSON = "application/merge-patch+json"
 
 # The {subject_id} path parameter of every subject route.
 SubjectId = Annotated[
@@ -53,7 +55,8 @@ _DESCRIPTIONS = {
     409: "Conflicts with the resource's current state (e.g. the subject is being erased)",
     410: "The subject was erased; `request_id` names the deletion",
     413: "Body or text too large",
-    415: "Body is not application/json",
+    412: "If-Match does not name the current version (the ETag of a GET); nothing was written",
+    415: "Body is not application/json (a PATCH also takes application/merge-patch+json)",
     422: "Fields at fault are listed in `errors`",
     500: "Backend failure; retry later",
 }
@@ -96,6 +99,38 @@ def accepted(resolver: Any, record: Any) -> Response[Any]:
     base = full[: -len(path)] if path and full.endswith(path) else ""  # e.g. /dev on an execute-api URL
     headers = {"Location": f"{base}/v1/requests/{record.request_id}", "Retry-After": str(RETRY_AFTER_SECONDS)}
     return Response(status_code=202, content_type="application/json", body=to_json(record), headers=headers)
+
+
+# The If-Match header of a PUT or PATCH of a versioned resource (subjects, settings).
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        pattern=IF_MATCH_PATTERN,
+        max_length=1024,
+        description="Write only if the resource is still at one of these versions: the ETag of a GET (or of the "
+        "last write), or `*` for any existing version. Otherwise 412 and nothing is written; the check is the "
+        "write's own condition, so of two writers holding the same ETag only one succeeds. Weak tags never match",
+    ),
+]
+ETAG_HEADER = {
+    "ETag": {
+        "description": "A strong validator of this version of the resource: send it back as If-Match",
+        "schema": {"type": "string", "pattern": r'^"[0-9]+"$'},
+    }
+}
+
+
+def versioned_response(status: int, description: str, model: Any) -> dict[int, Any]:
+    """OpenAPI response for a JSON body of `model` with its ETag."""
+    return {status: {**body_response(status, description, model)[status], "headers": ETAG_HEADER}}
+
+
+def with_etag(body: Any, version: int, status: int = 200) -> Response[Any]:
+    """A JSON answer carrying the ETag of the version it shows."""
+    return Response(
+        status_code=status, content_type="application/json", body=to_json(body), headers={"ETag": etag(version)}
+    )
 
 
 def problem(
@@ -240,9 +275,11 @@ def precheck(event: dict[str, Any]) -> Response[str] | None:
         return problem(400, "the body is not UTF-8", "malformed-body")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     media, _, parameters = (headers.get("content-type") or "").partition(";")
-    if media.strip().lower() != "application/json":
-        return problem(415, "send the body as application/json", "unsupported-media-type")
-    # Media types are case-insensitive (RFC 9110); Powertools compares them as written.
+    # A PATCH is a JSON merge patch (RFC 7396), sent as such or as plain JSON.
+    accepted = ("application/json", MERGE_PATCH_JSON) if event.get("httpMethod") == "PATCH" else ("application/json",)
+    if media.strip().lower() not in accepted:
+        return problem(415, f"send the body as {' or '.join(accepted)}", "unsupported-media-type")
+    # Media types are case-insensitive (RFC 9110); Powertools compares them as written, and reads JSON only.
     canonical = "application/json" + (";" + parameters if parameters else "")
     for name in [k for k in event.get("headers") or {} if k.lower() == "content-type"]:
         event["headers"][name] = canonical

@@ -12,15 +12,18 @@ from chatsphere.bootstrap import adapters
 from chatsphere.handlers import subject_rights
 from chatsphere.handlers.http import (
     CURSOR_RULES,
+    IfMatchHeader,
     SubjectId,
     api_handler,
     body_response,
     make_resolver,
     problem_responses,
     tenant_id,
-    to_json,
+    versioned_response,
+    with_etag,
 )
 from chatsphere.logic import intake
+from chatsphere.logic.preconditions import parse_if_match
 from chatsphere.models.common import utc_now
 from chatsphere.models.subjects import (
     InteractionCreated,
@@ -59,33 +62,47 @@ ReuseErasedId = Annotated[
 
 @app.put(
     "/v1/subjects/<subject_id>",
-    summary="Create or replace a subject's profile",
+    summary="Create or replace a subject's profile (a change of an existing one's values leaves a correction record)",
     responses={
-        **body_response(200, "Replaced", Subject),
-        **body_response(201, "Created", Subject),
-        **problem_responses(409, 410, 413, 415, 422),
+        **versioned_response(200, "Replaced", Subject),
+        **versioned_response(201, "Created", Subject),
+        **problem_responses(409, 410, 412, 413, 415, 422),
     },
 )
-def put_subject(subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = "false") -> Response[Any]:
+def put_subject(
+    subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = "false", if_match: IfMatchHeader = None
+) -> Response[Any]:
     a = adapters()
     subject, created = intake.put_subject(
-        a.subjects, a.keyring, a.secret, a.tombstones, tenant_id(app), subject_id, body, utc_now(), reuse == "true"
+        a.subjects,
+        a.keyring,
+        a.secret,
+        a.tenants,
+        a.events,
+        a.tombstones,
+        tenant_id(app),
+        subject_id,
+        body,
+        utc_now(),
+        reuse == "true",
+        parse_if_match(if_match),
     )
     metrics.add_metric(name="SubjectsCreated" if created else "SubjectsReplaced", unit="Count", value=1)
-    return Response(status_code=201 if created else 200, content_type="application/json", body=to_json(subject))
+    return with_etag(subject, subject.version, 201 if created else 200)
 
 
 @app.get(
     "/v1/subjects/<subject_id>",
     summary="Read a subject",
     responses={
-        **body_response(200, "The subject", Subject),
+        **versioned_response(200, "The subject", Subject),
         **problem_responses(404, 409, 410, 422),
     },
 )
-def get_subject(subject_id: SubjectId) -> Subject:
+def get_subject(subject_id: SubjectId) -> Response[Any]:
     a = adapters()
-    return intake.get_subject(a.subjects, a.keyring, a.tombstones, tenant_id(app), subject_id)
+    subject = intake.get_subject(a.subjects, a.keyring, a.tombstones, tenant_id(app), subject_id)
+    return with_etag(subject, subject.version)
 
 
 @app.post(

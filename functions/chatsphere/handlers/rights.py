@@ -7,11 +7,15 @@ from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import ValidationError
 
 from chatsphere.bootstrap import adapters
 from chatsphere.handlers.http import (
     CURSOR_RULES,
+    MERGE_PATCH_JSON,
+    IfMatchHeader,
     SubjectId,
     accepted,
     accepted_response,
@@ -21,9 +25,12 @@ from chatsphere.handlers.http import (
     problem_responses,
     tenant_id,
     to_json,
+    versioned_response,
+    with_etag,
 )
 from chatsphere.logic import analytics, export, policies, requests, retention, settings
 from chatsphere.logic.analytics import MAX_RANGE_DAYS
+from chatsphere.logic.preconditions import parse_if_match
 from chatsphere.models.analytics import DailyAggregatePage
 from chatsphere.models.common import utc_now
 from chatsphere.models.export import ExportIn
@@ -37,7 +44,7 @@ from chatsphere.models.requests import (
     RequestType,
 )
 from chatsphere.models.retention import RetentionRunPage
-from chatsphere.models.settings import TenantSettings
+from chatsphere.models.settings import SettingsPatch, TenantSettings
 from chatsphere.observability import metrics
 
 app = make_resolver()
@@ -133,20 +140,52 @@ def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
 @app.get(
     "/v1/settings",
     summary="Read the tenant's settings",
-    responses={**body_response(200, "The settings", TenantSettings), **problem_responses()},
+    responses={**versioned_response(200, "The settings", TenantSettings), **problem_responses()},
 )
-def get_settings() -> TenantSettings:
-    return adapters().tenants.get_settings(tenant_id(app))
+def get_settings() -> Response[Any]:
+    return with_etag(*settings.read_settings(adapters().tenants, tenant_id(app)))
 
 
 @app.put(
     "/v1/settings",
-    summary="Replace the tenant's settings (the whole document GET returns)",
-    responses={**body_response(200, "The settings", TenantSettings), **problem_responses(413, 415, 422)},
+    summary="Replace the tenant's settings (the whole document GET returns; PATCH changes some of it)",
+    responses={
+        **versioned_response(200, "The settings", TenantSettings),
+        **problem_responses(412, 413, 415, 422),
+    },
 )
-def put_settings(body: TenantSettings) -> TenantSettings:
+def put_settings(body: TenantSettings, if_match: IfMatchHeader = None) -> Response[Any]:
     a = adapters()
-    return settings.replace_settings(a.tenants, a.own_buckets, tenant_id(app), body, utc_now())
+    stored, version = settings.replace_settings(
+        a.tenants, a.own_buckets, tenant_id(app), body, utc_now(), parse_if_match(if_match)
+    )
+    return with_etag(stored, version)
+
+
+@app.patch(
+    "/v1/settings",
+    summary="Change some of the tenant's settings: a JSON merge patch (RFC 7396); the rest, processors included, stay",
+    responses={
+        **versioned_response(200, "The settings", TenantSettings),
+        **problem_responses(412, 413, 415, 422),
+    },
+)
+def patch_settings(
+    body: Annotated[SettingsPatch, Body(media_type=MERGE_PATCH_JSON)], if_match: IfMatchHeader = None
+) -> Response[Any]:
+    a = adapters()
+    try:
+        stored, version = settings.patch_settings(
+            a.tenants,
+            a.own_buckets,
+            tenant_id(app),
+            body.model_dump(exclude_unset=True),
+            utc_now(),
+            parse_if_match(if_match),
+        )
+    except ValidationError as error:  # the merged settings, validated as a PUT body is
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from None
+    return with_etag(stored, version)
 
 
 @app.post(

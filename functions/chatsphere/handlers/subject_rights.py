@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from chatsphere.bootstrap import adapters
 from chatsphere.handlers.http import (
+    IfMatchHeader,
     SubjectId,
     accepted,
     accepted_response,
@@ -18,8 +19,11 @@ from chatsphere.handlers.http import (
     problem_responses,
     tenant_id,
     to_json,
+    versioned_response,
+    with_etag,
 )
 from chatsphere.logic import deletion, intake, subject_rights
+from chatsphere.logic.preconditions import parse_if_match
 from chatsphere.models.common import utc_now
 from chatsphere.models.requests import RequestRecord
 from chatsphere.models.subjects import LegalHoldIn, ObjectablePurpose, Subject, SubjectPatch
@@ -61,12 +65,15 @@ SUBJECT_OK = body_response(200, "The subject", Subject)
 
 @router.patch(
     "/v1/subjects/<subject_id>",
-    summary="Correct a subject (right to rectification); null clears a field",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 413, 415, 422)},
+    summary="Correct a subject (right to rectification): a JSON merge patch, null clears a field",
+    responses={
+        **versioned_response(200, "The subject", Subject),
+        **problem_responses(404, 409, 410, 412, 413, 415, 422),
+    },
 )
-def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
+def correct_subject(subject_id: SubjectId, body: SubjectPatch, if_match: IfMatchHeader = None) -> Response[Any]:
     a = adapters()
-    return subject_rights.correct_subject(
+    subject = subject_rights.correct_subject(
         a.subjects,
         a.keyring,
         a.secret,
@@ -77,7 +84,9 @@ def correct_subject(subject_id: SubjectId, body: SubjectPatch) -> Subject:
         subject_id,
         body,
         utc_now(),
+        parse_if_match(if_match),
     )
+    return with_etag(subject, subject.version)
 
 
 @router.put(

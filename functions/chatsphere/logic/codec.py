@@ -52,7 +52,7 @@ def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
         raise NotFound("no such subject")
     fields = open_fields(cipher, item.sealed)
     objections = sorted(item.objections)
-    return Subject(
+    subject = Subject(
         subject_id=item.subject_id,
         status=item.status,
         objections=objections,
@@ -62,6 +62,8 @@ def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
         legal_hold=LegalHold.model_validate(item.legal_hold) if item.legal_hold else None,
         **fields,
     )
+    subject._version = item.version
+    return subject
 
 
 ProfileChange = Callable[[ProfileItem | None], tuple[ProfileItem, RequestItem | None]]

@@ -17,6 +17,7 @@ from chatsphere.logic import cursors
 from chatsphere.logic.codec import (
     identifier_digest,
     interaction_field,
+    open_fields,
     open_interaction,
     open_profile,
     profile_digests,
@@ -27,14 +28,18 @@ from chatsphere.logic.crypto import Keyring
 from chatsphere.logic.ports import (
     BlobStore,
     DataKeyStore,
+    EventPublisher,
     IdempotencyRecords,
     SubjectStore,
     TenantSecret,
     TenantStore,
 )
+from chatsphere.logic.preconditions import IfMatch, require
+from chatsphere.logic.subject_rights import correction
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.models.requests import RequestItem
 from chatsphere.models.subjects import (
     MAX_TEXT_BYTES,
     InteractionCreated,
@@ -54,14 +59,21 @@ def put_subject(
     subjects: SubjectStore,
     keyring: Keyring,
     secret: TenantSecret,
+    tenants: TenantStore,
+    events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     body: SubjectIn,
     now: datetime,
     reuse_erased_id: bool = False,
+    if_match: IfMatch = None,
 ) -> tuple[Subject, bool]:
     """Create or replace the whole profile (status and objections stay). Returns it and whether it was created.
+
+    Replacing values of an existing profile is a correction in substance: it leaves the same `correction`
+    record as PATCH (the names of the fields changed), in the profile's own transaction. With If-Match, the
+    version it names is the write's own condition (`*`: the profile must exist); a failed one creates nothing.
 
     An erased subject's id is not created again (a retry or a replay must not resurrect it) unless the caller
     says that a new person reuses the id: that subject gets a fresh key and shares nothing with the old one."""
@@ -75,6 +87,7 @@ def put_subject(
 
     existing = subjects.get_profile(tenant_id, subject_id)
     admit(existing)  # before a key is made for it
+    require(if_match, existing.version if existing else None)
     if existing is None:
         cipher = keyring.ensure(tenant_id, subject_id, stamp)
     else:  # a profile whose key is gone is a restored copy of an erased subject's: no new key revives it
@@ -82,20 +95,27 @@ def put_subject(
         if found is None:
             raise tombstones.absent(tenant_id, subject_id)
         cipher = found
-    sealed = seal_fields(cipher, body.model_dump())
-    lookups = profile_digests(secret, tenant_id, body.model_dump())
+    values = body.model_dump()
+    sealed = seal_fields(cipher, values)
+    lookups = profile_digests(secret, tenant_id, values)
+    settings = tenants.get_settings(tenant_id) if existing is not None else None
 
-    def replace(current: ProfileItem | None) -> tuple[ProfileItem, None]:
+    def replace(current: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
         # Checked again only if the profile changed since the first read: a profile seen absent, with no
         # tombstone, cannot be erased meanwhile, and the create is conditional on its absence.
         if current is not None or existing is not None:
             admit(current)
+        require(if_match, current.version if current else None)  # the write is conditioned on this version
         base = current or ProfileItem(tenant_id=tenant_id, subject_id=subject_id, created_at=stamp, updated_at=stamp)
+        record = None
+        if current is not None:
+            before = open_fields(cipher, current.sealed)
+            record = correction(settings or tenants.get_settings(tenant_id), tenant_id, subject_id, now, before, values)
         return base.model_copy(
             update={"updated_at": stamp, "version": base.version + 1, "sealed": sealed, "lookups": lookups}
-        ), None
+        ), record
 
-    item, created = write_profile(subjects, tenant_id, subject_id, replace)
+    item, created = write_profile(subjects, tenant_id, subject_id, replace, events)
     return open_profile(cipher, item), created
 
 

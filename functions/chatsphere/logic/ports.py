@@ -142,7 +142,16 @@ class TenantStore(Protocol):
 
     def get_settings(self, tenant_id: str) -> TenantSettings: ...
 
-    def put_settings(self, tenant_id: str, settings: TenantSettings, updated_at: str) -> None: ...
+    def read_settings(self, tenant_id: str) -> tuple[TenantSettings, int]:
+        """The settings and their stored version (0 while none are stored, or stored before versions were)."""
+        ...
+
+    def put_settings(
+        self, tenant_id: str, settings: TenantSettings, updated_at: str, expected_version: int | None = None
+    ) -> int:
+        """Store the whole document and increment the version; returns the new version. With expected_version,
+        only if the stored version is that one (the write's own condition), else Conflict."""
+        ...
 
     def add_policy(self, policy: PolicyItem) -> None: ...
 

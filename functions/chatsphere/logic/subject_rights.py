@@ -1,15 +1,25 @@
 """Subject rights served by the Intake function: correction, objection, deactivation and legal holds.
 
-Every change leaves a request record, written in the same transaction as the change itself."""
+Every change leaves a request record, written in the same transaction as the change itself; a call that
+changes nothing (a correction to the same values, an objection that stands already, ...) leaves none."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from chatsphere.errors import NotFound
-from chatsphere.logic.codec import open_fields, open_profile, profile_digests, seal_fields, write_profile
+from chatsphere.logic.codec import (
+    PROFILE_FIELDS,
+    open_fields,
+    open_profile,
+    profile_digests,
+    seal_fields,
+    write_profile,
+)
 from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.ports import EventPublisher, SubjectStore, TenantSecret, TenantStore
+from chatsphere.logic.preconditions import IfMatch, require
 from chatsphere.logic.requests import new_request
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
@@ -21,6 +31,7 @@ from chatsphere.models.requests import (
     ObjectionDetails,
     RequestItem,
 )
+from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import LegalHold, LegalHoldIn, ObjectablePurpose, Subject, SubjectPatch
 
 
@@ -30,6 +41,24 @@ def _cipher(keyring: Keyring, tombstones: Tombstones, tenant_id: str, subject_id
     if cipher is None:
         raise tombstones.absent(tenant_id, subject_id)
     return cipher
+
+
+def correction(
+    settings: TenantSettings,
+    tenant_id: str,
+    subject_id: str,
+    now: datetime,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> RequestItem | None:
+    """The `correction` record of a change of profile values (PATCH, or a PUT that replaces an existing
+    profile): the names of the fields whose value changed, never the values. None if none changed."""
+    changed = sorted(f for f in PROFILE_FIELDS if before.get(f) != after.get(f))
+    if not changed:
+        return None
+    return new_request(
+        settings, tenant_id, subject_id, now, CorrectionDetails(fields_changed=changed), status="completed"
+    )
 
 
 def correct_subject(
@@ -43,18 +72,20 @@ def correct_subject(
     subject_id: str,
     patch: SubjectPatch,
     now: datetime,
+    if_match: IfMatch = None,
 ) -> Subject:
-    """Apply a merge patch; the record lists the names of the fields whose value changed."""
+    """Apply a merge patch; the record lists the names of the fields whose value changed (none: no record).
+    With If-Match, the version it names is the write's own condition."""
     cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
     given = patch.model_dump(include=patch.model_fields_set)
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)  # once, not on every retry of the change
 
-    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
         current = tombstones.require(tenant_id, subject_id, existing)
-        values = open_fields(cipher, current.sealed)
-        changed = sorted(f for f, v in given.items() if values.get(f) != v)
-        values.update(given)
+        require(if_match, current.version)  # the write is conditioned on this very version
+        before = open_fields(cipher, current.sealed)
+        values = {**before, **given}
         item = current.model_copy(
             update={
                 "sealed": seal_fields(cipher, values),
@@ -63,10 +94,7 @@ def correct_subject(
                 "version": current.version + 1,
             }
         )
-        record = new_request(
-            settings, tenant_id, subject_id, now, CorrectionDetails(fields_changed=changed), status="completed"
-        )
-        return item, record
+        return item, correction(settings, tenant_id, subject_id, now, before, values)
 
     item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
     return open_profile(cipher, item)
@@ -88,7 +116,7 @@ def set_objection(
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)
 
-    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
         current = tombstones.require(tenant_id, subject_id, existing)
         objections = dict(current.objections)
         changed = (purpose in objections) != objecting
@@ -99,7 +127,9 @@ def set_objection(
         item = current.model_copy(
             update={"objections": objections, "updated_at": stamp, "version": current.version + 1}
         )
-        details = ObjectionDetails(purpose=purpose, action="object" if objecting else "withdraw", changed=changed)
+        if not changed:  # the objection stands already, or there is none to withdraw
+            return item, None
+        details = ObjectionDetails(purpose=purpose, action="object" if objecting else "withdraw", changed=True)
         return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
 
     item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
@@ -123,12 +153,12 @@ def set_deactivated(
     settings = tenants.get_settings(tenant_id)
     status = "deactivated" if deactivated else "active"
 
-    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
         current = tombstones.require(tenant_id, subject_id, existing)
-        details = DeactivationDetails(
-            action="deactivate" if deactivated else "reactivate", changed=current.status != status
-        )
         item = current.model_copy(update={"status": status, "updated_at": stamp, "version": current.version + 1})
+        if current.status == status:  # deactivated already, or active already
+            return item, None
+        details = DeactivationDetails(action="deactivate" if deactivated else "reactivate", changed=True)
         return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
 
     item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, StringConstraints, model_validator
 
 from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, ExternalId, StrictModel
 
@@ -144,6 +144,12 @@ class Subject(BaseModel):
     created_at: datetime
     updated_at: datetime
     legal_hold: LegalHold | None = Field(default=None, description="The legal hold in force, if any")
+    # The stored profile's version, for the ETag header; not part of the body.
+    _version: int = PrivateAttr(default=0)
+
+    @property
+    def version(self) -> int:
+        return self._version
 
 
 def processing_for(objections: list[str]) -> dict[str, bool]:
