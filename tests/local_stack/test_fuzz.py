@@ -30,6 +30,7 @@ from schemathesis.generation.meta import TestPhase
 from schemathesis.generation.stateful.state_machine import StepInput
 
 from chatsphere.logic.analytics import MAX_RANGE_DAYS
+from chatsphere.models.common import looks_personal
 from chatsphere.models.settings import TenantSettings
 from tests.local_stack.conftest import ROOT, RunningStack, http
 
@@ -166,6 +167,12 @@ def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathes
     if meta is None:
         return case
     path = case.operation.path
+    # A subject id must not look like an email address or a phone number (stated in its description).
+    params = case.path_parameters
+    if isinstance(params, dict) and not meta.is_negative_at(ParameterLocation.PATH):
+        subject_id = params.get("subject_id")
+        if isinstance(subject_id, str) and looks_personal(subject_id):
+            params["subject_id"] = "s-" + hashlib.sha256(subject_id.encode()).hexdigest()[:12]
     # A cursor is valid only if this API issued it (an opaque position); the schema can give its alphabet only.
     if isinstance(case.query, dict) and not meta.is_negative_at(ParameterLocation.QUERY):
         case.query.pop("cursor", None)
