@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -163,11 +164,12 @@ def _keep_day_range(query: dict[str, Any]) -> None:
 
 def _keep_subject_id_rule(case: schemathesis.Case) -> None:
     """A subject id must not look like an email address or a phone number (stated in its description). The
-    stateful phase's steps bypass map_case and may carry no meta: their data is meant valid."""
+    stateful phase's steps bypass map_case and may carry no meta: their data is meant valid. Its ids may come
+    percent-encoded (u%40x is u@x to the API)."""
     params, meta = case.path_parameters, case.meta
     if isinstance(params, dict) and (meta is None or not meta.is_negative_at(ParameterLocation.PATH)):
         subject_id = params.get("subject_id")
-        if isinstance(subject_id, str) and looks_personal(subject_id):
+        if isinstance(subject_id, str) and looks_personal(urllib.parse.unquote(subject_id)):
             params["subject_id"] = "s-" + hashlib.sha256(subject_id.encode()).hexdigest()[:12]
 
 
