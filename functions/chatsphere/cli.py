@@ -1,6 +1,11 @@
 """`chatsphere` console command: operator tasks against real AWS or the local stack.
 
     chatsphere tenants create --name NAME      prints {"tenant_id": ..., "api_key": ...}
+    chatsphere tenants list                    prints every tenant's id, name and created_at
+    chatsphere keys create --tenant ID         another API key: prints {"tenant_id", "key_id", "api_key"}
+    chatsphere keys list --tenant ID           each key's key_id, created_at and status (never the key)
+    chatsphere keys revoke --tenant ID KEY_ID  the key stops working once the authorizer's cached answer
+                                               expires (ReauthorizeEvery in template.yaml: 60 s)
     chatsphere reconcile [--dry-run]           after any restore: removes again what the restore brought back
                                                of erased subjects; prints the counts per store as JSON
     chatsphere retention run [--dry-run] [--as-of ISO_TIME] [--tenant ID]
@@ -10,10 +15,11 @@
 Names come from flags, else the functions' environment variables (TENANTS_TABLE, DATA_KEY_ID, and for
 reconcile REQUESTS_TABLE, SUBJECTS_TABLE, SUBJECT_KEYS_TABLE, IDEMPOTENCY_TABLE, DATA_BUCKET; for retention the
 whole environment of the functions: stack outputs), else (with --local) from the stack file that `make run` writes
-along with the endpoint of its embedded AWS ($CHATSPHERE_LOCAL_DIR/stack.json, by default .local/stack.json).
+along with the endpoint of its embedded AWS ($CHATSPHERE_LOCAL_DIR/stack.json, else .local/stack.json in the
+repository, found from this package's location or from the working directory upwards).
 
-An error of use (a missing name, no local stack, AWS unreachable or refusing) is one line on stderr and a
-non-zero exit, never a traceback."""
+An error of use (a missing name, no local stack, an unknown tenant or key, AWS unreachable or refusing) is one
+line on stderr and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
@@ -21,13 +27,16 @@ import argparse
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from chatsphere.bootstrap import key_wrapper, reconcile_ports, tenant_store
 from chatsphere.config import Config
-from chatsphere.logic.tenants import create_tenant
+from chatsphere.errors import DomainError
+from chatsphere.logic.tenants import create_api_key, create_tenant, list_api_keys, list_tenants, revoke_api_key
 
 # reconcile's names: (argument, environment variable, the template's logical id in the local stack file)
 RECONCILE_NAMES = (
@@ -51,8 +60,40 @@ class UsageError(Exception):
 
 def _local_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--local", action="store_true", help="use the running local stack (.local/stack.json)")
-    local_dir = Path(os.environ.get("CHATSPHERE_LOCAL_DIR") or ".local")
-    parser.add_argument("--stack-file", default=local_dir / "stack.json", type=Path, help="default: %(default)s")
+    parser.add_argument(
+        "--stack-file",
+        type=Path,
+        help="default: $CHATSPHERE_LOCAL_DIR/stack.json, else .local/stack.json in the repository",
+    )
+
+
+def repository_root() -> Path | None:
+    """The checkout that holds template.yaml and this package: from the package's own location (an editable
+    install, as `make` makes), else from the working directory upwards."""
+    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            if (folder / "template.yaml").is_file() and (folder / "functions" / "chatsphere").is_dir():
+                return folder
+    return None
+
+
+def _stack_file(args: argparse.Namespace) -> Path:
+    if args.stack_file is not None:
+        return Path(args.stack_file)
+    if os.environ.get("CHATSPHERE_LOCAL_DIR"):
+        return Path(os.environ["CHATSPHERE_LOCAL_DIR"]) / "stack.json"
+    root = repository_root()
+    if root is None:
+        raise UsageError(
+            "no local stack found: run this inside the repository, or set CHATSPHERE_LOCAL_DIR to the directory "
+            "`make run` writes its stack.json to"
+        )
+    return root / ".local" / "stack.json"
+
+
+def _tenants_table_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenants-table", default=os.environ.get("TENANTS_TABLE"), help="default: $TENANTS_TABLE")
+    _local_flags(parser)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,9 +104,25 @@ def _parser() -> argparse.ArgumentParser:
     tenants = groups.add_parser("tenants", help="manage tenants").add_subparsers(dest="action", required=True)
     create = tenants.add_parser("create", help="create a tenant and its first API key")
     create.add_argument("--name", required=True, help="the tenant's display name")
-    create.add_argument("--tenants-table", default=os.environ.get("TENANTS_TABLE"))
     create.add_argument("--key-id", default=os.environ.get("DATA_KEY_ID"), help="KMS key id or ARN")
-    _local_flags(create)
+    _tenants_table_flags(create)
+    _tenants_table_flags(tenants.add_parser("list", help="every tenant: id, name, created_at (JSON)"))
+    keys = groups.add_parser(
+        "keys",
+        help="a tenant's API keys: several at once, so that a key can be rotated without downtime",
+        description="Rotation: `keys create` a new key, switch the tenant's clients to it, then `keys revoke` the "
+        "old one. A revoked key stops working once the authorizer's cached answer expires (60 s).",
+    ).add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("create", "another API key for the tenant: printed once, stored only as a hash"),
+        ("list", "the tenant's keys: key_id, created_at, status (never a key)"),
+        ("revoke", "revoke one of the tenant's keys, by the key_id `keys list` prints"),
+    ):
+        command = keys.add_parser(action, help=text, description=text)
+        command.add_argument("--tenant", metavar="ID", required=True, help="the tenant id")
+        if action == "revoke":
+            command.add_argument("key_id", metavar="KEY_ID", help="as `keys list` prints it")
+        _tenants_table_flags(command)
     reconcile = groups.add_parser(
         "reconcile",
         help="after a restore: remove again what it brought back of erased subjects",
@@ -99,6 +156,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _answers(url: str) -> bool:
+    """Whether anything answers HTTP at `url` (any status counts: moto answers / with one)."""
+    try:
+        with urllib.request.urlopen(url, timeout=3):  # noqa: S310 - the stack file's own http endpoint
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def _read_stack(stack_file: Path) -> dict[str, Any]:
     try:
         stack: dict[str, Any] = json.loads(stack_file.read_text())
@@ -106,6 +174,11 @@ def _read_stack(stack_file: Path) -> dict[str, Any]:
             raise TypeError
     except (OSError, ValueError, KeyError, TypeError):
         raise UsageError(f"no local stack: {stack_file} is missing or unreadable (start it with `make run`)") from None
+    if not _answers(stack["aws_endpoint_url"]):
+        raise UsageError(
+            f"the local stack of {stack_file} is not running: nothing answers at {stack['aws_endpoint_url']} "
+            "(start it with `make run`)"
+        )
     return stack
 
 
@@ -120,7 +193,7 @@ def _use_local_stack(stack_file: Path) -> dict[str, str]:
 
 def _tenants_create(args: argparse.Namespace) -> int:
     if args.local:
-        resources = _use_local_stack(args.stack_file)
+        resources = _use_local_stack(_stack_file(args))
         args.tenants_table = args.tenants_table or resources.get("TenantsTable")
         args.key_id = args.key_id or resources.get("DataKey")
     if not args.tenants_table or not args.key_id:
@@ -133,11 +206,53 @@ def _tenants_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tenants_table(args: argparse.Namespace) -> str:
+    if args.local:
+        args.tenants_table = args.tenants_table or _use_local_stack(_stack_file(args)).get("TenantsTable")
+    if not args.tenants_table:
+        raise UsageError("set --tenants-table (or TENANTS_TABLE, or --local)")
+    return str(args.tenants_table)
+
+
+def _tenants_list(args: argparse.Namespace) -> int:
+    tenants = list_tenants(tenant_store(_tenants_table(args)))
+    print(json.dumps([{"tenant_id": t.tenant_id, "name": t.name, "created_at": t.created_at} for t in tenants]))
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    store = tenant_store(_tenants_table(args))
+    if args.action == "create":
+        item, api_key = create_api_key(store, args.tenant)
+        print(json.dumps({"tenant_id": item.tenant_id, "key_id": item.key_id, "api_key": api_key}))
+    elif args.action == "list":
+        keys = list_api_keys(store, args.tenant)
+        print(
+            json.dumps(
+                {
+                    "tenant_id": args.tenant,
+                    "keys": [
+                        {"key_id": k.key_id, "created_at": k.created_at, "status": k.status, "revoked_at": k.revoked_at}
+                        for k in keys
+                    ],
+                }
+            )
+        )
+    else:
+        key = revoke_api_key(store, args.tenant, args.key_id)
+        print(
+            json.dumps(
+                {"tenant_id": key.tenant_id, "key_id": key.key_id, "status": key.status, "revoked_at": key.revoked_at}
+            )
+        )
+    return 0
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     from chatsphere.logic.reconcile import reconcile
 
     if args.local:
-        resources = _use_local_stack(args.stack_file)
+        resources = _use_local_stack(_stack_file(args))
         for dest, _, logical in RECONCILE_NAMES:
             setattr(args, dest, getattr(args, dest) or resources.get(logical))
     missing = [env for dest, env, _ in RECONCILE_NAMES if not getattr(args, dest)]
@@ -165,11 +280,12 @@ def _retention_environment(args: argparse.Namespace) -> None:
     """The functions' environment, as the Retention function has it: flags, else the environment, else (--local)
     the local stack's RetentionFunction environment and AWS endpoint."""
     if args.local:
-        stack = _read_stack(args.stack_file)
+        stack_file = _stack_file(args)
+        stack = _read_stack(stack_file)
         try:
             environment = dict(stack["functions"][RETENTION_FUNCTION]["environment"])
         except (KeyError, TypeError, ValueError):
-            raise UsageError(f"the local stack in {args.stack_file} has no {RETENTION_FUNCTION}; restart it") from None
+            raise UsageError(f"the local stack in {stack_file} has no {RETENTION_FUNCTION}; restart it") from None
         os.environ["AWS_ENDPOINT_URL"] = str(stack["aws_endpoint_url"])
         for name, value in stack.get("aws_env", {}).items():
             os.environ.setdefault(name, str(value))
@@ -234,18 +350,29 @@ def _retention_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"tenants": _tenants_create, "reconcile": _reconcile, "retention": _retention_run}
+COMMANDS = {
+    ("tenants", "create"): _tenants_create,
+    ("tenants", "list"): _tenants_list,
+    ("keys", "create"): _keys,
+    ("keys", "list"): _keys,
+    ("keys", "revoke"): _keys,
+    ("reconcile", None): _reconcile,
+    ("retention", "run"): _retention_run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     args = _parser().parse_args(argv)
-    command = COMMANDS[args.group]
+    command = COMMANDS[(args.group, getattr(args, "action", None))]
     try:
         return command(args)
     except UsageError as error:
         print(f"chatsphere: {error}", file=sys.stderr)
+        return 2
+    except DomainError as error:  # an unknown tenant or key, a malformed key id
+        print(f"chatsphere: {error.detail}", file=sys.stderr)
         return 2
     except BotoCoreError as error:  # no endpoint, no credentials, no region: said by botocore in one line
         print(f"chatsphere: AWS is not reachable as configured: {error}", file=sys.stderr)

@@ -146,7 +146,7 @@ def test_an_empty_profile_is_a_valid_subject(tenant: str) -> None:
 def test_subject_ids_of_the_documented_alphabet_up_to_128_characters_work(
     tenant: str, subtests: pytest.Subtests
 ) -> None:
-    for subject_id in ("a", "A-z_0.9:x@y", "s" * 128, "user@example.org"):
+    for subject_id in ("a", "A-z_0.9:x@y", "s" * 128, "slack:@ada", "123456", "1234567890123456", "v1.2.3"):
         with subtests.test(subject_id=subject_id):
             assert call("PUT", f"/v1/subjects/{subject_id}", tenant=tenant, body={"name": "Ada"}).status == 201
             assert call("GET", f"/v1/subjects/{subject_id}", tenant=tenant).body["subject_id"] == subject_id
@@ -438,6 +438,63 @@ def test_lookup_by_email_in_any_case_and_by_phone(tenant: str, subject: str) -> 
     assert lookup(tenant, email="nobody@example.org").body == {"subject_ids": []}
 
 
+def test_a_formatted_phone_is_stored_in_e164_and_found_however_it_is_written(tenant: str) -> None:
+    r = call("PUT", "/v1/subjects/u-uk", tenant=tenant, body={"phone": "+44 20 7946 0958"})
+    assert r.status == 201 and r.body["phone"] == "+442079460958", r.body
+    assert call("GET", "/v1/subjects/u-uk", tenant=tenant).body["phone"] == "+442079460958"
+    for written in ("+442079460958", "+44 (0)20 7946-0958", "+44.20.7946.0958"):
+        assert lookup(tenant, phone=written).body == {"subject_ids": ["u-uk"]}, written
+    r = call("PATCH", "/v1/subjects/u-uk", tenant=tenant, body={"phone": "+1 (415) 555-0100"})
+    assert r.status == 200 and r.body["phone"] == "+14155550100", r.body
+    assert lookup(tenant, phone="+1 415 555 0100").body == {"subject_ids": ["u-uk"]}
+    assert lookup(tenant, phone="+44 20 7946 0958").body == {"subject_ids": []}
+
+
+def test_a_phone_without_its_country_code_is_refused_saying_so(tenant: str) -> None:
+    before = snapshot()
+    for method, path, body in (
+        ("PUT", "/v1/subjects/u-uk", {"phone": "020 3318 7777"}),
+        ("POST", "/v1/subject-lookups", {"phone": "020 3318 7777"}),
+    ):
+        r = call(method, path, tenant=tenant, body=body)
+        assert_problem(r, 422)
+        assert "country code" in r.body["errors"][0]["msg"], r.body
+        assert_not_echoed(r, "3318", "7777")
+    assert snapshot() == before
+
+
+PERSONAL_IDS = ("zelda.quintessa@example.org", "zelda%40example.org", "2015550123", "201-555-0123", "201.555.0123")
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("PUT", "", PERSON),
+        ("GET", "", None),
+        ("PATCH", "", {"name": "Zelda"}),
+        ("DELETE", "", None),
+        ("POST", "/interactions", {"conversation_id": "c-1", "role": "customer", "text": "hi"}),
+        ("GET", "/interactions", None),
+        ("PUT", "/objections/analytics", None),
+        ("POST", "/deactivation", None),
+        ("PUT", "/legal-hold", {"reason": "claim 7"}),
+        ("POST", "/exports", {"format": "json"}),
+    ],
+)
+def test_a_subject_id_that_is_an_email_or_a_phone_is_refused_on_every_route_before_anything_is_written(
+    tenant: str, subject: str, method: str, suffix: str, body: Any
+) -> None:
+    before = snapshot()
+    for subject_id in PERSONAL_IDS:
+        r = call(method, f"/v1/subjects/{subject_id}{suffix}", tenant=tenant, body=body)
+        assert_problem(r, 422)
+        (error,) = r.body["errors"]
+        assert error["loc"] == ["path", "subject_id"] and error["type"] == "personal_identifier", r.body
+        assert "must not be personal identifiers" in error["msg"] and "URLs and logs" in error["msg"]
+        assert_not_echoed(r, subject_id.replace("%40", "@"), "quintessa", "5550123", "555-0123", "555.0123")
+    assert snapshot() == before
+
+
 def test_lookup_returns_every_subject_with_the_identifier(tenant: str, subject: str) -> None:
     assert call("PUT", "/v1/subjects/u-0", tenant=tenant, body={"email": "zelda.quintessa@example.org"}).status == 201
     assert lookup(tenant, email=PERSON["email"]).body == {"subject_ids": ["u-0", subject]}
@@ -458,7 +515,8 @@ def test_lookup_never_returns_another_tenants_subjects(tenant: str, subject: str
         pytest.param({"email": PERSON["email"], "phone": PERSON["phone"]}, id="both"),
         pytest.param({"email": None}, id="null"),
         pytest.param({"email": "zelda.quintessa-at-example.org"}, id="invalid-email"),
-        pytest.param({"phone": "+1 201 555 0123"}, id="phone-not-e164"),
+        pytest.param({"phone": "201 555 0123"}, id="phone-without-country-code"),
+        pytest.param({"phone": "+1 201 555 01"}, id="phone-too-short"),
         pytest.param({"name": PERSON["name"]}, id="unknown-field"),
     ],
 )
@@ -498,7 +556,12 @@ BAD_INPUT: dict[str, tuple[dict[str, Any], int]] = {
     "unknown-field": (_put({**PERSON, "nickname": "Zelda"}), 422),
     "tenant-in-body": (_put({**PERSON, "tenant_id": "t0000000000000000"}), 422),
     "invalid-email": (_put({**PERSON, "email": "Zelda.Quintessa-at-example.org"}), 422),
-    "phone-not-e164": (_put({**PERSON, "phone": "+1 201 555 0123"}), 422),
+    "phone-without-country-code": (_put({**PERSON, "phone": "201 555 0123"}), 422),
+    "phone-letters": (_put({**PERSON, "phone": "+1 201 ZELDA"}), 422),
+    "subject-id-email": (_put(PERSON, path="/v1/subjects/zelda.quintessa@example.org"), 422),
+    "subject-id-email-encoded": (_put(PERSON, path="/v1/subjects/zelda.quintessa%40example.org"), 422),
+    "subject-id-phone": (_put(PERSON, path="/v1/subjects/2015550123"), 422),
+    "subject-id-phone-dashed": (_put(PERSON, path="/v1/subjects/201-555-0123"), 422),
     "name-too-long": (_put({**PERSON, "name": "Zelda Quintessa " * 17}), 422),
     "contact-too-many": (_put({**PERSON, "contact": {f"k{n}": "zelda" for n in range(33)}}), 422),
     "contact-value-too-long": (_put({**PERSON, "contact": {"telegram": "@zelda_qm" * 120}}), 422),

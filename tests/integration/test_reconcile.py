@@ -185,7 +185,7 @@ def test_no_local_stack_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert status == 2 and err.count("\n") == 1 and "make run" in err and "Traceback" not in err
 
 
-def test_a_local_stack_that_is_not_running_is_one_line_and_exit_1(
+def test_a_local_stack_that_is_not_running_is_one_line_and_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chatsphere.dal import clients
@@ -200,4 +200,5 @@ def test_a_local_stack_that_is_not_running_is_one_line_and_exit_1(
         status, _, err = main("reconcile", "--local", "--stack-file", str(stack))
     finally:
         clients.reset()
-    assert status == 1 and err.count("\n") == 1 and "not reachable" in err and "Traceback" not in err
+    assert status == 2 and err.count("\n") == 1 and "not running" in err and "make run" in err
+    assert "Traceback" not in err

@@ -357,6 +357,21 @@ class FakeTenantStore:
         self.tenants[tenant.tenant_id] = tenant
         self.api_keys[(api_key.tenant_id, api_key.key_hash)] = api_key
 
+    def add_api_key(self, api_key: ApiKeyItem) -> None:
+        if api_key.tenant_id not in self.tenants or (api_key.tenant_id, api_key.key_hash) in self.api_keys:
+            raise Conflict("no such tenant, or the key exists")
+        self.api_keys[(api_key.tenant_id, api_key.key_hash)] = api_key.model_copy()
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKeyItem]:
+        return [k.model_copy() for (t, h), k in sorted(self.api_keys.items()) if t == tenant_id]
+
+    def revoke_api_key(self, tenant_id: str, key_hash: str, revoked_at: str) -> None:
+        found = self.api_keys.get((tenant_id, key_hash))
+        if found is None:
+            raise Conflict("no such key")
+        if found.status != "revoked":
+            found.status, found.revoked_at = "revoked", revoked_at
+
     def get_settings(self, tenant_id: str) -> TenantSettings:
         return self.settings.get(tenant_id, TenantSettings()).model_copy(deep=True)
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
-from chatsphere.models.common import iso
+from chatsphere.models.common import iso, looks_personal, not_a_personal_identifier
 from chatsphere.models.policies import PolicyIn
 from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
 
@@ -51,10 +52,29 @@ def test_a_phone_in_e164_is_kept() -> None:
 
 @pytest.mark.parametrize(
     "phone",
+    ["+44 20 7946 0958", "+44-20-7946-0958", "+44.20.7946.0958", "+44 (20) 7946 0958", "+44 (0)20 7946 0958"],
+)
+def test_a_phone_in_international_format_is_stored_in_e164(phone: str) -> None:
+    assert SubjectIn(phone=phone).phone == "+442079460958"
+    assert LookupIn(phone=phone).phone == "+442079460958"  # so a lookup finds it however either was written
+    assert SubjectIn(phone="+1 (415) 555-0100").phone == "+14155550100"
+
+
+@pytest.mark.parametrize("phone", ["020 7946 0958", "4155550100", "(415) 555-0100", "0044 20 7946 0958"])
+def test_a_phone_without_its_country_code_is_refused_with_a_message_that_says_so(phone: str) -> None:
+    for model in (SubjectIn, LookupIn):
+        (error,) = errors_of(model, {"phone": phone})
+        assert error["type"] == "phone_country_code" and "country code" in error["msg"]
+        assert_refused_without_echo(model, {"phone": phone}, phone)
+
+
+@pytest.mark.parametrize(
+    "phone",
     [
         "4155550100",  # no country code
-        "+1 201 555 0123",  # spaces: only E.164 is accepted
-        "+1-201-555-0123",
+        "+1 201 555 0123 ext. 7",  # letters
+        "+1/201/555/0123",  # separators other than space, dash, dot and parentheses
+        "+1 201 555 0123" + " " * 20,  # over 32 characters
         "+0123456789",
         "+1234",  # too short
         "+1999555012",  # not a number in any plan
@@ -63,6 +83,37 @@ def test_a_phone_in_e164_is_kept() -> None:
 )
 def test_a_phone_not_in_e164_is_refused_without_echoing_it(phone: str) -> None:
     assert_refused_without_echo(SubjectIn, {"phone": phone}, phone)
+
+
+@pytest.mark.parametrize(
+    "subject_id",
+    [
+        "ada@example.com",
+        "a@b.c",
+        "ada.l@mail.example.org",
+        "4155550100",
+        "+14155550100",
+        "415-555-0100",
+        "415.555.0100",
+        "+1 (415) 555-0100",
+        "1234567",
+        "123456789012345",
+    ],
+)
+def test_a_subject_id_that_looks_like_an_email_or_a_phone_is_personal(subject_id: str) -> None:
+    assert looks_personal(subject_id)
+    with pytest.raises(PydanticCustomError) as raised:
+        not_a_personal_identifier(subject_id)
+    assert "must not be personal identifiers" in str(raised.value) and subject_id not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "subject_id",
+    ["u-1", "slack:@ada", "@ada.", "ada@", "x@y", "123456", "1234567890123456", "u-4155550100", "2024-01-01T10"],
+)
+def test_other_subject_ids_are_not(subject_id: str) -> None:
+    assert not looks_personal(subject_id)
+    assert not_a_personal_identifier(subject_id) == subject_id
 
 
 def test_a_name_is_1_to_256_characters() -> None:

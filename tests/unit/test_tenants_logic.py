@@ -8,10 +8,17 @@ from typing import Any
 
 import pytest
 
-from chatsphere.errors import Conflict, Unauthorized
+from chatsphere.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from chatsphere.logic import api_keys
 from chatsphere.logic.api_keys import authorize, hash_api_key
-from chatsphere.logic.tenants import TenantSecrets, create_tenant_with_key
+from chatsphere.logic.tenants import (
+    TenantSecrets,
+    create_api_key,
+    create_tenant_with_key,
+    list_api_keys,
+    list_tenants,
+    revoke_api_key,
+)
 from tests.unit.fakes import World
 
 
@@ -148,3 +155,54 @@ def test_the_authorizers_check_refuses_a_revoked_item_and_reads_a_missing_status
         api_keys.authorize(keys, f"Bearer {api_key}")
     del item["status"]  # as models.items.ApiKeyItem defaults it
     assert api_keys.authorize(keys, f"Bearer {api_key}") == tenant
+
+
+# ------------------------------------------------------------------ several keys per tenant: rotation, revocation
+def test_rotation_two_keys_work_and_revoking_one_leaves_the_other(world: World) -> None:
+    tenant, old = world.new_tenant("Acme")
+    item, new = create_api_key(world.tenants, tenant)
+    assert item.tenant_id == tenant and new != old and item.key_id == hash_api_key(new)[:12]
+    assert authorize(world.tenants, f"Bearer {old}") == tenant
+    assert authorize(world.tenants, f"Bearer {new}") == tenant
+    old_id = hash_api_key(old)[:12]
+    assert [k.key_id for k in list_api_keys(world.tenants, tenant)] == sorted(
+        [old_id, item.key_id], key=lambda i: i != old_id
+    )
+    revoked = revoke_api_key(world.tenants, tenant, old_id)
+    assert revoked.status == "revoked" and revoked.revoked_at is not None
+    with pytest.raises(Unauthorized):
+        authorize(world.tenants, f"Bearer {old}")
+    assert authorize(world.tenants, f"Bearer {new}") == tenant
+    assert {k.key_id: k.status for k in list_api_keys(world.tenants, tenant)} == {
+        old_id: "revoked",
+        item.key_id: "active",
+    }
+    # again: nothing changes, the first revocation's time stays
+    assert revoke_api_key(world.tenants, tenant, old_id) == revoked
+
+
+def test_keys_of_an_unknown_tenant_and_unknown_keys_are_refused_and_write_nothing(world: World) -> None:
+    tenant, _ = world.new_tenant("Acme")
+    other, _ = world.new_tenant("Globex")
+    before = dict(world.tenants.api_keys)
+    for call in (
+        lambda: create_api_key(world.tenants, "t0000000000000000"),
+        lambda: list_api_keys(world.tenants, "t0000000000000000"),
+        lambda: revoke_api_key(world.tenants, "t0000000000000000", "0123456789ab"),
+        lambda: revoke_api_key(world.tenants, tenant, "0123456789ab"),
+        # another tenant's key id is not this tenant's
+        lambda: revoke_api_key(world.tenants, tenant, list_api_keys(world.tenants, other)[0].key_id),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    with pytest.raises(InvalidInput):
+        revoke_api_key(world.tenants, tenant, "not-a-key-id")
+    assert world.tenants.api_keys == before
+
+
+def test_tenants_are_listed_with_their_names(world: World) -> None:
+    one, _ = world.new_tenant("Acme")
+    two, _ = world.new_tenant("Globex")
+    assert sorted((t.tenant_id, t.name) for t in list_tenants(world.tenants)) == sorted(
+        [(one, "Acme"), (two, "Globex")]
+    )

@@ -63,6 +63,55 @@ class DynamoTenantStore(DynamoTable):
             ]
         )
 
+    # ------------------------------------------------------------ API keys (the authorizer reads them: dal/api_keys.py)
+    def add_api_key(self, api_key: ApiKeyItem) -> None:
+        """Only under a tenant that exists, and never over a key that does."""
+        pk = keyspace.tenant_pk(api_key.tenant_id)
+        with conflict_on_condition("no such tenant, or the key exists"):
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.table_name,
+                            "Key": serialise({"pk": pk, "sk": keyspace.TENANT_SK}),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": serialise(
+                                {"pk": pk, "sk": keyspace.api_key_sk(api_key.key_hash), **api_key.model_dump()}
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKeyItem]:
+        pages = self._ddb.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialise(
+                {":pk": keyspace.tenant_pk(tenant_id), ":prefix": keyspace.api_key_sk("")}
+            ),
+            ConsistentRead=True,
+        )
+        return [ApiKeyItem.model_validate(deserialise(raw)) for page in pages for raw in page["Items"]]
+
+    def revoke_api_key(self, tenant_id: str, key_hash: str, revoked_at: str) -> None:
+        """Conditional on the key existing, so that a revocation never creates an item; a second one is a no-op."""
+        with conflict_on_condition("no such key"):
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.api_key_sk(key_hash)}),
+                UpdateExpression="SET #s = :revoked, revoked_at = if_not_exists(revoked_at, :at)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=serialise({":revoked": "revoked", ":at": revoked_at}),
+            )
+
     # ------------------------------------------------------------ settings
     def get_settings(self, tenant_id: str) -> TenantSettings:
         return self.read_settings(tenant_id)[0]

@@ -140,6 +140,18 @@ class TenantStore(Protocol):
 
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None: ...
 
+    def add_api_key(self, api_key: ApiKeyItem) -> None:
+        """Another key of an existing tenant; Conflict if the tenant is gone or the key exists."""
+        ...
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKeyItem]:
+        """The tenant's keys (hashes, times, status), in key order."""
+        ...
+
+    def revoke_api_key(self, tenant_id: str, key_hash: str, revoked_at: str) -> None:
+        """Status revoked, if the key exists (Conflict if not); revoking a revoked key changes nothing."""
+        ...
+
     def get_settings(self, tenant_id: str) -> TenantSettings: ...
 
     def read_settings(self, tenant_id: str) -> tuple[TenantSettings, int]:

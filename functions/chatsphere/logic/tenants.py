@@ -4,21 +4,30 @@ The API key check is logic/api_keys.py, the authorizer's own small module."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 
-from chatsphere.errors import Unauthorized
+from chatsphere.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from chatsphere.logic.api_keys import API_KEY_RE, hash_api_key
 from chatsphere.logic.crypto import tenant_hmac_context
 from chatsphere.logic.ports import KeyWrapper, TenantStore
 from chatsphere.models.common import iso, utc_now
-from chatsphere.models.items import ApiKeyItem, TenantItem
+from chatsphere.models.items import KEY_ID_LENGTH, ApiKeyItem, TenantItem
+
+
+def _random_key(tenant_id: str) -> str:
+    return f"cs_{tenant_id}.{secrets.token_urlsafe(32)}"
+
+
+def _key_item(tenant_id: str, api_key: str, now: str) -> ApiKeyItem:
+    return ApiKeyItem(tenant_id=tenant_id, key_hash=hash_api_key(api_key), created_at=now)
 
 
 def create_tenant(store: TenantStore, kms: KeyWrapper, name: str) -> tuple[TenantItem, str]:
     """A new tenant with one API key. The key is returned once; only its hash is stored."""
     tenant_id = "t" + secrets.token_hex(8)
-    return create_tenant_with_key(store, kms, name, f"cs_{tenant_id}.{secrets.token_urlsafe(32)}")
+    return create_tenant_with_key(store, kms, name, _random_key(tenant_id))
 
 
 def create_tenant_with_key(store: TenantStore, kms: KeyWrapper, name: str, api_key: str) -> tuple[TenantItem, str]:
@@ -33,8 +42,58 @@ def create_tenant_with_key(store: TenantStore, kms: KeyWrapper, name: str, api_k
     _, wrapped = kms.generate(tenant_hmac_context(tenant_id))
     now = iso(utc_now())
     tenant = TenantItem(tenant_id=tenant_id, name=name, created_at=now, hmac_key_wrapped=wrapped)
-    store.create_tenant(tenant, ApiKeyItem(tenant_id=tenant_id, key_hash=hash_api_key(api_key), created_at=now))
+    store.create_tenant(tenant, _key_item(tenant_id, api_key, now))
     return tenant, api_key
+
+
+def list_tenants(store: TenantStore) -> list[TenantItem]:
+    """Every tenant, in id order (operator commands only: a Query of the registry, then one read per tenant)."""
+    found = [store.get_tenant(tenant_id) for tenant_id in store.tenant_ids()]
+    return [tenant for tenant in found if tenant is not None]
+
+
+def _known_tenant(store: TenantStore, tenant_id: str) -> None:
+    if store.get_tenant(tenant_id) is None:
+        raise NotFound(f"no tenant {tenant_id}")
+
+
+def create_api_key(store: TenantStore, tenant_id: str) -> tuple[ApiKeyItem, str]:
+    """Another key for a tenant (rotation: create, switch the clients, revoke the old one). Returned once."""
+    _known_tenant(store, tenant_id)
+    api_key = _random_key(tenant_id)
+    item = _key_item(tenant_id, api_key, iso(utc_now()))
+    try:
+        store.add_api_key(item)
+    except Conflict:  # the tenant went between the read and the write (the key itself is new: 256 random bits)
+        raise NotFound(f"no tenant {tenant_id}") from None
+    return item, api_key
+
+
+def list_api_keys(store: TenantStore, tenant_id: str) -> list[ApiKeyItem]:
+    """The tenant's keys, oldest first: key_id, times and status (never a key, nor its full hash)."""
+    _known_tenant(store, tenant_id)
+    return sorted(store.list_api_keys(tenant_id), key=lambda k: (k.created_at, k.key_hash))
+
+
+def revoke_api_key(store: TenantStore, tenant_id: str, key_id: str) -> ApiKeyItem:
+    """Revokes the tenant's key named `key_id`; the authorizer refuses it once its cached answer expires.
+    Revoking a revoked key again changes nothing."""
+    if re.fullmatch(f"[0-9a-f]{{{KEY_ID_LENGTH}}}", key_id) is None:
+        raise InvalidInput(f"a key id is {KEY_ID_LENGTH} hex digits, as `keys list` prints it")
+    matches = [k for k in list_api_keys(store, tenant_id) if k.key_id == key_id]
+    if not matches:
+        raise NotFound(f"no key {key_id} for tenant {tenant_id}")
+    if len(matches) > 1:  # 48 bits: practically never, but never revoke the wrong one
+        raise Conflict(f"several keys of tenant {tenant_id} share the id {key_id}")
+    (key,) = matches
+    if key.status != "revoked":
+        now = iso(utc_now())
+        try:
+            store.revoke_api_key(tenant_id, key.key_hash, now)
+        except Conflict:
+            raise NotFound(f"no key {key_id} for tenant {tenant_id}") from None
+        key = key.model_copy(update={"status": "revoked", "revoked_at": now})
+    return key
 
 
 class TenantSecrets:

@@ -58,11 +58,22 @@ class TenantItem(BaseModel):
     hmac_key_wrapped: bytes = Field(description="KMS-wrapped secret for the identifier lookup index")
 
 
+# A key's public name: the first hex digits of its hash (the sk's), enough to tell a tenant's keys apart.
+KEY_ID_LENGTH = 12
+
+
 class ApiKeyItem(BaseModel):
+    """TenantsTable, sk = APIKEY#<sha256 of the key>: the key itself is never stored."""
+
     tenant_id: str
     key_hash: str
     created_at: str
     status: Literal["active", "revoked"] = "active"
+    revoked_at: str | None = None
+
+    @property
+    def key_id(self) -> str:
+        return self.key_hash[:KEY_ID_LENGTH]
 
 
 class TombstoneItem(BaseModel):

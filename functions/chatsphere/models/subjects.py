@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, ExternalId, StrictModel
 
@@ -36,16 +37,26 @@ def email_lookup_form(value: str) -> str:
 
 
 def normalise_phone(value: str) -> str:
-    """E.164 (+ country code and number), checked against the numbering plan."""
+    """E.164 (+ country code and number, no separators), checked against the numbering plan."""
     import phonenumbers  # on first use, like email_validator
 
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise ValueError("not a valid E.164 phone number") from None
+        raise ValueError("not a valid phone number") from None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid E.164 phone number")
+        raise ValueError("not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def country_code_first(value: object) -> object:
+    """Before the pattern: a number without its leading + and country code gets a message that says so (020 7946 0958
+    is a number in some country, and no server can tell which)."""
+    if isinstance(value, str) and not value.startswith("+"):
+        raise PydanticCustomError(
+            "phone_country_code", "a phone number needs its country code: begin with + (e.g. +44 20 7946 0958)"
+        )
+    return value
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -65,13 +76,18 @@ Email = Annotated[
         " .local, ...), quoted local parts and [IP] domains are refused; stored normalised (NFC, domain lower-cased)",
     ),
 ]
+# + and the country code, then 7 to 15 digits in all, with spaces, dashes, dots or parentheses between them.
+PHONE_PATTERN = r"^\+[ ().-]*[1-9](?:[ ().-]*[0-9]){6,14}[ ().-]*$"
 Phone = Annotated[
     str,
-    StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"),
+    StringConstraints(pattern=PHONE_PATTERN, max_length=32),
+    BeforeValidator(country_code_first),
     AfterValidator(normalise_phone),
     Field(
-        description="E.164, e.g. +14155550100, and a number the country's numbering plan assigns (libphonenumber);"
-        " +10000000000 has the shape but is refused"
+        description="International format: + and the country code, then the number, with or without spaces, dashes,"
+        " dots or parentheses (+44 20 7946 0958, +1 (415) 555-0100); stored and compared in E.164 (+442079460958)."
+        " A number without its country code is refused, and so is one the country's numbering plan does not assign"
+        " (libphonenumber): +10000000000 has the shape but is refused"
     ),
 ]
 ContactKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
