@@ -1,5 +1,6 @@
-"""DeletionFunction: erases subjects from DeletionQueue (partial batch failures go back to the queue, then to
-its DLQ, where the monitor marks the request failed). A long erasure continues through a new message."""
+"""DeletionFunction: erases subjects from DeletionQueue (partial batch failures go back to the queue; the last
+attempt marks the request failed, and the message goes to the alarmed DLQ). A long erasure continues through a
+new message."""
 
 from __future__ import annotations
 
