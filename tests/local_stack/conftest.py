@@ -115,6 +115,20 @@ class RunningStack:
             raise
 
 
+def make_invoke(stack: RunningStack, function: str, event_file: str | Path) -> Any:
+    """`make -s invoke FN=<function> EVENT=<file>` against the stack, from the repository root: its JSON result."""
+    done = subprocess.run(
+        ["make", "-s", "invoke", f"FN={function}", f"EVENT={event_file}"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def start_stack(home: Path) -> RunningStack:
     """`make run` from the repository root, with its state in home/.local and the log in home/run.log."""
     local_dir = home / ".local"

@@ -15,7 +15,7 @@ import pytest
 
 from infra.events import rest_event, token_event
 from infra.local.run import sam_env_vars
-from tests.local_stack.conftest import ROOT, RunningStack, http, start_stack
+from tests.local_stack.conftest import ROOT, RunningStack, http, make_invoke, start_stack
 
 pytestmark = pytest.mark.local_stack
 
@@ -192,16 +192,7 @@ def test_the_cli_creates_a_tenant_whose_key_works(stack: RunningStack) -> None:
 def invoke(stack: RunningStack, function: str, event: dict[str, Any], tmp_path: Path) -> Any:
     event_file = tmp_path / f"{function}.json"
     event_file.write_text(json.dumps(event))
-    done = subprocess.run(
-        ["make", "-s", "invoke", f"FN={function}", f"EVENT={event_file}"],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return make_invoke(stack, function, event_file)
 
 
 def test_make_invoke_runs_a_function_on_an_event_file_against_the_stack(stack: RunningStack, tmp_path: Path) -> None:

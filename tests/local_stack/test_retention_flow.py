@@ -9,11 +9,10 @@ import json
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from tests.local_stack.conftest import ROOT, RunningStack, http
+from tests.local_stack.conftest import ROOT, RunningStack, http, make_invoke
 from tests.residue import SubjectValues, residue
 
 pytestmark = pytest.mark.local_stack
@@ -29,19 +28,6 @@ def at(days_ago: float) -> str:
 
 def expired_text(subject: str, n: int) -> str:
     return f"{subject} asked about the cobalt parcel {n} long ago"
-
-
-def make_invoke(stack: RunningStack, function: str, event: str) -> Any:
-    done = subprocess.run(
-        ["make", "-s", "invoke", f"FN={function}", f"EVENT={event}"],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def new_tenant(stack: RunningStack) -> str:
