@@ -39,7 +39,7 @@ def chromium() -> str:
         return found
     apt = shutil.which("apt-get")
     if apt is None:
-        pytest.skip("chromium is not installed and there is no apt-get to install it (apt-get install -y chromium)")
+        pytest.fail("chromium is not installed and there is no apt-get to install it: install Debian's chromium")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for args in (["update"], ["install", "-y", "chromium"]):
         # Another apt run (a parallel session) may hold the lock: wait for it rather than fail.
