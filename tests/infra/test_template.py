@@ -15,6 +15,8 @@ import pytest
 from cfnlint.api import lint_file
 
 from chatsphere.config import Config
+from chatsphere.dal.keyspace import interaction_blob_key
+from chatsphere.logic.crypto import PURPOSE, subject_key_context, tenant_hmac_context
 from infra import template
 
 Doc = dict[str, Any]
@@ -27,6 +29,13 @@ NO_PITR_TABLES = {"SubjectKeysTable"}
 EXTERNAL_STATEMENTS = {("ExportDeliveryRole", "DeliverToAllowListedControllers"): "PortabilityBucketPattern"}
 MIN_PYTHON = 12  # python3.12, the oldest runtime with years of support left
 PUBLIC_ACCESS_BLOCKS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+# The services that encrypt a resource type at rest under a key of the template, by the key's property on it.
+ENCRYPTING_SERVICES = {"AWS::DynamoDB::Table": "dynamodb", "AWS::S3::Bucket": "s3", "AWS::SQS::Queue": "sqs"}
+# The purposes of the code's own (direct) KMS calls, each named in the call's encryption context.
+PURPOSES = frozenset(context(".")[PURPOSE] for context in (subject_key_context, tenant_hmac_context))
+PURPOSE_CONDITION = f"kms:EncryptionContext:{PURPOSE}"
+# The function that stores interaction texts in the bucket; its objects are interaction_blob_key's, no other.
+INTERACTION_WRITER = "IntakeFunction"
 
 
 # ------------------------------------------------------------------ reading
@@ -159,6 +168,150 @@ def policy_problems(doc: Doc) -> list[str]:
                 if not statement.get("Resource"):
                     problems.append(f"{where}: no Resource")
     return problems
+
+
+def _kms_statements(doc: Doc) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(logical id, statement) of every Allow that names a kms: action."""
+    for logical, policies in _inline_policies(doc):
+        for policy in policies:
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                actions = [str(a) for a in as_list(statement.get("Action", []))]
+                if statement.get("Effect") == "Allow" and any(a.startswith("kms:") for a in actions):
+                    yield logical, statement
+
+
+def _service_host(value: Any) -> str | None:
+    """The service of a `!Sub <service>.${AWS::Region}.amazonaws.com`, or None for any other form."""
+    text = value.get("Fn::Sub") if isinstance(value, dict) else None
+    match = re.fullmatch(r"([a-z0-9-]+)\.\$\{AWS::Region\}\.amazonaws\.com", text) if isinstance(text, str) else None
+    return match[1] if match else None
+
+
+def encrypting_services(doc: Doc) -> set[str]:
+    """The services that hold a resource of the template encrypted under one of its CMKs."""
+    return {
+        service
+        for kind, service in ENCRYPTING_SERVICES.items()
+        for spec in of_type(doc, kind).values()
+        if uses_cmk(doc, spec.get("Properties", {}))
+    }
+
+
+def kms_problems(doc: Doc) -> list[str]:
+    """Every kms: grant is bound by one condition: kms:ViaService (the key used only by a service that encrypts
+    a resource of the template at rest), or the encryption context's purpose (a direct call of the code's,
+    for one of the purposes the code names). An unconditioned grant could unwrap every tenant's secret."""
+    services = encrypting_services(doc)
+    problems = []
+    for logical, statement in _kms_statements(doc):
+        where = f"{logical}/{statement.get('Sid', '?')}"
+        condition = statement.get("Condition") or {}
+        if not condition:
+            problems.append(f"{where}: kms grant with no condition (it could unwrap any data key or tenant secret)")
+            continue
+        if set(condition) != {"StringEquals"} or len(condition["StringEquals"]) != 1:
+            problems.append(f"{where}: not exactly one StringEquals condition: {condition!r}")
+            continue
+        ((key, values),) = condition["StringEquals"].items()
+        if key == "kms:ViaService":
+            for value in as_list(values):
+                service = _service_host(value)
+                if service not in services:
+                    problems.append(f"{where}: kms:ViaService {value!r} is no service encrypting the template's data")
+        elif key == PURPOSE_CONDITION:
+            unknown = sorted(set(map(str, as_list(values))) - PURPOSES)
+            if unknown:
+                problems.append(f"{where}: {key} {unknown} is no purpose the code uses ({sorted(PURPOSES)})")
+        else:
+            problems.append(f"{where}: condition {key} is neither kms:ViaService nor {PURPOSE_CONDITION}")
+    return problems
+
+
+def direct_kms_grants(doc: Doc) -> dict[str, set[tuple[str, str]]]:
+    """Per function or role: the (action, purpose) pairs its policy allows the code to call KMS with directly
+    (not through a service). A grant without a condition allows every purpose; kms:ViaService, none."""
+    grants: dict[str, set[tuple[str, str]]] = {logical: set() for logical, _ in _inline_policies(doc)}
+    for logical, statement in _kms_statements(doc):
+        equals = (statement.get("Condition") or {}).get("StringEquals", {})
+        if "kms:ViaService" in equals:
+            continue
+        purposes = set(map(str, as_list(equals[PURPOSE_CONDITION]))) if PURPOSE_CONDITION in equals else PURPOSES
+        actions = [str(a) for a in as_list(statement["Action"]) if str(a).startswith("kms:")]
+        grants[logical] |= {(action, purpose) for action in actions for purpose in purposes}
+    return grants
+
+
+def authorizer_kms_problems(doc: Doc) -> list[str]:
+    """The internet-facing authorizer (every API's TOKEN authorizer) can call KMS directly for no purpose."""
+    authorizers = {
+        name
+        for spec in of_type(doc, "AWS::Serverless::Api").values()
+        for authorizer in spec["Properties"].get("Auth", {}).get("Authorizers", {}).values()
+        for name in referenced(authorizer.get("FunctionArn"))
+    }
+    grants = direct_kms_grants(doc)
+    return [
+        f"{name}: the API's authorizer may call KMS directly: {sorted(grants[name])}"
+        for name in sorted(authorizers)
+        if grants.get(name)
+    ]
+
+
+def interaction_objects_problems(doc: Doc) -> list[str]:
+    """The interaction writer's S3 grants name only interaction texts (no export package, no other prefix)."""
+    pattern = {"Fn::Sub": "${" + DATA_BUCKET + ".Arn}/" + interaction_blob_key("*", "*", "*")}
+    problems = []
+    for logical, policies in _inline_policies(doc):
+        if logical != INTERACTION_WRITER:
+            continue
+        for policy in policies:
+            for statement in policy.get("Statement", []):
+                if not any(str(a).startswith("s3:") for a in as_list(statement.get("Action", []))):
+                    continue
+                for resource in as_list(statement.get("Resource", [])):
+                    if resource != pattern:
+                        problems.append(f"{logical}/{statement.get('Sid')}: S3 resource {resource!r}, not {pattern}")
+    return problems
+
+
+def dead_letter_queues(doc: Doc) -> set[str]:
+    """Every queue the template sends failures to: redrive targets, and every DeadLetterConfig (schedules) or
+    DeadLetterQueue (a function's asynchronous invocations)."""
+    found: set[str] = set()
+    for spec in of_type(doc, "AWS::SQS::Queue").values():
+        found |= referenced(spec.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn"))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("DeadLetterConfig", "DeadLetterQueue"):
+                    found.update(referenced(value))
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in doc["Resources"].items() if v["Type"] != "AWS::SQS::Queue"})
+    return found & set(of_type(doc, "AWS::SQS::Queue"))
+
+
+def dead_letter_alarm_problems(doc: Doc) -> list[str]:
+    """Every dead-letter queue has an alarm on its visible messages, with an action."""
+    watched = set()
+    for spec in of_type(doc, "AWS::CloudWatch::Alarm").values():
+        props = spec["Properties"]
+        if (props.get("Namespace"), props.get("MetricName")) != ("AWS/SQS", "ApproximateNumberOfMessagesVisible"):
+            continue
+        if not props.get("AlarmActions"):
+            continue
+        for dimension in props.get("Dimensions", []):
+            value = dimension.get("Value")
+            if dimension.get("Name") == "QueueName" and isinstance(value, dict) and "Fn::GetAtt" in value:
+                target = value["Fn::GetAtt"]
+                queue, attribute = target if isinstance(target, list) else target.split(".", 1)
+                if attribute == "QueueName":
+                    watched.add(queue)
+    return [f"{queue}: a dead-letter queue with no alarm" for queue in sorted(dead_letter_queues(doc) - watched)]
 
 
 def table_problems(doc: Doc) -> list[str]:
@@ -347,6 +500,25 @@ def test_every_policy_statement_is_scoped_to_the_templates_resources() -> None:
     assert policy_problems(template.load()) == []
 
 
+def test_every_kms_grant_is_bound_to_a_service_or_to_a_purpose_of_the_code() -> None:
+    # Issue 14.10: every role, the authorizer included, had kms:Decrypt on the data key with no condition.
+    assert kms_problems(template.load()) == []
+
+
+def test_the_authorizer_cannot_unwrap_a_data_key_or_a_tenant_secret() -> None:
+    assert authorizer_kms_problems(template.load()) == []
+
+
+def test_the_interaction_writer_reaches_only_interaction_texts_in_the_bucket() -> None:
+    # Issue 14.10: Intake could read and write tenants/*, every tenant's plaintext export packages included.
+    assert interaction_objects_problems(template.load()) == []
+
+
+def test_every_dead_letter_queue_has_an_alarm() -> None:
+    # Issue 14.10: MonitorScheduleDeadLetterQueue had none.
+    assert dead_letter_alarm_problems(template.load()) == []
+
+
 def test_tables_are_on_demand_encrypted_expiring_and_recoverable_except_the_keys() -> None:
     assert table_problems(template.load()) == []
 
@@ -457,6 +629,42 @@ def _missing_handler(doc: Doc) -> None:
     doc["Resources"]["IntakeFunction"]["Properties"]["Handler"] = "chatsphere.handlers.intake.no_such_handler"
 
 
+def _unconditioned_kms(doc: Doc) -> None:
+    del _statement(doc, "AuthorizerFunction", "TableEncryption")["Condition"]
+
+
+def _kms_via_an_unused_service(doc: Doc) -> None:
+    _statement(doc, "AnalyticsFunction", "StoreEncryption")["Condition"]["StringEquals"]["kms:ViaService"] = {
+        "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"
+    }
+
+
+def _unknown_purpose(doc: Doc) -> None:
+    _statement(doc, "IntakeFunction", "SubjectDataKeys")["Condition"]["StringEquals"][PURPOSE_CONDITION] = "anything"
+
+
+def _authorizer_unwraps_secrets(doc: Doc) -> None:
+    statements = doc["Resources"]["AuthorizerFunction"]["Properties"]["Policies"][0]["Statement"]
+    statements.append(copy.deepcopy(_statement(doc, "IntakeFunction", "UnwrapTenantSecret")))
+
+
+def _intake_reads_packages(doc: Doc) -> None:
+    _statement(doc, "IntakeFunction", "LargeInteractionText")["Resource"] = _statement(
+        doc, "RightsFunction", "SignDownloadLinks"
+    )["Resource"]
+
+
+def _dead_letters_unwatched(doc: Doc) -> None:
+    del doc["Resources"]["MonitorScheduleDeadLettersAlarm"]
+
+
+def _async_dead_letters_unwatched(doc: Doc) -> None:
+    doc["Resources"]["AnalyticsFunction"]["Properties"]["DeadLetterQueue"] = {
+        "Type": "SQS",
+        "TargetArn": {"Fn::GetAtt": ["ExportQueue", "Arn"]},
+    }
+
+
 Rule = Callable[[Doc], list[str]]
 
 
@@ -488,6 +696,24 @@ def _data_bucket(doc: Doc) -> list[str]:
         pytest.param(runtime_problems, _old_runtime, "IntakeFunction: runtime 'python3.11'", id="old-runtime"),
         pytest.param(log_problems, _unencrypted_logs, "IntakeLogGroup: not encrypted", id="logs-unencrypted"),
         pytest.param(handler_problems, _missing_handler, "intake.no_such_handler does not import", id="handler"),
+        pytest.param(kms_problems, _unconditioned_kms, "TableEncryption: kms grant with no condition", id="kms-open"),
+        pytest.param(kms_problems, _kms_via_an_unused_service, "secretsmanager", id="kms-via-unused-service"),
+        pytest.param(kms_problems, _unknown_purpose, "['anything'] is no purpose", id="kms-unknown-purpose"),
+        pytest.param(authorizer_kms_problems, _unconditioned_kms, "AuthorizerFunction: the API's", id="authz-open"),
+        pytest.param(authorizer_kms_problems, _authorizer_unwraps_secrets, "identifier-hmac", id="authz-secret"),
+        pytest.param(interaction_objects_problems, _intake_reads_packages, "exports/*", id="intake-packages"),
+        pytest.param(
+            dead_letter_alarm_problems,
+            _dead_letters_unwatched,
+            "MonitorScheduleDeadLetterQueue: a dead-letter queue with no alarm",
+            id="schedule-dlq-alarm",
+        ),
+        pytest.param(
+            dead_letter_alarm_problems,
+            _async_dead_letters_unwatched,
+            "ExportQueue: a dead-letter queue with no alarm",
+            id="function-dlq-alarm",
+        ),
     ],
 )
 def test_a_broken_copy_of_the_template_is_caught(rule: Rule, breakage: Callable[[Doc], None], expected: str) -> None:

@@ -15,15 +15,18 @@ from chatsphere.logic.ports import DataKeyStore, KeyWrapper
 
 FORMAT = b"\x01"  # version byte, so the format can change without ambiguity
 NONCE_BYTES = 12
+# Every direct KMS call names its purpose in the encryption context under this key. template.yaml grants each
+# function kms:Decrypt (and GenerateDataKey) for its own purposes only, by kms:EncryptionContext:purpose.
+PURPOSE = "purpose"
 
 
 def subject_key_context(tenant_id: str) -> dict[str, str]:
     # The KMS encryption context shows in CloudTrail: it holds the tenant and purpose only.
-    return {"tenant_id": tenant_id, "purpose": "subject-data-key"}
+    return {"tenant_id": tenant_id, PURPOSE: "subject-data-key"}
 
 
 def tenant_hmac_context(tenant_id: str) -> dict[str, str]:
-    return {"tenant_id": tenant_id, "purpose": "identifier-hmac"}
+    return {"tenant_id": tenant_id, PURPOSE: "identifier-hmac"}
 
 
 class SubjectCipher:
