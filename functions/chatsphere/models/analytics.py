@@ -46,6 +46,8 @@ class DailyAggregate(BaseModel):
         + ", ".join(TURN_BUCKETS)
         + " (a bucket of at least min_count subjects)"
         + _FOLDED
+        + ", `conversations`; buckets fold further while, with `interactions` and the buckets' ranges, the"
+        " published counts would pin one inside other"
     )
 
     @model_validator(mode="before")
