@@ -1,5 +1,5 @@
 """Trend analytics (the Analytics function and GET /v1/analytics/daily) against moto: objectors and erased subjects
-left out, small cells suppressed, a day computed once, and no identifier in any aggregate."""
+left out, small cells folded into an unnamed `other`, a day computed once, and no identifier in any aggregate."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from tests.integration.helpers import call, functions, new_tenant
 from tests.integration.queues import drain
 from tests.integration.test_retention import NOW, at, interaction, subject
+from tests.unit.test_analytics_logic import disclosures, entry, truth_of
 
 
 @pytest.fixture
@@ -52,13 +53,35 @@ def test_a_day_counts_everyone_but_objectors_and_erased_subjects_and_names_nobod
     assert got is not None and got["suppressed"] is False
     assert got["subjects"] == 3 and got["interactions"] == 7 and got["conversations"] == 1
     assert got["by_role"] == {"agent": 3, "customer": 4}
-    # sms is one subject (fewer than 3): suppressed, and web with it, since the total would give sms away
-    assert got["by_channel"] == {"sms": None, "web": None}
+    # sms is one subject (fewer than 3): folded into other, unnamed, and web with it (other alone would be sms)
+    assert got["by_channel"] == {"other": 7}
     # every interaction used conversation c-1: one conversation of 7 turns, among 3 subjects (published)
     assert got["conversation_turns"] == {"6-10": 1}
     text = json.dumps(got)
     for n in range(5):
         assert f"u-{n}" not in text and f"person{n}" not in text and "order" not in text
+
+
+def test_the_probes_day_names_no_small_channel_and_its_numbers_pin_no_conversation(aws: Any, tenant: str) -> None:
+    """Issue 14's probe: six subjects with one web interaction each, one alone on helpline-vip with 3 turns, k = 5."""
+    body = call("GET", "/v1/settings", tenant=tenant).body
+    body["analytics_min_count"] = 5
+    assert call("PUT", "/v1/settings", tenant=tenant, body=body).status == 200
+    entries = []
+    for n in range(6):
+        subject(tenant, f"u-{n}")
+        interaction(tenant, f"u-{n}", "hello", 1, channel="web", conversation_id=f"c-{n}")
+        entries.append(entry(f"u-{n}", conversation=f"c-{n}"))
+    subject(tenant, "vip")
+    for _ in range(3):
+        interaction(tenant, "vip", "a word", 1, channel="helpline-vip", conversation_id="c-vip")
+        entries.append(entry("vip", channel="helpline-vip", conversation="c-vip"))
+    compute()
+    got = day_of(tenant, at(1)[:10])
+    assert got is not None and (got["subjects"], got["interactions"], got["conversations"]) == (7, 9, 7)
+    assert got["by_channel"] == {"other": 9} and got["conversation_turns"] == {"other": 7}
+    assert "helpline" not in json.dumps(got)
+    assert disclosures(got, truth_of(entries), 5) == []
 
 
 def test_a_day_of_too_few_subjects_is_suppressed_whole(aws: Any, tenant: str) -> None:
