@@ -28,7 +28,7 @@ from chatsphere.models.retention import DueEntry
 WATERMARK = "analytics"
 PAGE = 1000
 MAX_RANGE_DAYS = 366
-EXCLUDED_STATUSES = ("erasing",)
+EXCLUDED_STATUSES = ("erasing", "restricted")  # restricted: kept for a legal hold, stored and not processed
 
 
 class AnalyticsStore(Protocol):
