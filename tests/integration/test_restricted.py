@@ -301,6 +301,7 @@ def test_a_completion_that_lands_just_before_the_lifts_write_makes_the_lift_open
     # Then the first deletion's receipt is true (it kept everything, for the hold that stood when it finished)
     first = record(tenant, deleting)
     assert first["status"] == "completed_with_exceptions" and placed in first["result"]["kept_because"]
+    assert first["result"]["held_by"] == placed and "hold_lifted" not in first["result"]["steps"]
     assert first["result"]["kept"] == {
         "profile": 1,
         "interactions": 2,

@@ -254,7 +254,8 @@ class _Run:
             "exports_cancelled": sum(1 for r in self._records() if r.type == "export" and r.is_open),
         }
         # A second pass (the hold was lifted before the first completed) adds to what the first removed.
-        removed = {k: self.receipt.removed.get(k, 0) + counted.get(k, 0) for k in {*self.receipt.removed, *counted}}
+        before = self.receipt.removed
+        removed = {k: before.get(k, 0) + counted.get(k, 0) for k in sorted({*before, *counted})}
         kept: dict[str, int] = {}
         if self.held:
             kept = {k: v for k, v in by_kind(stays).items() if v}
@@ -405,22 +406,27 @@ class _Run:
         lands first), nothing protects what was kept: the erasure goes on, in the same record, to remove it."""
         receipt = self.receipt.model_copy(update={"lookup_digests": []})
         done = finish(self.item, "completed_with_exceptions", self.now, receipt)
-        assert self.receipt.held_by is not None  # the inventory names the hold whenever it keeps anything
+        held_by = self.receipt.held_by or self._hold_request_id()  # or inventoried before receipts named it
         try:
-            self.p.subjects.restrict(done, self.receipt.held_by)
+            if held_by is None:  # while a subject is erasing a hold can only be lifted, never placed
+                raise Conflict("the legal hold was lifted")
+            self.p.subjects.restrict(done, held_by)
         except Conflict:
             current = self.p.requests.get(self.tenant_id, self.item.request_id)
             if current is None or not current.is_open:
                 self.item = current or done  # another delivery of this job finished it
                 return
-            profile = self.p.subjects.get_profile(self.tenant_id, self.subject_id)
-            hold = LegalHold.model_validate(profile.legal_hold) if profile and profile.legal_hold else None
-            if hold is not None and hold.request_id == self.receipt.held_by:
+            if held_by is not None and self._hold_request_id() == held_by:
                 raise  # the hold stands: an unexpected refusal, for the queue to retry
             self._carry_on()
             return
         self.item = done
         publish_status(self.p.events, done, self.now, retried=True)
+
+    def _hold_request_id(self) -> str | None:
+        """The request that placed the subject's legal hold now in force, if one is."""
+        profile = self.p.subjects.get_profile(self.tenant_id, self.subject_id)
+        return LegalHold.model_validate(profile.legal_hold).request_id if profile and profile.legal_hold else None
 
     def _carry_on(self) -> None:
         """The hold was lifted while the erasure ran: start its steps again with no hold (the inventory adds to
