@@ -35,6 +35,20 @@ class ErasureInProgress(Conflict):
         self.request_id = request_id
 
 
+class SubjectRestricted(Conflict):
+    """The subject's erasure completed with exceptions: a legal hold keeps what it covers (GDPR art. 18). It can
+    be read and exported, and takes no change; lifting the hold completes the erasure."""
+
+    slug = "subject-restricted"
+
+    def __init__(self, request_id: str | None = None) -> None:
+        super().__init__(
+            "the subject is restricted under a legal hold: its erasure (request_id) kept what the hold covers; it can"
+            " be read and exported and takes no change until the hold is lifted, which completes the erasure"
+        )
+        self.request_id = request_id
+
+
 class Gone(DomainError):
     """The subject was erased: the id answers 410 and names the deletion that erased it."""
 

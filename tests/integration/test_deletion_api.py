@@ -347,9 +347,12 @@ def test_a_hold_on_interactions_keeps_them_and_their_key_and_completes_with_exce
     assert call("POST", "/v1/subject-lookups", tenant=tenant, body={"email": PERSON["email"]}).body["subject_ids"] == []
     scan = residue(SubjectValues.from_profile("u-1", PERSON, []), resolver=aws)
     assert kinds(scan) <= {"subject_id"}, [str(f) for f in scan]
-    # the subject stays closed while the hold stands
-    assert call("GET", "/v1/subjects/u-1", tenant=tenant).status == 409
-    assert call("DELETE", "/v1/subjects/u-1", tenant=tenant).body["request_id"] == record["request_id"]
+    # the subject is restricted while the hold stands: what it kept is read, a new deletion is refused
+    restricted = call("GET", "/v1/subjects/u-1", tenant=tenant)
+    assert restricted.status == 200 and restricted.body["status"] == "restricted" and restricted.body["name"] is None
+    again = call("DELETE", "/v1/subjects/u-1", tenant=tenant)
+    assert again.status == 409 and again.body["type"].endswith("/subject-restricted")
+    assert again.body["request_id"] == record["request_id"]
 
 
 def test_lifting_the_hold_completes_the_erasure_by_itself_with_a_linked_record(aws: Any, tenant: str) -> None:

@@ -34,7 +34,7 @@ from chatsphere.models.items import (
     TombstoneItem,
 )
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
-from chatsphere.models.requests import ExportResult, RequestItem
+from chatsphere.models.requests import ExportResult, ProfileRecords, RequestItem, as_records
 from chatsphere.models.settings import TenantSettings
 
 NOT_ALLOWED = "the subject changed or does not allow this write; read it again"
@@ -97,6 +97,7 @@ class FakeSubjectStore:
         self.lookups: dict[tuple[str, str, IdentifierKind], str] = {}
         self.interactions: dict[tuple[str, str], dict[str, InteractionItem]] = {}
         self.records: list[RequestItem] = []  # the records written in a profile's transaction
+        self.requests: FakeRequestStore | None = None  # the RequestsTable a deletion's completion spans (World)
         self.saves = 0
 
     # ------------------------------------------------------------ profiles
@@ -105,7 +106,10 @@ class FakeSubjectStore:
         return found.model_copy(deep=True) if found else None
 
     def save_profile(
-        self, profile: ProfileItem, expected_version: int | None, record: RequestItem | None = None
+        self,
+        profile: ProfileItem,
+        expected_version: int | None,
+        record: ProfileRecords = None,
     ) -> None:
         """attribute_not_exists(pk) for a new profile, version = :v for a replacement; all or nothing."""
         self.saves += 1
@@ -122,8 +126,7 @@ class FakeSubjectStore:
                 self.lookups.pop((*key, kind), None)
             else:
                 self.lookups[(*key, kind)] = digest
-        if record is not None:
-            self.records.append(record.model_copy(deep=True))
+        self.records.extend(r.model_copy(deep=True) for r in as_records(record))
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]:
         return sorted({s for (t, s, k), d in self.lookups.items() if (t, k, d) == (tenant_id, kind, digest)})
@@ -183,6 +186,26 @@ class FakeSubjectStore:
     def strip_profile(self, tenant_id: str, subject_id: str) -> None:
         profile = self.profiles[(tenant_id, subject_id)]
         self.profiles[(tenant_id, subject_id)] = profile.model_copy(update={"sealed": {}, "lookups": {}})
+
+    def restrict(self, record: RequestItem, hold_request_id: str) -> None:
+        """The profile erasing for this deletion with the hold still placed by `hold_request_id`, and the record
+        in progress (in `requests`, the RequestsTable the transaction spans), else Conflict; both or neither."""
+        key = (record.tenant_id, record.subject_id)
+        profile = self.profiles.get(key)
+        hold = (profile.legal_hold or {}) if profile else {}
+        current = self.requests.get(record.tenant_id, record.request_id) if self.requests else None
+        if (
+            profile is None
+            or profile.status != "erasing"
+            or profile.deletion_request_id != record.request_id
+            or hold.get("request_id") != hold_request_id
+            or current is None
+            or current.status != "in_progress"
+        ):
+            raise Conflict(NOT_ALLOWED)
+        assert self.requests is not None
+        self.requests.set_status(record, ("in_progress",))
+        self.profiles[key] = profile.model_copy(update={"status": "restricted", "version": profile.version + 1})
 
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
         return subject_id in self.find_subjects(tenant_id, kind, digest)
@@ -586,6 +609,7 @@ class World:
         self.tenants = FakeTenantStore()
         self.secret = TenantSecrets(self.tenants, self.kms).hmac_key
         self.requests = FakeRequestStore()
+        self.subjects.requests = self.requests
         self.export_jobs: FakeJobQueue[ExportJob] = FakeJobQueue()
         self.deletion_jobs: FakeJobQueue[DeletionJob] = FakeJobQueue()
         self.events = FakeEventPublisher()

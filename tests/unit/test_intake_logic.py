@@ -11,7 +11,7 @@ from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound, Pay
 from chatsphere.logic import codec, cursors, intake
 from chatsphere.logic.crypto import subject_key_context
 from chatsphere.models.items import ProfileItem
-from chatsphere.models.requests import RequestItem
+from chatsphere.models.requests import ProfileRecords
 from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
 from tests.unit.fakes import FakeDataKeyStore, FakeSubjectStore, World
 
@@ -317,7 +317,7 @@ def test_a_concurrent_write_is_retried_on_top_of_the_winner(tenant: str) -> None
             self.raced = False
 
         def save_profile(
-            self, profile: ProfileItem, expected_version: int | None, record: RequestItem | None = None
+            self, profile: ProfileItem, expected_version: int | None, record: ProfileRecords = None
         ) -> None:
             if not self.raced:
                 self.raced = True
@@ -354,7 +354,7 @@ def test_a_write_that_always_conflicts_gives_up_with_conflict(tenant: str) -> No
     # Given a store where every save loses to another writer
     class HotStore(FakeSubjectStore):
         def save_profile(
-            self, profile: ProfileItem, expected_version: int | None, record: RequestItem | None = None
+            self, profile: ProfileItem, expected_version: int | None, record: ProfileRecords = None
         ) -> None:
             current = self.profiles.get((profile.tenant_id, profile.subject_id))
             theirs = profile.model_copy(update={"version": (current.version if current else 0) + 1})

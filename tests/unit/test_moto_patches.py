@@ -46,6 +46,22 @@ def test_a_failed_transaction_leaves_no_trace_and_keeps_what_was_there(table: An
     assert [i["sk"]["S"] for i in items["Items"]] == ["a"]
 
 
+def test_a_failed_transaction_undoes_its_update_whichever_operation_fails(table: Any) -> None:
+    # moto applies the operations after the one that fails: an Update changes its item in place
+    table.transact_write_items(TransactItems=[put("a"), put("b")])
+    update = {"TableName": "t", "UpdateExpression": "SET v = :new", "ExpressionAttributeValues": {":new": {"S": "new"}}}
+    failing = {**update, "ConditionExpression": "v = :new"}
+    with pytest.raises(ClientError):
+        table.transact_write_items(
+            TransactItems=[
+                {"Update": {**failing, "Key": {"pk": {"S": "p"}, "sk": {"S": "a"}}}},
+                {"Update": {**update, "Key": {"pk": {"S": "p"}, "sk": {"S": "b"}}}},
+            ]
+        )
+    items = table.query(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}})
+    assert [i["v"]["S"] for i in items["Items"]] == ["x" * 100, "x" * 100]
+
+
 def test_a_transaction_does_not_copy_the_items_of_the_table(table: Any) -> None:
     from moto.dynamodb.models.dynamo_type import Item
 

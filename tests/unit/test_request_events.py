@@ -134,7 +134,19 @@ def test_every_subject_right_publishes_its_completed_record(world: World, tenant
     subject_rights.set_deactivated(*ports, tenant, subject, True, NOW)
     hold = LegalHoldIn.model_validate({"reason": "audit", "categories": ["profile"]})
     subject_rights.place_hold(w.subjects, w.keyring, w.tenants, w.events, w.tombstones, tenant, subject, hold, NOW)
-    subject_rights.lift_hold(w.subjects, w.tenants, w.events, w.tombstones, tenant, subject, NOW)
+    subject_rights.lift_hold(
+        w.subjects,
+        w.keyring,
+        w.tenants,
+        w.requests,
+        w.deletion_jobs,
+        w.blobs,
+        w.events,
+        w.tombstones,
+        tenant,
+        subject,
+        NOW,
+    )
     published = w.events.of_type(STATUS_CHANGED)
     records = w.subjects.records  # the records written in the profiles' transactions
     assert [(d["request_id"], d["type"], d["status"]) for d in published] == [

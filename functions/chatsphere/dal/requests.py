@@ -61,6 +61,39 @@ def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
     }
 
 
+def status_update(table_name: str, item: RequestItem, expected_status: tuple[str, ...]) -> dict[str, Any]:
+    """The UpdateItem of a status change (set_status), also a transaction's Update: status, completion time
+    and result only, if the stored status is one of `expected_status`."""
+    names = {"#s": "status"}
+    values: dict[str, Any] = {":status": item.status, **{f":e{i}": s for i, s in enumerate(expected_status)}}
+    sets, removes = ["#s = :status"], []
+    written: dict[str, Any] = {
+        "completed_at": item.completed_at,
+        "result": item.result.model_dump(exclude_none=True) if item.result else None,
+        "open_pk": keyspace.tenant_pk(item.tenant_id) if item.is_open else None,
+        **dict.fromkeys(("day_pk", "day_sk", "expires_at")),
+        **closed_index(item),
+    }
+    if item.subject_erased:  # a deletion's own record completes with the subject's keyed hash
+        written.update(subject_id=item.subject_id, subject_erased=True, subject_ref=None)
+    for field, value in written.items():
+        names[f"#{field}"] = field  # `result` is a reserved word
+        if value is None:
+            removes.append(f"#{field}")
+        else:
+            sets.append(f"#{field} = :{field}")
+            values[f":{field}"] = value
+    expected = ", ".join(f":e{i}" for i in range(len(expected_status)))
+    return {
+        "TableName": table_name,
+        "Key": serialise({"pk": keyspace.tenant_pk(item.tenant_id), "sk": keyspace.request_sk(item.request_id)}),
+        "UpdateExpression": f"SET {', '.join(sets)}" + (f" REMOVE {', '.join(removes)}" if removes else ""),
+        "ConditionExpression": f"#s IN ({expected})",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": serialise(values),
+    }
+
+
 class DynamoRequestStore(DynamoTable):
     def create(self, item: RequestItem) -> None:
         with conflict_on_condition("request id already exists"):
@@ -77,35 +110,8 @@ class DynamoRequestStore(DynamoTable):
     def set_status(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
         """Write the record's status, completion time and result, and nothing else (a stale copy never
         undoes an extension), if its stored status is one of `expected_status`: a compare-and-set."""
-        names = {"#s": "status"}
-        values: dict[str, Any] = {":status": item.status, **{f":e{i}": s for i, s in enumerate(expected_status)}}
-        sets, removes = ["#s = :status"], []
-        written: dict[str, Any] = {
-            "completed_at": item.completed_at,
-            "result": item.result.model_dump(exclude_none=True) if item.result else None,
-            "open_pk": keyspace.tenant_pk(item.tenant_id) if item.is_open else None,
-            **dict.fromkeys(("day_pk", "day_sk", "expires_at")),
-            **closed_index(item),
-        }
-        if item.subject_erased:  # a deletion's own record completes with the subject's keyed hash
-            written.update(subject_id=item.subject_id, subject_erased=True, subject_ref=None)
-        for field, value in written.items():
-            names[f"#{field}"] = field  # `result` is a reserved word
-            if value is None:
-                removes.append(f"#{field}")
-            else:
-                sets.append(f"#{field} = :{field}")
-                values[f":{field}"] = value
-        expected = ", ".join(f":e{i}" for i in range(len(expected_status)))
         with conflict_on_condition("the request is no longer in a state that allows this"):
-            self._ddb.update_item(
-                TableName=self.table_name,
-                Key=self._key(item.tenant_id, item.request_id),
-                UpdateExpression=f"SET {', '.join(sets)}" + (f" REMOVE {', '.join(removes)}" if removes else ""),
-                ConditionExpression=f"#s IN ({expected})",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialise(values),
-            )
+            self._ddb.update_item(**status_update(self.table_name, item, expected_status))
 
     def extend(self, extended: RequestItem, previous_due_at: str) -> None:
         """Record the one extension: only while the request is open, not extended, and due when it was read."""

@@ -19,10 +19,10 @@ from chatsphere.dal.dynamo import (
     is_transaction_conflict,
     serialise,
 )
-from chatsphere.dal.requests import put_request_op
+from chatsphere.dal.requests import put_request_op, status_update
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
 from chatsphere.models.reconcile import StoredRef
-from chatsphere.models.requests import RequestItem
+from chatsphere.models.requests import ProfileRecords, RequestItem, as_records
 
 IDENTIFIER_INDEX = "IdentifierIndex"
 TRANSACTION_ATTEMPTS = 4
@@ -40,7 +40,7 @@ def profile_index(profile: ProfileItem) -> dict[str, Any]:
     """A profile's day index entry (from its last known activity) while it can expire, and its hold marker.
     No TTL: a profile ends by an erasure, with its receipt, never silently."""
     attributes: dict[str, Any] = {}
-    if profile.status != "erasing":
+    if profile.status not in ("erasing", "restricted"):  # neither expires: the one ends, the other awaits its hold
         at = profile.active_at or profile.created_at
         # Retention re-files a profile it found active into the late bucket (its new day may be behind the
         # watermark); a new profile's own day is never behind it.
@@ -68,9 +68,12 @@ class DynamoSubjectStore(DynamoTable):
         return ProfileItem.model_validate(deserialise(resp["Item"]))
 
     def save_profile(
-        self, profile: ProfileItem, expected_version: int | None, record: RequestItem | None = None
+        self,
+        profile: ProfileItem,
+        expected_version: int | None,
+        record: ProfileRecords = None,
     ) -> None:
-        """Write the profile, its lookup items and (if given) the request record of the change in one
+        """Write the profile, its lookup items and (if given) the request record(s) of the change in one
         transaction, guarded by the version read. Raises Conflict if the profile changed since it was read."""
         pk = keyspace.subject_pk(profile.tenant_id, profile.subject_id)
         item = {"pk": pk, "sk": keyspace.PROFILE_SK, **profile.model_dump(), **profile_index(profile)}
@@ -91,9 +94,37 @@ class DynamoSubjectStore(DynamoTable):
                 ipk = keyspace.identifier_pk(profile.tenant_id, kind, digest)
                 lookup = {**lookup_key, "ipk": ipk, "subject_id": profile.subject_id}
                 ops.append({"Put": {"TableName": self.table_name, "Item": serialise(lookup)}})
-        if record is not None:
-            ops.append(put_request_op(self.requests_table, record))
+        for each in as_records(record):
+            ops.append(put_request_op(self.requests_table, each))
         self._transact(ops)
+
+    def restrict(self, record: RequestItem, hold_request_id: str) -> None:
+        """Complete a deletion with exceptions and make its subject `restricted`, in one transaction, only while
+        the legal hold it kept data for still stands (placed by `hold_request_id`), the profile is closed for this
+        deletion and the record is in progress. A lift that landed first fails it (Conflict): the job then goes
+        on to remove what the hold had kept. The version moves, so a lift that read the profile before re-reads."""
+        profile = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": serialise(
+                    {"pk": keyspace.subject_pk(record.tenant_id, record.subject_id), "sk": keyspace.PROFILE_SK}
+                ),
+                "UpdateExpression": "SET #s = :restricted, version = version + :one",
+                "ConditionExpression": "#s = :erasing AND deletion_request_id = :rid AND legal_hold.request_id = :hold",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": serialise(
+                    {
+                        ":restricted": "restricted",
+                        ":erasing": "erasing",
+                        ":one": 1,
+                        ":rid": record.request_id,
+                        ":hold": hold_request_id,
+                    }
+                ),
+            }
+        }
+        completed = {"Update": status_update(self.requests_table, record, ("in_progress",))}
+        self._transact([profile, completed], "the legal hold was lifted, or the deletion is no longer in progress")
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]:
         ipk = keyspace.identifier_pk(tenant_id, kind, digest)

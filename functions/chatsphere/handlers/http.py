@@ -60,7 +60,9 @@ _DESCRIPTIONS = {
     401: "No API key",
     403: "The API key is not valid",
     404: "No such resource for this tenant",
-    409: "Conflicts with the resource's current state (e.g. the subject is being erased)",
+    409: "Conflicts with the resource's current state: e.g. the subject is being erased (problem type"
+    " erasure-in-progress) or restricted under a legal hold (subject-restricted: readable and exportable, it takes"
+    " no change until the hold is lifted); `request_id` names the deletion",
     410: "The subject was erased; `request_id` names the deletion",
     413: "Body or text too large",
     412: "If-Match does not name the current version (the ETag of a GET); nothing was written",

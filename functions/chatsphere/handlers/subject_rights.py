@@ -22,7 +22,7 @@ from chatsphere.handlers.http import (
     versioned_response,
     with_etag,
 )
-from chatsphere.logic import deletion, intake, subject_rights
+from chatsphere.logic import deletion, subject_rights
 from chatsphere.logic.preconditions import parse_if_match
 from chatsphere.models.common import utc_now
 from chatsphere.models.requests import RequestRecord
@@ -169,30 +169,32 @@ def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
 
 @router.delete(
     "/v1/subjects/<subject_id>/legal-hold",
-    summary="Lift the legal hold; a deletion it interrupted then completes by itself (202, the new record)",
+    summary="Lift the legal hold; if a deletion kept data for it, that data is then erased (202, the deletion)",
     responses={
         **SUBJECT_OK,
-        **accepted_response("The hold kept data from a deletion: the deletion that completes it", RequestRecord),
+        **accepted_response(
+            "A deletion kept data for the hold: the deletion that erases it (a new one that follows a completed or"
+            " failed deletion, or the one still running)",
+            RequestRecord,
+        ),
         **problem_responses(404, 409, 410, 422),
     },
 )
 def lift_hold(subject_id: SubjectId) -> Response[Any]:
-    a, tenant, now = adapters(), tenant_id(router), utc_now()
-    item = subject_rights.lift_hold(a.subjects, a.tenants, a.events, a.tombstones, tenant, subject_id, now)
-    if item.status == "erasing":
-        record, _ = deletion.request_deletion(
-            a.subjects,
-            a.tenants,
-            a.requests,
-            a.deletion_jobs,
-            a.blobs,
-            a.events,
-            a.tombstones,
-            tenant,
-            subject_id,
-            now,
-            "hold_lifted",
-        )
-        return accepted(router, record)
-    subject = intake.get_subject(a.subjects, a.keyring, a.tombstones, tenant, subject_id)
-    return Response(status_code=200, content_type="application/json", body=to_json(subject))
+    a = adapters()
+    lifted = subject_rights.lift_hold(
+        a.subjects,
+        a.keyring,
+        a.tenants,
+        a.requests,
+        a.deletion_jobs,
+        a.blobs,
+        a.events,
+        a.tombstones,
+        tenant_id(router),
+        subject_id,
+        utc_now(),
+    )
+    if isinstance(lifted, RequestRecord):
+        return accepted(router, lifted)
+    return Response(status_code=200, content_type="application/json", body=to_json(lifted))

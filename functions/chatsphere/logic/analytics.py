@@ -49,7 +49,7 @@ from chatsphere.models.retention import DueEntry
 WATERMARK = "analytics"
 PAGE = 1000
 MAX_RANGE_DAYS = 366
-EXCLUDED_STATUSES = ("erasing",)
+EXCLUDED_STATUSES = ("erasing", "restricted")  # restricted: kept for a legal hold, stored and not processed
 RADIUS = 2  # how far from the truth, in conversations a bucket, the audit looks for a second solution
 
 

@@ -13,7 +13,7 @@ from chatsphere.logic.crypto import SubjectCipher, keyed_digest
 from chatsphere.logic.ports import BlobStore, EventPublisher, SubjectStore, TenantSecret
 from chatsphere.logic.requests import publish_status
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
-from chatsphere.models.requests import RequestItem
+from chatsphere.models.requests import RequestItem, as_records
 from chatsphere.models.subjects import Interaction, LegalHold, Subject, email_lookup_form, processing_for
 
 PROFILE_FIELDS = ("name", "email", "phone", "contact")
@@ -66,7 +66,7 @@ def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
     return subject
 
 
-ProfileChange = Callable[[ProfileItem | None], tuple[ProfileItem, RequestItem | None]]
+ProfileChange = Callable[[ProfileItem | None], tuple[ProfileItem, RequestItem | list[RequestItem] | None]]
 
 
 def write_profile(
@@ -79,7 +79,7 @@ def write_profile(
     """Read, change, write with a version check; on a concurrent write, re-read and re-apply.
 
     `change` gets the stored profile (None if new) and returns the new one and, optionally, the
-    request record to write in the same transaction, whose status is then published on `events` (a change
+    request record(s) to write in the same transaction, whose status is then published on `events` (a change
     that returns records must pass it). Returns the profile written and whether it was new."""
     for _ in range(SAVE_ATTEMPTS):
         existing = subjects.get_profile(tenant_id, subject_id)
@@ -88,10 +88,10 @@ def write_profile(
             subjects.save_profile(item, existing.version if existing else None, record)
         except Conflict:
             continue
-        if record is not None:
+        for written in as_records(record):
             if events is None:
                 raise TypeError("a profile change that writes a request record must be given the event publisher")
-            publish_status(events, record, datetime.fromisoformat(record.received_at), retried=False)
+            publish_status(events, written, datetime.fromisoformat(written.received_at), retried=False)
         return item, existing is None
     raise Conflict("the subject is being changed concurrently; retry")
 

@@ -218,7 +218,8 @@ class _Run:
             if not getattr(self, f"_{step}")():
                 return "continue"
         self._complete()
-        return "done"
+        # The hold was lifted before the completion could keep anything for it: the steps start again.
+        return "continue" if self.item.is_open else "done"
 
     # Each step returns False when it stopped at its chunk and more is left.
     def _inventory(self) -> bool:
@@ -244,7 +245,7 @@ class _Run:
                 "other_items": sum(1 for sk in sks if not sk.startswith(("PROFILE", "I#", "LOOKUP#"))),
             }
 
-        removed = {
+        counted = {
             **by_kind(gone),
             "object_versions": sum(1 for marker in gone_objects if not marker),
             "delete_markers": sum(1 for marker in gone_objects if marker),
@@ -252,12 +253,16 @@ class _Run:
             "data_key": int(not self.held and p.data_keys.get(self.tenant_id, self.subject_id) is not None),
             "exports_cancelled": sum(1 for r in self._records() if r.type == "export" and r.is_open),
         }
+        # A second pass (the hold was lifted before the first completed) adds to what the first removed.
+        before = self.receipt.removed
+        removed = {k: before.get(k, 0) + counted.get(k, 0) for k in sorted({*before, *counted})}
         kept: dict[str, int] = {}
         if self.held:
             kept = {k: v for k, v in by_kind(stays).items() if v}
             kept["object_versions"] = len(versions) - len(gone_objects)
             kept["data_key"] = int(p.data_keys.get(self.tenant_id, self.subject_id) is not None)
-        digests = [f"{kind}:{digest}" for kind, digest in sorted(profile.lookups.items())] if profile else []
+        found = [f"{kind}:{digest}" for kind, digest in sorted(profile.lookups.items())] if profile else []
+        digests = sorted({*self.receipt.lookup_digests, *found})  # the first pass's too: read back at the end
         subject_hash = p.tombstones.hash(self.tenant_id, self.subject_id)
         started = TombstoneItem(
             tenant_id=self.tenant_id,
@@ -268,7 +273,14 @@ class _Run:
         if not self.held:
             p.requests.put_tombstone(started)
         because = f"legal hold placed by request {hold.request_id}: {hold.reason}" if hold else None
-        self.step_done("inventory", removed=removed, lookup_digests=digests, kept=kept, kept_because=because)
+        self.step_done(
+            "inventory",
+            removed=removed,
+            lookup_digests=digests,
+            kept=kept,
+            kept_because=because,
+            held_by=hold.request_id if hold else None,
+        )
         return True
 
     def _key_destroyed(self) -> bool:
@@ -360,8 +372,7 @@ class _Run:
         tenant's processors hear of it (art. 19); and the record itself completes, last. Under a legal hold
         the subject is not gone: the record completes with exceptions, saying what was kept and why."""
         if self.held:
-            receipt = self.receipt.model_copy(update={"lookup_digests": []})
-            self.save(finish(self.item, "completed_with_exceptions", self.now, receipt))
+            self._restrict()
             return
         subject_hash = self.p.tombstones.hash(self.tenant_id, self.subject_id)
         for record in self._records():
@@ -387,6 +398,52 @@ class _Run:
         receipt = self.receipt.model_copy(update={"lookup_digests": []})
         done = finish(self.item, "completed", self.now, receipt)
         self.save(done.model_copy(update={"subject_id": subject_hash, "subject_erased": True}))
+
+    def _restrict(self) -> None:
+        """Complete with exceptions, the subject `restricted` (GDPR art. 18), in one write conditioned on the hold
+        still standing: the receipt says what was kept for a hold that was in force when the erasure finished.
+        If the hold was lifted before (its lift and this write both change the profile, so exactly one of them
+        lands first), nothing protects what was kept: the erasure goes on, in the same record, to remove it."""
+        receipt = self.receipt.model_copy(update={"lookup_digests": []})
+        done = finish(self.item, "completed_with_exceptions", self.now, receipt)
+        held_by = self.receipt.held_by or self._hold_request_id()  # or inventoried before receipts named it
+        try:
+            if held_by is None:  # while a subject is erasing a hold can only be lifted, never placed
+                raise Conflict("the legal hold was lifted")
+            self.p.subjects.restrict(done, held_by)
+        except Conflict:
+            current = self.p.requests.get(self.tenant_id, self.item.request_id)
+            if current is None or not current.is_open:
+                self.item = current or done  # another delivery of this job finished it
+                return
+            if held_by is not None and self._hold_request_id() == held_by:
+                raise  # the hold stands: an unexpected refusal, for the queue to retry
+            self._carry_on()
+            return
+        self.item = done
+        publish_status(self.p.events, done, self.now, retried=True)
+
+    def _hold_request_id(self) -> str | None:
+        """The request that placed the subject's legal hold now in force, if one is."""
+        profile = self.p.subjects.get_profile(self.tenant_id, self.subject_id)
+        return LegalHold.model_validate(profile.legal_hold).request_id if profile and profile.legal_hold else None
+
+    def _carry_on(self) -> None:
+        """The hold was lifted while the erasure ran: start its steps again with no hold (the inventory adds to
+        the counts of what is already removed), keeping the first pass's step times and when the lift was seen."""
+        first = {f"held_{step}": at for step, at in self.receipt.steps.items() if step in STEPS}
+        receipt = self.receipt.model_copy(
+            update={
+                "steps": {**first, "hold_lifted": iso(self.now)},
+                "held": [],
+                "kept": {},
+                "kept_because": None,
+                "held_by": None,
+                "remaining": None,
+                "verified": False,
+            }
+        )
+        self.save(self.item.model_copy(update={"result": receipt}))
 
     def _records(self) -> list[RequestItem]:
         return self.p.requests.of_subject(self.tenant_id, self.subject_id)

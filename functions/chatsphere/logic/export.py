@@ -98,7 +98,8 @@ def request_export(
         raise InvalidInput("deliver_to is not one of the tenant's portability_destinations")
     if body.deliver_to is not None and bucket_of(body.deliver_to) in own_buckets:
         raise InvalidInput(OWN_BUCKET)
-    tombstones.require_current(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
+    # a restricted subject is exported too: what its legal hold kept (GDPR art. 18 allows it to be read)
+    tombstones.require_current(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id), reading=True)
     item = new_request(
         settings, tenant_id, subject_id, now, ExportDetails(format=body.format, deliver_to=body.deliver_to)
     )

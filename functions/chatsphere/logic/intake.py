@@ -122,7 +122,7 @@ def put_subject(
 def get_subject(
     subjects: SubjectStore, keyring: Keyring, tombstones: Tombstones, tenant_id: str, subject_id: str
 ) -> Subject:
-    item = tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
+    item = tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id), reading=True)
     cipher = keyring.cipher(tenant_id, subject_id)
     if cipher is None:  # a profile whose key is gone: a restored shell of an erased subject, or a broken one
         raise tombstones.absent(tenant_id, subject_id)
@@ -215,7 +215,7 @@ def list_interactions(
 ) -> InteractionPage:
     scope = _cursor_scope(subject_id)
     after = cursors.verify(secret(tenant_id), scope, cursor) if cursor else None
-    tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
+    tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id), reading=True)
     cipher = keyring.cipher(tenant_id, subject_id)
     if cipher is None:
         raise tombstones.absent(tenant_id, subject_id)

@@ -20,7 +20,7 @@ from chatsphere.models.items import (
     TombstoneItem,
 )
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
-from chatsphere.models.requests import RequestItem
+from chatsphere.models.requests import ProfileRecords, RequestItem
 from chatsphere.models.settings import TenantSettings
 
 
@@ -50,7 +50,10 @@ class SubjectStore(Protocol):
     def get_profile(self, tenant_id: str, subject_id: str) -> ProfileItem | None: ...
 
     def save_profile(
-        self, profile: ProfileItem, expected_version: int | None, record: RequestItem | None = None
+        self,
+        profile: ProfileItem,
+        expected_version: int | None,
+        record: ProfileRecords = None,
     ) -> None: ...
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]: ...
@@ -69,6 +72,11 @@ class SubjectStore(Protocol):
 
     def strip_profile(self, tenant_id: str, subject_id: str) -> None:
         """The profile keeps its status and hold, and loses every sealed value and lookup digest."""
+        ...
+
+    def restrict(self, record: RequestItem, hold_request_id: str) -> None:
+        """Complete a deletion's record (in_progress -> `record`'s status) and set its subject `restricted` in one
+        write, only while the hold placed by `hold_request_id` stands; else Conflict."""
         ...
 
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool: ...

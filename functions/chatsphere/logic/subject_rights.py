@@ -18,18 +18,30 @@ from chatsphere.logic.codec import (
     write_profile,
 )
 from chatsphere.logic.crypto import Keyring, SubjectCipher
-from chatsphere.logic.ports import EventPublisher, SubjectStore, TenantSecret, TenantStore
+from chatsphere.logic.deletion import deletion_job
+from chatsphere.logic.ports import (
+    BlobStore,
+    EventPublisher,
+    JobQueue,
+    RequestStore,
+    SubjectStore,
+    TenantSecret,
+    TenantStore,
+)
 from chatsphere.logic.preconditions import IfMatch, require
-from chatsphere.logic.requests import new_request
+from chatsphere.logic.requests import new_request, to_record
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
+from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.items import ProfileItem
 from chatsphere.models.requests import (
     CorrectionDetails,
     DeactivationDetails,
+    DeletionDetails,
     LegalHoldDetails,
     ObjectionDetails,
     RequestItem,
+    RequestRecord,
 )
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import LegalHold, LegalHoldIn, ObjectablePurpose, Subject, SubjectPatch
@@ -196,24 +208,38 @@ def place_hold(
 
 def lift_hold(
     subjects: SubjectStore,
+    keyring: Keyring,
     tenants: TenantStore,
+    requests: RequestStore,
+    jobs: JobQueue[DeletionJob],
+    blobs: BlobStore,
     events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
     now: datetime,
-) -> ProfileItem:
-    """Lift the hold. Returns the profile as written: if a deletion kept data for the hold (the subject is
-    still `erasing`), the caller requests the deletion that completes it."""
-    settings = tenants.get_settings(tenant_id)
+) -> Subject | RequestRecord:
+    """Lift the hold. Returns the subject, or the deletion that erases what the hold kept, if a deletion did:
 
-    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
+    - a `restricted` subject (its erasure completed with exceptions), or one still `erasing` for a deletion
+      that is closed (failed): the same transaction closes it again for a new deletion that follows the first
+      (`details.follows`), and the job is queued (a lost message is re-queued by the monitor);
+    - a subject `erasing` for a deletion still open: that one, which finds the hold gone when it completes
+      (its completing write is conditioned on the hold) and removes what it kept.
+
+    Both writes change the profile under its version, so a lift and a deletion's completion never both miss
+    what the other did: exactly one of them leaves the data to a deletion that is open."""
+    settings = tenants.get_settings(tenant_id)
+    opened: list[RequestItem] = []
+
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, list[RequestItem]]:
+        opened.clear()
         if existing is None:
             raise tombstones.absent(tenant_id, subject_id)
         if existing.legal_hold is None:
             raise NotFound("the subject has no legal hold")
         categories = LegalHold.model_validate(existing.legal_hold).categories
-        record = new_request(
+        lift = new_request(
             settings,
             tenant_id,
             subject_id,
@@ -221,8 +247,36 @@ def lift_hold(
             LegalHoldDetails(action="lift", categories=list(categories)),
             status="completed",
         )
-        update = {"legal_hold": None, "updated_at": iso(now), "version": existing.version + 1}
-        return existing.model_copy(update=update), record
+        update: dict[str, object] = {"legal_hold": None, "updated_at": iso(now), "version": existing.version + 1}
+        if _kept_by_closed_deletion(requests, existing):
+            follow = new_request(
+                settings,
+                tenant_id,
+                subject_id,
+                now,
+                DeletionDetails(initiated_by="hold_lifted", follows=existing.deletion_request_id),
+            )
+            update.update(status="erasing", deletion_request_id=follow.request_id)
+            opened.append(follow)
+        return existing.model_copy(update=update), [lift, *opened]
 
     item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
-    return item
+    if opened:
+        jobs.send(deletion_job(opened[0]))
+        return to_record(blobs, opened[0], now)
+    if item.status == "erasing" and item.deletion_request_id is not None:
+        running = requests.get(tenant_id, item.deletion_request_id)
+        if running is not None:
+            return to_record(blobs, running, now)
+    return open_profile(keyring.cipher(tenant_id, subject_id), item)
+
+
+def _kept_by_closed_deletion(requests: RequestStore, profile: ProfileItem) -> bool:
+    """Whether data a deletion left is waiting on this hold alone: the subject is restricted, or still closed for
+    a deletion that is no longer open (it failed; or it completed with exceptions before `restricted` existed)."""
+    if profile.status == "restricted":
+        return True
+    if profile.status != "erasing" or profile.deletion_request_id is None:
+        return False
+    record = requests.get(profile.tenant_id, profile.deletion_request_id)
+    return record is not None and not record.is_open

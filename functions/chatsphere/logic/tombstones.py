@@ -1,9 +1,10 @@
 """What a subject id answers when it has no live subject behind it: 404 if it never had one, 409 while
-its erasure runs, 410 once it is erased. A tombstone holds the subject's keyed hash, never its id."""
+its erasure runs (or, for a change, while a legal hold restricts what the erasure kept), 410 once it is erased.
+A tombstone holds the subject's keyed hash, never its id."""
 
 from __future__ import annotations
 
-from chatsphere.errors import DomainError, ErasureInProgress, Gone, NotFound
+from chatsphere.errors import DomainError, ErasureInProgress, Gone, NotFound, SubjectRestricted
 from chatsphere.logic.crypto import keyed_digest
 from chatsphere.logic.ports import RequestStore, TenantSecret
 from chatsphere.models.items import ProfileItem
@@ -31,19 +32,26 @@ class Tombstones:
             return ErasureInProgress(tombstone.request_id)
         return Gone(tombstone.request_id)
 
-    def require(self, tenant_id: str, subject_id: str, profile: ProfileItem | None) -> ProfileItem:
-        """The live profile; the right error if there is none or it is being erased."""
+    def require(
+        self, tenant_id: str, subject_id: str, profile: ProfileItem | None, reading: bool = False
+    ) -> ProfileItem:
+        """The live profile; the right error if there is none or it is being erased. A restricted subject (its
+        erasure kept what a legal hold covers, GDPR art. 18) is there for `reading` (a GET, an export) only."""
         if profile is None:
             raise self.absent(tenant_id, subject_id)
         if profile.status == "erasing":
             raise ErasureInProgress(profile.deletion_request_id)
+        if profile.status == "restricted" and not reading:
+            raise SubjectRestricted(profile.deletion_request_id)
         return profile
 
-    def require_current(self, tenant_id: str, subject_id: str, profile: ProfileItem | None) -> ProfileItem:
+    def require_current(
+        self, tenant_id: str, subject_id: str, profile: ProfileItem | None, reading: bool = False
+    ) -> ProfileItem:
         """require(), and Gone if the profile is a restored copy of an erased subject's (created at or before
         its erasure completed; `chatsphere reconcile` removes it). For the routes that do not read the
         subject's data key, whose absence tells the others; it costs one read of the tombstone."""
-        current = self.require(tenant_id, subject_id, profile)
+        current = self.require(tenant_id, subject_id, profile, reading)
         tombstone = self.requests.get_tombstone(tenant_id, self.hash(tenant_id, subject_id))
         if tombstone is not None and tombstone.deleted_at is not None and current.created_at <= tombstone.deleted_at:
             raise Gone(tombstone.request_id)

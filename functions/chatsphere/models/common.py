@@ -121,5 +121,7 @@ class Problem(BaseModel):
     instance: str | None = Field(default=None, description="The request id")
     errors: list[FieldError] | None = Field(default=None, description="The fields at fault, for validation problems")
     request_id: str | None = Field(
-        default=None, description="For an erased subject (410) or one being erased (409): the deletion's record"
+        default=None,
+        description="For an erased subject (410), one being erased or one restricted under a legal hold (409): the"
+        " deletion's record",
     )

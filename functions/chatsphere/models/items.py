@@ -12,6 +12,7 @@ IdentifierKind = Literal["email", "phone"]
 
 
 # "erasing": a deletion was accepted; from that write on, the subject takes no change of any kind.
+# "restricted" (in SubjectStatus): the deletion completed with exceptions, set by its completing write.
 ProfileStatus = SubjectStatus | Literal["erasing"]
 
 
@@ -19,7 +20,7 @@ class ProfileItem(BaseModel):
     tenant_id: str
     subject_id: str
     status: ProfileStatus = "active"
-    deletion_request_id: str | None = Field(default=None, description="The open deletion, while erasing")
+    deletion_request_id: str | None = Field(default=None, description="The deletion, while erasing or restricted")
     legal_hold: dict[str, object] | None = Field(default=None, description="models.subjects.LegalHold, as stored")
     created_at: str
     updated_at: str

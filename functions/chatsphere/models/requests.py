@@ -5,6 +5,7 @@ API view both use them. `details` and `result` have one model per request type."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
@@ -130,6 +131,7 @@ class DeletionReceipt(_Part):
     held: list[str] = []  # the categories a legal hold covered when the erasure took its inventory
     kept: dict[str, int] = {}  # store -> items a legal hold keeps (completed_with_exceptions)
     kept_because: str | None = None  # the hold's reason and the request that placed it
+    held_by: str | None = None  # that request: the completing write is conditioned on its hold still standing
 
 
 RequestResult = ExportResult | DeletionReceipt | Refusal
@@ -176,6 +178,16 @@ class RequestItem(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+# What a profile change writes in its own transaction: no record, one, or several (a lift and the deletion it opens).
+ProfileRecords = RequestItem | Sequence[RequestItem] | None
+
+
+def as_records(records: ProfileRecords) -> list[RequestItem]:
+    if records is None:
+        return []
+    return [records] if isinstance(records, RequestItem) else list(records)
 
 
 # ------------------------------------------------------------------- API views

@@ -118,7 +118,9 @@ PURPOSES = {
 }
 
 
-SubjectStatus = Literal["active", "deactivated"]
+# "restricted" (GDPR art. 18): an erasure completed with exceptions, and a legal hold keeps what it covers; the
+# subject can be read and exported, and takes no change until the hold is lifted (which completes the erasure).
+SubjectStatus = Literal["active", "deactivated", "restricted"]
 HoldCategory = Literal["profile", "interactions"]
 HOLD_CATEGORIES: tuple[HoldCategory, ...] = ("profile", "interactions")
 
@@ -154,7 +156,10 @@ class Subject(BaseModel):
     email: str | None = None
     phone: str | None = None
     contact: dict[str, str] | None = None
-    status: SubjectStatus
+    status: SubjectStatus = Field(
+        description="restricted: an erasure kept what the legal hold covers (GDPR art. 18); readable and exportable,"
+        " every write gets 409 subject-restricted until the hold is lifted, which completes the erasure"
+    )
     objections: list[ObjectablePurpose] = Field(default_factory=list)
     processing: dict[str, bool] = Field(description="Purpose -> whether the subject's data may be used for it")
     created_at: datetime
