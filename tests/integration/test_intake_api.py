@@ -495,6 +495,33 @@ def test_a_subject_id_that_is_an_email_or_a_phone_is_refused_on_every_route_befo
     assert snapshot() == before
 
 
+CLEAR_ID_VALUES = ("someone@example.com", "4155550123", "+1 415 555 0123")
+
+
+@pytest.mark.parametrize("field", ["conversation_id", "channel"])
+def test_a_conversation_id_or_channel_that_is_an_email_or_a_phone_is_refused_and_nothing_is_written(
+    tenant: str, subject: str, field: str
+) -> None:
+    """Both are stored in clear on the interaction item (a channel also names an analytics cell): the subject id's
+    rule, with the same error, and nothing stored."""
+    before = snapshot()
+    for value in CLEAR_ID_VALUES:
+        r = post(tenant, subject, **{field: value})
+        assert_problem(r, 422)
+        (error,) = r.body["errors"]
+        assert error["loc"] == ["body", field] and error["type"] == "personal_identifier", r.body
+        assert_not_echoed(r, value, "5550123", "555 0123", "someone")
+    assert snapshot() == before
+    # The values these fields have always taken are still taken.
+    for fields in (
+        {"conversation_id": "conv-1", "channel": "web"},
+        {"conversation_id": "slack:@ada"},
+        {"conversation_id": "T-2024-0001", "channel": "helpline-vip"},
+        {"channel": "123456"},
+    ):
+        assert post(tenant, subject, **fields).status == 201, fields
+
+
 def test_lookup_returns_every_subject_with_the_identifier(tenant: str, subject: str) -> None:
     assert call("PUT", "/v1/subjects/u-0", tenant=tenant, body={"email": "zelda.quintessa@example.org"}).status == 201
     assert lookup(tenant, email=PERSON["email"]).body == {"subject_ids": ["u-0", subject]}

@@ -9,7 +9,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
-from chatsphere.models.common import iso, looks_personal, not_a_personal_identifier
+from chatsphere.models.common import PERSONAL_ID_RULE, iso, looks_personal, not_a_personal_identifier
+from chatsphere.models.items import InteractionItem
 from chatsphere.models.policies import PolicyIn
 from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
 
@@ -114,6 +115,24 @@ def test_a_subject_id_that_looks_like_an_email_or_a_phone_is_personal(subject_id
 def test_other_subject_ids_are_not(subject_id: str) -> None:
     assert not looks_personal(subject_id)
     assert not_a_personal_identifier(subject_id) == subject_id
+
+
+def test_every_id_an_interaction_stores_in_clear_follows_the_subject_id_rule() -> None:
+    """What the body gives and the item stores as it came (not sealed, not an enum) is an id in clear: each such
+    field refuses what looks like an email or a phone with the subject id's error, and its description says so."""
+    base = {"conversation_id": "c-1", "role": "customer", "text": "hi"}
+    in_clear = [
+        name
+        for name, info in InteractionIn.model_fields.items()
+        if name in InteractionItem.model_fields and "Literal" not in str(info.annotation) and name != "occurred_at"
+    ]
+    assert sorted(in_clear) == ["channel", "conversation_id"]
+    for name in in_clear:
+        assert PERSONAL_ID_RULE in (InteractionIn.model_fields[name].description or ""), name
+        for value in ("someone@example.com", "4155550123", "+1 415 555 0123", "415-555-0123"):
+            errors = errors_of(InteractionIn, {**base, name: value})
+            assert [(e["loc"], e["type"]) for e in errors] == [((name,), "personal_identifier")], (name, value)
+            assert value not in errors[0]["msg"]
 
 
 def test_a_name_is_1_to_256_characters() -> None:

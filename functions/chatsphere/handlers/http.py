@@ -25,26 +25,21 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BeforeValidator, StringConstraints
 
 from chatsphere.errors import DomainError, Unauthorized
 from chatsphere.logic.preconditions import IF_MATCH_PATTERN, etag
-from chatsphere.models.common import ID_PATTERN, PERSONAL_ID_RULE, FieldError, Problem, not_a_personal_identifier
+from chatsphere.models.common import EXTERNAL_ID_SHAPE, PERSONAL_ID_RULE, ExternalId, FieldError, Problem
 from chatsphere.observability import logger, metrics, tracer
 
 PROBLEM_JSON = "application/problem+json"
 MERGE_PATCH_JSON = "application/merge-patch+json"
 
 # The {subject_id} path parameter of every subject route; an email address or phone number is refused before
-# anything is read or written.
+# anything is read or written (ExternalId carries the one rule; not Path's own pattern, which Powertools would drop
+# from the schema).
 SubjectId = Annotated[
-    str,
-    StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=128),
-    BeforeValidator(not_a_personal_identifier),  # with Path's own pattern, Powertools would drop it from the schema
-    Path(
-        description="The tenant's own pseudonymous user id: 1 to 128 of [A-Za-z0-9._:@-], not dots alone. "
-        + PERSONAL_ID_RULE
-    ),
+    ExternalId,
+    Path(description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"),
 ]
 # Any string of the right length has the schema's shape; only a cursor the API signed is accepted.
 CURSOR_RULES = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
@@ -12,19 +12,17 @@ from pydantic_core import PydanticCustomError
 # Not made of dots alone: "." and ".." are path segments that clients and S3 consoles normalise away.
 ID_PATTERN = r"^[A-Za-z0-9._:@-]*[A-Za-z0-9_:@-][A-Za-z0-9._:@-]*$"  # lengths: min_length/max_length
 
-# A tenant's own identifier (subject, conversation): 1 to 128 characters of [A-Za-z0-9._:@-], not only dots.
-ExternalId = Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=128)]
-
-# A subject id travels in URLs and logs, so it must not be a personal identifier. What looks like one:
+# A subject id travels in URLs and logs, a conversation id and a channel are stored in clear (a channel also names an
+# analytics cell): none may be a personal identifier. What looks like one:
 # an email address: a character, then "@", then a "." somewhere after it (u@example.com; not slack:@ada);
 _EMAIL_LIKE = re.compile(r"[^@]@.*[.]")
 # a phone number: only digits (7 to 15, E.164's most), with at most a leading "+" and spaces, "-", "." or
 # parentheses between them (4155550100, 415-555-0100, +14155550100; not 123456 nor 1234567890123456).
 _PHONE_LIKE = re.compile(r"[+]?[ ().-]*(?:[0-9][ ().-]*){7,15}")
 PERSONAL_ID_RULE = (
-    "It appears in URLs and logs, so it must not be a personal identifier: an id that looks like an email address"
-    " (a character, then @, then a dot somewhere after it) or a phone number (only digits, 7 to 15 of them, with at"
-    " most a leading + and spaces, dashes, dots or parentheses between them) gets 422"
+    "It is stored and logged in clear, so it must not be a personal identifier: an id that looks like an email"
+    " address (a character, then @, then a dot somewhere after it) or a phone number (only digits, 7 to 15 of them,"
+    " with at most a leading + and spaces, dashes, dots or parentheses between them) gets 422"
 )
 
 
@@ -38,10 +36,20 @@ def not_a_personal_identifier(value: Any) -> Any:
     if isinstance(value, str) and looks_personal(value):
         raise PydanticCustomError(
             "personal_identifier",
-            "ids appear in URLs and logs and must not be personal identifiers: this one looks like an email address"
-            " or a phone number; use the tenant's own pseudonymous user id",
+            "ids are stored in clear and appear in URLs and logs, so they must not be personal identifiers: this one"
+            " looks like an email address or a phone number; use the tenant's own pseudonymous id",
         )
     return value
+
+
+# THE rule of every id stored, logged or used as a name in clear (subject id, conversation id, channel), over the id's
+# own shape: ClearId[Annotated[str, StringConstraints(...)]] (the shape inside, so that the schema keeps its pattern),
+# with PERSONAL_ID_RULE stated in the field's description (tests/infra/test_openapi.py checks every model for both).
+_Shape = TypeVar("_Shape")
+ClearId = Annotated[_Shape, BeforeValidator(not_a_personal_identifier)]
+# A tenant's own identifier (subject, conversation): 1 to 128 characters of [A-Za-z0-9._:@-], not only dots.
+ExternalId = ClearId[Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=128)]]
+EXTERNAL_ID_SHAPE = "1 to 128 of [A-Za-z0-9._:@-], not dots alone"
 
 
 def utc_now() -> datetime:

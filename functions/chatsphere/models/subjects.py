@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PrivateAttr, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, ExternalId, StrictModel
+from chatsphere.models.common import (
+    DATE_TIME_RULES,
+    EXTERNAL_ID_SHAPE,
+    PERSONAL_ID_RULE,
+    ClearId,
+    DateTimeText,
+    ExternalId,
+    StrictModel,
+)
 
 MAX_TEXT_BYTES = 1024 * 1024
 
@@ -182,17 +190,23 @@ class SubjectPatch(StrictModel):
 
 
 Role = Literal["customer", "agent", "bot"]
-Channel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
+# A channel names an analytics cell and is stored in clear: the id rule (a digit string may be a phone number).
+Channel = ClearId[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]]
 
 
 class InteractionIn(StrictModel):
-    conversation_id: ExternalId
+    conversation_id: ExternalId = Field(
+        description=f"The tenant's own id of the conversation: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"
+    )
     role: Role
     text: Annotated[str, Field(min_length=1, description="Up to 1 MiB of UTF-8; more gets 413")]
     occurred_at: DateTimeText | None = Field(
         default=None, description=f"{DATE_TIME_RULES}. Defaults to now; a time after now (the server's clock) gets 422"
     )
-    channel: Channel | None = None
+    channel: Channel | None = Field(
+        default=None,
+        description=f"Channel it came through (e.g. web, email): 1 to 32 of [a-z0-9_-]. {PERSONAL_ID_RULE}",
+    )
 
 
 class InteractionCreated(BaseModel):
