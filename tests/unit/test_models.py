@@ -9,10 +9,21 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
-from chatsphere.models.common import PERSONAL_ID_RULE, iso, looks_personal, not_a_personal_identifier
+from chatsphere.models.common import (
+    PERSONAL_ID_RULE,
+    StrictModel,
+    iso,
+    looks_personal,
+    merge_patch,
+    not_a_personal_identifier,
+)
+from chatsphere.models.common import (
+    merge_patched as merged,
+)
 from chatsphere.models.items import InteractionItem
 from chatsphere.models.policies import PolicyIn
-from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
+from chatsphere.models.settings import SettingsPatch
+from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn, SubjectPatch
 
 
 def errors_of(model: type[BaseModel], data: dict[str, Any]) -> list[Any]:
@@ -133,6 +144,32 @@ def test_every_id_an_interaction_stores_in_clear_follows_the_subject_id_rule() -
             errors = errors_of(InteractionIn, {**base, name: value})
             assert [(e["loc"], e["type"]) for e in errors] == [((name,), "personal_identifier")], (name, value)
             assert value not in errors[0]["msg"]
+
+
+class _Doc(StrictModel):
+    required: str
+    kept: int = 1
+    nested: dict[str, int] | None = None
+
+
+def test_one_merge_patch_serves_every_patch_body_all_the_way_down() -> None:
+    """models/common's merge: RFC 7396's own examples' rules, and the derived bodies of both PATCH routes."""
+    assert merge_patch({"a": {"b": "c", "d": "e"}}, {"a": {"b": None, "f": "g"}}) == {"a": {"d": "e", "f": "g"}}
+    assert merged(_Doc, {"required": "x", "nested": {"a": 1, "b": 2}}, {"nested": {"a": None, "c": 3}}) == _Doc(
+        required="x", nested={"b": 2, "c": 3}
+    )
+    # null removes a member: back to its default, or missing (a required member), as a PUT body without it is
+    assert merged(_Doc, {"required": "x", "kept": 5}, {"kept": None}) == _Doc(required="x")
+    with pytest.raises(ValidationError) as raised:
+        merged(_Doc, {"required": "x"}, {"required": None})
+    assert [(e["loc"], e["type"]) for e in raised.value.errors()] == [(("required",), "missing")]
+    # A subject patch takes null for a contact entry (it removes that entry), under the entries' own constraints
+    patch = SubjectPatch.model_validate({"contact": {"skype": None, "signal": "ada.99"}})
+    assert patch.model_dump(exclude_unset=True) == {"contact": {"skype": None, "signal": "ada.99"}}
+    assert errors_of(SubjectPatch, {"contact": {"skype": ""}}) and errors_of(SubjectPatch, {"contact": {"a b": "x"}})
+    # and settings patches their nested objects member by member
+    nested = SettingsPatch.model_validate({"retention": {"interactions": {"days": None}}})
+    assert nested.model_dump(exclude_unset=True) == {"retention": {"interactions": {"days": None}}}
 
 
 def test_a_name_is_1_to_256_characters() -> None:

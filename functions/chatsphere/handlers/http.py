@@ -8,7 +8,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from chatsphere.errors import DomainError, Unauthorized
 from chatsphere.logic.preconditions import IF_MATCH_PATTERN, etag
@@ -167,6 +169,16 @@ def _field_errors(raw: Any) -> list[FieldError]:
             )
         )
     return out
+
+
+@contextmanager
+def merged_body() -> Iterator[None]:
+    """Around a merge patch's logic (PATCH): the merged document is validated as a PUT body is, and its errors are
+    the body's own (422 with their fields, nothing written)."""
+    try:
+        yield
+    except ValidationError as error:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from None
 
 
 DUPLICATE_KEY = "an object repeats a key"

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
 # Not made of dots alone: "." and ".." are path segments that clients and S3 consoles normalise away.
@@ -111,6 +122,75 @@ DateTimeText = Annotated[
     AfterValidator(_in_utc_range),
     Field(description=DATE_TIME_RULES),
 ]
+
+
+# ------------------------------------------------------------------ JSON merge patch (RFC 7396), for every PATCH
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: an object merges key by key, all the way down; null removes a key; anything else (arrays too)
+    replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+_Document = TypeVar("_Document", bound=BaseModel)
+
+
+def merge_patched(model: type[_Document], current: dict[str, Any], patch: dict[str, Any]) -> _Document:
+    """`patch` merged onto `current` (JSON data), validated as a PUT body of `model` is: a member removed by null
+    goes back to its default, or is missing (a ValidationError) if `model` requires it."""
+    return model.model_validate_json(json.dumps(merge_patch(current, patch)))
+
+
+def _without_none(annotation: Any) -> Any:
+    """X for X | None (and Optional[X]); the annotation itself otherwise."""
+    if get_origin(annotation) in (Union, UnionType):
+        rest = [a for a in get_args(annotation) if a is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return annotation
+
+
+def _patch_type(annotation: Any, metadata: list[Any]) -> Any:
+    """The type of a member's value in a merge patch: a model becomes its patch, a map takes null for an entry (that
+    removes it), anything else is the member's own type; the same constraints either way."""
+    inner = _without_none(annotation)
+    if isinstance(inner, type) and issubclass(inner, StrictModel):
+        return merge_patch_model(inner)
+    extra: tuple[Any, ...] = ()
+    if get_origin(inner) is Annotated:
+        inner, *rest = get_args(inner)
+        extra = tuple(rest)
+    if get_origin(inner) is dict:
+        key, value = get_args(inner)
+        entry = _patch_type(value, []) | None
+        inner = dict[key, entry]  # type: ignore[valid-type]
+    parts = (*extra, *metadata)
+    return Annotated[(inner, *parts)] if parts else inner
+
+
+def merge_patch_model(model: type[StrictModel]) -> type[StrictModel]:
+    """The JSON merge patch (RFC 7396) of `model`: every member optional and nullable (null removes it), objects
+    patched member by member all the way down (a nested model's fields, a map's entries), arrays replaced whole,
+    each value under the same constraints as in `model`. Derived, not written out, so that the two cannot drift;
+    the merged document is validated as `model` itself (merge_patched)."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        patched = _patch_type(info.annotation, info.metadata)
+        extra = info.json_schema_extra
+        fields[name] = (patched | None, Field(default=None, description=info.description, json_schema_extra=extra))
+    return create_model(
+        f"{model.__name__}Patch",
+        __base__=StrictModel,
+        __doc__=f"A JSON merge patch of {model.__name__}: null removes a member (back to its default, if it has one)",
+        **fields,
+    )
 
 
 class FieldError(BaseModel):

@@ -16,6 +16,7 @@ from chatsphere.models.common import (
     DateTimeText,
     ExternalId,
     StrictModel,
+    merge_patch_model,
 )
 
 MAX_TEXT_BYTES = 1024 * 1024
@@ -180,13 +181,10 @@ def processing_for(objections: list[str]) -> dict[str, bool]:
     return {purpose: purpose not in objections for purpose in PURPOSES}
 
 
-class SubjectPatch(StrictModel):
-    """PATCH body (JSON merge patch): the fields given change, null clears one, the rest stay."""
-
-    name: Name | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    contact: Contact | None = None
+class SubjectPatch(merge_patch_model(SubjectIn)):  # type: ignore[misc]
+    """PATCH body, a JSON merge patch (RFC 7396): the fields given change, null clears one, the rest stay; contact is
+    patched entry by entry (null removes an entry). The result must be a valid profile as a PUT body is (422
+    otherwise, and nothing is written)"""
 
 
 Role = Literal["customer", "agent", "bot"]
