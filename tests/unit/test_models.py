@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -10,12 +11,16 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from chatsphere.models.common import (
+    LAMBDA_PAYLOAD_BYTES,
+    PAGE_BYTE_BUDGET,
     PERSONAL_ID_RULE,
+    RESPONSE_OVERHEAD_BYTES,
     StrictModel,
     iso,
     looks_personal,
     merge_patch,
     not_a_personal_identifier,
+    response_bytes,
 )
 from chatsphere.models.common import (
     merge_patched as merged,
@@ -23,7 +28,16 @@ from chatsphere.models.common import (
 from chatsphere.models.items import InteractionItem
 from chatsphere.models.policies import PolicyIn
 from chatsphere.models.settings import SettingsPatch
-from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn, SubjectPatch
+from chatsphere.models.subjects import (
+    INTERACTION_FIELDS_BYTES,
+    MAX_TEXT_RESPONSE_BYTES,
+    Interaction,
+    InteractionIn,
+    InteractionPage,
+    LookupIn,
+    SubjectIn,
+    SubjectPatch,
+)
 
 
 def errors_of(model: type[BaseModel], data: dict[str, Any]) -> list[Any]:
@@ -170,6 +184,37 @@ def test_one_merge_patch_serves_every_patch_body_all_the_way_down() -> None:
     # and settings patches their nested objects member by member
     nested = SettingsPatch.model_validate({"retention": {"interactions": {"days": None}}})
     assert nested.model_dump(exclude_unset=True) == {"retention": {"interactions": {"days": None}}}
+
+
+def test_a_page_within_its_byte_budget_is_safely_within_lambdas_response_limit_and_any_interaction_fits() -> None:
+    # Lambda's payload limit for a synchronous invocation's response: 6 MB
+    assert LAMBDA_PAYLOAD_BYTES == 6 * 1024 * 1024
+    assert PAGE_BYTE_BUDGET + RESPONSE_OVERHEAD_BYTES <= LAMBDA_PAYLOAD_BYTES
+    # What a page and a proxy response carry besides the items, at their longest (a cursor the query takes), is
+    # within the overhead allowed (the integration test measures a real answer against it too)
+    page = InteractionPage(items=[], next_cursor="c" * 1024)
+    envelope = {
+        "statusCode": 200,
+        "multiValueHeaders": {"Content-Type": ["application/json"], "Cache-Control": ["no-store"]},
+        "body": "",
+        "isBase64Encoded": False,
+    }
+    assert response_bytes(page) + len(json.dumps(envelope)) <= RESPONSE_OVERHEAD_BYTES // 8
+    # An interaction at its longest but for its text takes at most INTERACTION_FIELDS_BYTES, so that one whose
+    # text takes MAX_TEXT_RESPONSE_BYTES (what intake lets in) fits a page on its own
+    longest = Interaction(
+        interaction_id="f" * 32,
+        conversation_id="c" * 128,
+        role="customer",
+        text="",
+        occurred_at=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-23, minutes=-59))),
+        channel="c" * 32,
+        policy_version="v" * 32,
+    )
+    assert response_bytes(longest) - response_bytes("") + 1 <= INTERACTION_FIELDS_BYTES
+    assert MAX_TEXT_RESPONSE_BYTES + INTERACTION_FIELDS_BYTES <= PAGE_BYTE_BUDGET
+    # and response_bytes counts what the resolver writes, escaped once more by the runtime
+    assert response_bytes('a"\\é\x01') == len(json.dumps(json.dumps('a"\\é\x01', separators=(",", ":")))) - 2
 
 
 def test_a_name_is_1_to_256_characters() -> None:

@@ -30,7 +30,14 @@ from pydantic import ValidationError
 
 from chatsphere.errors import DomainError, Unauthorized
 from chatsphere.logic.preconditions import IF_MATCH_PATTERN, etag
-from chatsphere.models.common import EXTERNAL_ID_SHAPE, PERSONAL_ID_RULE, ExternalId, FieldError, Problem
+from chatsphere.models.common import (
+    EXTERNAL_ID_SHAPE,
+    LAMBDA_PAYLOAD_BYTES,
+    PERSONAL_ID_RULE,
+    ExternalId,
+    FieldError,
+    Problem,
+)
 from chatsphere.observability import logger, metrics, tracer
 
 PROBLEM_JSON = "application/problem+json"
@@ -50,7 +57,7 @@ CURSOR_RULES = (
 )
 PROBLEM_BASE = "https://chatsphere.dev/problems/"
 # Lambda's own payload limit; a 1 MiB text may grow up to 6x when JSON-escaped.
-MAX_BODY_BYTES = 6 * 1024 * 1024
+MAX_BODY_BYTES = LAMBDA_PAYLOAD_BYTES
 
 _DESCRIPTIONS = {
     400: "Malformed request: a body that is not JSON (or repeats a key), not UTF-8, or a cursor this API did not issue",

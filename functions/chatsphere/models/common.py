@@ -193,6 +193,26 @@ def merge_patch_model(model: type[StrictModel]) -> type[StrictModel]:
     )
 
 
+# ------------------------------------------------------------------ response size
+# Lambda's payload limit of a synchronous invocation, its event and its response alike (6 MB).
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+# What a response carries besides a page's items: the page's other members (a cursor), the proxy envelope and its
+# headers. Measured on a real answer by tests/integration/test_intake_api.py, and many times what they take.
+RESPONSE_OVERHEAD_BYTES = 64 * 1024
+# What the items of one page may add to a response: a page ends before its items pass it. With the overhead, safely
+# under Lambda's limit (tests/unit/test_models.py ties the three).
+PAGE_BYTE_BUDGET = 5 * 1024 * 1024
+
+
+def response_bytes(value: BaseModel | str) -> int:
+    """What `value` adds to a Lambda proxy response: its JSON as the resolver writes it (compact, anything not ASCII
+    as a \\u escape), inside the body string that the runtime writes as JSON once more (each quote and backslash
+    escaped again)."""
+    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    text = json.dumps(data, separators=(",", ":"))
+    return len(text) + text.count('"') + text.count("\\")
+
+
 class FieldError(BaseModel):
     loc: list[str | int] = Field(description="Where the error is, e.g. ['body', 'email']")
     msg: str = Field(description="What is wrong, without echoing the value")

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 from chatsphere.models.common import (
     DATE_TIME_RULES,
     EXTERNAL_ID_SHAPE,
+    PAGE_BYTE_BUDGET,
     PERSONAL_ID_RULE,
     ClearId,
     DateTimeText,
@@ -20,6 +21,11 @@ from chatsphere.models.common import (
 )
 
 MAX_TEXT_BYTES = 1024 * 1024
+# The most an interaction's members other than its text add to a response (ids, role, times, channel, policy
+# version, at their longest), and so the most its text may take there, JSON-escaped: whatever is stored fits in a
+# page on its own. Only a text of mostly control characters (6 or 7 bytes each once escaped) comes near it.
+INTERACTION_FIELDS_BYTES = 2 * 1024
+MAX_TEXT_RESPONSE_BYTES = PAGE_BYTE_BUDGET - INTERACTION_FIELDS_BYTES
 
 
 def normalise_email(value: str) -> str:
@@ -197,7 +203,15 @@ class InteractionIn(StrictModel):
         description=f"The tenant's own id of the conversation: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"
     )
     role: Role
-    text: Annotated[str, Field(min_length=1, description="Up to 1 MiB of UTF-8; more gets 413")]
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description=f"Up to 1 MiB of UTF-8, and at most {MAX_TEXT_RESPONSE_BYTES} bytes once JSON-escaped in a"
+            " response (only a text of mostly control characters, 6 or 7 bytes each escaped, comes near it); more gets"
+            " 413",
+        ),
+    ]
     occurred_at: DateTimeText | None = Field(
         default=None, description=f"{DATE_TIME_RULES}. Defaults to now; a time after now (the server's clock) gets 422"
     )
@@ -223,7 +237,10 @@ class Interaction(BaseModel):
 
 
 class InteractionPage(BaseModel):
-    items: list[Interaction]
+    items: list[Interaction] = Field(
+        description=f"Oldest first: up to `limit`, and fewer if more would take over {PAGE_BYTE_BUDGET} bytes (texts"
+        " may be long); never none while more follow"
+    )
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
 
 
