@@ -162,6 +162,34 @@ def test_settings_writes_without_if_match_are_unchanged(tenant: str) -> None:
     assert r.status == 200 and r.body["deadline_days"] == 8 and r.headers["etag"] == '"2"'
 
 
+def test_a_settings_patch_merges_nested_objects_and_null_removes_a_nested_member(tenant: str) -> None:
+    with_processor(tenant)
+    r = call("PATCH", "/v1/settings", tenant=tenant, body={"retention": {"interactions": {"days": 90}}})
+    assert r.status == 200, r.body
+    r = call(
+        "PATCH",
+        "/v1/settings",
+        tenant=tenant,
+        body={"retention": {"interactions": {"action": "anonymize"}, "closed_requests": {"days": None}}},
+        headers=MERGE_PATCH,
+    )
+    assert r.status == 200, r.body
+    assert r.body["retention"]["interactions"] == {"days": 90, "action": "anonymize"}  # merged, not replaced
+    assert r.body["retention"]["closed_requests"] == TenantSettings().retention.closed_requests.model_dump()
+    assert r.body["processors"] == [PROCESSOR] and r.body["deadline_days"] == 20
+
+
+def test_null_on_a_required_member_of_a_settings_patch_is_422_and_writes_nothing(tenant: str) -> None:
+    """An array is replaced whole (RFC 7396), so a processor's required name set to null is a processor without
+    one: the result is not valid settings."""
+    with_processor(tenant)
+    before = settings_now(tenant)
+    r = call("PATCH", "/v1/settings", tenant=tenant, body={"processors": [{**PROCESSOR, "name": None}]})
+    assert r.status == 422 and r.headers["content-type"] == "application/problem+json", r.body
+    assert [e["loc"][:4] for e in r.body["errors"]] == [["body", "processors", 0, "name"]], r.body
+    assert settings_now(tenant) == before
+
+
 # ------------------------------------------------------------------------ ETag and If-Match on subjects
 def put_ada(tenant: str, sid: str = "u-1") -> str:
     r = call("PUT", f"/v1/subjects/{sid}", tenant=tenant, body=ADA)

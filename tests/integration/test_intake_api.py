@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.helpers import Reply, call, interaction_items, new_tenant, object_versions, snapshot
+from tests.integration.helpers import (
+    Reply,
+    call,
+    functions,
+    interaction_items,
+    new_tenant,
+    object_versions,
+    snapshot,
+)
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -88,6 +96,79 @@ def walk(tenant: str, subject: str, limit: int) -> list[dict[str, Any]]:
             return items
         assert r.body["items"], "a page that promises more must not be empty"
     raise AssertionError("pagination does not end")
+
+
+def test_an_interaction_page_stays_within_lambdas_response_limit_and_its_cursors_give_every_text_once(
+    tenant: str, subject: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seven texts of 1 MB were a 7 MB answer, which Lambda refuses (API Gateway: 502)."""
+    from chatsphere.bootstrap import adapters
+    from chatsphere.logic import intake
+    from chatsphere.models.common import LAMBDA_PAYLOAD_BYTES, PAGE_BYTE_BUDGET, RESPONSE_OVERHEAD_BYTES, response_bytes
+    from chatsphere.models.subjects import Interaction, InteractionIn
+
+    # Given seven texts of 1 MB each (seeded in-process: it is the listing under test), one a minute
+    a, now = adapters(), datetime.now(UTC)
+    texts, ids = [chr(ord("a") + n) * 1_000_000 for n in range(7)], []
+    for n, text in enumerate(texts):
+        body = InteractionIn(
+            conversation_id="c-1", role="customer", text=text, occurred_at=now - timedelta(minutes=9 - n)
+        )
+        created = intake.add_interaction(
+            a.subjects, a.keyring, a.blobs, a.tenants, a.tombstones, tenant, subject, body, now
+        )
+        ids.append(created.interaction_id)
+    # and every answer of the Intake function as Lambda gets it back
+    answers: list[Any] = []
+    invoke = functions().invoke
+
+    def recorded(logical_id: str, event: dict[str, Any]) -> Any:
+        answers.append(invoke(logical_id, event))
+        return answers[-1]
+
+    monkeypatch.setattr(functions(), "invoke", recorded)
+    # When the tenant follows the cursors, 100 a page
+    pages, cursor = [], None
+    while True:
+        r = listing(tenant, subject, "limit=100" + (f"&cursor={cursor}" if cursor else ""))
+        assert r.status == 200, r.text[:300]
+        pages.append(r.body["items"])
+        # Then each answer is within Lambda's limit, its items within the budget, the rest within the overhead
+        answer = len(json.dumps(answers[-1]).encode())
+        items = sum(response_bytes(Interaction.model_validate(i)) + 1 for i in r.body["items"])
+        assert answer <= LAMBDA_PAYLOAD_BYTES and items <= PAGE_BYTE_BUDGET
+        assert answer - items <= RESPONSE_OVERHEAD_BYTES
+        cursor = r.body["next_cursor"]
+        if cursor is None:
+            break
+        assert r.body["items"], "a page that promises more must not be empty"
+    # and the first page stopped short of the count, and every text came exactly once, in order
+    assert len(pages) > 1 and len(pages[0]) < 7
+    seen = [i for page in pages for i in page]
+    assert [i["interaction_id"] for i in seen] == ids and [i["text"] for i in seen] == texts
+
+
+def test_a_page_of_long_inline_texts_goes_past_dynamodbs_1_mb_query_page(tenant: str, subject: str) -> None:
+    """A Query reads at most 1 MB: 40 texts of 32 KiB (the most stored inline) take more. The listing must carry on
+    from where DynamoDB stopped, not end there with no cursor."""
+    from chatsphere.bootstrap import adapters
+    from chatsphere.logic import intake
+    from chatsphere.models.subjects import InteractionIn
+
+    a, now = adapters(), datetime.now(UTC)
+    ids = []
+    for n in range(40):
+        at = now - timedelta(minutes=40 - n)
+        body = InteractionIn(conversation_id="c-1", role="customer", text=f"{n:02}" * (16 * KIB), occurred_at=at)
+        created = intake.add_interaction(
+            a.subjects, a.keyring, a.blobs, a.tenants, a.tombstones, tenant, subject, body, now
+        )
+        ids.append(created.interaction_id)
+    assert all("text_sealed" in i for i in interaction_items())  # all inline: the 1 MB is the table's
+    first = listing(tenant, subject, "limit=100")
+    assert first.status == 200 and [i["interaction_id"] for i in first.body["items"]] == ids, len(first.body["items"])
+    assert first.body["next_cursor"] is None
+    assert [i["interaction_id"] for i in walk(tenant, subject, 30)] == ids
 
 
 def lookup(tenant: str, **identifier: str) -> Reply:
@@ -493,6 +574,33 @@ def test_a_subject_id_that_is_an_email_or_a_phone_is_refused_on_every_route_befo
         assert "must not be personal identifiers" in error["msg"] and "URLs and logs" in error["msg"]
         assert_not_echoed(r, subject_id.replace("%40", "@"), "quintessa", "5550123", "555-0123", "555.0123")
     assert snapshot() == before
+
+
+CLEAR_ID_VALUES = ("someone@example.com", "4155550123", "+1 415 555 0123")
+
+
+@pytest.mark.parametrize("field", ["conversation_id", "channel"])
+def test_a_conversation_id_or_channel_that_is_an_email_or_a_phone_is_refused_and_nothing_is_written(
+    tenant: str, subject: str, field: str
+) -> None:
+    """Both are stored in clear on the interaction item (a channel also names an analytics cell): the subject id's
+    rule, with the same error, and nothing stored."""
+    before = snapshot()
+    for value in CLEAR_ID_VALUES:
+        r = post(tenant, subject, **{field: value})
+        assert_problem(r, 422)
+        (error,) = r.body["errors"]
+        assert error["loc"] == ["body", field] and error["type"] == "personal_identifier", r.body
+        assert_not_echoed(r, value, "5550123", "555 0123", "someone")
+    assert snapshot() == before
+    # The values these fields have always taken are still taken.
+    for fields in (
+        {"conversation_id": "conv-1", "channel": "web"},
+        {"conversation_id": "slack:@ada"},
+        {"conversation_id": "T-2024-0001", "channel": "helpline-vip"},
+        {"channel": "123456"},
+    ):
+        assert post(tenant, subject, **fields).status == 201, fields
 
 
 def test_lookup_returns_every_subject_with_the_identifier(tenant: str, subject: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from chatsphere.models.export import ExportJob
 from chatsphere.models.requests import ExportDetails
-from tests.integration.helpers import call
+from tests.integration.helpers import call, snapshot
 from tests.integration.queues import drain, fire
 
 
@@ -85,6 +85,28 @@ def test_correction_with_invalid_value_changes_nothing(tenant: str) -> None:
     assert r.status == 422 and r.body["errors"][0]["loc"][-1] == "phone"
     assert call("GET", "/v1/subjects/u-1", tenant=tenant).body["phone"] == "+14155550100"
     assert records(tenant) == []
+
+
+def test_correction_is_a_merge_patch_all_the_way_down_and_its_result_a_valid_profile(tenant: str) -> None:
+    """contact merges entry by entry and null removes an entry (RFC 7396), as settings do; a result that is not a
+    valid profile as a PUT body (33 contact entries) is a 422 that writes nothing."""
+    subject(tenant, contact={"telegram": "@ada_l", "skype": "ada.l"})
+    r = call("PATCH", "/v1/subjects/u-1", tenant=tenant, body={"contact": {"skype": "ada.lovelace"}})
+    assert r.status == 200, r.body
+    assert r.body["contact"] == {"telegram": "@ada_l", "skype": "ada.lovelace"}
+    r = call("PATCH", "/v1/subjects/u-1", tenant=tenant, body={"contact": {"skype": None, "signal": "ada.99"}})
+    assert r.status == 200, r.body
+    assert r.body["contact"] == {"telegram": "@ada_l", "signal": "ada.99"}
+    assert r.body["email"] == "ada@example.com" and r.body["name"] == "Ada Lovelace"
+    assert call("GET", "/v1/subjects/u-1", tenant=tenant).body == r.body
+    assert [rec["details"] for rec in records(tenant, "type=correction")] == [{"fields_changed": ["contact"]}] * 2
+
+    many = {f"k{n}": "v" for n in range(31)}  # 2 stored + 31 valid entries: 33, one more than a profile holds
+    before = snapshot()
+    r = call("PATCH", "/v1/subjects/u-1", tenant=tenant, body={"contact": many})
+    assert r.status == 422 and r.headers["content-type"] == "application/problem+json", r.body
+    assert [e["loc"] for e in r.body["errors"]] == [["body", "contact"]], r.body
+    assert snapshot() == before
 
 
 def test_correction_of_unknown_subject_is_404(tenant: str) -> None:

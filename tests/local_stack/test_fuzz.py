@@ -127,6 +127,10 @@ def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     # The pattern is E.164's shape; the API also checks the numbering plan (libphonenumber).
     if isinstance(body.get("phone"), str):
         body["phone"] = _pick(PLAN_VALID_PHONES, body["phone"])
+    # An interaction's conversation_id and channel are ids stored in clear: the subject id's rule, as there.
+    for name in ("conversation_id", "channel"):
+        if isinstance(body.get(name), str) and looks_personal(body[name]):
+            body[name] = "c-" + hashlib.sha256(body[name].encode()).hexdigest()[:12]  # within both patterns
     # format: email is RFC 5322 syntax; the API also wants a real domain (email-validator): not 0@00.
     if isinstance(body.get("email"), str) and not _email_ok(body["email"]):
         body["email"] = f"subject{len(body['email'])}@example.com"

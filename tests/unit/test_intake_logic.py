@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound, PayloadTooLarge
 from chatsphere.logic import codec, cursors, intake
 from chatsphere.logic.crypto import subject_key_context
+from chatsphere.models.common import PAGE_BYTE_BUDGET, response_bytes
 from chatsphere.models.items import ProfileItem
 from chatsphere.models.requests import ProfileRecords
-from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
+from chatsphere.models.subjects import MAX_TEXT_RESPONSE_BYTES, InteractionIn, InteractionPage, LookupIn, SubjectIn
 from tests.unit.fakes import FakeDataKeyStore, FakeSubjectStore, World
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -737,6 +739,109 @@ def test_pages_walk_every_interaction_exactly_once_and_the_last_page_says_so(
     assert sorted(seen) == sorted(expected)
     assert len(seen) == len(set(seen))
     assert pages == max(1, -(-7 // limit))
+
+
+def walk_pages(world: World, tenant: str, subject: str, limit: int = 100) -> list[InteractionPage]:
+    pages: list[InteractionPage] = []
+    cursor = None
+    while True:
+        pages.append(
+            intake.list_interactions(
+                world.subjects,
+                world.keyring,
+                world.blobs,
+                world.secret,
+                world.tombstones,
+                tenant,
+                subject,
+                limit,
+                cursor,
+            )
+        )
+        cursor = pages[-1].next_cursor
+        if cursor is None:
+            return pages
+        assert pages[-1].items, "a page with a cursor must not be empty"
+
+
+def items_bytes(page: InteractionPage) -> int:
+    return sum(response_bytes(i) + 1 for i in page.items)
+
+
+@pytest.mark.parametrize(
+    "long_text",
+    [
+        pytest.param(lambda n: chr(ord("a") + n) * 1_000_000, id="seven-1MB-ascii"),
+        pytest.param(lambda n: 'é"' * 349_525, id="seven-1MiB-of-e-acute-and-quotes-3.8MB-each-in-a-response"),
+    ],
+)
+def test_a_page_ends_before_its_items_pass_the_byte_budget_and_the_cursor_goes_on_from_there(
+    world: World, tenant: str, subject: str, long_text: Any
+) -> None:
+    """Pages are capped by count and a text may be 1 MiB: seven would be a 7 MB answer, over Lambda's 6 MB."""
+    # Given seven long texts, each in its own minute, and a short one
+    texts_in = [long_text(n) for n in range(7)] + ["short"]
+    expected = []
+    for n, text in enumerate(texts_in):
+        at = NOW - timedelta(minutes=10 - n)
+        body = message(text, occurred_at=at)
+        add = intake.add_interaction
+        created = add(
+            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, body, NOW
+        )
+        expected.append(created.interaction_id)
+    # When the tenant lists them, 100 a page
+    pages = walk_pages(world, tenant, subject)
+    # Then no page's items take more than the budget, the first stopped short of the count, and the cursors
+    # gave every interaction exactly once, in order
+    assert len(pages) > 1 and len(pages[0].items) < len(texts_in)
+    for page in pages:
+        assert items_bytes(page) <= PAGE_BYTE_BUDGET
+    seen = [i for page in pages for i in page.items]
+    assert [i.interaction_id for i in seen] == expected
+    assert [i.text for i in seen] == texts_in
+
+
+def test_one_interaction_always_fits_a_page_even_at_the_most_a_text_may_take(
+    world: World, tenant: str, subject: str
+) -> None:
+    # Given two interactions whose texts take the most a response may carry of one (control characters: 7 bytes
+    # each once escaped twice), then one of 1 MiB of 2-byte characters
+    most = "\x01" * ((MAX_TEXT_RESPONSE_BYTES - 4) // 7)
+    assert response_bytes(most) <= MAX_TEXT_RESPONSE_BYTES < response_bytes(most + "\x01")
+    texts_in = [most, most, "é" * (MIB // 2)]
+    for n, text in enumerate(texts_in):
+        body = message(text, occurred_at=NOW - timedelta(minutes=5 - n))
+        intake.add_interaction(
+            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, body, NOW
+        )
+    # Then each comes on a page of its own, within the budget
+    pages = walk_pages(world, tenant, subject)
+    assert [[i.text for i in p.items] for p in pages] == [[t] for t in texts_in]
+    assert all(items_bytes(p) <= PAGE_BYTE_BUDGET for p in pages)
+
+
+def test_a_text_that_would_not_fit_a_page_once_escaped_is_too_large_and_nothing_is_stored(
+    world: World, tenant: str, subject: str
+) -> None:
+    # A text under 1 MiB of UTF-8, of control characters only: 7 bytes each in a response
+    text = "\x01" * ((MAX_TEXT_RESPONSE_BYTES - 4) // 7 + 1)
+    assert len(text.encode()) < MIB
+    with pytest.raises(PayloadTooLarge) as raised:
+        intake.add_interaction(
+            world.subjects,
+            world.keyring,
+            world.blobs,
+            world.tenants,
+            world.tombstones,
+            tenant,
+            subject,
+            message(text),
+            NOW,
+        )
+    assert raised.value.status == 413 and "escaped" in raised.value.detail
+    assert world.subjects.all_interactions(tenant, subject) == []
+    assert world.blobs.objects == {}
 
 
 def test_a_cursor_round_trips_only_in_its_own_scope() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -9,9 +10,34 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
-from chatsphere.models.common import iso, looks_personal, not_a_personal_identifier
+from chatsphere.models.common import (
+    LAMBDA_PAYLOAD_BYTES,
+    PAGE_BYTE_BUDGET,
+    PERSONAL_ID_RULE,
+    RESPONSE_OVERHEAD_BYTES,
+    StrictModel,
+    iso,
+    looks_personal,
+    merge_patch,
+    not_a_personal_identifier,
+    response_bytes,
+)
+from chatsphere.models.common import (
+    merge_patched as merged,
+)
+from chatsphere.models.items import InteractionItem
 from chatsphere.models.policies import PolicyIn
-from chatsphere.models.subjects import InteractionIn, LookupIn, SubjectIn
+from chatsphere.models.settings import SettingsPatch
+from chatsphere.models.subjects import (
+    INTERACTION_FIELDS_BYTES,
+    MAX_TEXT_RESPONSE_BYTES,
+    Interaction,
+    InteractionIn,
+    InteractionPage,
+    LookupIn,
+    SubjectIn,
+    SubjectPatch,
+)
 
 
 def errors_of(model: type[BaseModel], data: dict[str, Any]) -> list[Any]:
@@ -114,6 +140,81 @@ def test_a_subject_id_that_looks_like_an_email_or_a_phone_is_personal(subject_id
 def test_other_subject_ids_are_not(subject_id: str) -> None:
     assert not looks_personal(subject_id)
     assert not_a_personal_identifier(subject_id) == subject_id
+
+
+def test_every_id_an_interaction_stores_in_clear_follows_the_subject_id_rule() -> None:
+    """What the body gives and the item stores as it came (not sealed, not an enum) is an id in clear: each such
+    field refuses what looks like an email or a phone with the subject id's error, and its description says so."""
+    base = {"conversation_id": "c-1", "role": "customer", "text": "hi"}
+    in_clear = [
+        name
+        for name, info in InteractionIn.model_fields.items()
+        if name in InteractionItem.model_fields and "Literal" not in str(info.annotation) and name != "occurred_at"
+    ]
+    assert sorted(in_clear) == ["channel", "conversation_id"]
+    for name in in_clear:
+        assert PERSONAL_ID_RULE in (InteractionIn.model_fields[name].description or ""), name
+        for value in ("someone@example.com", "4155550123", "+1 415 555 0123", "415-555-0123"):
+            errors = errors_of(InteractionIn, {**base, name: value})
+            assert [(e["loc"], e["type"]) for e in errors] == [((name,), "personal_identifier")], (name, value)
+            assert value not in errors[0]["msg"]
+
+
+class _Doc(StrictModel):
+    required: str
+    kept: int = 1
+    nested: dict[str, int] | None = None
+
+
+def test_one_merge_patch_serves_every_patch_body_all_the_way_down() -> None:
+    """models/common's merge: RFC 7396's own examples' rules, and the derived bodies of both PATCH routes."""
+    assert merge_patch({"a": {"b": "c", "d": "e"}}, {"a": {"b": None, "f": "g"}}) == {"a": {"d": "e", "f": "g"}}
+    assert merged(_Doc, {"required": "x", "nested": {"a": 1, "b": 2}}, {"nested": {"a": None, "c": 3}}) == _Doc(
+        required="x", nested={"b": 2, "c": 3}
+    )
+    # null removes a member: back to its default, or missing (a required member), as a PUT body without it is
+    assert merged(_Doc, {"required": "x", "kept": 5}, {"kept": None}) == _Doc(required="x")
+    with pytest.raises(ValidationError) as raised:
+        merged(_Doc, {"required": "x"}, {"required": None})
+    assert [(e["loc"], e["type"]) for e in raised.value.errors()] == [(("required",), "missing")]
+    # A subject patch takes null for a contact entry (it removes that entry), under the entries' own constraints
+    patch = SubjectPatch.model_validate({"contact": {"skype": None, "signal": "ada.99"}})
+    assert patch.model_dump(exclude_unset=True) == {"contact": {"skype": None, "signal": "ada.99"}}
+    assert errors_of(SubjectPatch, {"contact": {"skype": ""}}) and errors_of(SubjectPatch, {"contact": {"a b": "x"}})
+    # and settings patches their nested objects member by member
+    nested = SettingsPatch.model_validate({"retention": {"interactions": {"days": None}}})
+    assert nested.model_dump(exclude_unset=True) == {"retention": {"interactions": {"days": None}}}
+
+
+def test_a_page_within_its_byte_budget_is_safely_within_lambdas_response_limit_and_any_interaction_fits() -> None:
+    # Lambda's payload limit for a synchronous invocation's response: 6 MB
+    assert LAMBDA_PAYLOAD_BYTES == 6 * 1024 * 1024
+    assert PAGE_BYTE_BUDGET + RESPONSE_OVERHEAD_BYTES <= LAMBDA_PAYLOAD_BYTES
+    # What a page and a proxy response carry besides the items, at their longest (a cursor the query takes), is
+    # within the overhead allowed (the integration test measures a real answer against it too)
+    page = InteractionPage(items=[], next_cursor="c" * 1024)
+    envelope = {
+        "statusCode": 200,
+        "multiValueHeaders": {"Content-Type": ["application/json"], "Cache-Control": ["no-store"]},
+        "body": "",
+        "isBase64Encoded": False,
+    }
+    assert response_bytes(page) + len(json.dumps(envelope)) <= RESPONSE_OVERHEAD_BYTES // 8
+    # An interaction at its longest but for its text takes at most INTERACTION_FIELDS_BYTES, so that one whose
+    # text takes MAX_TEXT_RESPONSE_BYTES (what intake lets in) fits a page on its own
+    longest = Interaction(
+        interaction_id="f" * 32,
+        conversation_id="c" * 128,
+        role="customer",
+        text="",
+        occurred_at=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-23, minutes=-59))),
+        channel="c" * 32,
+        policy_version="v" * 32,
+    )
+    assert response_bytes(longest) - response_bytes("") + 1 <= INTERACTION_FIELDS_BYTES
+    assert MAX_TEXT_RESPONSE_BYTES + INTERACTION_FIELDS_BYTES <= PAGE_BYTE_BUDGET
+    # and response_bytes counts what the resolver writes, escaped once more by the runtime
+    assert response_bytes('a"\\é\x01') == len(json.dumps(json.dumps('a"\\é\x01', separators=(",", ":")))) - 2
 
 
 def test_a_name_is_1_to_256_characters() -> None:

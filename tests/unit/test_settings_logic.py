@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from chatsphere.errors import InvalidInput, PreconditionFailed
 from chatsphere.logic import settings as settings_logic
-from chatsphere.logic.settings import merge_patch, patch_settings, replace_settings
+from chatsphere.logic.settings import patch_settings, replace_settings
+from chatsphere.models.common import merge_patch
 from chatsphere.models.settings import Processor, TenantSettings
 from tests.unit.fakes import World
 
@@ -65,6 +66,34 @@ def test_null_in_a_patch_puts_the_setting_back_to_its_default(world: World) -> N
         world.tenants, world.own_buckets, tenant, {"deadline_days": None, "processors": None}, NOW
     )
     assert patched == TenantSettings()
+
+
+def test_a_patch_merges_nested_objects_and_null_removes_a_nested_member(world: World) -> None:
+    tenant = world.new_tenant()[0]
+    replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
+    patch_settings(world.tenants, world.own_buckets, tenant, {"retention": {"interactions": {"days": 90}}}, NOW)
+    patched, _ = patch_settings(
+        world.tenants,
+        world.own_buckets,
+        tenant,
+        {"retention": {"interactions": {"action": "anonymize"}, "closed_requests": {"days": None}}},
+        NOW,
+    )
+    assert (patched.retention.interactions.days, patched.retention.interactions.action) == (90, "anonymize")
+    assert patched.retention.closed_requests == TenantSettings().retention.closed_requests
+    assert patched.processors == [PROCESSOR] and world.tenants.read_settings(tenant)[0] == patched
+
+
+def test_null_on_a_required_member_is_refused_and_writes_nothing(world: World) -> None:
+    """An array is replaced whole, so a processor whose required name is null is one without a name."""
+    tenant = world.new_tenant()[0]
+    before = replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
+    with pytest.raises(ValidationError) as raised:
+        patch_settings(
+            world.tenants, world.own_buckets, tenant, {"processors": [{**PROCESSOR.model_dump(), "name": None}]}, NOW
+        )
+    assert [e["loc"][:3] for e in raised.value.errors()] == [("processors", 0, "name")]
+    assert world.tenants.read_settings(tenant) == before
 
 
 @pytest.mark.parametrize(

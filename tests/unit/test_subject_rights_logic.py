@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from chatsphere.errors import Conflict, NotFound
 from chatsphere.logic import intake, subject_rights
@@ -198,6 +199,34 @@ def test_lookups_follow_a_corrected_email_and_phone(world: World, tenant: str, s
     assert lookup(world, tenant, phone="+441212345678") == [subject]
     assert lookup(world, tenant, email="ada@example.org") == []
     assert lookup(world, tenant, phone="+12015550123") == []
+
+
+def test_a_correction_merges_contact_entry_by_entry_and_null_removes_an_entry(
+    world: World, tenant: str, subject: str
+) -> None:
+    """RFC 7396 all the way down, as settings PATCH: {telegram} + {skype} is both, {telegram: null} removes one."""
+    # When the tenant adds a skype entry, then removes the telegram one
+    added = correct(world, tenant, subject, contact={"skype": "ada.l"})
+    removed = correct(world, tenant, subject, contact={"telegram": None, "skype": "ada.lovelace"})
+    # Then the first merged, the second removed one entry and changed the other, and nothing else changed
+    assert added.contact == {"telegram": "@ada_l", "skype": "ada.l"}
+    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject)
+    assert read == removed and read.contact == {"skype": "ada.lovelace"}
+    assert (read.name, read.email, read.phone) == ("Ada Lovelace", "ada@example.org", "+12015550123")
+    assert [r.details for r in world.subjects.records] == [CorrectionDetails(fields_changed=["contact"])] * 2
+
+
+def test_a_correction_whose_result_is_not_a_valid_profile_writes_nothing(
+    world: World, tenant: str, subject: str
+) -> None:
+    # Given a subject with one contact entry; when a patch, valid on its own, adds 32 more (a profile holds 32)
+    with pytest.raises(ValidationError) as raised:
+        correct(world, tenant, subject, contact={f"k{n}": "v" for n in range(32)})
+    # Then the merged profile is refused as a PUT body would be, and nothing is written
+    assert [e["loc"] for e in raised.value.errors()] == [("contact",)]
+    assert world.subjects.saves == 1 and world.subjects.records == []
+    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject)
+    assert read.contact == {"telegram": "@ada_l"}
 
 
 def test_a_correction_of_an_unknown_subject_is_not_found_and_writes_nothing(world: World, tenant: str) -> None:

@@ -190,18 +190,25 @@ class DynamoSubjectStore(DynamoTable):
     def list_interactions(
         self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
     ) -> tuple[list[InteractionItem], str | None]:
-        """Oldest first. Reads one item past the page so that the last page says so (no dangling cursor)."""
+        """Oldest first. Reads one item past the page so that the last page says so (no dangling cursor). A Query
+        returns at most 1 MB (some 30 texts stored inline): it goes on from where DynamoDB stopped until it has the
+        page and one more, or there is no more."""
         query: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": serialise(
                 {":pk": keyspace.subject_pk(tenant_id, subject_id), ":prefix": keyspace.INTERACTION_PREFIX}
             ),
-            "Limit": limit + 1,
         }
         if after_sk is not None:
             query["ExclusiveStartKey"] = serialise({"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": after_sk})
-        raw = self._ddb.query(**query)["Items"]
+        raw: list[dict[str, Any]] = []
+        while True:
+            resp = self._ddb.query(**query, Limit=limit + 1 - len(raw))
+            raw += resp["Items"]
+            if len(raw) > limit or "LastEvaluatedKey" not in resp:
+                break
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         items = [InteractionItem.model_validate(deserialise(i)) for i in raw[:limit]]
         more = len(raw) > limit
         next_sk = keyspace.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more and items else None

@@ -8,7 +8,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -25,26 +26,29 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BeforeValidator, StringConstraints
+from pydantic import ValidationError
 
 from chatsphere.errors import DomainError, Unauthorized
 from chatsphere.logic.preconditions import IF_MATCH_PATTERN, etag
-from chatsphere.models.common import ID_PATTERN, PERSONAL_ID_RULE, FieldError, Problem, not_a_personal_identifier
+from chatsphere.models.common import (
+    EXTERNAL_ID_SHAPE,
+    LAMBDA_PAYLOAD_BYTES,
+    PERSONAL_ID_RULE,
+    ExternalId,
+    FieldError,
+    Problem,
+)
 from chatsphere.observability import logger, metrics, tracer
 
 PROBLEM_JSON = "application/problem+json"
 MERGE_PATCH_JSON = "application/merge-patch+json"
 
 # The {subject_id} path parameter of every subject route; an email address or phone number is refused before
-# anything is read or written.
+# anything is read or written (ExternalId carries the one rule; not Path's own pattern, which Powertools would drop
+# from the schema).
 SubjectId = Annotated[
-    str,
-    StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=128),
-    BeforeValidator(not_a_personal_identifier),  # with Path's own pattern, Powertools would drop it from the schema
-    Path(
-        description="The tenant's own pseudonymous user id: 1 to 128 of [A-Za-z0-9._:@-], not dots alone. "
-        + PERSONAL_ID_RULE
-    ),
+    ExternalId,
+    Path(description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"),
 ]
 # Any string of the right length has the schema's shape; only a cursor the API signed is accepted.
 CURSOR_RULES = (
@@ -53,7 +57,7 @@ CURSOR_RULES = (
 )
 PROBLEM_BASE = "https://chatsphere.dev/problems/"
 # Lambda's own payload limit; a 1 MiB text may grow up to 6x when JSON-escaped.
-MAX_BODY_BYTES = 6 * 1024 * 1024
+MAX_BODY_BYTES = LAMBDA_PAYLOAD_BYTES
 
 _DESCRIPTIONS = {
     400: "Malformed request: a body that is not JSON (or repeats a key), not UTF-8, or a cursor this API did not issue",
@@ -174,6 +178,16 @@ def _field_errors(raw: Any) -> list[FieldError]:
             )
         )
     return out
+
+
+@contextmanager
+def merged_body() -> Iterator[None]:
+    """Around a merge patch's logic (PATCH): the merged document is validated as a PUT body is, and its errors are
+    the body's own (422 with their fields, nothing written)."""
+    try:
+        yield
+    except ValidationError as error:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from None
 
 
 DUPLICATE_KEY = "an object repeats a key"

@@ -7,9 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import ValidationError
 
 from chatsphere.bootstrap import adapters
 from chatsphere.handlers.http import (
@@ -22,6 +20,7 @@ from chatsphere.handlers.http import (
     api_handler,
     body_response,
     make_resolver,
+    merged_body,
     problem_responses,
     tenant_id,
     to_json,
@@ -174,7 +173,7 @@ def patch_settings(
     body: Annotated[SettingsPatch, Body(media_type=MERGE_PATCH_JSON)], if_match: IfMatchHeader = None
 ) -> Response[Any]:
     a = adapters()
-    try:
+    with merged_body():
         stored, version = settings.patch_settings(
             a.tenants,
             a.own_buckets,
@@ -183,8 +182,6 @@ def patch_settings(
             utc_now(),
             parse_if_match(if_match),
         )
-    except ValidationError as error:  # the merged settings, validated as a PUT body is
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from None
     return with_etag(stored, version)
 
 

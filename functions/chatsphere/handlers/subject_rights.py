@@ -16,6 +16,7 @@ from chatsphere.handlers.http import (
     accepted,
     accepted_response,
     body_response,
+    merged_body,
     problem_responses,
     tenant_id,
     to_json,
@@ -73,19 +74,20 @@ SUBJECT_OK = body_response(200, "The subject", Subject)
 )
 def correct_subject(subject_id: SubjectId, body: SubjectPatch, if_match: IfMatchHeader = None) -> Response[Any]:
     a = adapters()
-    subject = subject_rights.correct_subject(
-        a.subjects,
-        a.keyring,
-        a.secret,
-        a.tenants,
-        a.events,
-        a.tombstones,
-        tenant_id(router),
-        subject_id,
-        body,
-        utc_now(),
-        parse_if_match(if_match),
-    )
+    with merged_body():
+        subject = subject_rights.correct_subject(
+            a.subjects,
+            a.keyring,
+            a.secret,
+            a.tenants,
+            a.events,
+            a.tombstones,
+            tenant_id(router),
+            subject_id,
+            body,
+            utc_now(),
+            parse_if_match(if_match),
+        )
     return with_etag(subject, subject.version)
 
 

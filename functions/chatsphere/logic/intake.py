@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from pydantic import BaseModel
 
-from chatsphere.dal.keyspace import interaction_blob_key
+from chatsphere.dal.keyspace import interaction_blob_key, interaction_sk
 from chatsphere.errors import Conflict, InvalidInput, PayloadTooLarge
 from chatsphere.logic import cursors
 from chatsphere.logic.codec import (
@@ -37,11 +37,13 @@ from chatsphere.logic.ports import (
 from chatsphere.logic.preconditions import IfMatch, require
 from chatsphere.logic.subject_rights import correction
 from chatsphere.logic.tombstones import Tombstones
-from chatsphere.models.common import iso
+from chatsphere.models.common import PAGE_BYTE_BUDGET, iso, response_bytes
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
 from chatsphere.models.requests import RequestItem
 from chatsphere.models.subjects import (
     MAX_TEXT_BYTES,
+    MAX_TEXT_RESPONSE_BYTES,
+    Interaction,
     InteractionCreated,
     InteractionIn,
     InteractionPage,
@@ -52,6 +54,7 @@ from chatsphere.models.subjects import (
 )
 
 INLINE_TEXT_BYTES = 32 * 1024  # longer text goes to S3, transparently to callers
+MAX_ESCAPE_GROWTH = 7  # the most a UTF-8 byte grows in a response: a control character, \u0001 escaped once more
 
 
 # ------------------------------------------------------------------ subjects
@@ -166,6 +169,13 @@ def add_interaction(
     text = body.text.encode()
     if len(text) > MAX_TEXT_BYTES:
         raise PayloadTooLarge(f"text is {len(text)} bytes; the limit is {MAX_TEXT_BYTES}")
+    # Measured only if it might not fit: the most a text can take is 7 bytes per byte and its quotes (4 bytes).
+    might_not_fit = (len(text) + 1) * MAX_ESCAPE_GROWTH > MAX_TEXT_RESPONSE_BYTES
+    if might_not_fit and response_bytes(body.text) > MAX_TEXT_RESPONSE_BYTES:
+        raise PayloadTooLarge(
+            f"text takes more than {MAX_TEXT_RESPONSE_BYTES} bytes once JSON-escaped (control characters take 6 or 7"
+            " each): it would not fit in a page"
+        )
     profile = _require_active(subjects, tombstones, tenant_id, subject_id)
     cipher = keyring.cipher(tenant_id, subject_id)
     if cipher is None:
@@ -219,10 +229,26 @@ def list_interactions(
     cipher = keyring.cipher(tenant_id, subject_id)
     if cipher is None:
         raise tombstones.absent(tenant_id, subject_id)
-    items, next_sk = subjects.list_interactions(tenant_id, subject_id, limit, after)
+    stored, next_sk = subjects.list_interactions(tenant_id, subject_id, limit, after)
+    items: list[Interaction] = []
+    size = 0
+    for item in stored:
+        # A page ends before its items would take more than the budget, with at least one item (any stored one
+        # fits: MAX_TEXT_RESPONSE_BYTES); the text's UTF-8 size is a lower bound of its size in the response, so
+        # a text that cannot fit is not even read.
+        if items and size + item.text_bytes > PAGE_BYTE_BUDGET:
+            break
+        opened = open_interaction(blobs, cipher, item)
+        cost = response_bytes(opened) + 1  # and its comma
+        if items and size + cost > PAGE_BYTE_BUDGET:
+            break
+        items.append(opened)
+        size += cost
+    if len(items) < len(stored):  # the next page starts at the first one left out
+        last = stored[len(items) - 1]
+        next_sk = interaction_sk(last.occurred_at, last.interaction_id)
     return InteractionPage(
-        items=[open_interaction(blobs, cipher, i) for i in items],
-        next_cursor=cursors.sign(secret(tenant_id), scope, next_sk) if next_sk else None,
+        items=items, next_cursor=cursors.sign(secret(tenant_id), scope, next_sk) if next_sk else None
     )
 
 

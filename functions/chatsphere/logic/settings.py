@@ -5,14 +5,13 @@ condition, so that two writers holding the same ETag cannot both succeed."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from chatsphere.errors import Conflict, InvalidInput
 from chatsphere.logic.ports import TenantStore
 from chatsphere.logic.preconditions import IfMatch, require
-from chatsphere.models.common import iso
+from chatsphere.models.common import iso, merge_patched
 from chatsphere.models.export import bucket_of
 from chatsphere.models.settings import TenantSettings
 
@@ -54,19 +53,6 @@ def replace_settings(
     raise Conflict("the settings are being changed concurrently; retry")
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396: an object merges key by key, null removes a key, anything else (arrays too) replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = merge_patch(merged.get(key), value)
-    return merged
-
-
 def patch_settings(
     tenants: TenantStore,
     own_buckets: frozenset[str],
@@ -81,8 +67,7 @@ def patch_settings(
     for _ in range(SAVE_ATTEMPTS):
         current, version = tenants.read_settings(tenant_id)
         require(if_match, version)
-        merged = merge_patch(current.model_dump(mode="json"), patch)
-        settings = TenantSettings.model_validate_json(json.dumps(merged))
+        settings = merge_patched(TenantSettings, current.model_dump(mode="json"), patch)
         _check(own_buckets, settings)
         try:
             return settings, tenants.put_settings(tenant_id, settings, iso(now), expected_version=version)

@@ -31,7 +31,7 @@ from chatsphere.logic.ports import (
 from chatsphere.logic.preconditions import IfMatch, require
 from chatsphere.logic.requests import new_request, to_record
 from chatsphere.logic.tombstones import Tombstones
-from chatsphere.models.common import iso
+from chatsphere.models.common import iso, merge_patched
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.items import ProfileItem
 from chatsphere.models.requests import (
@@ -44,7 +44,7 @@ from chatsphere.models.requests import (
     RequestRecord,
 )
 from chatsphere.models.settings import TenantSettings
-from chatsphere.models.subjects import LegalHold, LegalHoldIn, ObjectablePurpose, Subject, SubjectPatch
+from chatsphere.models.subjects import LegalHold, LegalHoldIn, ObjectablePurpose, Subject, SubjectIn, SubjectPatch
 
 
 def _cipher(keyring: Keyring, tombstones: Tombstones, tenant_id: str, subject_id: str) -> SubjectCipher:
@@ -86,10 +86,11 @@ def correct_subject(
     now: datetime,
     if_match: IfMatch = None,
 ) -> Subject:
-    """Apply a merge patch; the record lists the names of the fields whose value changed (none: no record).
-    With If-Match, the version it names is the write's own condition."""
+    """Apply a JSON merge patch (RFC 7396: contact entry by entry, null removes); the result is validated as a PUT
+    body is (a pydantic ValidationError, and nothing is written). The record lists the names of the fields whose
+    value changed (none: no record). With If-Match, the version it names is the write's own condition."""
     cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
-    given = patch.model_dump(include=patch.model_fields_set)
+    given = patch.model_dump(mode="json", exclude_unset=True)
     stamp = iso(now)
     settings = tenants.get_settings(tenant_id)  # once, not on every retry of the change
 
@@ -97,7 +98,7 @@ def correct_subject(
         current = tombstones.require(tenant_id, subject_id, existing)
         require(if_match, current.version)  # the write is conditioned on this very version
         before = open_fields(cipher, current.sealed)
-        values = {**before, **given}
+        values = merge_patched(SubjectIn, before, given).model_dump()
         item = current.model_copy(
             update={
                 "sealed": seal_fields(cipher, values),

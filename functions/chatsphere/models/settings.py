@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, create_model, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from chatsphere.models.common import JSON_INTEGER, StrictModel
+from chatsphere.models.common import JSON_INTEGER, StrictModel, merge_patch_model
 from chatsphere.models.export import S3Uri
 
 Category = Annotated[str, StringConstraints(pattern=r"^(identity|contact|interactions|usage)$")]
@@ -105,28 +105,7 @@ class TenantSettings(StrictModel):
         return self
 
 
-def _patch_model(model: type[StrictModel]) -> type[StrictModel]:
-    """The JSON merge patch (RFC 7396) of `model`: every field optional and nullable (null: back to the default),
-    objects patched field by field, each value under the same constraints as in `model`. Derived, not written
-    out, so that the two cannot drift; the merged document is validated as `model` itself."""
-    fields: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        inner: Any = info.annotation
-        if isinstance(inner, type) and issubclass(inner, StrictModel):
-            inner = _patch_model(inner)
-        elif info.metadata:
-            inner = Annotated[(inner, *info.metadata)]
-        extra = info.json_schema_extra
-        fields[name] = (inner | None, Field(default=None, description=info.description, json_schema_extra=extra))
-    return create_model(
-        f"{model.__name__}Patch",
-        __base__=StrictModel,
-        __doc__=f"A JSON merge patch of {model.__name__}: null puts a field back to its default",
-        **fields,
-    )
-
-
-class SettingsPatch(_patch_model(TenantSettings)):  # type: ignore[misc]
+class SettingsPatch(merge_patch_model(TenantSettings)):  # type: ignore[misc]
     """PATCH body, a JSON merge patch (RFC 7396): the fields given change, objects are patched field by field, null
     puts a field back to its default, arrays are replaced whole. The result must be valid settings as a PUT body is
     (422 otherwise, and nothing is written)"""

@@ -8,9 +8,24 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PrivateAttr, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, ExternalId, StrictModel
+from chatsphere.models.common import (
+    DATE_TIME_RULES,
+    EXTERNAL_ID_SHAPE,
+    PAGE_BYTE_BUDGET,
+    PERSONAL_ID_RULE,
+    ClearId,
+    DateTimeText,
+    ExternalId,
+    StrictModel,
+    merge_patch_model,
+)
 
 MAX_TEXT_BYTES = 1024 * 1024
+# The most an interaction's members other than its text add to a response (ids, role, times, channel, policy
+# version, at their longest), and so the most its text may take there, JSON-escaped: whatever is stored fits in a
+# page on its own. Only a text of mostly control characters (6 or 7 bytes each once escaped) comes near it.
+INTERACTION_FIELDS_BYTES = 2 * 1024
+MAX_TEXT_RESPONSE_BYTES = PAGE_BYTE_BUDGET - INTERACTION_FIELDS_BYTES
 
 
 def normalise_email(value: str) -> str:
@@ -177,27 +192,38 @@ def processing_for(objections: list[str]) -> dict[str, bool]:
     return {purpose: purpose not in objections for purpose in PURPOSES}
 
 
-class SubjectPatch(StrictModel):
-    """PATCH body (JSON merge patch): the fields given change, null clears one, the rest stay."""
-
-    name: Name | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    contact: Contact | None = None
+class SubjectPatch(merge_patch_model(SubjectIn)):  # type: ignore[misc]
+    """PATCH body, a JSON merge patch (RFC 7396): the fields given change, null clears one, the rest stay; contact is
+    patched entry by entry (null removes an entry). The result must be a valid profile as a PUT body is (422
+    otherwise, and nothing is written)"""
 
 
 Role = Literal["customer", "agent", "bot"]
-Channel = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
+# A channel names an analytics cell and is stored in clear: the id rule (a digit string may be a phone number).
+Channel = ClearId[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]]
 
 
 class InteractionIn(StrictModel):
-    conversation_id: ExternalId
+    conversation_id: ExternalId = Field(
+        description=f"The tenant's own id of the conversation: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"
+    )
     role: Role
-    text: Annotated[str, Field(min_length=1, description="Up to 1 MiB of UTF-8; more gets 413")]
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description=f"Up to 1 MiB of UTF-8, and at most {MAX_TEXT_RESPONSE_BYTES} bytes once JSON-escaped in a"
+            " response (only a text of mostly control characters, 6 or 7 bytes each escaped, comes near it); more gets"
+            " 413",
+        ),
+    ]
     occurred_at: DateTimeText | None = Field(
         default=None, description=f"{DATE_TIME_RULES}. Defaults to now; a time after now (the server's clock) gets 422"
     )
-    channel: Channel | None = None
+    channel: Channel | None = Field(
+        default=None,
+        description=f"Channel it came through (e.g. web, email): 1 to 32 of [a-z0-9_-]. {PERSONAL_ID_RULE}",
+    )
 
 
 class InteractionCreated(BaseModel):
@@ -216,7 +242,10 @@ class Interaction(BaseModel):
 
 
 class InteractionPage(BaseModel):
-    items: list[Interaction]
+    items: list[Interaction] = Field(
+        description=f"Oldest first: up to `limit`, and fewer if more would take over {PAGE_BYTE_BUDGET} bytes (texts"
+        " may be long); never none while more follow"
+    )
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
 
 
