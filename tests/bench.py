@@ -476,6 +476,20 @@ def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
                     **keyspace.day_entry(tenant, "interactions", occurred, iid),
                 }
             )
+        for n in range(RETENTION_SUBJECTS):  # the subjects' profiles, open and unheld: their removals' condition
+            subject = f"u-{n}"
+            items.append(
+                {
+                    "pk": keyspace.subject_pk(tenant, subject),
+                    "sk": keyspace.PROFILE_SK,
+                    "tenant_id": tenant,
+                    "subject_id": subject,
+                    "status": "active",
+                    "created_at": iso(now),
+                    "updated_at": iso(now),
+                    "version": 1,
+                }
+            )
         from chatsphere.dal.dynamo import serialise
 
         for start in range(0, len(items), BATCH):
@@ -505,7 +519,16 @@ def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
         clients.reset()
     # Not day buckets: every invocation's HoldIndex Query, and the run's one watermark Query.
     pages = calls["dynamodb:Query"] - invocations - 1
-    return RetentionBench(stored, calls, invocations, pages, pages + -(-due // BATCH))
+    return RetentionBench(stored, calls, invocations, pages, pages + removal_transactions(due))
+
+
+def removal_transactions(due: int) -> int:
+    """One TransactWriteItems per subject and REMOVALS_PER_TRANSACTION of its due items (the bench's subjects take
+    the due items in turn)."""
+    from chatsphere.models.retention import REMOVALS_PER_TRANSACTION
+
+    per_subject = [len(range(n, due, RETENTION_SUBJECTS)) for n in range(RETENTION_SUBJECTS)]
+    return sum(-(-k // REMOVALS_PER_TRANSACTION) for k in per_subject)
 
 
 def print_retention() -> None:
@@ -513,7 +536,13 @@ def print_retention() -> None:
         f"AWS calls of a daily retention run (RetentionFunction, every chunk; moto; {RETENTION_DUE} interactions due"
         f" from {RETENTION_SUBJECTS} subjects)"
     )
-    print("  floor = the day-bucket Query pages read + ceil(due / 25) BatchWriteItem")
+    from chatsphere.models.retention import REMOVALS_PER_TRANSACTION
+
+    print(
+        "  floor = the day-bucket Query pages read + one TransactWriteItems per subject per"
+        f" {REMOVALS_PER_TRANSACTION} of its due items (the profile's ConditionCheck, its activity marker and the"
+        " act's record beside them)"
+    )
     print(f"  {'stored':>8} {'invocations':>11} {'calls':>6} {'floor':>6} {'ratio':>6}  by API")
     with quiet():
         results = [retention_calls(n) for n in RETENTION_STORED]
@@ -524,7 +553,7 @@ def print_retention() -> None:
         "  above the floor: per invocation the run record GetItem, the HoldIndex Query and the commit"
         " (TransactWriteItems); per run the lease GetItem, the watermark Query, the settings GetItem, the"
         " watermark PutItems that move, and a continuation SendMessage when the chunk (1000) ends exactly at the"
-        f" due count; and one activity-marker Put per subject ({RETENTION_SUBJECTS}) in the same BatchWriteItem calls"
+        " due count"
     )
     small, large = results
     print(f"  calls at {large.stored} stored / at {small.stored} stored: {large.made / small.made:.2f}")

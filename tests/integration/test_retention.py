@@ -1,11 +1,12 @@
 """Retention on a schedule (the Retention function) and its run records, against moto: every category and action,
-legal holds, the watermark, continuation, and a run interrupted at every k-th AWS call."""
+legal holds, the watermark, continuation, a run interrupted at every k-th AWS call (a hold placed and an erasure
+begun at the interruption), and holds, erasures and activity that arrive between a decision and its act."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +66,54 @@ def runs(tenant: str) -> list[dict[str, Any]]:
 def items(aws: Any, table: str) -> list[dict[str, Any]]:
     ddb = boto3.client("dynamodb")
     return [i for p in ddb.get_paginator("scan").paginate(TableName=aws.refs[table]) for i in p["Items"]]
+
+
+def partition(aws: Any, tenant: str, subject_id: str) -> list[str]:
+    """The sort keys of everything stored in the subject's partition (as stored)."""
+    from chatsphere.dal import keyspace
+
+    pk = keyspace.subject_pk(tenant, subject_id)
+    return sorted(i["sk"]["S"] for i in items(aws, "SubjectsTable") if i["pk"]["S"] == pk)
+
+
+def before_act(monkeypatch: pytest.MonkeyPatch, when: Callable[[Any], bool], then: Callable[[], None]) -> list[int]:
+    """Run `then` once, between a chunk's commit and its act (the first act whose pending chunk `when` accepts)."""
+    from chatsphere.logic import retention
+
+    original, fired = retention.act, []
+
+    def hooked(ports: Any, run: Any, pending: Any, *args: Any, **kwargs: Any) -> Any:
+        if not fired and when(pending):
+            fired.append(1)
+            then()
+        return original(ports, run, pending, *args, **kwargs)
+
+    monkeypatch.setattr(retention, "act", hooked)
+    return fired
+
+
+def run_direct(tenant: str, as_of: datetime, chunk: int = 1000) -> None:
+    """One run of one tenant through the real logic and adapters, in this thread (not the local runtime, which
+    holds one lock per invocation: a hook inside the run may call the API), continuing as the handler does."""
+    from chatsphere.handlers.retention import ports
+    from chatsphere.logic import retention
+    from chatsphere.models.common import iso
+    from chatsphere.models.retention import RetentionJob
+
+    job = RetentionJob(tenant_id=tenant, run_id=retention.new_run_id(datetime.now(UTC)), as_of=iso(as_of))
+    for _ in range(100):
+        result = retention.run_chunk(ports(), job, datetime.now(UTC), chunk)
+        if result.outcome != "continue":
+            assert result.outcome == "done", result
+            return
+        job = job.model_copy(update={"acted": result.acted})
+    raise AssertionError("the run did not finish")
+
+
+def place_hold(tenant: str, subject_id: str, *categories: str) -> None:
+    body = {"reason": "claim 7", "categories": list(categories)}
+    r = call("PUT", f"/v1/subjects/{subject_id}/legal-hold", tenant=tenant, body=body)
+    assert r.status == 200, r.body
 
 
 @pytest.fixture
@@ -216,6 +265,200 @@ def test_a_held_profile_does_not_expire_and_is_reported_kept(aws: Any, tenant: s
     assert runs(tenant)[0]["kept_by_hold"] == {"inactive_profiles": 1}
 
 
+def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_nothing_into_an_erased_subject(
+    aws: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's scenario: the chunk's decisions are committed and its act fails once; then subject H is put under
+    a legal hold and subject E is erased (completed, verified). The redo deletes none of H's interactions, writes
+    nothing into E's partition or prefix, and the run's counts say what happened."""
+    from chatsphere.dal import keyspace
+    from chatsphere.handlers.retention import ports
+    from chatsphere.logic import retention
+    from chatsphere.models.retention import RetentionJob
+
+    settings(tenant, interactions={"days": 30, "action": "delete"})
+    for name in ("H", "E", "F"):
+        subject(tenant, name)
+    for n in range(3):
+        interaction(tenant, "H", f"claim {n}", 100 + n)
+    interaction(tenant, "E", "x" * (40 * KIB), 100)  # a long text: in S3
+    interaction(tenant, "E", "short", 101)
+    interaction(tenant, "F", "goes", 100)
+    original, failed = retention.act, []
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append(1)
+            raise Fault("the act was interrupted")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(retention, "act", fails_once)
+    job = RetentionJob(tenant_id=tenant, run_id="probe-run", as_of=at(0))
+    with pytest.raises(Fault):
+        retention.run_chunk(ports(), job, NOW)
+    assert adapters_run(tenant, "probe-run").pending is not None  # the decisions were committed
+    place_hold(tenant, "H", "interactions")
+    erasure = call("DELETE", "/v1/subjects/E", tenant=tenant)
+    assert erasure.status == 202, erasure.body
+    drain(aws, "DeletionQueue")
+    done = call("GET", f"/v1/requests/{erasure.body['request_id']}", tenant=tenant).body
+    assert done["status"] == "completed" and done["result"]["verified"], done
+    assert partition(aws, tenant, "E") == []
+    for _ in range(10):  # the message comes back
+        result = retention.run_chunk(ports(), job, NOW)
+        if result.outcome == "done":
+            break
+        job = job.model_copy(update={"acted": result.acted})
+    assert sorted(texts(tenant, "H")) == ["claim 0", "claim 1", "claim 2"] and texts(tenant, "F") == []
+    assert partition(aws, tenant, "E") == []  # no activity marker, nothing else
+    listed = boto3.client("s3").list_object_versions(
+        Bucket=aws.refs["DataBucket"], Prefix=keyspace.subject_prefix(tenant, "E")
+    )
+    assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
+    held = [i for i in items(aws, "SubjectsTable") if i["pk"]["S"] == keyspace.subject_pk(tenant, "H")]
+    assert not any(i["sk"]["S"].startswith(keyspace.ACTIVITY_PREFIX) for i in held)
+    kept = [i for i in held if i["sk"]["S"].startswith("I#")]
+    assert len(kept) == 3 and all("expires_at" not in i and "#late#" in i["day_pk"]["S"] for i in kept)
+    (record,) = runs(tenant)
+    assert record["status"] == "completed", record
+    assert record["removed"] == {"interactions": 1} and record["kept_by_hold"] == {"interactions": 3}, record
+
+
+def adapters_run(tenant: str, run_id: str) -> Any:
+    from chatsphere.bootstrap import adapters
+
+    found = adapters().retention.get_run(tenant, run_id)
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("chunk", [1000, 3], ids=["one-chunk", "small-chunks"])
+def test_a_hold_placed_between_the_decision_and_the_act_keeps_what_it_covers(
+    aws: Any, tenant: str, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """The window inside one invocation: H's interactions are decided, then a hold is placed, then the act runs.
+    Nothing of H goes; what it keeps moves to the late bucket without its TTL, is counted kept once (whether the
+    run reads the late bucket again after the act or had read it already), and goes once the hold is lifted."""
+    from chatsphere.dal import keyspace
+
+    settings(tenant, interactions={"days": 30, "action": "delete"})
+    subject(tenant, "H")
+    subject(tenant, "F")
+    for n in range(3):
+        interaction(tenant, "H", f"claim {n}", 0)  # today's day bucket: not back-dated
+    interaction(tenant, "F", "goes", 0)
+    h_pk = keyspace.subject_pk(tenant, "H")
+    fired = before_act(
+        monkeypatch,
+        lambda pending: any(k["pk"] == h_pk for k in pending.remove),
+        lambda: place_hold(tenant, "H", "interactions"),
+    )
+    run_direct(tenant, NOW + timedelta(days=35), chunk)
+    assert fired, "the hook never ran: H's interactions were never decided for removal"
+    assert sorted(texts(tenant, "H")) == ["claim 0", "claim 1", "claim 2"] and texts(tenant, "F") == []
+    record = runs(tenant)[0]
+    assert record["removed"] == {"interactions": 1} and record["kept_by_hold"] == {"interactions": 3}, record
+    kept = [i for i in items(aws, "SubjectsTable") if i["pk"]["S"] == h_pk and i["sk"]["S"].startswith("I#")]
+    assert len(kept) == 3 and all("expires_at" not in i and "#late#" in i["day_pk"]["S"] for i in kept)
+    assert not any(sk.startswith(keyspace.ACTIVITY_PREFIX) for sk in partition(aws, tenant, "H"))
+    assert call("DELETE", "/v1/subjects/H/legal-hold", tenant=tenant).status in (200, 202)
+    run_direct(tenant, NOW + timedelta(days=36), chunk)
+    assert texts(tenant, "H") == [] and runs(tenant)[0]["removed"] == {"interactions": 3}
+
+
+def test_a_subject_with_more_due_items_than_one_transaction_holds_takes_several_each_with_its_check(
+    aws: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TransactWriteItems holds 100 items: 200 due interactions of one subject go in three conditional writes
+    (97, 97, 6 deletes beside the profile's check, the activity marker and the act's record)."""
+    from chatsphere.bootstrap import adapters
+    from chatsphere.dal import keyspace
+    from chatsphere.dal.dynamo import serialise
+    from chatsphere.models.retention import REMOVALS_PER_TRANSACTION
+
+    settings(tenant, interactions={"days": 30, "action": "delete"})
+    subject(tenant, "big")
+    interaction(tenant, "big", "recent", 1)
+    seeded = []
+    for n in range(200):
+        occurred = at(40 + n / 1000)
+        iid = f"i{n:05d}"
+        seeded.append(
+            {
+                "pk": keyspace.subject_pk(tenant, "big"),
+                "sk": keyspace.interaction_sk(occurred, iid),
+                "tenant_id": tenant,
+                "subject_id": "big",
+                "occurred_at": occurred,
+                **keyspace.day_entry(tenant, "interactions", occurred, iid, late=True),
+            }
+        )
+    ddb = boto3.client("dynamodb")
+    for start in range(0, len(seeded), 25):
+        puts = [{"PutRequest": {"Item": serialise(i)}} for i in seeded[start : start + 25]]
+        ddb.batch_write_item(RequestItems={aws.refs["SubjectsTable"]: puts})
+    store = adapters().retention
+    original, sizes = store.remove_unless_held, []
+
+    def spy(act: Any, category: Any, subject_id: str, keys: list[dict[str, str]], marker: str | None) -> Any:
+        sizes.append(len(keys))
+        return original(act, category, subject_id, keys, marker)
+
+    monkeypatch.setattr(store, "remove_unless_held", spy)
+    run_direct(tenant, NOW)
+    assert sizes == [REMOVALS_PER_TRANSACTION, REMOVALS_PER_TRANSACTION, 200 - 2 * REMOVALS_PER_TRANSACTION]
+    assert texts(tenant, "big") == ["recent"] and runs(tenant)[0]["removed"] == {"interactions": 200}
+    markers = [sk for sk in partition(aws, tenant, "big") if sk.startswith(keyspace.ACTIVITY_PREFIX)]
+    assert max(markers) == keyspace.activity_sk(max(i["occurred_at"] for i in seeded))
+
+
+def test_an_expired_profile_active_again_or_held_before_its_erasure_is_not_erased(
+    aws: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stale `erase` decision: between the decision and the act, `back` takes an interaction and `held` a legal
+    hold; and `late-held` takes one between the act's check and its erasure (request_deletion's own condition, the
+    version checked, refuses it). Only `idle` is erased; the counts say so."""
+    from chatsphere.logic import deletion
+
+    age_tenant(aws, tenant, 200)
+    settings(tenant, inactive_profiles={"days": 60, "action": "delete"})
+    for name in ("idle", "back", "held", "late-held"):
+        subject(tenant, name)
+        age_profile(aws, tenant, name, 100)
+
+    def meanwhile() -> None:
+        interaction(tenant, "back", "I am back", 0)
+        place_hold(tenant, "held", "profile")
+
+    fired = before_act(monkeypatch, lambda pending: bool(pending.erase), meanwhile)
+    original, late = deletion.request_deletion, []
+
+    def hold_first(*args: Any, **kwargs: Any) -> Any:
+        if "late-held" in args and not late:
+            late.append(1)
+            place_hold(tenant, "late-held", "profile")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(deletion, "request_deletion", hold_first)
+    run_direct(tenant, NOW)
+    drain(aws, "DeletionQueue")
+    assert fired and late
+    assert call("GET", "/v1/subjects/idle", tenant=tenant).status == 410
+    for name in ("back", "held", "late-held"):
+        got = call("GET", f"/v1/subjects/{name}", tenant=tenant)
+        assert got.status == 200 and got.body["status"] == "active", (name, got.body)
+    (erased,) = call("GET", "/v1/requests", tenant=tenant, query="type=deletion").body["items"]
+    assert erased["details"]["initiated_by"] == "retention" and erased["status"] == "completed"
+    record = runs(tenant)[0]
+    assert record["removed"] == {"inactive_profiles": 1} and record["still_active_profiles"] == 1, record
+    assert record["kept_by_hold"] == {"inactive_profiles": 2}, record
+    # the next run, past the hold's day and back's new activity: nothing more is erased, the holds keep theirs
+    run_direct(tenant, NOW + timedelta(days=1))
+    drain(aws, "DeletionQueue")
+    assert runs(tenant)[0]["kept_by_hold"] == {"inactive_profiles": 2} and runs(tenant)[0]["removed"] == {}
+    assert call("GET", "/v1/subjects/back", tenant=tenant).status == 200
+
+
 def test_export_packages_then_closed_requests_go_and_the_tombstone_stays(aws: Any, tenant: str) -> None:
     settings(tenant, export_packages={"days": 2}, closed_requests={"days": 30})
     subject(tenant, "u-1")
@@ -312,8 +555,10 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
     aws: Any, small_chunks: None
 ) -> None:
     """For every position k of a clean run's AWS calls: a fresh copy of the same tenant, a run whose k-th call
-    fails, and the same job again until it is done (as SQS redelivers it). Nothing due is left, nothing else is
-    touched, the counts are the clean run's, and the aggregates of the anonymised days are there."""
+    fails, and the same job again until it is done (as SQS redelivers it). At the interruption, subject b is put
+    under a legal hold and subject a's erasure begins (its status `erasing`): nothing of theirs that was still there
+    then goes, nothing is written into their partitions after it, and the counts say exactly that. Nothing else
+    due is left, nothing else is touched, and the aggregates of the anonymised days are there."""
     from chatsphere.bootstrap import adapters
     from chatsphere.dal.clients import client
     from chatsphere.handlers.retention import ports
@@ -357,10 +602,36 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
         )
 
     calls = {"n": 0, "fail_at": 0}
+    current: dict[str, Any] = {}  # the copy being run, and what a and b held when the interruption came
+
+    def intervene(tenant: str) -> dict[str, list[str]]:
+        """A hold on b's interactions and a's erasure begun, as the API writes them on the profile (the test's own
+        client: not a call of the run). Returns their partitions as they were."""
+        from chatsphere.dal import keyspace
+        from chatsphere.dal.dynamo import serialise
+
+        found = {s: partition(aws, tenant, s) for s in ("a", "b")}
+        hold = {"reason": "r", "categories": ["interactions"], "since": at(0), "request_id": "r-hold"}
+        ddb.update_item(
+            TableName=aws.refs["SubjectsTable"],
+            Key=serialise({"pk": keyspace.subject_pk(tenant, "b"), "sk": keyspace.PROFILE_SK}),
+            UpdateExpression="SET legal_hold = :h, held_pk = :p, version = version + :one",
+            ExpressionAttributeValues=serialise({":h": hold, ":p": keyspace.held_pk(tenant), ":one": 1}),
+        )
+        ddb.update_item(
+            TableName=aws.refs["SubjectsTable"],
+            Key=serialise({"pk": keyspace.subject_pk(tenant, "a"), "sk": keyspace.PROFILE_SK}),
+            UpdateExpression="SET #s = :e, deletion_request_id = :r, version = version + :one REMOVE day_pk, day_sk",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=serialise({":e": "erasing", ":r": "r-erasure", ":one": 1}),
+        )
+        return found
 
     def count(**_: Any) -> None:
         calls["n"] += 1
         if calls["n"] == calls["fail_at"]:
+            if "tenant" in current:
+                current["before"] = intervene(current["tenant"])
             raise Fault(f"interrupted at call {calls['n']}")
 
     def complete(tenant: str) -> dict[str, Any]:
@@ -379,9 +650,17 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
         return run.model_dump()
 
     expected = sorted(f"{s}:{at(d)[:10]}" for s, d in (("a", 10), ("b", 10), ("c", 10), ("c", 40)))
+    due_days = {at(40)[:10], at(41)[:10]}
+
+    def spared(before: dict[str, list[str]]) -> list[str]:
+        """subject:day of a's and b's due interactions that were still there when the hold and the erasure came."""
+        found = (f"{s}:{sk.removeprefix('I#')[:10]}" for s, sks in before.items() for sk in sks if sk.startswith("I#"))
+        return [f for f in found if f.partition(":")[2] in due_days]
+
     ddb_client, s3 = client("dynamodb"), client("s3")
     for c in (ddb_client, s3):
         c.meta.events.register("before-call.*.*", count)
+    exercised: set[int] = set()
     try:
         baseline = complete(seed(0))
         total = calls["n"]
@@ -389,10 +668,24 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
         for k in range(1, total + 1, stride):
             empty_tables(aws)  # moto reads a whole table for every index Query: keep each copy's run as cheap
             tenant = seed(k)
+            current.clear()
+            current["tenant"] = tenant
             calls["n"], calls["fail_at"] = 0, k
             got = complete(tenant)
-            assert got["counts"] == baseline["counts"], k
-            assert remaining(tenant) == expected, k
+            before = current.pop("before", None)  # None: the run ended before its k-th call
+            if before is None:
+                assert got["counts"] == baseline["counts"], k
+                assert remaining(tenant) == expected, k
+            else:
+                # what a and b had then is exactly what they have now: nothing went, nothing was written
+                assert {s: partition(aws, tenant, s) for s in ("a", "b")} == before, k
+                kept = spared(before)
+                exercised.add(len(kept))
+                b_kept = sum(1 for f in kept if f.startswith("b:"))
+                removed = {"interactions": 3 - len(kept), "closed_requests": 1}
+                assert got["counts"]["removed"] == {c: n for c, n in removed.items() if n}, k
+                assert got["counts"]["kept_by_hold"] == {"interactions": 1 + b_kept}, k
+                assert remaining(tenant) == sorted(expected + kept), k
             assert records(tenant) == [], k
             for day in (at(40)[:10], at(41)[:10]):
                 agg = call("GET", "/v1/analytics/daily", tenant=tenant, query=f"from={day}&to={day}").body["items"]
@@ -401,6 +694,8 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
         for c in (ddb_client, s3):
             c.meta.events.unregister("before-call.*.*", count)
     assert total > 50
+    # interruptions before anything of a's and b's went, and after some of it had
+    assert 3 in exercised and len(exercised) > 1, exercised
     assert baseline["counts"]["removed"] == {"interactions": 3, "closed_requests": 1}
     assert baseline["counts"]["kept_by_hold"] == {"interactions": 1}
 

@@ -5,19 +5,44 @@ Retention reads only these indexes, never a Scan: a run's cost grows with what i
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keyspace
-from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
+from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, is_transaction_conflict, serialise
 from chatsphere.errors import Conflict
-from chatsphere.models.retention import Category, DueEntry, RetentionRunItem
+from chatsphere.models.retention import (
+    REMOVALS_PER_TRANSACTION,
+    Act,
+    ActOutcome,
+    Category,
+    DueEntry,
+    RetentionRunItem,
+)
 
 DAY_INDEX = "DayIndex"
 HOLD_INDEX = "HoldIndex"
 LEASE_SK = "RETENTION#LEASE"
+ACT_PREFIX = "RETENTION#ACT#"
+ACT_RECORD_SECONDS = 7 * 86400  # an act's outcome outlives any redo of its chunk (a stopped run is abandoned in 1 h)
 SUBJECT_CATEGORIES = ("interactions", "inactive_profiles")
+# Retention writes into a subject only while it is one of these: an erasing, erased or restricted subject (and any
+# status added later) is refused by the write's own condition.
+OPEN_STATUSES = ("active", "deactivated")
+OPEN_CONDITION = "#s IN (:open0, :open1)"
+TRANSACTION_ATTEMPTS = 4
+
+
+def _open_values() -> dict[str, str]:
+    return {f":open{n}": status for n, status in enumerate(OPEN_STATUSES)}
+
+
+def act_sk(act: Act) -> str:
+    """TenantsTable sk of an act's outcome record (no subject id: the chunk's seq and the act's name)."""
+    return f"{ACT_PREFIX}{act.run_id}#{act.seq:010d}#{act.name}"
 
 
 class DynamoRetentionStore:
@@ -105,38 +130,139 @@ class DynamoRetentionStore:
         return str(sk.removeprefix(keyspace.INTERACTION_PREFIX).rpartition("#")[0])
 
     # ------------------------------------------------------------------ acts (each idempotent)
-    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]], markers: dict[str, str]) -> None:
-        """Delete the items, and (interactions) put each subject's activity marker, in the same batches."""
-        writes = [{"DeleteRequest": {"Key": serialise(k)}} for k in keys]
-        for subject_id, at in sorted(markers.items()):
-            marker = {"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": keyspace.activity_sk(at)}
-            writes.append({"PutRequest": {"Item": serialise(marker)}})
-        self._table(category)._write_batch(writes)
+    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]]) -> None:
+        """Delete items that belong to no subject (closed request records), 25 keys a BatchWriteItem."""
+        self._table(category)._delete_keys(keys)
 
-    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> None:
+    def remove_unless_held(
+        self,
+        act: Act,
+        category: Category,
+        subject_id: str,
+        keys: list[dict[str, str]],
+        marker: str | None,
+    ) -> ActOutcome | None:
+        """Delete one subject's items (at most REMOVALS_PER_TRANSACTION), put its activity marker and record the
+        act as `removed`, in one TransactWriteItems whose ConditionCheck on the profile is the write's own: the
+        profile exists, its status is open, and no legal hold covers the category. None if that check refuses
+        (nothing is written); the outcome already recorded if another attempt recorded this act first."""
+        if len(keys) > REMOVALS_PER_TRANSACTION:
+            raise ValueError("more removals than one transaction holds")
+        pk = keyspace.subject_pk(act.tenant_id, subject_id)
+        ops: list[dict[str, Any]] = [
+            {
+                "ConditionCheck": {
+                    "TableName": self.subjects.table_name,
+                    "Key": serialise({"pk": pk, "sk": keyspace.PROFILE_SK}),
+                    "ConditionExpression": f"attribute_exists(pk) AND {OPEN_CONDITION} AND "
+                    "(attribute_not_exists(legal_hold) OR NOT contains(legal_hold.categories, :category))",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": serialise({**_open_values(), ":category": category}),
+                }
+            }
+        ]
+        if marker is not None:
+            ops.append({"Put": {"TableName": self.subjects.table_name, "Item": serialise(_marker(pk, marker))}})
+        ops.extend({"Delete": {"TableName": self.subjects.table_name, "Key": serialise(k)}} for k in keys)
+        ops.append(self._outcome_put(act, "removed"))
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                self.subjects._ddb.transact_write_items(TransactItems=ops)
+                return "removed"
+            except ClientError as error:
+                reasons = error.response.get("CancellationReasons") or []
+                if _failed(reasons, 0):
+                    return None
+                if _failed(reasons, len(ops) - 1):
+                    return self._recorded(act)
+                if not is_transaction_conflict(error) or attempt == TRANSACTION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security
+        raise AssertionError("unreachable")
+
+    def record_outcome(self, act: Act, outcome: ActOutcome) -> ActOutcome:
+        """Record what an act found, once: the outcome in force (another attempt's, if it recorded first)."""
+        put = self._outcome_put(act, outcome)["Put"]
+        try:
+            self.tenants._ddb.put_item(**put)
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return self._recorded(act)
+        return outcome
+
+    def outcomes(self, tenant_id: str, run_id: str, seq: int) -> dict[str, ActOutcome]:
+        """Act name -> outcome, of every act of the chunk committed at `seq` recorded so far (one Query)."""
+        prefix = act_sk(Act(tenant_id=tenant_id, run_id=run_id, seq=seq, name=""))
+        pages = self.tenants._ddb.get_paginator("query").paginate(
+            TableName=self.tenants.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+            ExpressionAttributeValues=serialise({":pk": keyspace.tenant_pk(tenant_id), ":a": prefix}),
+            ConsistentRead=True,
+        )
+        found = (deserialise(raw) for page in pages for raw in page["Items"])
+        return {item["sk"].removeprefix(prefix): item["outcome"] for item in found}
+
+    def _outcome_put(self, act: Act, outcome: ActOutcome) -> dict[str, Any]:
+        item = {
+            "pk": keyspace.tenant_pk(act.tenant_id),
+            "sk": act_sk(act),
+            "outcome": outcome,
+            "expires_at": int(time.time()) + ACT_RECORD_SECONDS,
+        }
+        return {
+            "Put": {
+                "TableName": self.tenants.table_name,
+                "Item": serialise(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _recorded(self, act: Act) -> ActOutcome:
+        resp = self.tenants._ddb.get_item(
+            TableName=self.tenants.table_name,
+            Key=serialise({"pk": keyspace.tenant_pk(act.tenant_id), "sk": act_sk(act)}),
+            ConsistentRead=True,
+        )
+        outcome: ActOutcome = deserialise(resp["Item"])["outcome"]
+        return outcome
+
+    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> int:
         """Move items a legal hold keeps to the late bucket (read on every run, so they go once the hold is
-        lifted) and clear their TTL backstop, which would otherwise remove them regardless of the hold."""
+        lifted) and clear their TTL backstop, which would otherwise remove them regardless of the hold. A profile
+        is refiled only while its status is open (an erasing one is the erasure's). Returns how many it moved."""
         table = self._table(category)
+        profiles = category == "inactive_profiles"
+        moved = 0
         for ref in refs:
             shard = keyspace.shard_of(ref["day_sk"].partition("#")[2])
-            self._update_existing(
+            moved += self._update_existing(
                 table,
                 {"pk": ref["pk"], "sk": ref["sk"]},
                 "SET day_pk = :p REMOVE expires_at",
-                {":p": keyspace.day_pk(tenant_id, category, keyspace.LATE, shard)},
+                {
+                    ":p": keyspace.day_pk(tenant_id, category, keyspace.LATE, shard),
+                    **(_open_values() if profiles else {}),
+                },
+                names={"#s": "status"} if profiles else None,
+                extra_condition=OPEN_CONDITION if profiles else None,
             )
+        return moved
 
-    def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> None:
+    def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> bool:
         """The profile was found active at `active_at`: file it under that time (late bucket), unless it changed
-        since it was read (its version is part of the condition; the write bumps it, as every profile write)."""
+        since it was read or is no longer open (its version and status are the condition; the write bumps the
+        version, as every profile write). Whether it wrote."""
         entry = keyspace.day_entry(tenant_id, "inactive_profiles", active_at, subject_id, late=True)
         key = {"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": keyspace.PROFILE_SK}
-        self._update_existing(
+        values = {":a": active_at, ":p": entry["day_pk"], ":s": entry["day_sk"], ":one": 1, ":v": version}
+        return self._update_existing(
             self.subjects,
             key,
             "SET active_at = :a, day_pk = :p, day_sk = :s, version = version + :one",
-            {":a": active_at, ":p": entry["day_pk"], ":s": entry["day_sk"], ":one": 1, ":v": version},
-            extra_condition="version = :v",
+            {**values, **_open_values()},
+            names={"#s": "status"},
+            extra_condition=f"version = :v AND {OPEN_CONDITION}",
         )
 
     def package_gone(self, tenant_id: str, request_id: str, completed_at: str, now: str) -> None:
@@ -158,8 +284,8 @@ class DynamoRetentionStore:
         values: dict[str, Any],
         names: dict[str, str] | None = None,
         extra_condition: str | None = None,
-    ) -> None:
-        """An UpdateItem that never re-creates an item removed meanwhile; a failed condition is a no-op."""
+    ) -> bool:
+        """An UpdateItem that never re-creates an item removed meanwhile; a failed condition is a no-op (False)."""
         condition = "attribute_exists(pk)" + (f" AND {extra_condition}" if extra_condition else "")
         try:
             table._ddb.update_item(
@@ -173,6 +299,8 @@ class DynamoRetentionStore:
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
+            return False
+        return True
 
     # ------------------------------------------------------------------ watermarks
     def watermark(self, tenant_id: str, category: str) -> str | None:
@@ -291,6 +419,20 @@ class DynamoRetentionStore:
             ]
         )
 
+    def settle(self, run: RetentionRunItem) -> None:
+        """Write the counts that include what the pending chunk's acts found, once (the record still at its seq,
+        not yet settled); a no-op if another attempt settled it or the run went on."""
+        try:
+            self.tenants._ddb.put_item(
+                TableName=self.tenants.table_name,
+                Item=serialise(_run_record(run)),
+                ConditionExpression="seq = :s AND (attribute_not_exists(settled) OR settled = :f)",
+                ExpressionAttributeValues=serialise({":s": run.seq, ":f": False}),
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
     def abandon(self, tenant_id: str, run_id: str) -> None:
         """Mark a run whose lease expired (it stopped, e.g. its message went to the DLQ) as abandoned."""
         run = self.get_run(tenant_id, run_id)
@@ -338,8 +480,17 @@ def _run_record(run: RetentionRunItem) -> dict[str, Any]:
         "pk": keyspace.tenant_pk(run.tenant_id),
         "sk": keyspace.run_sk(run.run_id),
         "seq": run.seq,
+        "settled": run.settled,
         "document": run.model_dump_json(),
     }
+
+
+def _marker(pk: str, at: str) -> dict[str, str]:
+    return {"pk": pk, "sk": keyspace.activity_sk(at)}
+
+
+def _failed(reasons: list[dict[str, Any]], index: int) -> bool:
+    return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
 
 
 def _entry(item: dict[str, Any]) -> DueEntry:

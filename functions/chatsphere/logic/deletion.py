@@ -57,9 +57,13 @@ def request_deletion(
     subject_id: str,
     now: datetime,
     initiated_by: Literal["api", "retention", "hold_lifted"] = "api",
+    *,
+    expected_version: int | None = None,
 ) -> tuple[RequestRecord, bool]:
     """Close the subject (status `erasing`, in the same transaction as the record) and queue the job.
-    Returns the record and whether it is new: a deletion already open is returned, not doubled."""
+    Returns the record and whether it is new: a deletion already open is returned, not doubled.
+    `expected_version` (retention's, for a profile it checked): Conflict unless the profile is still at that version,
+    which the closing write's version condition then holds."""
     settings = tenants.get_settings(tenant_id)
     opened: list[RequestItem] = []
     previous: str | None = None  # a deletion that failed, or kept data for a hold now lifted, is requested anew
@@ -69,6 +73,8 @@ def request_deletion(
             raise tombstones.absent(tenant_id, subject_id)
         if existing.status == "erasing" and existing.deletion_request_id != previous:
             return existing, None
+        if expected_version is not None and existing.version != expected_version:
+            raise Conflict("the subject changed since it was checked")
         details = DeletionDetails(initiated_by=initiated_by, follows=previous)
         record = new_request(settings, tenant_id, subject_id, now, details)
         opened[:] = [record]

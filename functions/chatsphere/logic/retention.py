@@ -6,6 +6,12 @@ run record with the counts and the decisions (`pending`), and only then acted on
 chunk, whose every act is idempotent. So an interruption anywhere neither leaves a due item behind nor counts one
 twice, and the run record's counts are exact.
 
+A decision is not trusted at its act: a hold may be placed, or the subject erased, in between (or before a redo).
+Each subject's removals are one transaction whose own condition is the profile's (it exists, its status is
+active or deactivated, no hold covers the category), and an expired profile is checked again (hold, status,
+activity) and erased only at the version checked. What an act found is recorded once per act (`Act`), so a redo
+neither repeats nor recounts it, and the counts are settled with it before the run goes on.
+
 What a category's items become:
 - interactions: removed (with their long-text objects); `anonymize` first makes sure the day's anonymous aggregate
   exists (logic/analytics.py). Each subject keeps a marker of the latest removed interaction's time, so that a
@@ -15,18 +21,25 @@ What a category's items become:
   one found active since it was filed is filed again under its last activity.
 - closed_requests: the record goes (the tombstone of an erased subject stays).
 Whatever a legal hold keeps is moved to the late bucket (read by every run, so it goes once the hold is lifted), its
-TTL cleared, and reported as kept."""
+TTL cleared, and reported as kept. What belongs to a subject being erased (or restricted) is left to its erasure."""
 
 from __future__ import annotations
 
 import secrets
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
 
 from chatsphere.config import RETENTION_CHUNK
-from chatsphere.dal.keyspace import DAY_SHARDS, LATE
+from chatsphere.dal.keyspace import (
+    DAY_SHARDS,
+    INTERACTION_PREFIX,
+    LATE,
+    PROFILE_SK,
+    parse_subject_pk,
+    shard_of,
+    subject_pk,
+)
 from chatsphere.errors import Conflict, DomainError
 from chatsphere.logic import cursors, deletion
 from chatsphere.logic.ports import (
@@ -43,6 +56,9 @@ from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.retention import (
     CATEGORIES,
+    REMOVALS_PER_TRANSACTION,
+    Act,
+    ActOutcome,
     Category,
     Cursor,
     DueEntry,
@@ -53,6 +69,7 @@ from chatsphere.models.retention import (
     RetentionRunItem,
     RetentionRunPage,
 )
+from chatsphere.models.subjects import LegalHold
 
 LEASE = timedelta(hours=1)  # a run that has not committed for this long has stopped; the next run takes over
 WATERMARKS = "watermarks"
@@ -77,13 +94,19 @@ class RetentionStore(Protocol):
 
     def last_activity(self, tenant_id: str, subject_id: str) -> str | None: ...
 
-    def remove(
-        self, category: Category, tenant_id: str, keys: list[dict[str, str]], markers: dict[str, str]
-    ) -> None: ...
+    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]]) -> None: ...
 
-    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> None: ...
+    def remove_unless_held(
+        self, act: Act, category: Category, subject_id: str, keys: list[dict[str, str]], marker: str | None
+    ) -> ActOutcome | None: ...
 
-    def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> None: ...
+    def record_outcome(self, act: Act, outcome: ActOutcome) -> ActOutcome: ...
+
+    def outcomes(self, tenant_id: str, run_id: str, seq: int) -> dict[str, ActOutcome]: ...
+
+    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> int: ...
+
+    def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> bool: ...
 
     def package_gone(self, tenant_id: str, request_id: str, completed_at: str, now: str) -> None: ...
 
@@ -100,6 +123,8 @@ class RetentionStore(Protocol):
     def get_run(self, tenant_id: str, run_id: str) -> RetentionRunItem | None: ...
 
     def commit(self, run: RetentionRunItem, until: str | None) -> None: ...
+
+    def settle(self, run: RetentionRunItem) -> None: ...
 
     def abandon(self, tenant_id: str, run_id: str) -> None: ...
 
@@ -277,8 +302,7 @@ def _decide_entries(
             assert entry.subject_id is not None
             p.remove.append(entry.key)
             if entry.text_blob_key:
-                p.blobs.append(entry.text_blob_key)
-            p.markers[entry.subject_id] = max(p.markers.get(entry.subject_id, ""), entry.at)
+                p.texts[entry.key["sk"]] = entry.text_blob_key
             if run.anonymise and entry.at[:10] not in p.anonymised_days:
                 p.anonymised_days.append(entry.at[:10])
             _add(counts.removed, category)
@@ -291,6 +315,7 @@ def _decide_entries(
                 counts.still_active += 1
             else:
                 p.erase.append(entry.subject_id)
+                p.filed[entry.subject_id] = entry.day_sk
                 _add(counts.removed, category)
         elif category == "export_packages":
             request_id = entry.key["sk"].removeprefix("R#")
@@ -314,24 +339,147 @@ def _keep(chunk: Chunk, category: Category, entry: DueEntry, late: bool, dry_run
 
 
 # ------------------------------------------------------------------ acting (idempotent)
-def act(ports: RetentionPorts, run: RetentionRunItem, pending: Pending, now: datetime) -> None:
-    """Carry out a committed chunk. Every act is idempotent, so a rerun may redo it whole."""
+OPEN = ("active", "deactivated")  # the statuses retention writes into (dal/retention.OPEN_STATUSES)
+ACT_ATTEMPTS = 3  # re-checks of a subject whose profile changed between an act's check and its write
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One subject's share of a chunk's removals, at most REMOVALS_PER_TRANSACTION items: one conditional write."""
+
+    name: str  # its act's name
+    subject_id: str
+    keys: list[dict[str, str]]
+    blobs: list[str]  # the long texts of these items
+    marker: str  # the latest time it removes: the subject's activity marker
+
+
+def removals(pending: Pending) -> list[Removal]:
+    """The chunk's interaction removals by subject (sorted), each subject's items in transactions of at most
+    REMOVALS_PER_TRANSACTION: the same list for every attempt, so that an act's name says the same items."""
+    by_subject: dict[str, list[dict[str, str]]] = {}
+    for key in pending.remove:
+        owner = parse_subject_pk(key["pk"])
+        assert owner is not None
+        by_subject.setdefault(owner[1], []).append(key)
+    found: list[Removal] = []
+    for subject_id in sorted(by_subject):
+        keys = sorted(by_subject[subject_id], key=lambda k: k["sk"])
+        for start in range(0, len(keys), REMOVALS_PER_TRANSACTION):
+            part = keys[start : start + REMOVALS_PER_TRANSACTION]
+            found.append(
+                Removal(
+                    name=f"g{len(found)}",
+                    subject_id=subject_id,
+                    keys=part,
+                    blobs=[pending.texts[k["sk"]] for k in part if k["sk"] in pending.texts],
+                    marker=max(_interaction_day_sk(k["sk"]).rpartition("#")[0] for k in part),
+                )
+            )
+    return found
+
+
+def _interaction_day_sk(sk: str) -> str:
+    """An interaction's day_sk from its sk: I#<occurred_at>#<id> is filed as <occurred_at>#<id>."""
+    return sk.removeprefix(INTERACTION_PREFIX)
+
+
+def act(
+    ports: RetentionPorts,
+    run: RetentionRunItem,
+    pending: Pending,
+    now: datetime,
+    outcomes: dict[str, ActOutcome] | None = None,
+) -> dict[str, ActOutcome]:
+    """Carry out a committed chunk (`run` as committed with it). Every act is idempotent, so a rerun may redo it
+    whole; `outcomes` are those already recorded for the chunk's acts, which a redo does not decide again.
+    Returns every act's outcome that is not the decided one (`removed`)."""
     tenant, category = run.tenant_id, pending.category
+    found = dict(outcomes or {})
     for day in pending.anonymised_days:  # the aggregate first: then the interactions may go
         ports.aggregates.ensure_day(tenant, day, now)
     if pending.refile:
         ports.store.refile_late(category, tenant, pending.refile)
     for key in pending.blobs:
-        versions = [(k, v) for k, v, _ in ports.blobs.versions(key, 1000) if k == key]
-        ports.blobs.delete_versions(versions)
+        _delete_object(ports, key)
     for request_id, completed_at in pending.packages_gone.items():
         ports.store.package_gone(tenant, request_id, completed_at, iso(now))
-    if pending.remove or pending.markers:
-        ports.store.remove(category, tenant, pending.remove, pending.markers)
+    if category == "interactions":
+        for removal in removals(pending):
+            act_ = Act(tenant_id=tenant, run_id=run.run_id, seq=run.seq, name=removal.name)
+            found[removal.name] = _remove(ports, act_, category, removal, found.get(removal.name))
+    elif pending.remove:
+        ports.store.remove(category, tenant, pending.remove)
     for subject_id, (active_at, version) in pending.reindex.items():
         ports.store.reindex_profile(tenant, subject_id, str(active_at), int(version))
-    for subject_id in pending.erase:
-        with suppress(DomainError):  # erased or closed meanwhile: nothing of it is left to expire
+    for n, subject_id in enumerate(pending.erase):
+        name = f"e{n}"
+        if name not in found:
+            outcome = _erase(ports, run, subject_id, pending.filed.get(subject_id), now)
+            found[name] = ports.store.record_outcome(
+                Act(tenant_id=tenant, run_id=run.run_id, seq=run.seq, name=name), outcome
+            )
+    return {name: outcome for name, outcome in found.items() if outcome != "removed"}
+
+
+def _delete_object(ports: RetentionPorts, key: str) -> None:
+    versions = [(k, v) for k, v, _ in ports.blobs.versions(key, 1000) if k == key]
+    ports.blobs.delete_versions(versions)
+
+
+def _remove(
+    ports: RetentionPorts, act_: Act, category: Category, removal: Removal, recorded: ActOutcome | None
+) -> ActOutcome:
+    """One subject's removals, conditional on its profile at the moment of the write; what a refusal finds decides
+    what becomes of the items: a hold keeps them (late bucket, no TTL), an erasure (or restriction) owns them."""
+    outcome = recorded
+    for _ in range(ACT_ATTEMPTS):
+        if outcome is not None:
+            break
+        outcome = ports.store.remove_unless_held(act_, category, removal.subject_id, removal.keys, removal.marker)
+        if outcome is None:  # refused: find out why
+            profile = ports.subjects.get_profile(act_.tenant_id, removal.subject_id)
+            hold = LegalHold.model_validate(profile.legal_hold) if profile and profile.legal_hold else None
+            if hold is not None and category in hold.categories:
+                refs = [{**k, "day_sk": _interaction_day_sk(k["sk"])} for k in removal.keys]
+                ports.store.refile_late(category, act_.tenant_id, refs)
+                outcome = ports.store.record_outcome(act_, "kept")
+            elif profile is None or profile.status not in OPEN:
+                outcome = ports.store.record_outcome(act_, "left")
+            # else: the refusal is gone (a hold lifted meanwhile): try the write again
+    if outcome is None:
+        raise Conflict("a subject's profile changed under every attempt of its removal; the chunk is redone")
+    if outcome == "removed":  # its items are gone: their texts go (again, on a redo: nothing is left of them)
+        for key in removal.blobs:
+            _delete_object(ports, key)
+    return outcome
+
+
+def _erase(
+    ports: RetentionPorts, run: RetentionRunItem, subject_id: str, filed: str | None, now: datetime
+) -> ActOutcome:
+    """An expired profile, checked again at its act: erased only if it is still open, unheld and inactive, and
+    only at the version checked (request_deletion's own write condition). Held: refiled to the late bucket.
+    Active again: refiled under its last activity. Being erased, erased or restricted: left."""
+    tenant = run.tenant_id
+    for _ in range(ACT_ATTEMPTS):
+        profile = ports.subjects.get_profile(tenant, subject_id)
+        if profile is None or (profile.status == "erasing" and not profile.legal_hold):
+            return "removed"  # being or been erased: by this act on an earlier attempt, or by a request meanwhile
+        if profile.status not in OPEN:
+            return "left"  # restricted, or erasing under a hold: the erasure keeps what it keeps
+        if profile.legal_hold:
+            ref = {"pk": subject_pk(tenant, subject_id), "sk": PROFILE_SK}
+            if ports.store.refile_late("inactive_profiles", tenant, [{**ref, "day_sk": filed or ""}]):
+                return "kept"
+            continue  # it changed since it was read
+        last = ports.store.last_activity(tenant, subject_id)
+        active_at = max(profile.active_at or profile.created_at, last or "")
+        if active_at > run.cutoffs["inactive_profiles"]:
+            if ports.store.reindex_profile(tenant, subject_id, active_at, profile.version):
+                return "active"
+            continue  # it changed since it was read
+        try:
             deletion.request_deletion(
                 ports.subjects,
                 ports.tenants,
@@ -344,7 +492,69 @@ def act(ports: RetentionPorts, run: RetentionRunItem, pending: Pending, now: dat
                 subject_id,
                 now,
                 initiated_by="retention",
+                expected_version=profile.version,
             )
+        except Conflict:
+            continue  # it changed since it was checked: check again
+        except DomainError:
+            return "removed"  # erased meanwhile
+        return "removed"
+    raise Conflict("an expired profile changed under every attempt of its erasure; the chunk is redone")
+
+
+def settle(run: RetentionRunItem, pending: Pending, outcomes: dict[str, ActOutcome]) -> RetentionCounts:
+    """The counts committed with `pending` (which counted every decision as carried out), corrected by what its
+    acts found. Something a hold kept is counted kept here, unless the run reads it again in the late bucket
+    (where it was moved), which counts it then."""
+    counts = run.counts.model_copy(deep=True)
+    category = pending.category
+    held: list[str] = []  # day_sk of what the acts kept
+    for removal in removals(pending) if category == "interactions" else []:
+        outcome = outcomes.get(removal.name, "removed")
+        if outcome != "removed":
+            _add(counts.removed, category, -len(removal.keys))
+        if outcome == "kept":
+            held.extend(_interaction_day_sk(k["sk"]) for k in removal.keys)
+    for n, subject_id in enumerate(pending.erase):
+        outcome = outcomes.get(f"e{n}", "removed")
+        if outcome != "removed":
+            _add(counts.removed, category, -1)
+        if outcome == "kept":
+            held.append(pending.filed.get(subject_id, ""))
+        elif outcome == "active":
+            counts.still_active += 1
+    _add(counts.kept_by_hold, category, sum(1 for day_sk in held if not _read_later(run, category, day_sk)))
+    counts.removed = {c: n for c, n in counts.removed.items() if n}
+    counts.kept_by_hold = {c: n for c, n in counts.kept_by_hold.items() if n}
+    return counts
+
+
+def _read_later(run: RetentionRunItem, category: Category, day_sk: str) -> bool:
+    """Whether the run, from the cursor committed with its pending chunk, still reads the item filed at `day_sk`
+    in the category's late bucket."""
+    cursor, index = run.cursor, CATEGORIES.index(category)
+    if cursor.category != index:
+        return cursor.category < index
+    position = buckets(run, category).index((LATE, shard_of(day_sk.partition("#")[2])))
+    if cursor.bucket != position:
+        return cursor.bucket < position
+    return cursor.start_key is None or cursor.start_key["day_sk"] < day_sk
+
+
+def carry_out(ports: RetentionPorts, run: RetentionRunItem, now: datetime, redo: bool) -> RetentionRunItem:
+    """Act on the run's committed chunk and settle its counts with what the acts found (written once, only if
+    they changed). A redo reads the outcomes recorded by the attempts before it."""
+    assert run.pending is not None
+    recorded = ports.store.outcomes(run.tenant_id, run.run_id, run.seq) if redo else {}
+    outcomes = act(ports, run, run.pending, now, recorded)
+    if run.settled:
+        return run
+    counts = settle(run, run.pending, outcomes)
+    if counts == run.counts:
+        return run
+    settled = run.model_copy(update={"counts": counts, "settled": True})
+    ports.store.settle(settled)
+    return settled
 
 
 # ------------------------------------------------------------------ a run, chunk by chunk
@@ -366,7 +576,7 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
     elif run.status == "abandoned":
         return ChunkResult("skipped", {})  # a later run took the tenant over (and finds what this one left)
     elif run.pending is not None and job.acted != run.seq:  # the last chunk may not have been carried out
-        act(ports, run, run.pending, now)
+        run = carry_out(ports, run, now, redo=True)
         if run.status == "completed":  # it was the last one
             _advance_watermarks(ports, run, now)
             return ChunkResult("done", {}, run.seq)
@@ -379,6 +589,7 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
         "cursor": decided.cursor,
         "counts": decided.counts,
         "pending": decided.pending,
+        "settled": False,
         "seq": run.seq + 1,
     }
     if decided.finished:
@@ -388,10 +599,11 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
         committed = _commit(ports, run, committed, decided.finished, now)
     except Conflict:  # another worker of this run committed first, or another run took the tenant: it goes on
         return ChunkResult("skipped", {})
-    act(ports, committed, decided.pending, now)
+    committed = carry_out(ports, committed, now, redo=False)
     if decided.finished:
         _advance_watermarks(ports, committed, now)
-    removed = {c: n - before.get(c, 0) for c, n in decided.counts.removed.items() if n != before.get(c, 0)}
+    after = committed.counts.removed
+    removed = {c: after.get(c, 0) - before.get(c, 0) for c in {*after, *before} if after.get(c, 0) != before.get(c, 0)}
     return ChunkResult("done" if decided.finished else "continue", removed, committed.seq)
 
 

@@ -12,6 +12,13 @@ from chatsphere.models.common import DateTimeText
 Category = Literal["interactions", "export_packages", "inactive_profiles", "closed_requests"]
 CATEGORIES: tuple[Category, ...] = ("interactions", "export_packages", "inactive_profiles", "closed_requests")
 RunStatus = Literal["running", "completed", "abandoned"]
+# What became of one act of a committed chunk (recorded once, so that a redo neither repeats nor recounts it):
+# removed (or erased), kept (a legal hold; moved to the late bucket), left (the subject is being or was erased, or is
+# restricted: its erasure owns its data), active (an expired profile found active again at the act, refiled).
+ActOutcome = Literal["removed", "kept", "left", "active"]
+# A subject's removals are one TransactWriteItems (at most 100 items): the profile's ConditionCheck, the activity
+# marker and the act's outcome record take three, the deletes the rest.
+REMOVALS_PER_TRANSACTION = 97
 
 
 class RetentionJob(BaseModel):
@@ -47,11 +54,12 @@ class Pending(BaseModel):
 
     category: Category
     remove: list[dict[str, str]] = []  # keys ({pk, sk}) of items to delete
-    blobs: list[str] = []  # object keys whose every version goes (long interaction texts, export packages)
-    markers: dict[str, str] = {}  # subject id -> the latest occurred_at removed (the activity marker)
+    blobs: list[str] = []  # object keys whose every version goes (export packages)
+    texts: dict[str, str] = {}  # interaction sk -> its long text's object key, which goes once the item went
     refile: list[dict[str, str]] = []  # {pk, sk, day_sk} to move to the late bucket, TTL cleared (a legal hold)
     reindex: dict[str, list[str | int]] = {}  # subject id -> [active_at, version read] (still active)
     erase: list[str] = []  # subject ids whose erasure retention requests (inactive profiles)
+    filed: dict[str, str] = {}  # subject id -> its profile's day_sk (where a hold found at the act refiles it)
     packages_gone: dict[str, str] = {}  # request id -> completed_at (the package removed; the record stays)
     anonymised_days: list[str] = []  # days whose aggregates exist before their interactions go
 
@@ -79,7 +87,20 @@ class RetentionRunItem(BaseModel):
     counts: RetentionCounts = Field(default_factory=RetentionCounts)
     cursor: Cursor = Field(default_factory=Cursor)
     pending: Pending | None = None
+    settled: bool = False  # the counts include what the pending chunk's acts found (a hold, an erasure, activity)
     seq: int = 0  # bumped by every commit: a commit is conditional on the seq it read
+
+
+class Act(BaseModel):
+    """One act of a committed chunk (`name`: g<n> a subject's removals, e<n> an expired profile's erasure), whose
+    outcome is recorded once in TenantsTable: ids and a counter only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    run_id: str
+    seq: int
+    name: str
 
 
 class RetentionRun(BaseModel):
