@@ -103,3 +103,69 @@ def test_an_erasure_between_an_interaction_and_its_idempotency_completion_leaves
     assert replay.status == 410, replay.body
     assert replay.headers["content-type"].startswith("application/problem+json")
     assert boto3.client("dynamodb").scan(TableName=table)["Items"] == []
+
+
+# ------------------------------------------------------------------ item 5: the long text's object
+def _versions(bucket: str, prefix: str) -> list[tuple[str, str]]:
+    listed = boto3.client("s3").list_object_versions(Bucket=bucket, Prefix=prefix)
+    found = [(v["Key"], v["VersionId"]) for v in listed.get("Versions", [])]
+    return sorted(found + [(m["Key"], m["VersionId"]) for m in listed.get("DeleteMarkers", [])])
+
+
+def _is_interaction_text(params: dict[str, Any]) -> bool:
+    return "/interactions/" in str(params.get("Key", ""))
+
+
+def _post_long_held_at_its_object(when: str, tenant: str, reached: Any, release: Any) -> int:
+    """POST a long interaction; hold the call just before (or just after) its text is put to S3."""
+    _hold("s3", "PutObject", when, _is_interaction_text, reached, release)
+    body = {"conversation_id": "c", "role": "customer", "text": LONG}
+    return call("POST", "/v1/subjects/u-1/interactions", tenant=tenant, body=body).status
+
+
+def test_a_long_interaction_refused_by_a_deactivation_after_its_put_removes_exactly_the_version_it_wrote(
+    shared_aws: Resolver,
+) -> None:
+    # Given an active subject with a long interaction stored (its object version must stay)
+    tenant = new_tenant()[0]
+    bucket, prefix = shared_aws.refs["DataBucket"], f"tenants/{tenant}/subjects/u-1/"
+    assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON).status == 201
+    body = {"conversation_id": "c", "role": "customer", "text": "K" * (40 * KIB)}
+    assert call("POST", "/v1/subjects/u-1/interactions", tenant=tenant, body=body).status == 201
+    before = _versions(bucket, prefix)
+    assert len(before) == 1
+    # When another long interaction's text is in S3 and the subject is deactivated before its transaction
+    reached, release = event(), event()
+    posted, deactivated = in_parallel(
+        [
+            (_post_long_held_at_its_object, ("after", tenant, reached, release)),
+            (_deactivate_when, (tenant, reached, release)),
+        ]
+    )
+    # Then the interaction is refused, and the version it wrote is gone (no delete marker in its place), while
+    # the version of the interaction stored before stays
+    assert deactivated == 200
+    assert posted == 409
+    assert _versions(bucket, prefix) == before
+    assert call("GET", "/v1/subjects/u-1/interactions", tenant=tenant).body["items"][0]["text"] == body["text"]
+
+
+def test_a_long_interaction_whose_object_lands_after_a_completed_erasure_leaves_nothing_under_its_prefix(
+    shared_aws: Resolver,
+) -> None:
+    # Given an active subject, and a long interaction whose call has checked that the subject is active
+    tenant = new_tenant()[0]
+    bucket, prefix = shared_aws.refs["DataBucket"], f"tenants/{tenant}/subjects/u-1/"
+    assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON).status == 201
+    reached, release = event(), event()
+    # When the subject is erased (completed, verified) before the text reaches S3, and the call then goes on
+    posted, erased = in_parallel(
+        [
+            (_post_long_held_at_its_object, ("before", tenant, reached, release)),
+            (_erase_when, (shared_aws, tenant, reached, release)),
+        ]
+    )
+    # Then the interaction is refused, and no object version or delete marker is left under the erased prefix
+    assert erased == "completed"
+    assert posted == 409
+    assert _versions(bucket, prefix) == []

@@ -281,8 +281,8 @@ class FakeBlobStore:
         self.modified[version] = self.clock()
         return version
 
-    def put(self, key: str, data: bytes) -> None:
-        self.write(key, data)
+    def put(self, key: str, data: bytes) -> str | None:
+        return self.write(key, data)
 
     def get(self, key: str) -> bytes:
         return self.versions_of[key][-1][1]
