@@ -410,6 +410,7 @@ def print_erasures() -> None:
 RETENTION_DUE = 1000
 RETENTION_STORED = (10_000, 100_000)
 RETENTION_SUBJECTS = 40
+SWEEP_READS = 2  # logic/sweep.py: count_orphans and remove_orphans each read every shard (keyspace.DAY_SHARDS)
 
 
 @dataclass
@@ -517,8 +518,9 @@ def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
             (run,) = call("GET", "/v1/retention/runs", tenant=tenant).body["items"]
         assert run["removed"] == {"interactions": due}, run
         clients.reset()
-    # Not day buckets: every invocation's HoldIndex Query, and the run's one watermark Query.
-    pages = calls["dynamodb:Query"] - invocations - 1
+    # Not day buckets: every invocation's HoldIndex Query, the run's one watermark Query, and the orphan sweep's
+    # reads of the erased-subjects bucket (every shard, when it counts and when it removes; nobody erased here).
+    pages = calls["dynamodb:Query"] - invocations - 1 - SWEEP_READS * keyspace.DAY_SHARDS
     return RetentionBench(stored, calls, invocations, pages, pages + removal_transactions(due))
 
 
@@ -552,8 +554,9 @@ def print_retention() -> None:
     print(
         "  above the floor: per invocation the run record GetItem, the HoldIndex Query and the commit"
         " (TransactWriteItems); per run the lease GetItem, the watermark Query, the settings GetItem, the"
-        " watermark PutItems that move, and a continuation SendMessage when the chunk (1000) ends exactly at the"
-        " due count"
+        " watermark PutItems that move, the orphan sweep's Queries (every shard of the erased-subjects bucket,"
+        f" {SWEEP_READS} times; no subject erased here), and a continuation SendMessage when the chunk (1000)"
+        " ends exactly at the due count"
     )
     small, large = results
     print(f"  calls at {large.stored} stored / at {small.stored} stored: {large.made / small.made:.2f}")

@@ -304,8 +304,8 @@ class FakeBlobStore:
         self.modified[version] = self.clock()
         return version
 
-    def put(self, key: str, data: bytes) -> None:
-        self.write(key, data)
+    def put(self, key: str, data: bytes) -> str | None:
+        return self.write(key, data)
 
     def get(self, key: str) -> bytes:
         return self.versions_of[key][-1][1]
@@ -537,6 +537,20 @@ class FakeRequestStore:
     def tombstones(self, tenant_id: str) -> list[TombstoneItem]:
         return [t.model_copy() for (tenant, _), t in sorted(self.tombstone_items.items()) if tenant == tenant_id]
 
+    # the orphan sweep's view (logic/sweep.ErasedSubjects): completed tombstones still holding a sealed id
+    def settled_tombstones(self, tenant_id: str, upto: str) -> list[TombstoneItem]:
+        filed = [
+            t
+            for t in self.tombstones(tenant_id)
+            if t.deleted_at is not None and t.sealed_subject_id is not None and t.deleted_at <= upto
+        ]
+        return sorted(filed, key=lambda t: (t.deleted_at or "", t.subject_hash))
+
+    def forget_subject_id(self, tenant_id: str, subject_hash: str) -> None:
+        found = self.tombstone_items.get((tenant_id, subject_hash))
+        if found is not None:
+            self.tombstone_items[(tenant_id, subject_hash)] = found.model_copy(update={"sealed_subject_id": None})
+
 
 class FakeIdempotencyRecords:
     """IdempotencyTable, one partition per subject, over Powertools' in-memory persistence contract."""
@@ -637,6 +651,9 @@ if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protoc
     _tenants: ports.TenantStore = FakeTenantStore()
     _api_keys: api_keys.ApiKeyReader = FakeTenantStore()
     _requests: ports.RequestStore = FakeRequestStore()
+    from chatsphere.logic import sweep
+
+    _erased: sweep.ErasedSubjects = FakeRequestStore()
     _jobs: ports.JobQueue[ExportJob] = FakeJobQueue[ExportJob]()
     _events: ports.EventPublisher = FakeEventPublisher()
     _idempotency: ports.IdempotencyRecords = FakeIdempotencyRecords()

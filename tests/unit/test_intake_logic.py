@@ -12,7 +12,7 @@ from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound, Pay
 from chatsphere.logic import codec, cursors, intake
 from chatsphere.logic.crypto import subject_key_context
 from chatsphere.models.common import PAGE_BYTE_BUDGET, response_bytes
-from chatsphere.models.items import ProfileItem
+from chatsphere.models.items import InteractionItem, ProfileItem
 from chatsphere.models.requests import ProfileRecords
 from chatsphere.models.subjects import MAX_TEXT_RESPONSE_BYTES, InteractionIn, InteractionPage, LookupIn, SubjectIn
 from tests.unit.fakes import FakeDataKeyStore, FakeSubjectStore, World
@@ -647,6 +647,45 @@ def test_a_deactivated_subject_takes_no_interactions(world: World, tenant: str, 
     assert raised.value.status == 409
     assert world.subjects.all_interactions(tenant, subject) == []
     assert world.blobs.objects == {}
+
+
+def test_a_long_interaction_refused_at_its_write_removes_exactly_the_version_it_wrote(
+    world: World, tenant: str, subject: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a long interaction whose text is in the blob store when the subject is deactivated, and another
+    # writer that put a second version under the same key meanwhile
+    original = world.subjects.add_interaction
+    written: list[str] = []
+
+    def deactivated_first(item: InteractionItem, accepts: str | None = None) -> None:
+        assert item.text_blob_key is not None
+        written.append(world.blobs.write(item.text_blob_key, b"another writer's version"))
+        profile = world.subjects.get_profile(tenant, subject)
+        assert profile is not None
+        world.subjects.save_profile(
+            profile.model_copy(update={"status": "deactivated", "version": profile.version + 1}), profile.version
+        )
+        original(item, accepts)
+
+    monkeypatch.setattr(world.subjects, "add_interaction", deactivated_first)
+    # When the interaction's write is refused
+    with pytest.raises(Conflict):
+        intake.add_interaction(
+            world.subjects,
+            world.keyring,
+            world.blobs,
+            world.tenants,
+            world.tombstones,
+            tenant,
+            subject,
+            message("L" * (40 * KIB)),
+            NOW,
+        )
+    # Then the version it wrote is gone, with no delete marker, and the other writer's version stays
+    assert world.subjects.all_interactions(tenant, subject) == []
+    (versions,) = world.blobs.versions_of.values()
+    assert [v for v, _ in versions] == written
+    assert world.blobs.markers == {}
 
 
 def test_an_interaction_for_an_unknown_subject_is_not_found(world: World, tenant: str) -> None:

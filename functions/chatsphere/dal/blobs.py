@@ -42,8 +42,10 @@ class S3BlobStore:
     def _s3(self) -> Any:
         return client("s3")
 
-    def put(self, key: str, data: bytes) -> None:
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ServerSideEncryption="aws:kms")
+    def put(self, key: str, data: bytes) -> str | None:
+        resp = self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ServerSideEncryption="aws:kms")
+        version: str | None = resp.get("VersionId")
+        return version
 
     def get(self, key: str) -> bytes:
         body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()

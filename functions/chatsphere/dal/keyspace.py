@@ -109,7 +109,13 @@ def tombstone_sk(subject_hash: str) -> str:
 # on every run, up to the cutoff only. Shards spread one busy day over several index partitions.
 DAY_SHARDS = 4
 LATE = "late"
-DAY_CATEGORIES = {"interactions": "I", "inactive_profiles": "P", "export_packages": "X", "closed_requests": "R"}
+DAY_CATEGORIES = {
+    "interactions": "I",
+    "inactive_profiles": "P",
+    "export_packages": "X",
+    "closed_requests": "R",
+    "erased_subjects": "E",  # tombstones the orphan sweep has yet to visit (logic/sweep.py), late bucket only
+}
 
 
 def shard_of(item_id: str) -> int:

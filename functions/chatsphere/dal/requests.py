@@ -23,6 +23,7 @@ from chatsphere.models.items import TombstoneItem
 from chatsphere.models.requests import OPEN_STATUSES, ExportResult, RequestItem
 
 OPEN_INDEX = "OpenRequestsIndex"
+DAY_INDEX = "DayIndex"
 SUBJECT_INDEX = "SubjectIndex"
 _ITEM_FIELDS = tuple(RequestItem.model_fields)
 
@@ -165,6 +166,12 @@ class DynamoRequestStore(DynamoTable):
         """Create or complete the tombstone; a completed one is never changed again."""
         item = {"pk": keyspace.tenant_pk(tombstone.tenant_id), "sk": keyspace.tombstone_sk(tombstone.subject_hash)}
         item.update(tombstone.model_dump(exclude_none=True))
+        if tombstone.deleted_at is not None and tombstone.sealed_subject_id is not None:  # filed for the sweep
+            item.update(
+                keyspace.day_entry(
+                    tombstone.tenant_id, "erased_subjects", tombstone.deleted_at, tombstone.subject_hash, late=True
+                )
+            )
         try:
             self._ddb.put_item(
                 TableName=self.table_name,
@@ -183,8 +190,46 @@ class DynamoRequestStore(DynamoTable):
         )
         if "Item" not in resp:
             return None
-        data = deserialise(resp["Item"])
-        return TombstoneItem.model_validate({k: data[k] for k in TombstoneItem.model_fields if k in data})
+        return _tombstone(deserialise(resp["Item"]))
+
+    def settled_tombstones(self, tenant_id: str, upto: str) -> list[TombstoneItem]:
+        """The tombstones filed for the orphan sweep whose erasure completed at or before `upto`: one Query per
+        shard of the `erased_subjects` late bucket (DayIndex), which holds only those not yet swept, then each
+        tombstone itself (the index projects its keys alone: day_sk is <deleted_at>#<subject hash>)."""
+        hashes: list[str] = []
+        for shard in range(keyspace.DAY_SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": DAY_INDEX,
+                "KeyConditionExpression": "day_pk = :p AND day_sk <= :u",
+                "ExpressionAttributeValues": serialise(
+                    {
+                        ":p": keyspace.day_pk(tenant_id, "erased_subjects", keyspace.LATE, shard),
+                        ":u": keyspace.day_sk_bound(upto),
+                    }
+                ),
+            }
+            while True:
+                resp = self._ddb.query(**query)
+                hashes += [str(deserialise(raw)["day_sk"]).rpartition("#")[2] for raw in resp["Items"]]
+                if "LastEvaluatedKey" not in resp:
+                    break
+                query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        found = [self.get_tombstone(tenant_id, subject_hash) for subject_hash in hashes]
+        return sorted((t for t in found if t is not None), key=lambda t: (t.deleted_at or "", t.subject_hash))
+
+    def forget_subject_id(self, tenant_id: str, subject_hash: str) -> None:
+        """Remove the sealed subject id and the index entry; the tombstone stays (never re-created)."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.tombstone_sk(subject_hash)}),
+                UpdateExpression="REMOVE sealed_subject_id, day_pk, day_sk",
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
 
     def tombstones(self, tenant_id: str) -> list[TombstoneItem]:
         """Every tombstone of the tenant (for reconcile, after a restore)."""
@@ -272,6 +317,10 @@ class DynamoRequestStore(DynamoTable):
             if "LastEvaluatedKey" not in resp:
                 return
             query = {**query, "ExclusiveStartKey": resp["LastEvaluatedKey"]}
+
+
+def _tombstone(data: dict[str, Any]) -> TombstoneItem:
+    return TombstoneItem.model_validate({k: data[k] for k in TombstoneItem.model_fields if k in data})
 
 
 def _item(raw: dict[str, Any]) -> RequestItem:

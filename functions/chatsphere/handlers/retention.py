@@ -40,6 +40,7 @@ def ports() -> retention.RetentionPorts:
         deletion_jobs=a.deletion_jobs,
         tombstones=a.tombstones,
         events=a.events,
+        erased=a.requests,
     )
 
 

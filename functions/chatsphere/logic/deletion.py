@@ -28,6 +28,7 @@ from chatsphere.logic.ports import (
     TenantStore,
 )
 from chatsphere.logic.requests import fail_request, finish, new_request, publish_status, to_record
+from chatsphere.logic.sweep import seal_subject_id
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
@@ -392,6 +393,10 @@ class _Run:
                 request_id=self.item.request_id,
                 started_at=self.receipt.steps.get("inventory", deleted_at),
                 deleted_at=deleted_at,
+                # for the orphan sweep, which needs the prefix: sealed, and forgotten once it has run
+                sealed_subject_id=seal_subject_id(
+                    self.p.tombstones.secret, self.tenant_id, subject_hash, self.subject_id
+                ),
             )
         )
         detail = {

@@ -184,10 +184,10 @@ def add_interaction(
     stamp = iso(occurred)
     policy = tenants.policy_in_force(tenant_id, stamp)
     sealed = cipher.seal(interaction_field(interaction_id), text)
-    blob_key = None
+    blob_key, blob_version = None, None
     if len(text) > INLINE_TEXT_BYTES:
         blob_key = interaction_blob_key(tenant_id, subject_id, interaction_id)
-        blobs.put(blob_key, sealed)
+        blob_version = blobs.put(blob_key, sealed)
     item = InteractionItem(
         tenant_id=tenant_id,
         subject_id=subject_id,
@@ -204,7 +204,15 @@ def add_interaction(
     )
     # The first interaction after a version takes effect records its acceptance by continued use.
     accepts = item.policy_version if item.policy_version not in profile.accepted_policies else None
-    subjects.add_interaction(item, accepts=accepts)
+    try:
+        subjects.add_interaction(item, accepts=accepts)
+    except Conflict:
+        # Refused (the subject was deactivated or erased since it was read): the text written for it goes too,
+        # exactly the version this call wrote, so that no object outlives the refusal, under an erased subject's
+        # prefix least of all. Only on a refusal: after any other error the write may have committed.
+        if blob_key is not None and blob_version is not None:
+            blobs.delete_version(blob_key, blob_version)
+        raise
     return InteractionCreated(interaction_id=interaction_id, occurred_at=datetime.fromisoformat(item.occurred_at))
 
 

@@ -110,7 +110,9 @@ class Upload(Protocol):
 
 
 class BlobStore(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: bytes) -> str | None:
+        """Store one object; returns the version it created (None where the store keeps no versions)."""
+        ...
 
     def get(self, key: str) -> bytes: ...
 

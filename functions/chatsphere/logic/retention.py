@@ -41,7 +41,7 @@ from chatsphere.dal.keyspace import (
     subject_pk,
 )
 from chatsphere.errors import Conflict, DomainError
-from chatsphere.logic import cursors, deletion
+from chatsphere.logic import cursors, deletion, sweep
 from chatsphere.logic.ports import (
     BlobStore,
     EventPublisher,
@@ -152,6 +152,7 @@ class RetentionPorts:
     deletion_jobs: JobQueue[DeletionJob]
     tombstones: Tombstones
     events: EventPublisher
+    erased: sweep.ErasedSubjects  # the orphan sweep's tombstones (logic/sweep.py)
 
 
 Outcome = Literal["done", "continue", "skipped"]
@@ -578,6 +579,7 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
     elif run.pending is not None and job.acted != run.seq:  # the last chunk may not have been carried out
         run = carry_out(ports, run, now, redo=True)
         if run.status == "completed":  # it was the last one
+            _sweep(ports, run)
             _advance_watermarks(ports, run, now)
             return ChunkResult("done", {}, run.seq)
     if run.status != "running":
@@ -594,6 +596,7 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
     }
     if decided.finished:
         update.update(status="completed", finished_at=iso(now))
+        decided.counts.orphans_removed = _orphans(ports, run.tenant_id, run.as_of)  # counted before it acts
     committed = run.model_copy(update=update)
     try:
         committed = _commit(ports, run, committed, decided.finished, now)
@@ -601,10 +604,22 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
         return ChunkResult("skipped", {})
     committed = carry_out(ports, committed, now, redo=False)
     if decided.finished:
+        _sweep(ports, committed)
         _advance_watermarks(ports, committed, now)
     after = committed.counts.removed
     removed = {c: after.get(c, 0) - before.get(c, 0) for c in {*after, *before} if after.get(c, 0) != before.get(c, 0)}
     return ChunkResult("done" if decided.finished else "continue", removed, committed.seq)
+
+
+def _orphans(ports: RetentionPorts, tenant_id: str, as_of: str) -> int:
+    p = ports
+    return sweep.count_orphans(p.erased, p.subjects, p.blobs, p.tombstones, tenant_id, datetime.fromisoformat(as_of))
+
+
+def _sweep(ports: RetentionPorts, run: RetentionRunItem) -> None:
+    """The orphan sweep (logic/sweep.py), once the run's last chunk is committed, with its count."""
+    p, as_of = ports, datetime.fromisoformat(run.as_of)
+    sweep.remove_orphans(p.erased, p.subjects, p.blobs, p.tombstones, run.tenant_id, as_of)
 
 
 def _advance_watermarks(ports: RetentionPorts, run: RetentionRunItem, now: datetime) -> None:
@@ -640,7 +655,7 @@ def dry_run(ports: RetentionPorts, tenant_id: str, as_of: datetime, now: datetim
         decided = decide(ports, run, holds, RETENTION_CHUNK, dry_run=True)
         run = run.model_copy(update={"cursor": decided.cursor, "counts": decided.counts})
         if decided.finished:
-            return run.counts
+            return run.counts.model_copy(update={"orphans_removed": _orphans(ports, tenant_id, run.as_of)})
 
 
 # ------------------------------------------------------------------ the API's view
@@ -664,6 +679,7 @@ def list_runs(
                 removed=r.counts.removed,
                 kept_by_hold=r.counts.kept_by_hold,
                 still_active_profiles=r.counts.still_active,
+                orphans_removed=r.counts.orphans_removed,
             )
             for r in items
         ],

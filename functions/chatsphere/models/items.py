@@ -86,6 +86,11 @@ class TombstoneItem(BaseModel):
     request_id: str
     started_at: str
     deleted_at: str | None = None
+    sealed_subject_id: bytes | None = Field(
+        default=None,
+        description="The subject id, AES-GCM sealed under a key derived from the tenant's secret, until the orphan "
+        "sweep (logic/sweep.py) has run once the erasure settled; then removed",
+    )
 
 
 class PolicyItem(BaseModel):

@@ -68,6 +68,9 @@ class RetentionCounts(BaseModel):
     removed: dict[str, int] = Field(default_factory=dict, description="Category -> items removed (or erased)")
     kept_by_hold: dict[str, int] = Field(default_factory=dict, description="Category -> due items a hold keeps")
     still_active: int = Field(default=0, description="Profiles whose inactivity was measured anew and not due")
+    orphans_removed: int = Field(
+        default=0, description="Object versions found under erased subjects' prefixes after their erasure (swept)"
+    )
 
 
 class RetentionRunItem(BaseModel):
@@ -114,6 +117,10 @@ class RetentionRun(BaseModel):
     removed: dict[str, int]
     kept_by_hold: dict[str, int]
     still_active_profiles: int
+    orphans_removed: int = Field(
+        description="Object versions the run found and removed under the prefixes of subjects erased before it, "
+        "written there by a call that was still running when the erasure completed"
+    )
 
 
 class RetentionRunPage(BaseModel):
