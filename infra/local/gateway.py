@@ -4,32 +4,42 @@ It does what API Gateway does around a function: route by method and path, the 1
 authorizer (header, validation expression, policy cached per token), the proxy event, the function's reply, and
 API Gateway's own error replies as template.yaml's GatewayResponses shape them (problem+json). Beside the API, and
 without authentication, it serves the local stack's own pages (`ApiDocs`): `/openapi.json`, the reference at `/docs`
-(Swagger UI, from an installed package) and `/`, which points to both; the deployed API has none of them."""
+(Swagger UI, from an installed package) and `/`, which points to both; the deployed API has none of them.
+werkzeug's server reads HTTP (`LocalServer`); this module turns its WSGI environ into a `Request` and back."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import importlib.util
+import io
 import json
 import logging
 import mimetypes
 import re
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import unquote
+
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.serving import DechunkedInput, WSGIRequestHandler, make_server
+from werkzeug.wsgi import get_input_stream
 
 from infra import template
 from infra.events import method_arn, rest_event, token_event
 from infra.local import ROOT, Functions
 from infra.template import Route
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger("infra.local.gateway")
 
@@ -472,75 +482,67 @@ class Worker(Protocol):
     def stop(self) -> None: ...
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-    gateway: Gateway
+class _Dechunked(DechunkedInput):
+    """werkzeug's chunked reader with RFC 9112's chunk-size grammar (7.1): hex digits, optional extensions.
+
+    werkzeug's own reads the size with int(..., 16), which takes "+5", "0x5" and "1_0" and then waits for bytes
+    the client never sends, holding the thread until it leaves; and it refuses chunk extensions and trailers."""
+
+    def read_chunk_len(self) -> int:
+        rfile = cast(io.BufferedReader, self._rfile)
+        token = rfile.readline(1024).split(b";")[0].strip(b" \t\r\n")
+        if not _CHUNK_SIZE.fullmatch(token):
+            raise OSError("malformed chunk size")
+        size = int(token, 16)
+        if size == 0:  # the last chunk: skip its trailer fields, up to the blank line that werkzeug reads itself
+            while (ahead := rfile.peek(1)[:1]) and ahead not in (b"\r", b"\n"):
+                rfile.readline(1024)
+        return size
 
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
+_HEADERS = "chatsphere.headers"  # the request's header fields as sent: names in their case, every repeat
 
 
-def _chunk_size(line: bytes) -> int:
-    """A chunk-size line (RFC 9112 7.1): hex digits, optional extensions. Anything else, a sign included,
-    is malformed: int("-5", 16) would read to the end of the stream and hold the thread until the client left."""
-    token = line.split(b";")[0].strip()
-    if not _CHUNK_SIZE.fullmatch(token):
-        raise ValueError("malformed chunk size")
-    return int(token, 16)
+def _problem(status: int, detail: str) -> bytes:
+    """The server's own 400s (a request it cannot read) as problem+json; the gateway's own errors are templates."""
+    title = HTTPStatus(status).phrase
+    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
 
 
-class _HttpHandler(BaseHTTPRequestHandler):
+def _access_log(method: str, resource: str | None, status: int, started: float) -> None:
+    # Like the template's access log: no path or query, they may hold identifiers.
+    log.info("%s %s %s %.0fms", method, resource or "-", status, (time.monotonic() - started) * 1000)
+
+
+class _Handler(WSGIRequestHandler):
+    """werkzeug's request handler, told what the gateway needs beside WSGI's environ, and logging as the gateway."""
+
     protocol_version = "HTTP/1.1"
-    server: _HttpServer
 
-    def _serve(self) -> None:
-        started = time.monotonic()
-        try:
-            body = self._read_body()
-        except ValueError:
-            self.send_error(400, "Malformed Content-Length or chunked body")
-            return
-        if body is None:
-            reply = self.server.gateway.too_large()
-            self.close_connection = True  # the unread body is still on the wire
-        else:
-            request = Request(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
-            reply = self.server.gateway.handle(request)
-        self.send_response(reply.status)
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply.body)
-        # Like the template's access log: no path or query, they may hold identifiers.
-        log.info(
-            "%s %s %s %.0fms", self.command, reply.resource or "-", reply.status, (time.monotonic() - started) * 1000
-        )
+    def handle_one_request(self) -> None:
+        self.started = time.monotonic()
+        super().handle_one_request()
 
-    def _read_body(self) -> bytes | None:
-        """The request body; None if it exceeds the payload limit. ValueError if it is malformed."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            out = bytearray()
-            while size := _chunk_size(self.rfile.readline(1024)):
-                if len(out) + size > MAX_PAYLOAD_BYTES:
-                    return None
-                out += self.rfile.read(size)
-                self.rfile.readline(1024)
-            while self.rfile.readline(1024).strip():  # trailers, up to the blank line
-                pass
-            return bytes(out)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        return None if length > MAX_PAYLOAD_BYTES else self.rfile.read(length)
+    def make_environ(self) -> WSGIEnvironment:
+        environ = super().make_environ()
+        environ[_HEADERS] = self.headers.items()  # WSGI's HTTP_* keys join repeats and drop names with "_"
+        if isinstance(environ["wsgi.input"], DechunkedInput):
+            environ["wsgi.input"] = _Dechunked(cast("IO[bytes]", self.rfile))
+        return environ
+
+    def handle_expect_100(self) -> bool:
+        return True  # werkzeug's run_wsgi sends the 100 Continue; http.server would send a second one
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own errors (malformed request line or headers) as problem+json too."""
-        title = HTTPStatus(code).phrase
-        body = json.dumps({"type": "about:blank", "title": title, "status": code, "detail": message or title}).encode()
-        self.send_response(code, message)
+        """http.server's own errors (a malformed request line or header block) as problem+json too; its message
+        can quote the request line (and so the path), which neither the answer nor the log repeats."""
+        body = _problem(code, HTTPStatus(code).description)
+        # A request line it could not read leaves http.server taking the client for HTTP/0.9, which gets no head.
+        self.request_version = self.protocol_version
+        _access_log(self.command or "-", None, code, self.started)  # first: a client with the answer finds the line
+        self.send_response(code)
         self.send_header("Content-Type", PROBLEM_JSON)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
@@ -549,25 +551,74 @@ class _HttpHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.close_connection = True
 
-    def __getattr__(self, name: str) -> Any:
-        # Every method (QUERY, BREW...) reaches the gateway, which answers 405 where a resource lacks it.
-        if name.startswith("do_"):
-            return self._serve
-        raise AttributeError(name)
-
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # _serve logs each request itself
+        pass  # the application logs each request itself, without its path
 
     def log_message(self, format: str, *args: Any) -> None:
         log.warning(format, *args)
 
 
+def _read_body(environ: WSGIEnvironment) -> bytes:
+    """The request body. RequestEntityTooLarge past the payload limit: a declared length before any of it is read, a
+    chunked body one byte past it. BadRequest if it cannot be read: a Content-Length that is not digits, a
+    malformed chunk (_Dechunked), a client gone before the end of its body (werkzeug's ClientDisconnected)."""
+    if environ.get("wsgi.input_terminated"):  # chunked: werkzeug's dechunked stream ends by itself
+        # LimitedStream stops quietly at a maximum: one byte more tells a body over the limit from one at it.
+        body = get_input_stream(environ, max_content_length=MAX_PAYLOAD_BYTES + 1).read()
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise RequestEntityTooLarge
+        return body
+    length = environ.get("CONTENT_LENGTH") or "0"
+    if not _CONTENT_LENGTH.fullmatch(length):
+        raise BadRequest  # werkzeug would read a negative or unreadable length as 0
+    if int(length) > MAX_PAYLOAD_BYTES:
+        raise RequestEntityTooLarge
+    return get_input_stream(environ).read()
+
+
+def _application(gateway: Gateway) -> WSGIApplication:
+    """The gateway as a WSGI application: werkzeug reads HTTP, this builds the gateway's Request and sends its Reply."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.monotonic()
+        method = environ["REQUEST_METHOD"]
+        try:
+            body = _read_body(environ)
+        except RequestEntityTooLarge:
+            reply = gateway.too_large()
+        except BadRequest:
+            reply = Reply(
+                400, [("Content-Type", PROBLEM_JSON)], _problem(400, "Malformed Content-Length or chunked body")
+            )
+        else:
+            # werkzeug hands on the request target as http.server read it (latin-1), re-encoded for WSGI.
+            target = environ["RAW_URI"].encode("latin-1").decode()
+            request = Request(method, target, list(environ[_HEADERS]), body, environ["REMOTE_ADDR"])
+            try:
+                reply = gateway.handle(request)
+            except Exception:
+                log.exception("the gateway failed")
+                reply = gateway.responses.render("DEFAULT_5XX", 500, "Internal server error", str(uuid.uuid4()))
+        _access_log(method, reply.resource, reply.status, started)  # before werkzeug writes the answer, as above
+        start_response(
+            f"{reply.status} {HTTP_STATUS_CODES.get(reply.status, 'UNKNOWN')}",
+            [*reply.headers, ("Content-Length", str(len(reply.body)))],
+        )
+        return [] if method == "HEAD" else [reply.body]
+
+    return app
+
+
 class LocalServer:
-    """The gateway over HTTP, with the workers that live as long as it does. Binds at construction."""
+    """The gateway over HTTP (werkzeug's server, a thread per request), with the workers that live as long as it
+    does. Binds at construction: OSError if it cannot."""
 
     def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 3000, workers: Sequence[Worker] = ()):
-        self.httpd = _HttpServer((host, port), _HttpHandler)
-        self.httpd.gateway = gateway
+        # Bound here, not by werkzeug: on a taken port werkzeug prints to stderr and exits the process.
+        with socket.create_server((host, port)) as listening:
+            self.httpd = make_server(
+                host, port, _application(gateway), threaded=True, request_handler=_Handler, fd=listening.fileno()
+            )
         self.workers = list(workers)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="gateway", daemon=True)
 

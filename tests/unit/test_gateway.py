@@ -35,7 +35,8 @@ from infra.local.gateway import (
 from infra.local.run import ConflictingEnvironment, shared_environment
 from infra.template import Route
 
-PROBLEMS = "https://chatsphere.dev/problems/"  # handlers/http.py's PROBLEM_BASE
+PROBLEMS = "https://chatsphere.dev/problems/"
+PROBLEM_JSON = "application/problem+json"  # handlers/http.py's PROBLEM_BASE
 
 KEY = "Bearer cs_good"
 ROUTES = [
@@ -609,9 +610,9 @@ def server(stack: Stack) -> Iterator[tuple[Stack, int]]:
     local.stop()
 
 
-def test_http_requests_reach_the_gateway_over_one_keep_alive_connection(server: tuple[Stack, int]) -> None:
+def test_http_requests_reach_the_gateway_one_after_another_from_one_client(server: tuple[Stack, int]) -> None:
     stack, port = server
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # werkzeug closes each; the client reconnects
 
     conn.request("PUT", "/v1/things/x", body=b'{"a": 1}', headers={"Authorization": KEY})
     first = conn.getresponse()
@@ -694,12 +695,177 @@ def test_a_malformed_request_is_a_problem_too(server: tuple[Stack, int]) -> None
     assert json.loads(body)["status"] == 400
 
 
+def _raw(port: int, request: bytes) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request sent as these bytes: the answer's status, headers and body, read as http.client reads them."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(request)
+        answer = http.client.HTTPResponse(raw)
+        answer.begin()
+        return answer.status, answer.headers, answer.read()
+
+
+AUTH = b"Authorization: " + KEY.encode() + b"\r\n"
+
+
+def test_chunk_extensions_and_trailer_fields_are_read_past(server: tuple[Stack, int]) -> None:
+    stack, port = server
+    chunks = b'4;name=value\r\n{"a"\r\n4\r\n: 1}\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n'
+
+    status, _, body = _raw(
+        port, b"PUT /v1/things/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n" + AUTH + b"\r\n" + chunks
+    )
+
+    assert status == 200, body
+    assert stack.things.events[0]["body"] == '{"a": 1}'
+
+
+def test_a_chunked_body_at_the_limit_is_served_and_one_byte_past_it_is_a_413(server: tuple[Stack, int]) -> None:
+    stack, port = server
+    answers = []
+    for size in (MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES + 1):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        chunks = iter([b"x" * (size // 2), b"x" * (size - size // 2)])
+        conn.request("PUT", "/v1/things/x", body=chunks, headers={"Authorization": KEY})
+        reply = conn.getresponse()
+        answers.append((reply.status, reply.getheader("Content-Type"), json.loads(reply.read()).get("status")))
+        conn.close()
+
+    assert answers == [(200, "application/json", None), (413, "application/problem+json", 413)]
+    (event,) = stack.things.events  # the body at the limit arrived whole; the one past it reached no function
+    assert len(event["body"]) == MAX_PAYLOAD_BYTES
+
+
+def test_a_body_over_10_mb_sent_whole_with_its_length_is_a_413_problem(server: tuple[Stack, int]) -> None:
+    stack, port = server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    conn.request("PUT", "/v1/things/x", body=b"x" * (MAX_PAYLOAD_BYTES + 1), headers={"Authorization": KEY})
+    reply = conn.getresponse()
+
+    assert (reply.status, reply.getheader("Content-Type")) == (413, "application/problem+json")
+    assert json.loads(reply.read())["status"] == 413
+    assert stack.authorizer.events == [] and stack.things.events == []
+    conn.close()
+
+
+@pytest.mark.parametrize("length", [b"-1", b"many", b"1_0", b"0x2"])
+def test_a_content_length_that_is_not_digits_is_a_400_problem_at_once(server: tuple[Stack, int], length: bytes) -> None:
+    stack, port = server
+    # The client sends no body and keeps its side open: the answer must not wait for one.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(b"PUT /v1/things/x HTTP/1.1\r\nContent-Length: " + length + b"\r\n" + AUTH + b"\r\n")
+        head = raw.recv(4096)
+
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"Content-Type: application/problem+json" in head
+    assert stack.authorizer.events == [] and stack.things.events == []
+
+
+@pytest.mark.parametrize(
+    "line", [b"GET /v1/ada@example.com HTTP/9.9", b"GET /v1/ada@example.com x HTTP/1.1", b"GET /v1/ada@example.com x"]
+)
+def test_a_malformed_request_line_is_a_problem_that_repeats_none_of_it(
+    server: tuple[Stack, int], caplog: pytest.LogCaptureFixture, line: bytes
+) -> None:
+    _, port = server
+    caplog.set_level(logging.INFO)
+
+    status, headers, body = _raw(port, line + b"\r\n\r\n")
+
+    problem = json.loads(body)
+    assert (status, headers["Content-Type"]) in ((400, PROBLEM_JSON), (505, PROBLEM_JSON)), body
+    assert problem["status"] == status and problem["title"] and problem["type"] == "about:blank"
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 1 and re.fullmatch(r"\S+ - (400|505) \d+ms", logged[0]), logged
+    assert b"ada" not in body and "ada" not in logged[0]
+
+
+def test_expect_100_continue_is_answered_once(server: tuple[Stack, int]) -> None:
+    stack, port = server
+    sent = b"PUT /v1/things/x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n" + AUTH + b"\r\n{}"
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(sent)
+        answer = raw.makefile("rb")
+        lines = [answer.readline(), answer.readline(), answer.readline()]
+
+    assert lines == [b"HTTP/1.1 100 Continue\r\n", b"\r\n", b"HTTP/1.1 200 OK\r\n"]
+    assert stack.things.events[0]["body"] == "{}"
+
+
+def test_head_answers_the_length_of_the_page_without_its_body() -> None:
+    stack = Stack(docs=ApiDocs.installed())
+    local = LocalServer(stack.gateway, "127.0.0.1", 0)
+    local.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", local.httpd.server_address[1], timeout=10)
+        conn.request("HEAD", "/openapi.json")
+        reply = conn.getresponse()
+        length = (reply.status, reply.getheader("Content-Length"), reply.read())
+        conn.close()
+    finally:
+        local.stop()
+
+    assert length == (200, str(len((ROOT / "infra" / "openapi.json").read_bytes())), b"")
+
+
+def test_header_fields_reach_the_event_as_sent_over_http(server: tuple[Stack, int]) -> None:
+    stack, port = server
+    sent = b"GET /v1/things/a%40b HTTP/1.1\r\nX-Tag: a\r\nx-tag: b\r\nX_Under: 1\r\n" + AUTH + b"\r\n"
+
+    status, _, body = _raw(port, sent)
+
+    assert status == 200, body
+    (event,) = stack.things.events
+    assert (event["path"], event["pathParameters"]) == ("/v1/things/a%40b", {"thing_id": "a@b"})
+    assert event["multiValueHeaders"]["X-Tag"] == ["a"] and event["multiValueHeaders"]["x-tag"] == ["b"]
+    assert event["headers"]["X_Under"] == "1"  # WSGI's environ has no place for it; the event does
+
+
+def test_a_client_slow_to_send_its_body_holds_up_no_other_request(server: tuple[Stack, int]) -> None:
+    stack, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall(b"PUT /v1/things/x HTTP/1.1\r\nContent-Length: 10\r\n" + AUTH + b"\r\n{}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/v1/things/y", headers={"Authorization": KEY})
+        assert conn.getresponse().status == 200
+        conn.close()
+        slow.sendall(b'"12345678"'[:8])
+
+        assert slow.makefile("rb").readline().startswith(b"HTTP/1.1 200 ")
+    assert [e["httpMethod"] for e in stack.things.events] == ["GET", "PUT"]
+
+
+def test_a_failure_of_the_gateway_itself_is_a_500_problem(
+    server: tuple[Stack, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack, port = server
+
+    def broken(request: Request) -> Reply:
+        raise RuntimeError("a defect in the gateway")
+
+    monkeypatch.setattr(stack.gateway, "handle", broken)
+    status, headers, body = _raw(port, b"GET /v1/things/x HTTP/1.1\r\n" + AUTH + b"\r\n")
+
+    assert (status, headers["Content-Type"], json.loads(body)["status"]) == (500, PROBLEM_JSON, 500)
+
+
+def test_a_taken_port_is_an_os_error_for_the_caller_to_report(server: tuple[Stack, int]) -> None:
+    stack, port = server
+
+    with pytest.raises(OSError, match="in use") as raised:
+        LocalServer(stack.gateway, "127.0.0.1", port)
+
+    assert raised.value.strerror
+
+
 def test_the_access_log_has_one_line_per_request_with_the_route_template_only(
     server: tuple[Stack, int], caplog: pytest.LogCaptureFixture
 ) -> None:
     _, port = server
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     caplog.set_level(logging.INFO, logger="infra.local.gateway")
+    caplog.set_level(logging.DEBUG, logger="werkzeug")
 
     for target in ("/v1/things/ada%40example.com?email=ada%40example.com", "/v1/bob@example.com"):
         conn.request("GET", target, headers={"Authorization": KEY})
@@ -711,6 +877,7 @@ def test_the_access_log_has_one_line_per_request_with_the_route_template_only(
     assert re.fullmatch(r"GET /v1/things/\{thing_id\} 200 \d+ms", lines[0]), lines
     assert re.fullmatch(r"GET - 404 \d+ms", lines[1]), lines
     assert "example" not in " ".join(lines)
+    assert [r.getMessage() for r in caplog.records if r.name != "infra.local.gateway"] == []  # werkzeug says nothing
 
 
 # ------------------------------------------------------------- the template
