@@ -407,6 +407,10 @@ RIGHT: dict[str, Callable[[dict[str, str]], bool]] = {
     ),
     "key rotation": lambda s: _key(s["DataKey"]).key_rotation_status is True,
     "alias": lambda s: s["DataKeyAlias"] == "alias/chatsphere-dev-data",
+    "inline role policy": lambda s: (
+        boto3.client("iam").list_role_policies(RoleName=s["ExportDeliveryRole"])["PolicyNames"]
+        == ["deliver-export-packages"]
+    ),
 }
 
 
@@ -420,7 +424,7 @@ def test_moto_cloudformation_still_has_the_gap(stack: dict[str, bool], gap: str)
 
 @pytest.mark.parametrize("right", sorted(RIGHT))
 def test_moto_cloudformation_gets_the_rest_right(stack: dict[str, bool], right: str) -> None:
-    """Key schemas and indexes, queue redrives, key rotation, aliases: not what keeps the hand path."""
+    """Key schemas and indexes, streams, queue redrives, key rotation, aliases, inline role policies."""
     assert stack[right]
 
 
