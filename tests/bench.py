@@ -2,6 +2,8 @@
 
 - AWS calls per API operation, against moto, beside the lower bound the design allows;
 - peak memory of an export at 1k and 10k interactions (in-memory ports), and their ratio;
+- the time to provision the template's stateful resources in-process (each integration test does), beside
+  moto's CloudFormation making the same resources (docs/architecture.md: why it is not used);
 - import time of each handler module as a ratio to `import boto3`, in fresh interpreters."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -562,6 +565,46 @@ def print_retention() -> None:
     print(f"  calls at {large.stored} stored / at {small.stored} stored: {large.made / small.made:.2f}")
 
 
+PROVISION_RUNS = 9
+
+
+def provisioning_times(runs: int = PROVISION_RUNS) -> dict[str, float]:
+    """Median seconds, in-process moto, of: provision() as the tests call it; provision() on a plain new
+    boto3 session (every service model read again); moto's create_stack of the same resources."""
+    import json
+    import warnings
+
+    import boto3
+    from moto import mock_aws
+
+    from infra import template
+    from infra.provision import APPLIED, provision
+
+    stateful = {k: v for k, v in template.resources().items() if v["Type"] in APPLIED}
+    loaded = template.load()
+    body = json.dumps({"Parameters": loaded["Parameters"], "Conditions": loaded["Conditions"], "Resources": stateful})
+
+    def stack() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # each resource type moto's CloudFormation skips
+            boto3.client("cloudformation").create_stack(StackName="chatsphere-local", TemplateBody=body)
+
+    ways: dict[str, Callable[[], Any]] = {
+        "provision()": provision,
+        "provision(boto3.session.Session())": lambda: provision(boto3.session.Session()),
+        "moto create_stack (with its gaps)": stack,
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for run in range(runs + 1):  # interleaved, the first round (imports, caches) not counted
+        for name, way in ways.items():
+            with mock_aws():
+                start = time.perf_counter()
+                way()
+                if run:
+                    times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(found) for name, found in times.items()}
+
+
 def main() -> int:
     import warnings
 
@@ -587,6 +630,12 @@ def main() -> int:
     print(f"  1k interactions:  {small / 1024:8.0f} KiB")
     print(f"  10k interactions: {large / 1024:8.0f} KiB")
     print(f"  ratio 10k/1k:     {large / small:8.2f}  (tests/unit/test_export_memory.py holds it within 1.5)")
+    print()
+    print(f"Provisioning the stateful resources in-process (moto, median of {PROVISION_RUNS})")
+    with quiet():
+        provisioned = provisioning_times()
+    for name, seconds in provisioned.items():
+        print(f"  {name:40} {seconds * 1000:6.0f} ms")
     print()
     print("Import time, ratio to `import boto3` (median of 7 fresh interpreters)")
     from infra import template
