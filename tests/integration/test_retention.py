@@ -95,7 +95,7 @@ def before_act(monkeypatch: pytest.MonkeyPatch, when: Callable[[Any], bool], the
 def run_direct(tenant: str, as_of: datetime, chunk: int = 1000) -> None:
     """One run of one tenant through the real logic and adapters, in this thread (not the local runtime, which
     holds one lock per invocation: a hook inside the run may call the API), continuing as the handler does."""
-    from chatsphere.handlers.retention import ports
+    from chatsphere.bootstrap import retention_ports as ports
     from chatsphere.logic import retention
     from chatsphere.models.common import iso
     from chatsphere.models.retention import RetentionJob
@@ -271,8 +271,8 @@ def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_noth
     """The probe's scenario: the chunk's decisions are committed and its act fails once; then subject H is put under
     a legal hold and subject E is erased (completed, verified). The redo deletes none of H's interactions, writes
     nothing into E's partition or prefix, and the run's counts say what happened."""
+    from chatsphere.bootstrap import retention_ports as ports
     from chatsphere.dal import keyspace
-    from chatsphere.handlers.retention import ports
     from chatsphere.logic import retention
     from chatsphere.models.retention import RetentionJob
 
@@ -560,8 +560,8 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
     then goes, nothing is written into their partitions after it, and the counts say exactly that. Nothing else
     due is left, nothing else is touched, and the aggregates of the anonymised days are there."""
     from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import retention_ports as ports
     from chatsphere.dal.clients import client
-    from chatsphere.handlers.retention import ports
     from chatsphere.logic import retention
     from chatsphere.models.retention import RetentionJob
 
@@ -703,7 +703,7 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
 def test_a_dry_run_counts_what_a_run_would_remove_and_writes_nothing_even_while_a_run_holds_the_tenant(
     aws: Any, tenant: str
 ) -> None:
-    from chatsphere.handlers.retention import ports
+    from chatsphere.bootstrap import retention_ports as ports
     from chatsphere.logic import retention
     from chatsphere.models.retention import RetentionJob
 
