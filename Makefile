@@ -58,7 +58,7 @@ lint-imports: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions tests/unit
+	$(VENV)/bin/mypy functions infra tests
 
 cfn-lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml

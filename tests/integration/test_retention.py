@@ -80,7 +80,8 @@ def before_act(monkeypatch: pytest.MonkeyPatch, when: Callable[[Any], bool], the
     """Run `then` once, between a chunk's commit and its act (the first act whose pending chunk `when` accepts)."""
     from chatsphere.logic import retention
 
-    original, fired = retention.act, []
+    original = retention.act
+    fired: list[int] = []
 
     def hooked(ports: Any, run: Any, pending: Any, *args: Any, **kwargs: Any) -> Any:
         if not fired and when(pending):
@@ -284,7 +285,8 @@ def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_noth
     interaction(tenant, "E", "x" * (40 * KIB), 100)  # a long text: in S3
     interaction(tenant, "E", "short", 101)
     interaction(tenant, "F", "goes", 100)
-    original, failed = retention.act, []
+    original = retention.act
+    failed: list[int] = []
 
     def fails_once(*args: Any, **kwargs: Any) -> Any:
         if not failed:
@@ -431,7 +433,8 @@ def test_an_expired_profile_active_again_or_held_before_its_erasure_is_not_erase
         place_hold(tenant, "held", "profile")
 
     fired = before_act(monkeypatch, lambda pending: bool(pending.erase), meanwhile)
-    original, late = deletion.request_deletion, []
+    original = deletion.request_deletion
+    late: list[int] = []
 
     def hold_first(*args: Any, **kwargs: Any) -> Any:
         if "late-held" in args and not late:
