@@ -127,7 +127,7 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
             function, kind = jobs.pop("ExportJobs")
             assert run_job(function, "ExportJobs", kind, export_id) == {"batchItemFailures": []}
             record = adapters().requests.get(tenant.tenant_id, export_id)
-        assert record is not None and record.status == "completed"
+            assert record is not None and record.status == "completed"
         answers[route.event] = functions.invoke(route.function, load(route.event))
     rejected = {
         name: (answer["statusCode"], answer["body"])
