@@ -133,6 +133,14 @@ def _unique_by(items: list[Any], key: Callable[[Any], Any]) -> list[Any]:
     return out
 
 
+def _one_identifier(body: dict[str, Any]) -> None:
+    """A lookup takes exactly one of email and phone (a model validator; the schema has both optional)."""
+    if body.get("email") is not None:
+        body.pop("phone", None)
+    elif body.get("phone") is None:
+        body["phone"] = PLAN_VALID_PHONES[0]
+
+
 def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     # The pattern is E.164's shape; the API also checks the numbering plan (libphonenumber).
     if isinstance(body.get("phone"), str):
@@ -144,12 +152,8 @@ def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     # format: email is RFC 5322 syntax; the API also wants a real domain (email-validator): not 0@00.
     if isinstance(body.get("email"), str) and not _email_ok(body["email"]):
         body["email"] = f"subject{len(body['email'])}@example.com"
-    # A lookup takes exactly one of email and phone (a model validator; the schema has both optional).
     if path == "/v1/subject-lookups":
-        if body.get("email") is not None:
-            body.pop("phone", None)
-        elif body.get("phone") is None:
-            body["phone"] = PLAN_VALID_PHONES[0]
+        _one_identifier(body)
     # An interaction cannot have occurred in the future: the schema cannot say "before now".
     if isinstance(body.get("occurred_at"), str) and _after_now(body["occurred_at"]):
         body["occurred_at"] = "2020-02-29T12:00:00+00:00"
