@@ -55,7 +55,7 @@ lint: $(VENV)/.installed lint-imports
 
 # The contracts are in pyproject.toml ([tool.importlinter]): the layers, and boto3 only in dal/.
 lint-imports: $(VENV)/.installed
-	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy functions infra tests
