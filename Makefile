@@ -7,7 +7,8 @@ UV := $(VENV)/bin/uv
 CHECKOV_VENV := .venv-checkov
 PORT ?= 3000
 
-.PHONY: run test lint typecheck cfn-lint checkov openapi openapi-check unit integration infra-tests local-stack-tests bench invoke clean
+.PHONY: run test lint lint-imports typecheck cfn-lint checkov openapi openapi-check unit integration infra-tests \
+	local-stack-tests bench invoke clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,16 +31,34 @@ run: $(VENV)/.installed
 invoke: $(VENV)/.installed
 	$(PY) -m infra.local.invoke $(FN) $(EVENT)
 
-## test: every check
+## test: every check, then every test suite (one pytest run over tests/: unit, integration, infra, local_stack)
 test: lint typecheck cfn-lint checkov openapi-check
 	$(PY) -m pytest -n 2 tests
 
-lint: $(VENV)/.installed
+## unit, integration, infra-tests, local-stack-tests: one suite each
+unit: $(VENV)/.installed
+	$(PY) -m pytest -n 2 tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest -n 2 tests/integration
+
+infra-tests: $(VENV)/.installed
+	$(PY) -m pytest -n 2 tests/infra
+
+local-stack-tests: $(VENV)/.installed
+	$(PY) -m pytest -n 2 tests/local_stack
+
+## lint: ruff (style, bugs, complexity) and the layers contract (import-linter)
+lint: $(VENV)/.installed lint-imports
 	$(VENV)/bin/ruff check functions infra tests
 	$(VENV)/bin/ruff format --check functions infra tests
 
+# The contracts are in pyproject.toml ([tool.importlinter]): the layers, and boto3 only in dal/.
+lint-imports: $(VENV)/.installed
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy functions tests/unit
+	$(VENV)/bin/mypy functions infra tests
 
 cfn-lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml

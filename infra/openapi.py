@@ -32,7 +32,7 @@ def document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     components: dict[str, Any] = {"schemas": {}}
     for app in _resolvers():
-        spec = json.loads(
+        spec: dict[str, Any] = json.loads(
             app.get_openapi_json_schema(
                 title="ChatSphere privacy-data API",
                 version="1.0.0",

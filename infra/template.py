@@ -15,6 +15,8 @@ from cfnlint.decode import cfn_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+# The intrinsic functions Resolver evaluates; any other one-key mapping is plain data.
+INTRINSICS = ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If", "Fn::Equals", "Condition")
 
 
 @cache
@@ -78,25 +80,29 @@ class Resolver:
             return value
         if len(value) == 1:
             ((fn, arg),) = value.items()
-            if fn == "Ref":
-                return self.ref(arg)
-            if fn == "Fn::GetAtt":
-                logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.attrs[(logical, attr)]
-            if fn == "Fn::Sub":
-                return self._sub(arg)
-            if fn == "Fn::Join":
-                separator, parts = arg
-                return str(separator).join(str(part) for part in self.resolve(parts))
-            if fn == "Fn::If":
-                cond, yes, no = arg
-                return self.resolve(yes if self.condition(cond) else no)
-            if fn == "Fn::Equals":
-                a, b = (self.resolve(v) for v in arg)
-                return a == b
-            if fn == "Condition":
-                return self.condition(arg)
+            if fn in INTRINSICS:
+                return self._intrinsic(fn, arg)
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def _intrinsic(self, fn: str, arg: Any) -> Any:
+        """The value of one of INTRINSICS applied to `arg`."""
+        if fn == "Ref":
+            return self.ref(arg)
+        if fn == "Fn::GetAtt":
+            logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+            return self.attrs[(logical, attr)]
+        if fn == "Fn::Sub":
+            return self._sub(arg)
+        if fn == "Fn::Join":
+            separator, parts = arg
+            return str(separator).join(str(part) for part in self.resolve(parts))
+        if fn == "Fn::If":
+            cond, yes, no = arg
+            return self.resolve(yes if self.condition(cond) else no)
+        if fn == "Fn::Equals":
+            a, b = (self.resolve(v) for v in arg)
+            return a == b
+        return self.condition(arg)  # "Condition"
 
     def _sub(self, arg: Any) -> str:
         text, local = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))

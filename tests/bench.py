@@ -100,11 +100,11 @@ def counting() -> Iterator[Counter[str]]:
         calls[f"{self.meta.service_model.service_name}:{operation}"] += 1
         return original(self, operation, params)
 
-    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+    BaseClient._make_api_call = counted
     try:
         yield calls
     finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        BaseClient._make_api_call = original
 
 
 def aws_calls() -> list[tuple[str, int, int, str]]:
@@ -464,7 +464,7 @@ def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
         cutoff = now - timedelta(days=30)
         due_day = (cutoff - timedelta(days=1)).replace(hour=12)
         ddb, table = boto3.client("dynamodb"), resolver.refs["SubjectsTable"]
-        items = []
+        items: list[dict[str, Any]] = []
         for n in range(stored):
             when = due_day if n < due else cutoff + timedelta(days=1 + n % 29)
             subject, iid, occurred = f"u-{n % RETENTION_SUBJECTS}", f"i{n:08d}", iso(when)

@@ -244,12 +244,9 @@ def _attribute(m: _Matcher, where: str, value: dict[str, Any], report: Report) -
         report(where, m.in_text(inner))
     elif kind == "B":
         _blob(m, where, bytes(inner), report)
-    elif kind in ("SS", "NS"):
-        for i, text in enumerate(inner):
-            report(f"{where}<{i}>", m.in_text(text))
-    elif kind == "BS":
-        for i, raw in enumerate(inner):
-            _blob(m, f"{where}<{i}>", bytes(raw), report)
+    elif kind in ("SS", "NS", "BS"):
+        for i, member in enumerate(inner):
+            _attribute(m, f"{where}<{i}>", {kind[0]: member}, report)  # a set's members are its kind's scalars
     elif kind == "L":
         for i, element in enumerate(inner):
             _attribute(m, f"{where}[{i}]", element, report)
@@ -303,24 +300,28 @@ def _scan_s3(m: _Matcher, report: Report, s3: Any, buckets: list[str]) -> None:
                     m.in_text(marker["Key"]),
                 )
             for version in page.get("Versions", []):
-                key, vid = version["Key"], version["VersionId"]
-                at = f"s3://{bucket}/{key}?versionId={vid}"
-                report(f"{at} (key)", m.in_text(key))
-                args = {"Bucket": bucket, "Key": key} | ({"VersionId": vid} if vid != "null" else {})
-                got = s3.get_object(**args)
-                body = got["Body"].read()
-                for name, value in got.get("Metadata", {}).items():
-                    report(f"{at} (metadata {name})", m.in_text(f"{name}\n{value}"))
-                for header in HEADERS:
-                    if got.get(header):
-                        report(f"{at} ({header})", m.in_text(str(got[header])))
-                for tag in _object_tags(s3, bucket, key, vid):
-                    report(f"{at} (tag {tag['Key']})", m.in_text(f"{tag['Key']}\n{tag['Value']}"))
-                _blob(m, at, body, report)
+                _scan_version(m, report, s3, bucket, version["Key"], version["VersionId"])
         for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
             for upload in page.get("Uploads", []):
                 at = f"s3://{bucket}/{upload['Key']}?uploadId={upload['UploadId']} (incomplete multipart upload)"
                 report(at, m.in_text(upload["Key"]))
+
+
+def _scan_version(m: _Matcher, report: Report, s3: Any, bucket: str, key: str, vid: str) -> None:
+    """One object version: its key, metadata, headers, tags and body."""
+    at = f"s3://{bucket}/{key}?versionId={vid}"
+    report(f"{at} (key)", m.in_text(key))
+    args = {"Bucket": bucket, "Key": key} | ({"VersionId": vid} if vid != "null" else {})
+    got = s3.get_object(**args)
+    body = got["Body"].read()
+    for name, value in got.get("Metadata", {}).items():
+        report(f"{at} (metadata {name})", m.in_text(f"{name}\n{value}"))
+    for header in HEADERS:
+        if got.get(header):
+            report(f"{at} ({header})", m.in_text(str(got[header])))
+    for tag in _object_tags(s3, bucket, key, vid):
+        report(f"{at} (tag {tag['Key']})", m.in_text(f"{tag['Key']}\n{tag['Value']}"))
+    _blob(m, at, body, report)
 
 
 def _check_template_coverage(resolver: Any, tables: list[str], buckets: list[str]) -> None:

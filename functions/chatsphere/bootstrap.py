@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the adapters' modules load when built, not when this module
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.ports import TenantSecret
     from chatsphere.logic.reconcile import ReconcilePorts
+    from chatsphere.logic.retention import RetentionPorts
     from chatsphere.logic.tombstones import Tombstones
     from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
@@ -95,6 +96,26 @@ def adapters() -> Adapters:
         events=EventBridgePublisher(config.event_bus_name),
         idempotency=DynamoIdempotencyRecords(config.idempotency_table),
         own_buckets=config.own_buckets,
+    )
+
+
+def retention_ports() -> RetentionPorts:
+    """Retention's ports over the adapters: for its worker and the console command's `retention run`."""
+    from chatsphere.logic.retention import RetentionPorts
+
+    a = adapters()
+    return RetentionPorts(
+        store=a.retention,
+        tenants=a.tenants,
+        blobs=a.blobs,
+        jobs=a.retention_jobs,
+        aggregates=a.analytics,
+        subjects=a.subjects,
+        requests=a.requests,
+        deletion_jobs=a.deletion_jobs,
+        tombstones=a.tombstones,
+        events=a.events,
+        erased=a.requests,
     )
 
 

@@ -302,7 +302,6 @@ def _retention_environment(args: argparse.Namespace) -> None:
 def _retention_run(args: argparse.Namespace) -> int:
     from chatsphere import bootstrap
     from chatsphere.config import get_config
-    from chatsphere.handlers.retention import ports as retention_ports
     from chatsphere.logic import retention
     from chatsphere.models.common import iso, utc_now
     from chatsphere.models.retention import RetentionCounts, RetentionJob
@@ -321,7 +320,7 @@ def _retention_run(args: argparse.Namespace) -> int:
         tenant_ids = [args.tenant]
     else:
         tenant_ids = tenants.tenant_ids()
-    ports = retention_ports()
+    ports = bootstrap.retention_ports()
     report: dict[str, dict[str, Any]] = {}
     for tenant_id in tenant_ids:
         if args.dry_run:

@@ -310,6 +310,14 @@ class Gateway:
 
     # ------------------------------------------------------------------ request
 
+    def _no_resource(self, method: str, raw_path: str, request_id: str) -> Reply:
+        """A path no route of the template matches: a page of the served docs, or API Gateway's 404."""
+        page = self.docs.page(raw_path) if self.docs is not None else None
+        if page is not None:
+            return self._page(method, page, request_id)
+        # The template's RESOURCE_NOT_FOUND response gives the body; the message is for a template without one.
+        return self.responses.render("RESOURCE_NOT_FOUND", 404, "No route matches this path", request_id)
+
     def handle(
         self, request: Request, *, authorized: Authorized | None = None, before_invoke: EventHook | None = None
     ) -> Reply:
@@ -325,11 +333,7 @@ class Gateway:
             return self.too_large(request_id)
         found = self._resource(raw_path)
         if found is None:
-            page = self.docs.page(raw_path) if self.docs is not None else None
-            if page is not None:
-                return self._page(request.method, page, request_id)
-            # The template's RESOURCE_NOT_FOUND response gives the body; the message is for a template without one.
-            return self.responses.render("RESOURCE_NOT_FOUND", 404, "No route matches this path", request_id)
+            return self._no_resource(request.method, raw_path, request_id)
         resource, params, methods = found
         route = methods.get(request.method.upper())
         if route is None:

@@ -23,7 +23,8 @@ REJECTED = {400, 401, 403, 413, 415, 422}
 
 
 def sample(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / f"{name}.json").read_text())
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
 
 
 def other_events() -> list[tuple[str, str, str]]:
@@ -116,7 +117,7 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
                     record["body"] = json.dumps({**body, "request_id": request_id})
         return functions.invoke(function, event)
 
-    answers = {}
+    answers: dict[str, dict[str, Any]] = {}
     # The subject first: every other route acts on it; its deletion last, since it closes the subject.
     routes = sorted(template.routes(), key=lambda route: (route.event != "PutSubject", route.event == "DeleteSubject"))
     jobs = {name: (function, kind) for function, name, kind in other_events()}
@@ -125,7 +126,8 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
             export_id = json.loads(answers["CreateExport"]["body"])["request_id"]
             function, kind = jobs.pop("ExportJobs")
             assert run_job(function, "ExportJobs", kind, export_id) == {"batchItemFailures": []}
-            assert adapters().requests.get(tenant.tenant_id, export_id).status == "completed"
+            record = adapters().requests.get(tenant.tenant_id, export_id)
+            assert record is not None and record.status == "completed"
         answers[route.event] = functions.invoke(route.function, load(route.event))
     rejected = {
         name: (answer["statusCode"], answer["body"])
@@ -138,6 +140,7 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
     deletion_id = json.loads(answers["DeleteSubject"]["body"])["request_id"]
     function, kind = jobs.pop("DeletionJobs")
     assert run_job(function, "DeletionJobs", kind, deletion_id) == {"batchItemFailures": []}
-    assert adapters().requests.get(tenant.tenant_id, deletion_id).status == "completed"
+    record = adapters().requests.get(tenant.tenant_id, deletion_id)
+    assert record is not None and record.status == "completed"
     for name, (function, kind) in jobs.items():
         assert run_job(function, name, kind, None) is not None, name

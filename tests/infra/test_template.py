@@ -145,28 +145,31 @@ def policy_problems(doc: Doc) -> list[str]:
                 continue
             for statement in policy["Statement"]:
                 sid = statement.get("Sid", f"#{number}")
-                where = f"{logical}/{sid}"
-                if statement.get("Effect") != "Allow":
-                    continue  # a Deny only narrows
-                for key in ("NotAction", "NotResource"):
-                    if key in statement:
-                        problems.append(f"{where}: {key} grants by exclusion")
-                for action in as_list(statement.get("Action", [])):
-                    if action == "*" or str(action).endswith(":*"):
-                        problems.append(f"{where}: action {action!r} is a wildcard")
-                bound = EXTERNAL_STATEMENTS.get((logical, sid))
-                for resource in as_list(statement.get("Resource", [])):
-                    names = referenced(resource)
-                    if resource == "*":
-                        problems.append(f"{where}: resource '*'")
-                    elif names & own:
-                        continue
-                    elif bound in names and "Condition" in statement:
-                        continue  # a deliberate external grant, bounded by its parameter and condition
-                    else:
-                        problems.append(f"{where}: resource {resource!r} is none of the template's resources")
-                if not statement.get("Resource"):
-                    problems.append(f"{where}: no Resource")
+                if statement.get("Effect") == "Allow":  # a Deny only narrows
+                    problems += _allow_problems(
+                        f"{logical}/{sid}", statement, own, EXTERNAL_STATEMENTS.get((logical, sid))
+                    )
+    return problems
+
+
+def _allow_problems(where: str, statement: dict[str, Any], own: set[str], bound: str | None) -> list[str]:
+    """One Allow statement's problems; `bound` is the parameter that bounds a deliberate external grant."""
+    problems = [f"{where}: {key} grants by exclusion" for key in ("NotAction", "NotResource") if key in statement]
+    for action in as_list(statement.get("Action", [])):
+        if action == "*" or str(action).endswith(":*"):
+            problems.append(f"{where}: action {action!r} is a wildcard")
+    for resource in as_list(statement.get("Resource", [])):
+        names = referenced(resource)
+        if resource == "*":
+            problems.append(f"{where}: resource '*'")
+        elif names & own:
+            continue
+        elif bound in names and "Condition" in statement:
+            continue  # a deliberate external grant, bounded by its parameter and condition
+        else:
+            problems.append(f"{where}: resource {resource!r} is none of the template's resources")
+    if not statement.get("Resource"):
+        problems.append(f"{where}: no Resource")
     return problems
 
 
@@ -432,6 +435,12 @@ def api_problems(doc: Doc) -> list[str]:
             problems.append(f"{logical}: the default authorizer is not a function of the template")
         if authorizer.get("Identity", {}).get("Header") != "Authorization":
             problems.append(f"{logical}: the default authorizer does not read the Authorization header")
+    return problems + _route_problems(doc, set(apis))
+
+
+def _route_problems(doc: Doc, apis: set[str]) -> list[str]:
+    """Every function's routes are on one of `apis`, behind its authorizer; no function URL goes around it."""
+    problems = []
     for logical, props in functions(doc).items():
         if "FunctionUrlConfig" in props:
             problems.append(f"{logical}: a function URL bypasses the API's authorizer")
@@ -440,7 +449,7 @@ def api_problems(doc: Doc) -> list[str]:
                 problems.append(f"{logical}/{name}: an HTTP API route has no TOKEN authorizer")
             if event["Type"] != "Api":
                 continue
-            if not referenced(event["Properties"].get("RestApiId")) & set(apis):
+            if not referenced(event["Properties"].get("RestApiId")) & apis:
                 problems.append(f"{logical}/{name}: not on the template's API (SAM would make one without auth)")
             if event["Properties"].get("Auth", {}).get("Authorizer") == "NONE":
                 problems.append(f"{logical}/{name}: opts out of the authorizer")

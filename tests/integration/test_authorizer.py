@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypedDict
 
 import boto3
 import pytest
@@ -164,13 +164,20 @@ def test_a_request_without_a_tenant_from_the_authorizer_is_401_and_writes_nothin
                 assert snapshot() == before
 
 
+class Claims(TypedDict):
+    """What a request names besides its API key: `call`'s headers and query."""
+
+    headers: dict[str, str]
+    query: str
+
+
 def test_a_header_query_or_body_naming_another_tenant_changes_nothing(
     acme: tuple[str, str], globex: tuple[str, str]
 ) -> None:
     # Given Acme's subject u-1
     acme_id, globex_id = acme[0], globex[0]
     assert call("PUT", "/v1/subjects/u-1", tenant=acme_id, body={"email": "ada@example.org"}).status == 201
-    claims = {"headers": {"X-Tenant-Id": acme_id, "X-Amzn-Tenant": acme_id}, "query": f"tenant_id={acme_id}"}
+    claims: Claims = {"headers": {"X-Tenant-Id": acme_id, "X-Amzn-Tenant": acme_id}, "query": f"tenant_id={acme_id}"}
     # When Globex names Acme in headers and query
     # Then Globex still sees only its own (empty) data
     assert call("GET", "/v1/subjects/u-1", tenant=globex_id, **claims).status == 404

@@ -90,7 +90,7 @@ def test_a_real_pass_removes_exactly_what_is_due_and_prints_the_runs_counts(aws:
 
 
 def test_a_tenant_whose_run_holds_the_lease_is_reported_skipped(aws: Any, seeded: tuple[str, str]) -> None:
-    from chatsphere.handlers.retention import ports
+    from chatsphere.bootstrap import retention_ports as ports
     from chatsphere.logic import retention
     from chatsphere.models.common import iso, utc_now
     from chatsphere.models.retention import RetentionJob

@@ -6,7 +6,7 @@ import base64
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from botocore.exceptions import ClientError
@@ -23,7 +23,16 @@ from tests.integration.helpers import (
 
 KIB = 1024
 MIB = 1024 * 1024
-PERSON = {
+
+
+class Person(TypedDict):
+    name: str
+    email: str
+    phone: str
+    contact: dict[str, str]
+
+
+PERSON: Person = {
     "name": "Zelda Quintessa Marchbanks",
     "email": "Zelda.Quintessa@EXAMPLE.org",
     "phone": "+12015550123",
@@ -587,19 +596,21 @@ def test_a_conversation_id_or_channel_that_is_an_email_or_a_phone_is_refused_and
     rule, with the same error, and nothing stored."""
     before = snapshot()
     for value in CLEAR_ID_VALUES:
-        r = post(tenant, subject, **{field: value})
+        named: dict[str, Any] = {field: value}
+        r = post(tenant, subject, **named)
         assert_problem(r, 422)
         (error,) = r.body["errors"]
         assert error["loc"] == ["body", field] and error["type"] == "personal_identifier", r.body
         assert_not_echoed(r, value, "5550123", "555 0123", "someone")
     assert snapshot() == before
     # The values these fields have always taken are still taken.
-    for fields in (
+    taken: tuple[dict[str, Any], ...] = (
         {"conversation_id": "conv-1", "channel": "web"},
         {"conversation_id": "slack:@ada"},
         {"conversation_id": "T-2024-0001", "channel": "helpline-vip"},
         {"channel": "123456"},
-    ):
+    )
+    for fields in taken:
         assert post(tenant, subject, **fields).status == 201, fields
 
 

@@ -33,7 +33,7 @@ def test_with_the_export_worker_paused_an_export_stays_received_and_its_message_
     assert extended.status == 200, extended.body
 
     # Unpaused, the same stack completes it.
-    for poller in workers.from_template(functions(), aws, 0):
-        if isinstance(poller, SqsPoller) and poller.function_id == "ExportFunction":
-            poller.poll_once(sqs)
+    for worker in workers.from_template(functions(), aws, 0):
+        if isinstance(worker, SqsPoller) and worker.function_id == "ExportFunction":
+            worker.poll_once(sqs)
     assert call("GET", f"/v1/requests/{request_id}", tenant=tenant).body["status"] == "completed"

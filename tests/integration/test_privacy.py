@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import boto3
 import pytest
@@ -25,7 +25,16 @@ from tests.integration.helpers import (
 )
 
 SUBJECT = "cust-0042"
-PERSON = {
+
+
+class Person(TypedDict):
+    name: str
+    email: str
+    phone: str
+    contact: dict[str, str]
+
+
+PERSON: Person = {
     "name": "Zelda Quintessa Marchbanks",
     "email": "Zelda.Quintessa@EXAMPLE.org",
     "phone": "+12015550123",

@@ -97,7 +97,8 @@ def test_a_lookup_answer_is_never_cached(tenant: str, subject: str) -> None:
 def _idempotency_items(aws: Any) -> list[dict[str, Any]]:
     import boto3
 
-    return boto3.client("dynamodb").scan(TableName=aws.refs["IdempotencyTable"])["Items"]
+    items: list[dict[str, Any]] = boto3.client("dynamodb").scan(TableName=aws.refs["IdempotencyTable"])["Items"]
+    return items
 
 
 def test_the_idempotency_record_holds_no_unkeyed_hash_of_the_body(aws: Any) -> None:

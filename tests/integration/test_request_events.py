@@ -127,7 +127,7 @@ def export_to_destination(tenant: str, aws: Any) -> dict[str, Any]:
     assert r.status == 202
     consumed = drain(aws, "ExportQueue")
     assert consumed == 1  # failed at once, on the first attempt: no retry can mend it, so none is made
-    record = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
+    record: dict[str, Any] = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
     assert record["status"] == "failed", record
     return record
 
@@ -158,7 +158,7 @@ def test_a_delivery_the_role_may_not_make_fails_with_access_denied(
 
     def refuse(service: str, role_arn: str, session_name: str) -> Any:
         error = {"Error": {"Code": "AccessDenied", "Message": f"not authorized to assume {role_arn}"}}
-        raise ClientError(error, "AssumeRole")  # type: ignore[arg-type]
+        raise ClientError(error, "AssumeRole")
 
     monkeypatch.setattr(blobs, "client_as", refuse)
     record = export_to_destination(tenant, aws)

@@ -43,7 +43,8 @@ def subject(tenant: str, sid: str = "u-1", **fields: Any) -> dict[str, Any]:
     body = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+14155550100", **fields}
     r = call("PUT", f"/v1/subjects/{sid}", tenant=tenant, body=body)
     assert r.status == 201, r.body
-    return r.body
+    created: dict[str, Any] = r.body
+    return created
 
 
 def say(tenant: str, text: str, sid: str = "u-1", **extra: Any) -> dict[str, Any]:
@@ -54,13 +55,15 @@ def say(tenant: str, text: str, sid: str = "u-1", **extra: Any) -> dict[str, Any
         body={"conversation_id": "c-1", "role": "customer", "text": text, **extra},
     )
     assert r.status == 201, r.body
-    return r.body
+    said: dict[str, Any] = r.body
+    return said
 
 
 def records(tenant: str, query: str = "") -> list[dict[str, Any]]:
     r = call("GET", "/v1/requests", tenant=tenant, query=query)
     assert r.status == 200, r.body
-    return r.body["items"]
+    items: list[dict[str, Any]] = r.body["items"]
+    return items
 
 
 # ----------------------------------------------------------------- correction
@@ -294,7 +297,8 @@ def fetch(url: str) -> bytes:
     parsed = urlparse(url)
     bucket = parsed.netloc.split(".")[0]
     key = parsed.path.lstrip("/")
-    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    body: bytes = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])

@@ -33,7 +33,7 @@ def text(n: int) -> str:
 def wait_done(stack: RunningStack, request_id: str) -> dict[str, Any]:
     guard = time.monotonic() + DONE_GUARD_S
     while True:
-        record = http("GET", f"{stack.api_url}/v1/requests/{request_id}", key=stack.key()).body
+        record: dict[str, Any] = http("GET", f"{stack.api_url}/v1/requests/{request_id}", key=stack.key()).body
         if record["status"] not in ("received", "in_progress"):
             return record
         if time.monotonic() > guard:

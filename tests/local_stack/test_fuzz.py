@@ -16,9 +16,9 @@ import json
 import re
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 import pytest
@@ -26,7 +26,9 @@ import schemathesis
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import Bundle, initialize
+from requests.structures import CaseInsensitiveDict
 from schemathesis.core.parameters import ParameterLocation
+from schemathesis.core.result import Err
 from schemathesis.generation.meta import TestPhase
 from schemathesis.generation.stateful.state_machine import StepInput
 
@@ -34,6 +36,11 @@ from chatsphere.logic.analytics import MAX_RANGE_DAYS
 from chatsphere.models.common import looks_personal
 from chatsphere.models.settings import TenantSettings
 from tests.local_stack.conftest import ROOT, RunningStack, http
+
+if TYPE_CHECKING:  # a case of an OpenAPI operation, as schemathesis types it
+    from schemathesis.specs.openapi.schemas import OpenApiCase
+else:
+    OpenApiCase = schemathesis.Case
 
 # Bounds on a shared 2-core machine: fuzzing cases per operation, stateful scenarios and steps per scenario.
 FUZZ_EXAMPLES = 30
@@ -73,11 +80,13 @@ KEY_PLACEHOLDER = "second-demo-tenant-key"
 class DemoTenantKey:
     """The bearer key, through schemathesis's auth so that cases testing a missing key really go without one."""
 
-    def get(self, case: schemathesis.Case, ctx: Any) -> str:
+    def get(self, case: OpenApiCase, ctx: Any) -> str:
         return KEY_PLACEHOLDER
 
-    def set(self, case: schemathesis.Case, data: str, ctx: Any) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+    def set(self, case: OpenApiCase, data: str, ctx: Any) -> None:
+        headers: CaseInsensitiveDict[Any] = CaseInsensitiveDict(case.headers or {})  # a copy: cases share none
+        headers["Authorization"] = f"Bearer {data}"
+        case.headers = headers
 
 
 # ------------------------------------------- valid cases, within the rules JSON Schema cannot state
@@ -85,13 +94,14 @@ class DemoTenantKey:
 # cannot state, the valid cases are made to keep it, so that the check stays on for everything else. Invalid
 # cases are left alone: those rules are still fuzzed, and breaking them must still be rejected.
 
-PLAN_VALID_PHONES = [
-    phonenumbers.format_number(
-        phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE),
-        phonenumbers.PhoneNumberFormat.E164,
-    )
-    for region in ("US", "GB", "DE", "FR", "JP", "BR", "IN", "AU")
-]
+
+def _example_mobile(region: str) -> str:
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    assert number is not None, region  # libphonenumber has an example for each region listed below
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+PLAN_VALID_PHONES = [_example_mobile(region) for region in ("US", "GB", "DE", "FR", "JP", "BR", "IN", "AU")]
 
 
 def _pick(values: list[str], seed: str) -> str:
@@ -123,6 +133,14 @@ def _unique_by(items: list[Any], key: Callable[[Any], Any]) -> list[Any]:
     return out
 
 
+def _one_identifier(body: dict[str, Any]) -> None:
+    """A lookup takes exactly one of email and phone (a model validator; the schema has both optional)."""
+    if body.get("email") is not None:
+        body.pop("phone", None)
+    elif body.get("phone") is None:
+        body["phone"] = PLAN_VALID_PHONES[0]
+
+
 def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     # The pattern is E.164's shape; the API also checks the numbering plan (libphonenumber).
     if isinstance(body.get("phone"), str):
@@ -134,19 +152,16 @@ def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     # format: email is RFC 5322 syntax; the API also wants a real domain (email-validator): not 0@00.
     if isinstance(body.get("email"), str) and not _email_ok(body["email"]):
         body["email"] = f"subject{len(body['email'])}@example.com"
-    # A lookup takes exactly one of email and phone (a model validator; the schema has both optional).
     if path == "/v1/subject-lookups":
-        if body.get("email") is not None:
-            body.pop("phone", None)
-        elif body.get("phone") is None:
-            body["phone"] = PLAN_VALID_PHONES[0]
+        _one_identifier(body)
     # An interaction cannot have occurred in the future: the schema cannot say "before now".
     if isinstance(body.get("occurred_at"), str) and _after_now(body["occurred_at"]):
         body["occurred_at"] = "2020-02-29T12:00:00+00:00"
     # An extension may be at most the tenant's extension_days: tenant state, the default wherever it matters
     # (a made-up request id is a 404 first; test_stateful_workflows puts the default settings back).
-    days = body.get("days")
-    if path.endswith("/extension") and type(days) in (int, float) and days > DEFAULT_EXTENSION_DAYS:
+    days = body.get("days")  # a JSON number: an int or a float, never a bool
+    extension = path.endswith("/extension") and not isinstance(days, bool)
+    if extension and isinstance(days, int | float) and days > DEFAULT_EXTENSION_DAYS:
         body["days"] = DEFAULT_EXTENSION_DAYS  # JSON's integer 95.0 included
     # deliver_to must be one of the tenant's portability_destinations: tenant state.
     if path.endswith("/exports"):
@@ -166,7 +181,7 @@ def _keep_day_range(query: dict[str, Any]) -> None:
         query["to"] = query["from"]
 
 
-def _keep_subject_id_rule(case: schemathesis.Case) -> None:
+def _keep_subject_id_rule(case: OpenApiCase) -> None:
     """A subject id must not look like an email address or a phone number (stated in its description). The
     stateful phase's steps bypass map_case and may carry no meta: their data is meant valid. Its ids may come
     percent-encoded (u%40x is u@x to the API)."""
@@ -178,7 +193,7 @@ def _keep_subject_id_rule(case: schemathesis.Case) -> None:
 
 
 @schema.hook("map_case")
-def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathesis.Case:
+def within_rules_no_schema_states(_: Any, case: OpenApiCase) -> OpenApiCase:
     meta = case.meta
     _keep_subject_id_rule(case)
     if meta is None:
@@ -194,7 +209,7 @@ def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathes
     if daily and not meta.is_negative_at(ParameterLocation.QUERY):
         _keep_day_range(case.query)
     # An Idempotency-Key reused with another request is refused (422), by design: one key per distinct request.
-    if isinstance(case.headers, dict) and not meta.is_negative_at(ParameterLocation.HEADER):
+    if isinstance(case.headers, MutableMapping) and not meta.is_negative_at(ParameterLocation.HEADER):
         for name in [n for n in case.headers if n.lower() == "idempotency-key"]:
             request = json.dumps([case.method, case.formatted_path, case.body], sort_keys=True, default=str)
             case.headers[name] = hashlib.sha256(request.encode()).hexdigest()[:64]
@@ -204,7 +219,7 @@ def within_rules_no_schema_states(_: Any, case: schemathesis.Case) -> schemathes
     return case
 
 
-def _with_real_key(case: schemathesis.Case, stack: RunningStack) -> bool:
+def _with_real_key(case: OpenApiCase, stack: RunningStack) -> bool:
     """Puts the demo tenant's key in the placeholder's place; whether the case carries the key."""
     keyed = bool(case.headers) and case.headers.get("Authorization") == f"Bearer {KEY_PLACEHOLDER}"
     if keyed:
@@ -221,18 +236,21 @@ def _contract_test(method: str, path: str) -> Callable[..., None]:
     @pytest.mark.local_stack
     @schema.include(method=method, path=path).parametrize()
     @settings(max_examples=FUZZ_EXAMPLES, deadline=None)
-    def test(case: schemathesis.Case, stack: RunningStack) -> None:
+    def test(case: OpenApiCase, stack: RunningStack) -> None:
         keyed = _with_real_key(case, stack)
         response = case.call_and_validate(base_url=stack.api_url)
         if keyed:
             _past_the_authorizer(response)
 
-    return test
+    contract: Callable[..., None] = test
+    return contract
 
 
 # One test function per operation rather than one parametrized by schemathesis: under pytest 9 its items share
 # a single node id, and pytest-xdist (make test) would then run only the first operation.
 for _result in schema.get_all_operations():
+    if isinstance(_result, Err):  # the document is this repository's own: an operation it cannot read is a bug
+        raise _result.err()
     _operation = _result.ok()
     _name = "test_contract_" + re.sub(r"[^a-z0-9]+", "_", f"{_operation.method} {_operation.path}".lower()).strip("_")
     globals()[_name] = _contract_test(_operation.method, _operation.path)
@@ -258,7 +276,7 @@ def test_stateful_workflows(stack: RunningStack) -> None:
     class AgainstTheStack(Workflow):  # type: ignore[misc,valid-type]
         # Whatever the bundle's name, schemathesis files a step's output under its operation and status.
         @initialize(target=Bundle("seeded"), case=PUT_SUBJECT.as_strategy(phase=TestPhase.STATEFUL))
-        def a_subject(self, case: schemathesis.Case) -> Any:
+        def a_subject(self, case: OpenApiCase) -> Any:
             # A new subject every scenario: hypothesis replays the same draws, and a PUT of an id an earlier
             # scenario created answers 200, not 201, which would feed other rules (an inconsistent replay).
             case.path_parameters = {**(case.path_parameters or {}), "subject_id": f"wf-{uuid.uuid4().hex}"}
@@ -267,7 +285,7 @@ def test_stateful_workflows(stack: RunningStack) -> None:
             self.control.record_step(StepInput.initial(case), self.recorder)
             return self.step(StepInput.initial(case))
 
-        def call(self, case: schemathesis.Case, **kwargs: Any) -> Any:
+        def call(self, case: OpenApiCase, **kwargs: Any) -> Any:
             _keep_subject_id_rule(case)
             keyed = _with_real_key(case, stack)
             response = case.call(**kwargs)
@@ -275,7 +293,7 @@ def test_stateful_workflows(stack: RunningStack) -> None:
                 _past_the_authorizer(response)
             return response
 
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        def get_call_kwargs(self, case: OpenApiCase) -> dict[str, Any]:
             return {"base_url": stack.api_url}
 
     AgainstTheStack.run(

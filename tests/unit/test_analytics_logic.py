@@ -152,12 +152,7 @@ def solve(published: Mapping[str, Any], truth: Truth) -> tuple[dict[tuple[str, s
             candidates = compositions(lows, interactions - sum(fixed.values()))
         found: list[tuple[int, ...]] = []
         for candidate in candidates:
-            in_other = sum(candidate[i] for i in inside)
-            if not folded_open and in_other:
-                continue
-            if isinstance(shown.get(OTHER), int) and in_other != shown[OTHER]:
-                continue
-            if OTHER in shown and shown[OTHER] is None and not in_other:
+            if not other_fits(sum(candidate[i] for i in inside), shown, folded_open):
                 continue
             if histogram:
                 most = fixed_most + sum(v * m for v, m in zip(candidate, most_each, strict=True))
@@ -170,6 +165,16 @@ def solve(published: Mapping[str, Any], truth: Truth) -> tuple[dict[tuple[str, s
             if true[n]:
                 values[(dimension, n)] = {c[i] for c in found}
     return values, consistent
+
+
+def other_fits(in_other: int, shown: Mapping[str, Any], folded_open: bool) -> bool:
+    """The cells a candidate folds into `other`, against what the day shows of it: none when nothing can be folded,
+    its value when published, at least one when it is null."""
+    if not folded_open and in_other:
+        return False
+    if isinstance(shown.get(OTHER), int) and in_other != shown[OTHER]:
+        return False
+    return not (OTHER in shown and shown[OTHER] is None and not in_other)
 
 
 def conversations_fit(total: int, conversations: int | None, truth: Truth) -> bool:

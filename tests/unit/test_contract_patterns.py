@@ -117,33 +117,15 @@ class Reader:
 
     def atom(self, depth: int) -> Atom | None:
         start, c = self.at, self.take()
-        if c == "^":
-            if start != 0:
-                self.problem("'^' other than at the start")
-            self.ecma += r"\A"
-            return None
-        if c == "$":
-            if self.at != len(self.pattern):
-                self.problem("'$' other than at the end")
-            self.ecma += r"\Z"  # ECMA-262 without the m flag: the end of the input, never before a newline
+        if c in "^$":
+            self.anchor(c, start)
             return None
         if c == ".":
             self.problem("'.': each dialect excludes other line terminators")
             self.ecma += r"[^\n\r\u2028\u2029]"
             return Atom("class", [(10, 10), (13, 13), (0x2028, 0x2029)], negated=True)
         if c == "(":
-            if self.peek() == "?":
-                if self.peek(1) != ":":
-                    self.problem("'(?' other than '(?:': lookarounds, named groups and flags are not in every dialect")
-                self.ecma += "(" + self.take() + self.take()
-            else:
-                self.ecma += "("
-            group = Atom("group", alternatives=self.alternatives(depth + 1))
-            if self.peek() != ")":
-                self.problem("unbalanced '('")
-            else:
-                self.ecma += self.take()
-            return group
+            return self.group(depth)
         if c == "[":
             return self.char_class()
         if c == "\\":
@@ -154,6 +136,31 @@ class Reader:
             self.problem(f"{c!r} with nothing to repeat")
         self.literal(c)
         return Atom("char", [(ord(c), ord(c))])
+
+    def anchor(self, c: str, start: int) -> None:
+        if c == "^":
+            if start != 0:
+                self.problem("'^' other than at the start")
+            self.ecma += r"\A"
+        else:
+            if self.at != len(self.pattern):
+                self.problem("'$' other than at the end")
+            self.ecma += r"\Z"  # ECMA-262 without the m flag: the end of the input, never before a newline
+
+    def group(self, depth: int) -> Atom:
+        """After its '(': a group, capturing or not (lookarounds, named groups and flags are refused)."""
+        if self.peek() == "?":
+            if self.peek(1) != ":":
+                self.problem("'(?' other than '(?:': lookarounds, named groups and flags are not in every dialect")
+            self.ecma += "(" + self.take() + self.take()
+        else:
+            self.ecma += "("
+        group = Atom("group", alternatives=self.alternatives(depth + 1))
+        if self.peek() != ")":
+            self.problem("unbalanced '('")
+        else:
+            self.ecma += self.take()
+        return group
 
     def literal(self, c: str) -> None:
         if not " " <= c <= "~":

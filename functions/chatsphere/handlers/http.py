@@ -283,20 +283,34 @@ def precheck(event: dict[str, Any]) -> Response[str] | None:
     body = event.get("body")
     if body is None or body == "":
         return None
-    raw: bytes
-    if event.get("isBase64Encoded"):
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            return problem(400, "the body is not valid base64", "malformed-body")
-    else:
-        raw = body.encode("utf-8", "surrogatepass")
+    raw = _raw_body(event, body)
+    if isinstance(raw, Response):
+        return raw
     if len(raw) > MAX_BODY_BYTES:
         return problem(413, f"the body exceeds {MAX_BODY_BYTES} bytes", "payload-too-large")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return problem(400, "the body is not UTF-8", "malformed-body")
+    refused = _canonical_media_type(event)
+    if refused is not None:
+        return refused
+    event["body"], event["isBase64Encoded"] = text, False
+    return None
+
+
+def _raw_body(event: dict[str, Any], body: str) -> bytes | Response[str]:
+    """The body's bytes as the client sent them, or the answer to a base64 body that does not decode."""
+    if not event.get("isBase64Encoded"):
+        return body.encode("utf-8", "surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return problem(400, "the body is not valid base64", "malformed-body")
+
+
+def _canonical_media_type(event: dict[str, Any]) -> Response[str] | None:
+    """Refuses a body that is not JSON; otherwise writes its Content-Type as Powertools compares it."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     media, _, parameters = (headers.get("content-type") or "").partition(";")
     # A PATCH is a JSON merge patch (RFC 7396), sent as such or as plain JSON.
@@ -309,7 +323,6 @@ def precheck(event: dict[str, Any]) -> Response[str] | None:
         event["headers"][name] = canonical
     for name in [k for k in event.get("multiValueHeaders") or {} if k.lower() == "content-type"]:
         event["multiValueHeaders"][name] = [canonical]
-    event["body"], event["isBase64Encoded"] = text, False
     return None
 
 

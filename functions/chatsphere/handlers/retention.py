@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from chatsphere.bootstrap import adapters
+from chatsphere.bootstrap import adapters, retention_ports
 from chatsphere.config import get_config
 from chatsphere.logic import retention
 from chatsphere.models.common import utc_now
@@ -27,27 +27,10 @@ class RetentionRecord(SqsRecordModel):
 processor = BatchProcessor(event_type=EventType.SQS, model=RetentionRecord)
 
 
-def ports() -> retention.RetentionPorts:
-    a = adapters()
-    return retention.RetentionPorts(
-        store=a.retention,
-        tenants=a.tenants,
-        blobs=a.blobs,
-        jobs=a.retention_jobs,
-        aggregates=a.analytics,
-        subjects=a.subjects,
-        requests=a.requests,
-        deletion_jobs=a.deletion_jobs,
-        tombstones=a.tombstones,
-        events=a.events,
-        erased=a.requests,
-    )
-
-
 def handle(record: RetentionRecord) -> None:
     job = record.body
     logger.append_keys(tenant_id=job.tenant_id, run_id=job.run_id)
-    result = retention.run_chunk(ports(), job, utc_now(), get_config().retention_chunk)
+    result = retention.run_chunk(retention_ports(), job, utc_now(), get_config().retention_chunk)
     if result.outcome == "continue":
         adapters().retention_jobs.send(job.model_copy(update={"acted": result.acted}))
     for category, count in sorted(result.removed.items()):

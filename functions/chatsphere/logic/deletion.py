@@ -238,36 +238,7 @@ class _Run:
         self.item = self.item.model_copy(
             update={"result": self.receipt.model_copy(update={"held": sorted(hold.categories) if hold else []})}
         )
-        keys = p.subjects.partition_keys(self.tenant_id, self.subject_id, EVERYTHING)
-        versions = p.blobs.versions(self.prefix, EVERYTHING)
-        gone = [k["sk"] for k in keys if not self.kept_item(k["sk"])]
-        stays = [k["sk"] for k in keys if self.kept_item(k["sk"])]
-        gone_objects = [marker for key, _, marker in versions if not self.kept_object(key)]
-
-        def by_kind(sks: list[str]) -> dict[str, int]:
-            return {
-                "profile": sum(1 for sk in sks if sk == "PROFILE"),
-                "interactions": sum(1 for sk in sks if sk.startswith("I#")),
-                "lookup_items": sum(1 for sk in sks if sk.startswith("LOOKUP#")),
-                "other_items": sum(1 for sk in sks if not sk.startswith(("PROFILE", "I#", "LOOKUP#"))),
-            }
-
-        counted = {
-            **by_kind(gone),
-            "object_versions": sum(1 for marker in gone_objects if not marker),
-            "delete_markers": sum(1 for marker in gone_objects if marker),
-            "idempotency_records": len(p.idempotency.record_keys(self.tenant_id, self.subject_id, EVERYTHING)),
-            "data_key": int(not self.held and p.data_keys.get(self.tenant_id, self.subject_id) is not None),
-            "exports_cancelled": sum(1 for r in self._records() if r.type == "export" and r.is_open),
-        }
-        # A second pass (the hold was lifted before the first completed) adds to what the first removed.
-        before = self.receipt.removed
-        removed = {k: before.get(k, 0) + counted.get(k, 0) for k in sorted({*before, *counted})}
-        kept: dict[str, int] = {}
-        if self.held:
-            kept = {k: v for k, v in by_kind(stays).items() if v}
-            kept["object_versions"] = len(versions) - len(gone_objects)
-            kept["data_key"] = int(p.data_keys.get(self.tenant_id, self.subject_id) is not None)
+        removed, kept = self._counts()
         found = [f"{kind}:{digest}" for kind, digest in sorted(profile.lookups.items())] if profile else []
         digests = sorted({*self.receipt.lookup_digests, *found})  # the first pass's too: read back at the end
         subject_hash = p.tombstones.hash(self.tenant_id, self.subject_id)
@@ -289,6 +260,32 @@ class _Run:
             held_by=hold.request_id if hold else None,
         )
         return True
+
+    def _counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """What this pass removes, added to what an earlier pass removed, and what a hold keeps."""
+        p = self.p
+        keys = p.subjects.partition_keys(self.tenant_id, self.subject_id, EVERYTHING)
+        versions = p.blobs.versions(self.prefix, EVERYTHING)
+        gone = [k["sk"] for k in keys if not self.kept_item(k["sk"])]
+        stays = [k["sk"] for k in keys if self.kept_item(k["sk"])]
+        gone_objects = [marker for key, _, marker in versions if not self.kept_object(key)]
+        counted = {
+            **_by_kind(gone),
+            "object_versions": sum(1 for marker in gone_objects if not marker),
+            "delete_markers": sum(1 for marker in gone_objects if marker),
+            "idempotency_records": len(p.idempotency.record_keys(self.tenant_id, self.subject_id, EVERYTHING)),
+            "data_key": int(not self.held and p.data_keys.get(self.tenant_id, self.subject_id) is not None),
+            "exports_cancelled": sum(1 for r in self._records() if r.type == "export" and r.is_open),
+        }
+        # A second pass (the hold was lifted before the first completed) adds to what the first removed.
+        before = self.receipt.removed
+        removed = {k: before.get(k, 0) + counted.get(k, 0) for k in sorted({*before, *counted})}
+        kept: dict[str, int] = {}
+        if self.held:
+            kept = {k: v for k, v in _by_kind(stays).items() if v}
+            kept["object_versions"] = len(versions) - len(gone_objects)
+            kept["data_key"] = int(p.data_keys.get(self.tenant_id, self.subject_id) is not None)
+        return removed, kept
 
     def _key_destroyed(self) -> bool:
         if not self.held:  # the key is not destroyed while anything it protects is kept
@@ -458,6 +455,16 @@ class _Run:
 
     def _records(self) -> list[RequestItem]:
         return self.p.requests.of_subject(self.tenant_id, self.subject_id)
+
+
+def _by_kind(sks: list[str]) -> dict[str, int]:
+    """A partition's sort keys counted by what they hold."""
+    return {
+        "profile": sum(1 for sk in sks if sk == "PROFILE"),
+        "interactions": sum(1 for sk in sks if sk.startswith("I#")),
+        "lookup_items": sum(1 for sk in sks if sk.startswith("LOOKUP#")),
+        "other_items": sum(1 for sk in sks if not sk.startswith(("PROFILE", "I#", "LOOKUP#"))),
+    }
 
 
 def _kind(entry: str) -> IdentifierKind:

@@ -31,7 +31,7 @@ job, and counted, so that the operator knows to run this again once it completes
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -120,40 +120,8 @@ def reconcile(ports: ReconcilePorts, dry_run: bool = False) -> Report:
     """Remove, in every tenant, whatever a restore brought back of its erased subjects."""
     tenant_ids = ports.tenants.tenant_ids()
     reports = {t: TenantReport(t) for t in tenant_ids}
-    erased: dict[str, dict[str, TombstoneItem]] = {}  # tenant -> subject hash -> completed tombstone
-    for tenant_id in tenant_ids:
-        stones = ports.requests.tombstones(tenant_id)
-        reports[tenant_id].tombstones = len(stones)
-        reports[tenant_id].erasures_running = sum(1 for t in stones if t.deleted_at is None)
-        done = {t.subject_hash: t for t in stones if t.deleted_at is not None}
-        if done:
-            erased[tenant_id] = done
-
-    matcher = _Matcher(ports.secret, erased)
-    found: dict[tuple[str, str], _Found] = {}
-
-    def of(tenant_id: str, subject_id: str) -> _Found | None:
-        if (tenant_id, subject_id) not in found:
-            tombstone = matcher.tombstone(tenant_id, subject_id)
-            if tombstone is None:
-                return None
-            found[(tenant_id, subject_id)] = _Found(tombstone)
-        return found[(tenant_id, subject_id)]
-
-    for item in ports.subjects.scan():
-        if (hit := of(item.tenant_id, item.subject_id)) is not None:
-            hit.items.append(item)
-    for key in ports.data_keys.scan():
-        if (hit := of(key.tenant_id, key.subject_id)) is not None:
-            hit.key = key
-    for record in ports.idempotency.scan():
-        if (hit := of(record.tenant_id, record.subject_id)) is not None:
-            hit.records.append(record)
-    for tenant_id in erased:
-        for subject_id in ports.blobs.subfolders(keyspace.subjects_folder(tenant_id)):
-            if (hit := of(tenant_id, subject_id)) is not None:
-                hit.versions = ports.blobs.dated_versions(keyspace.subject_prefix(tenant_id, subject_id))
-
+    erased = _erased(ports, reports)
+    found = _find(ports, _Matcher(ports.secret, erased))
     for (tenant_id, subject_id), hit in sorted(found.items()):
         plan = _plan(ports, tenant_id, subject_id, hit)
         report = reports[tenant_id]
@@ -165,6 +133,53 @@ def reconcile(ports: ReconcilePorts, dry_run: bool = False) -> Report:
         if not dry_run:
             _apply(ports, tenant_id, subject_id, plan)
     return Report([reports[t] for t in tenant_ids], dry_run)
+
+
+def _erased(ports: ReconcilePorts, reports: dict[str, TenantReport]) -> dict[str, dict[str, TombstoneItem]]:
+    """Each tenant's completed tombstones by subject hash (tenants without one left out); counts them in `reports`."""
+    erased: dict[str, dict[str, TombstoneItem]] = {}
+    for tenant_id, report in reports.items():
+        stones = ports.requests.tombstones(tenant_id)
+        report.tombstones = len(stones)
+        report.erasures_running = sum(1 for t in stones if t.deleted_at is None)
+        done = {t.subject_hash: t for t in stones if t.deleted_at is not None}
+        if done:
+            erased[tenant_id] = done
+    return erased
+
+
+def _find(ports: ReconcilePorts, matcher: _Matcher) -> dict[tuple[str, str], _Found]:
+    """What every store holds of each erased subject, by (tenant id, subject id): one pass over each store."""
+    found: dict[tuple[str, str], _Found] = {}
+    for item in ports.subjects.scan():
+        if (hit := _hit(found, matcher, item.tenant_id, item.subject_id)) is not None:
+            hit.items.append(item)
+    for key in ports.data_keys.scan():
+        if (hit := _hit(found, matcher, key.tenant_id, key.subject_id)) is not None:
+            hit.key = key
+    for record in ports.idempotency.scan():
+        if (hit := _hit(found, matcher, record.tenant_id, record.subject_id)) is not None:
+            hit.records.append(record)
+    _find_objects(ports, matcher, found)
+    return found
+
+
+def _find_objects(ports: ReconcilePorts, matcher: _Matcher, found: dict[tuple[str, str], _Found]) -> None:
+    """The object versions under each erased subject's prefix, in the tenants that have one."""
+    for tenant_id in matcher.erased:
+        for subject_id in ports.blobs.subfolders(keyspace.subjects_folder(tenant_id)):
+            if (hit := _hit(found, matcher, tenant_id, subject_id)) is not None:
+                hit.versions = ports.blobs.dated_versions(keyspace.subject_prefix(tenant_id, subject_id))
+
+
+def _hit(found: dict[tuple[str, str], _Found], matcher: _Matcher, tenant_id: str, subject_id: str) -> _Found | None:
+    """The erased subject's entry in `found` (added on first sight), or None if the id was not erased."""
+    if (tenant_id, subject_id) not in found:
+        tombstone = matcher.tombstone(tenant_id, subject_id)
+        if tombstone is None:
+            return None
+        found[(tenant_id, subject_id)] = _Found(tombstone)
+    return found[(tenant_id, subject_id)]
 
 
 class _Matcher:
@@ -209,14 +224,24 @@ def _plan(ports: ReconcilePorts, tenant_id: str, subject_id: str, hit: _Found) -
     if hit.key is not None and not key_kept:
         plan.data_key = True
         plan.counts["data_keys"] += 1
+    interactions = _plan_items(plan, tenant_id, hit.items, live_profile, deleted_at)
+    _plan_records(plan, hit.records, ports.idempotency_lifetime, deleted_at)
+    prefix = keyspace.subject_prefix(tenant_id, subject_id)
+    _plan_versions(plan, hit.versions, lambda v: _keeps(ports, tenant_id, v, prefix, deleted_at, *interactions))
+    return plan
 
+
+def _plan_items(
+    plan: _Plan, tenant_id: str, items: list[StoredRef], live_profile: StoredRef | None, deleted_at: str
+) -> tuple[set[str], set[str]]:
+    """The partition's items that go; returns the ids of the interactions kept and of those removed."""
     own_lookups = {
         keyspace.identifier_pk(tenant_id, kind, digest)
         for kind, digest in (live_profile.lookups if live_profile else {}).items()
     }
     kept_interactions: set[str] = set()
     removed_interactions: set[str] = set()
-    for item in hit.items:
+    for item in items:
         sk = item.key["sk"]
         if sk == keyspace.PROFILE_SK:
             store, keep = "profiles", item is live_profile
@@ -231,27 +256,33 @@ def _plan(ports: ReconcilePorts, tenant_id: str, subject_id: str, hit: _Found) -
             plan.items.append(item.key)
             plan.counts[store] += 1
     plan.items.sort(key=lambda k: k["sk"])  # interactions, lookups, the profile last (as an erasure removes them)
+    return kept_interactions, removed_interactions
 
-    for record in hit.records:
-        expires, lifetime = record.expires_at, ports.idempotency_lifetime
+
+def _plan_records(plan: _Plan, records: list[IdempotencyRef], lifetime: int, deleted_at: str) -> None:
+    """Idempotency records go unless the id is live again and the record was written after the erasure."""
+    for record in records:
+        expires = record.expires_at
         written = iso(datetime.fromtimestamp(expires - lifetime, UTC)) if expires else None
         if not (plan.live and _after(written, deleted_at)):
             plan.records.append(record.key)
             plan.counts["idempotency_records"] += 1
 
-    prefix = keyspace.subject_prefix(tenant_id, subject_id)
+
+def _plan_versions(plan: _Plan, versions: list[BlobVersion], keeps: Callable[[BlobVersion], bool]) -> None:
+    """Object versions go unless the id is live again and `keeps` says the version is the new person's; a delete
+    marker goes when no version of its key stays."""
     kept_keys: set[str] = set()
-    for version in (v for v in hit.versions if not v.is_marker):
-        if plan.live and _keeps(ports, tenant_id, version, prefix, deleted_at, kept_interactions, removed_interactions):
+    for version in (v for v in versions if not v.is_marker):
+        if plan.live and keeps(version):
             kept_keys.add(version.key)
         else:
             plan.versions.append((version.key, version.version_id))
             plan.counts["object_versions"] += 1
-    for marker in (v for v in hit.versions if v.is_marker):
+    for marker in (v for v in versions if v.is_marker):
         if marker.key not in kept_keys:
             plan.versions.append((marker.key, marker.version_id))
             plan.counts["delete_markers"] += 1
-    return plan
 
 
 def _keeps(

@@ -413,14 +413,21 @@ def act(
         ports.store.remove(category, tenant, pending.remove)
     for subject_id, (active_at, version) in pending.reindex.items():
         ports.store.reindex_profile(tenant, subject_id, str(active_at), int(version))
+    _erase_all(ports, run, pending, now, found)
+    return {name: outcome for name, outcome in found.items() if outcome != "removed"}
+
+
+def _erase_all(
+    ports: RetentionPorts, run: RetentionRunItem, pending: Pending, now: datetime, found: dict[str, ActOutcome]
+) -> None:
+    """The chunk's erasures (acts e0, e1, ...), each recorded in `found`; one recorded already is not redone."""
     for n, subject_id in enumerate(pending.erase):
         name = f"e{n}"
         if name not in found:
             outcome = _erase(ports, run, subject_id, pending.filed.get(subject_id), now)
             found[name] = ports.store.record_outcome(
-                Act(tenant_id=tenant, run_id=run.run_id, seq=run.seq, name=name), outcome
+                Act(tenant_id=run.tenant_id, run_id=run.run_id, seq=run.seq, name=name), outcome
             )
-    return {name: outcome for name, outcome in found.items() if outcome != "removed"}
 
 
 def _delete_object(ports: RetentionPorts, key: str) -> None:
