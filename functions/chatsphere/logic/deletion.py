@@ -2,10 +2,10 @@
 
 The job destroys the subject's data key first, so that every copy of the subject's data, in backups
 too, is unreadable from that instant; then it removes every item, object version and idempotency record,
-sweeps once more, reads every store back, and signs off a receipt. Each step records when it finished
-in the request record, so that a rerun (a retry, a continuation, a redelivery) resumes where the last
-one stopped and removes nothing twice; the counts are taken before anything is removed, so that a
-receipt counts every item exactly once whatever was interrupted."""
+sweeps once more, reads every store back, and writes a receipt into the record (not yet signed). Each
+step records when it finished in the request record, so that a rerun (a retry, a continuation, a
+redelivery) resumes where the last one stopped and removes nothing twice; the counts are taken before
+anything is removed, so that a receipt counts every item exactly once whatever was interrupted."""
 
 from __future__ import annotations
 
