@@ -163,9 +163,11 @@ def reconcile_ports(
     from chatsphere.logic.tenants import TenantSecrets
 
     tenants = tenant_store(tenants_table)
+    requests = DynamoRequestStore(requests_table)
     return ReconcilePorts(
         tenants=tenants,
-        requests=DynamoRequestStore(requests_table),
+        requests=requests,
+        tombstones=requests,
         subjects=DynamoSubjectStore(subjects_table, requests_table),
         data_keys=DynamoDataKeyStore(subject_keys_table),
         blobs=S3BlobStore(data_bucket),

@@ -639,7 +639,7 @@ class World:
 
 
 if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protocol changes
-    from chatsphere.logic import api_keys, ports
+    from chatsphere.logic import ports
     from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
 
@@ -649,11 +649,13 @@ if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protoc
     _blobs: ports.BlobStore = FakeBlobStore()
     _upload: ports.Upload = FakeUpload(FakeBlobStore(), "k", "kind")
     _tenants: ports.TenantStore = FakeTenantStore()
-    _api_keys: api_keys.ApiKeyReader = FakeTenantStore()
+    _api_key_reader: ports.ApiKeyReader = FakeTenantStore()
+    _api_keys: ports.ApiKeyStore = FakeTenantStore()
+    _settings: ports.SettingsStore = FakeTenantStore()
+    _policies: ports.PolicyStore = FakeTenantStore()
     _requests: ports.RequestStore = FakeRequestStore()
-    from chatsphere.logic import sweep
-
-    _erased: sweep.ErasedSubjects = FakeRequestStore()
+    _tombstones: ports.TombstoneStore = FakeRequestStore()
+    _erased: ports.ErasedSubjects = FakeRequestStore()
     _jobs: ports.JobQueue[ExportJob] = FakeJobQueue[ExportJob]()
     _events: ports.EventPublisher = FakeEventPublisher()
     _idempotency: ports.IdempotencyRecords = FakeIdempotencyRecords()

@@ -46,14 +46,15 @@ def world(clock: Clock) -> World:
 
 def ports(world: World) -> ReconcilePorts:
     return ReconcilePorts(
-        world.tenants,
-        world.requests,
-        world.subjects,
-        world.data_keys,
-        world.blobs,
-        world.idempotency,
-        world.secret,
-        LIFETIME,
+        tenants=world.tenants,
+        requests=world.requests,
+        tombstones=world.requests,
+        subjects=world.subjects,
+        data_keys=world.data_keys,
+        blobs=world.blobs,
+        idempotency=world.idempotency,
+        secret=world.secret,
+        idempotency_lifetime=LIFETIME,
     )
 
 

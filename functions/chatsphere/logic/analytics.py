@@ -36,12 +36,10 @@ from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import product
-from typing import Protocol
 
 from chatsphere.dal.keyspace import DAY_SHARDS, LATE
 from chatsphere.errors import InvalidInput
-from chatsphere.logic.ports import TenantStore
-from chatsphere.logic.retention import RetentionStore
+from chatsphere.logic.ports import AnalyticsStore, RetentionStore, TenantDirectory
 from chatsphere.models.analytics import OTHER, TURN_RANGES, DailyAggregate, DailyAggregatePage
 from chatsphere.models.common import iso
 from chatsphere.models.retention import DueEntry
@@ -53,23 +51,13 @@ EXCLUDED_STATUSES = ("erasing", "restricted")  # restricted: kept for a legal ho
 RADIUS = 2  # how far from the truth, in conversations a bucket, the audit looks for a second solution
 
 
-class AnalyticsStore(Protocol):
-    def profiles(self, tenant_id: str, subject_ids: list[str]) -> dict[str, tuple[str, list[str]]]: ...
-
-    def get_day(self, tenant_id: str, day: str) -> DailyAggregate | None: ...
-
-    def put_day(self, tenant_id: str, aggregate: DailyAggregate) -> bool: ...
-
-    def days(self, tenant_id: str, first: str, last: str) -> list[DailyAggregate]: ...
-
-
 @dataclass(frozen=True)
 class Analytics:
     """The ports analytics uses; also what retention's `anonymize` calls (ensure_day)."""
 
     index: RetentionStore
     store: AnalyticsStore
-    tenants: TenantStore
+    tenants: TenantDirectory
 
     def ensure_day(self, tenant_id: str, day: str, now: datetime) -> None:
         if self.store.get_day(tenant_id, day) is None:

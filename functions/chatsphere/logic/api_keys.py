@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from chatsphere.errors import Unauthorized
 
+if TYPE_CHECKING:
+    from chatsphere.logic.ports import ApiKeyReader
+
 # cs_<tenant_id>.<secret>: the tenant travels in the key, so its hash is looked up under that tenant's own key.
 API_KEY_RE = re.compile(r"^cs_(t[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
-
-
-class ApiKeyReader(Protocol):
-    def read_api_key(self, tenant_id: str, key_hash: str) -> dict[str, Any] | None:
-        """The stored key item (its fields, status among them), or None if there is none."""
-        ...
 
 
 def hash_api_key(api_key: str) -> str:

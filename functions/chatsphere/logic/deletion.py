@@ -24,8 +24,8 @@ from chatsphere.logic.ports import (
     IdempotencyRecords,
     JobQueue,
     RequestStore,
+    SettingsReader,
     SubjectStore,
-    TenantStore,
 )
 from chatsphere.logic.requests import fail_request, finish, new_request, publish_status, to_record
 from chatsphere.logic.sweep import seal_subject_id
@@ -48,7 +48,7 @@ STEPS = ("inventory", "key_destroyed", "exports_cancelled", "items", "objects", 
 # ------------------------------------------------------------------ request
 def request_deletion(
     subjects: SubjectStore,
-    tenants: TenantStore,
+    tenants: SettingsReader,
     requests: RequestStore,
     jobs: JobQueue[DeletionJob],
     blobs: BlobStore,
@@ -249,7 +249,7 @@ class _Run:
             started_at=iso(self.now),
         )
         if not self.held:
-            p.requests.put_tombstone(started)
+            p.tombstones.put(started)
         because = f"legal hold placed by request {hold.request_id}: {hold.reason}" if hold else None
         self.step_done(
             "inventory",
@@ -383,7 +383,7 @@ class _Run:
             if record.request_id != self.item.request_id:
                 self.p.requests.pseudonymise(record, subject_hash)
         deleted_at = iso(self.now)
-        self.p.requests.put_tombstone(
+        self.p.tombstones.put(
             TombstoneItem(
                 tenant_id=self.tenant_id,
                 subject_hash=subject_hash,

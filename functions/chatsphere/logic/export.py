@@ -25,8 +25,9 @@ from chatsphere.logic.ports import (
     EventPublisher,
     JobQueue,
     RequestStore,
+    SettingsReader,
     SubjectStore,
-    TenantStore,
+    TenantDirectory,
     Upload,
 )
 from chatsphere.logic.requests import fail_request, finish, new_request, publish_status, to_record
@@ -79,7 +80,7 @@ RIGHTS = [
 
 # ------------------------------------------------------------------- request
 def request_export(
-    tenants: TenantStore,
+    tenants: SettingsReader,
     subjects: SubjectStore,
     requests: RequestStore,
     jobs: JobQueue[ExportJob],
@@ -249,7 +250,7 @@ def run_export(
     subjects: SubjectStore,
     keyring: Keyring,
     blobs: BlobStore,
-    tenants: TenantStore,
+    tenants: TenantDirectory,
     events: EventPublisher,
     own_buckets: frozenset[str],
     job: ExportJob,
@@ -304,7 +305,7 @@ def _build(
     subjects: SubjectStore,
     keyring: Keyring,
     blobs: BlobStore,
-    tenants: TenantStore,
+    tenants: TenantDirectory,
     own_buckets: frozenset[str],
     item: RequestItem,
     now: datetime,

@@ -30,9 +30,10 @@ from chatsphere.logic.ports import (
     DataKeyStore,
     EventPublisher,
     IdempotencyRecords,
+    PolicyStore,
+    SettingsReader,
     SubjectStore,
     TenantSecret,
-    TenantStore,
 )
 from chatsphere.logic.preconditions import IfMatch, require
 from chatsphere.logic.subject_rights import correction
@@ -62,7 +63,7 @@ def put_subject(
     subjects: SubjectStore,
     keyring: Keyring,
     secret: TenantSecret,
-    tenants: TenantStore,
+    tenants: SettingsReader,
     events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
@@ -156,7 +157,7 @@ def add_interaction(
     subjects: SubjectStore,
     keyring: Keyring,
     blobs: BlobStore,
-    tenants: TenantStore,
+    tenants: PolicyStore,
     tombstones: Tombstones,
     tenant_id: str,
     subject_id: str,
@@ -293,7 +294,7 @@ def add_interaction_once(
     subjects: SubjectStore,
     keyring: Keyring,
     blobs: BlobStore,
-    tenants: TenantStore,
+    tenants: PolicyStore,
     secret: TenantSecret,
     tombstones: Tombstones,
     tenant_id: str,

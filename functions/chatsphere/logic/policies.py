@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chatsphere.errors import Conflict
-from chatsphere.logic.ports import EventPublisher, TenantStore
+from chatsphere.logic.ports import EventPublisher, PolicyStore
 from chatsphere.models.common import iso
 from chatsphere.models.items import PolicyItem
 from chatsphere.models.policies import Policy, PolicyIn, PolicyList
@@ -24,7 +24,7 @@ def to_policy(item: PolicyItem) -> Policy:
 
 
 def publish_policy(
-    tenants: TenantStore, events: EventPublisher, tenant_id: str, body: PolicyIn, now: datetime
+    tenants: PolicyStore, events: EventPublisher, tenant_id: str, body: PolicyIn, now: datetime
 ) -> tuple[Policy, bool]:
     """Store the version, then put PolicyVersionPublished on the bus. Returns (policy, created).
 
@@ -67,5 +67,5 @@ def publish_policy(
     return to_policy(item), created
 
 
-def list_policies(tenants: TenantStore, tenant_id: str) -> PolicyList:
+def list_policies(tenants: PolicyStore, tenant_id: str) -> PolicyList:
     return PolicyList(items=[to_policy(i) for i in tenants.list_policies(tenant_id)])

@@ -5,23 +5,33 @@ Each logic function takes the ports it uses, by name, so that its signature says
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-from pydantic import BaseModel
+if TYPE_CHECKING:  # annotations only: the authorizer imports this module and must not load pydantic
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+    from pydantic import BaseModel
 
-from chatsphere.models.items import (
-    ApiKeyItem,
-    IdentifierKind,
-    InteractionItem,
-    PolicyItem,
-    ProfileItem,
-    TenantItem,
-    TombstoneItem,
-)
-from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
-from chatsphere.models.requests import ProfileRecords, RequestItem
-from chatsphere.models.settings import TenantSettings
+    from chatsphere.models.analytics import DailyAggregate
+    from chatsphere.models.items import (
+        ApiKeyItem,
+        IdentifierKind,
+        InteractionItem,
+        PolicyItem,
+        ProfileItem,
+        TenantItem,
+        TombstoneItem,
+    )
+    from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
+    from chatsphere.models.requests import ProfileRecords, RequestItem
+    from chatsphere.models.retention import (
+        Act,
+        ActOutcome,
+        Category,
+        DueEntry,
+        RetentionRunItem,
+    )
+    from chatsphere.models.settings import TenantSettings
 
 
 class KeyWrapper(Protocol):
@@ -142,6 +152,8 @@ class BlobStore(Protocol):
 
 
 class TenantStore(Protocol):
+    """The tenants themselves (TenantsTable)."""
+
     def get_tenant(self, tenant_id: str) -> TenantItem | None: ...
 
     def tenant_ids(self) -> list[str]:
@@ -149,6 +161,20 @@ class TenantStore(Protocol):
         ...
 
     def create_tenant(self, tenant: TenantItem, api_key: ApiKeyItem) -> None: ...
+
+
+class ApiKeyReader(Protocol):
+    """The authorizer's one read: plain fields, so that it loads no pydantic."""
+
+    def read_api_key(self, tenant_id: str, key_hash: str) -> dict[str, Any] | None:
+        """The stored key item (its fields, status among them), or None if there is none."""
+        ...
+
+
+class ApiKeyStore(Protocol):
+    """A tenant's API keys, for the operator's console command; the keys of a tenant that exists."""
+
+    def get_tenant(self, tenant_id: str) -> TenantItem | None: ...
 
     def add_api_key(self, api_key: ApiKeyItem) -> None:
         """Another key of an existing tenant; Conflict if the tenant is gone or the key exists."""
@@ -162,6 +188,10 @@ class TenantStore(Protocol):
         """Status revoked, if the key exists (Conflict if not); revoking a revoked key changes nothing."""
         ...
 
+
+class SettingsStore(Protocol):
+    """A tenant's settings document, versioned."""
+
     def get_settings(self, tenant_id: str) -> TenantSettings: ...
 
     def read_settings(self, tenant_id: str) -> tuple[TenantSettings, int]:
@@ -174,6 +204,24 @@ class TenantStore(Protocol):
         """Store the whole document and increment the version; returns the new version. With expected_version,
         only if the stored version is that one (the write's own condition), else Conflict."""
         ...
+
+
+class SettingsReader(Protocol):
+    """What every capability but settings itself needs of them."""
+
+    def get_settings(self, tenant_id: str) -> TenantSettings: ...
+
+
+class TenantDirectory(Protocol):
+    """What a job reads of its tenant: the tenant (its name) and its settings."""
+
+    def get_tenant(self, tenant_id: str) -> TenantItem | None: ...
+
+    def get_settings(self, tenant_id: str) -> TenantSettings: ...
+
+
+class PolicyStore(Protocol):
+    """A tenant's privacy policy versions."""
 
     def add_policy(self, policy: PolicyItem) -> None: ...
 
@@ -213,6 +261,10 @@ class RequestStore(Protocol):
 
     def pseudonymise(self, item: RequestItem, subject_hash: str) -> None: ...
 
+
+class TombstoneStore(Protocol):
+    """What is left of an erased subject: its keyed hash and when (RequestsTable)."""
+
     def put_tombstone(self, tombstone: TombstoneItem) -> None:
         """Create, or complete (deleted_at set); a completed tombstone never changes again."""
         ...
@@ -220,6 +272,18 @@ class RequestStore(Protocol):
     def get_tombstone(self, tenant_id: str, subject_hash: str) -> TombstoneItem | None: ...
 
     def tombstones(self, tenant_id: str) -> list[TombstoneItem]: ...
+
+
+class ErasedSubjects(Protocol):
+    """Tombstones filed for the orphan sweep (logic/sweep.py)."""
+
+    def settled_tombstones(self, tenant_id: str, upto: str) -> list[TombstoneItem]:
+        """Every tombstone of the tenant still filed for the sweep whose erasure completed at or before `upto`."""
+        ...
+
+    def forget_subject_id(self, tenant_id: str, subject_hash: str) -> None:
+        """The tombstone loses its sealed subject id and its index entry (it stays, with the keyed hash)."""
+        ...
 
 
 class IdempotencyRecords(Protocol):
@@ -236,7 +300,7 @@ class IdempotencyRecords(Protocol):
         ...
 
 
-Job = TypeVar("Job", bound=BaseModel, contravariant=True)
+Job = TypeVar("Job", bound="BaseModel", contravariant=True)
 
 
 class JobQueue(Protocol[Job]):
@@ -247,6 +311,80 @@ class JobQueue(Protocol[Job]):
 
 class EventPublisher(Protocol):
     def publish(self, detail_type: str, detail: dict[str, str]) -> None: ...
+
+
+class RetentionStore(Protocol):
+    """The day indexes and retention's own state (dal/retention.py)."""
+
+    def due(
+        self,
+        tenant_id: str,
+        category: Category,
+        bucket: str,
+        shard: int,
+        upto: str,
+        start_key: dict[str, str] | None,
+        limit: int,
+        since: str | None = None,
+    ) -> tuple[list[DueEntry], dict[str, str] | None]: ...
+
+    def holds(self, tenant_id: str) -> dict[str, list[str]]: ...
+
+    def last_activity(self, tenant_id: str, subject_id: str) -> str | None: ...
+
+    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]]) -> None: ...
+
+    def remove_unless_held(
+        self, act: Act, category: Category, subject_id: str, keys: list[dict[str, str]], marker: str | None
+    ) -> ActOutcome | None: ...
+
+    def record_outcome(self, act: Act, outcome: ActOutcome) -> ActOutcome: ...
+
+    def outcomes(self, tenant_id: str, run_id: str, seq: int) -> dict[str, ActOutcome]: ...
+
+    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> int: ...
+
+    def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> bool: ...
+
+    def package_gone(self, tenant_id: str, request_id: str, completed_at: str, now: str) -> None: ...
+
+    def watermark(self, tenant_id: str, category: str) -> str | None: ...
+
+    def watermarks(self, tenant_id: str) -> dict[str, str]: ...
+
+    def advance_watermark(self, tenant_id: str, category: str, day: str) -> None: ...
+
+    def lease(self, tenant_id: str) -> tuple[str, str] | None: ...
+
+    def start_run(self, run: RetentionRunItem, until: str, replaces: str | None) -> None: ...
+
+    def get_run(self, tenant_id: str, run_id: str) -> RetentionRunItem | None: ...
+
+    def commit(self, run: RetentionRunItem, until: str | None) -> None: ...
+
+    def settle(self, run: RetentionRunItem) -> None: ...
+
+    def abandon(self, tenant_id: str, run_id: str) -> None: ...
+
+    def runs_page(
+        self, tenant_id: str, limit: int, after_sk: str | None
+    ) -> tuple[list[RetentionRunItem], str | None]: ...
+
+
+class DayAggregates(Protocol):
+    """What `anonymize` needs of analytics: that a day's aggregate exists before its interactions go."""
+
+    def ensure_day(self, tenant_id: str, day: str, now: datetime) -> None: ...
+
+
+class AnalyticsStore(Protocol):
+    def profiles(self, tenant_id: str, subject_ids: list[str]) -> dict[str, tuple[str, list[str]]]: ...
+
+    def get_day(self, tenant_id: str, day: str) -> DailyAggregate | None: ...
+
+    def put_day(self, tenant_id: str, aggregate: DailyAggregate) -> bool: ...
+
+    def days(self, tenant_id: str, first: str, last: str) -> list[DailyAggregate]: ...
 
 
 # tenant id -> the tenant's secret for identifier digests and cursors (logic/tenants.TenantSecrets)

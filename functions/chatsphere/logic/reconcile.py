@@ -36,7 +36,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from chatsphere.dal import keyspace
-from chatsphere.logic.ports import BlobStore, DataKeyStore, IdempotencyRecords, RequestStore, SubjectStore, TenantStore
+from chatsphere.logic.ports import (
+    BlobStore,
+    DataKeyStore,
+    IdempotencyRecords,
+    RequestStore,
+    SubjectStore,
+    TenantStore,
+    TombstoneStore,
+)
 from chatsphere.logic.ports import TenantSecret as TenantSecretPort
 from chatsphere.logic.tombstones import subject_hash
 from chatsphere.models.common import iso
@@ -60,6 +68,7 @@ STORES = (
 class ReconcilePorts:
     tenants: TenantStore
     requests: RequestStore
+    tombstones: TombstoneStore
     subjects: SubjectStore
     data_keys: DataKeyStore
     blobs: BlobStore
@@ -139,7 +148,7 @@ def _erased(ports: ReconcilePorts, reports: dict[str, TenantReport]) -> dict[str
     """Each tenant's completed tombstones by subject hash (tenants without one left out); counts them in `reports`."""
     erased: dict[str, dict[str, TombstoneItem]] = {}
     for tenant_id, report in reports.items():
-        stones = ports.requests.tombstones(tenant_id)
+        stones = ports.tombstones.tombstones(tenant_id)
         report.tombstones = len(stones)
         report.erasures_running = sum(1 for t in stones if t.deleted_at is None)
         done = {t.subject_hash: t for t in stones if t.deleted_at is not None}

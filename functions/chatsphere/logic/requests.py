@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from chatsphere.errors import Conflict, DomainError, InvalidInput, JobError, NotFound
 from chatsphere.logic import cursors
-from chatsphere.logic.ports import BlobStore, EventPublisher, RequestStore, TenantSecret, TenantStore
+from chatsphere.logic.ports import BlobStore, EventPublisher, RequestStore, SettingsReader, TenantSecret
 from chatsphere.models.common import iso
 from chatsphere.models.requests import (
     DETAILS_BY_TYPE,
@@ -155,7 +155,7 @@ def get_request(
 
 def extend_request(
     requests: RequestStore,
-    tenants: TenantStore,
+    tenants: SettingsReader,
     blobs: BlobStore,
     tenant_id: str,
     request_id: str,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal
 
 from chatsphere.config import RETENTION_CHUNK
 from chatsphere.dal.keyspace import (
@@ -44,10 +44,14 @@ from chatsphere.errors import Conflict, DomainError
 from chatsphere.logic import cursors, deletion, sweep
 from chatsphere.logic.ports import (
     BlobStore,
+    DayAggregates,
+    ErasedSubjects,
     EventPublisher,
     JobQueue,
     RequestStore,
+    RetentionStore,
     SubjectStore,
+    TenantDirectory,
     TenantSecret,
     TenantStore,
 )
@@ -75,74 +79,10 @@ LEASE = timedelta(hours=1)  # a run that has not committed for this long has sto
 WATERMARKS = "watermarks"
 
 
-class RetentionStore(Protocol):
-    """The day indexes and retention's own state (dal/retention.py)."""
-
-    def due(
-        self,
-        tenant_id: str,
-        category: Category,
-        bucket: str,
-        shard: int,
-        upto: str,
-        start_key: dict[str, str] | None,
-        limit: int,
-        since: str | None = None,
-    ) -> tuple[list[DueEntry], dict[str, str] | None]: ...
-
-    def holds(self, tenant_id: str) -> dict[str, list[str]]: ...
-
-    def last_activity(self, tenant_id: str, subject_id: str) -> str | None: ...
-
-    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]]) -> None: ...
-
-    def remove_unless_held(
-        self, act: Act, category: Category, subject_id: str, keys: list[dict[str, str]], marker: str | None
-    ) -> ActOutcome | None: ...
-
-    def record_outcome(self, act: Act, outcome: ActOutcome) -> ActOutcome: ...
-
-    def outcomes(self, tenant_id: str, run_id: str, seq: int) -> dict[str, ActOutcome]: ...
-
-    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> int: ...
-
-    def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> bool: ...
-
-    def package_gone(self, tenant_id: str, request_id: str, completed_at: str, now: str) -> None: ...
-
-    def watermark(self, tenant_id: str, category: str) -> str | None: ...
-
-    def watermarks(self, tenant_id: str) -> dict[str, str]: ...
-
-    def advance_watermark(self, tenant_id: str, category: str, day: str) -> None: ...
-
-    def lease(self, tenant_id: str) -> tuple[str, str] | None: ...
-
-    def start_run(self, run: RetentionRunItem, until: str, replaces: str | None) -> None: ...
-
-    def get_run(self, tenant_id: str, run_id: str) -> RetentionRunItem | None: ...
-
-    def commit(self, run: RetentionRunItem, until: str | None) -> None: ...
-
-    def settle(self, run: RetentionRunItem) -> None: ...
-
-    def abandon(self, tenant_id: str, run_id: str) -> None: ...
-
-    def runs_page(
-        self, tenant_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[RetentionRunItem], str | None]: ...
-
-
-class DayAggregates(Protocol):
-    """What `anonymize` needs of analytics: that a day's aggregate exists before its interactions go."""
-
-    def ensure_day(self, tenant_id: str, day: str, now: datetime) -> None: ...
-
-
 @dataclass(frozen=True)
 class RetentionPorts:
     store: RetentionStore
-    tenants: TenantStore
+    tenants: TenantDirectory
     blobs: BlobStore
     jobs: JobQueue[RetentionJob]
     aggregates: DayAggregates
@@ -152,7 +92,7 @@ class RetentionPorts:
     deletion_jobs: JobQueue[DeletionJob]
     tombstones: Tombstones
     events: EventPublisher
-    erased: sweep.ErasedSubjects  # the orphan sweep's tombstones (logic/sweep.py)
+    erased: ErasedSubjects  # the orphan sweep's tombstones (logic/sweep.py)
 
 
 Outcome = Literal["done", "continue", "skipped"]

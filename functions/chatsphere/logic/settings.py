@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from chatsphere.errors import Conflict, InvalidInput
-from chatsphere.logic.ports import TenantStore
+from chatsphere.logic.ports import SettingsStore
 from chatsphere.logic.preconditions import IfMatch, require
 from chatsphere.models.common import iso, merge_patched
 from chatsphere.models.export import bucket_of
@@ -18,7 +18,7 @@ from chatsphere.models.settings import TenantSettings
 SAVE_ATTEMPTS = 3
 
 
-def read_settings(tenants: TenantStore, tenant_id: str) -> tuple[TenantSettings, int]:
+def read_settings(tenants: SettingsStore, tenant_id: str) -> tuple[TenantSettings, int]:
     """The settings and their version (the ETag)."""
     return tenants.read_settings(tenant_id)
 
@@ -32,7 +32,7 @@ def _check(own_buckets: frozenset[str], settings: TenantSettings) -> None:
 
 
 def replace_settings(
-    tenants: TenantStore,
+    tenants: SettingsStore,
     own_buckets: frozenset[str],
     tenant_id: str,
     settings: TenantSettings,
@@ -54,7 +54,7 @@ def replace_settings(
 
 
 def patch_settings(
-    tenants: TenantStore,
+    tenants: SettingsStore,
     own_buckets: frozenset[str],
     tenant_id: str,
     patch: dict[str, Any],

@@ -24,9 +24,9 @@ from chatsphere.logic.ports import (
     EventPublisher,
     JobQueue,
     RequestStore,
+    SettingsReader,
     SubjectStore,
     TenantSecret,
-    TenantStore,
 )
 from chatsphere.logic.preconditions import IfMatch, require
 from chatsphere.logic.requests import new_request, to_record
@@ -77,7 +77,7 @@ def correct_subject(
     subjects: SubjectStore,
     keyring: Keyring,
     secret: TenantSecret,
-    tenants: TenantStore,
+    tenants: SettingsReader,
     events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
@@ -116,7 +116,7 @@ def correct_subject(
 def set_objection(
     subjects: SubjectStore,
     keyring: Keyring,
-    tenants: TenantStore,
+    tenants: SettingsReader,
     events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
@@ -152,7 +152,7 @@ def set_objection(
 def set_deactivated(
     subjects: SubjectStore,
     keyring: Keyring,
-    tenants: TenantStore,
+    tenants: SettingsReader,
     events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
@@ -181,7 +181,7 @@ def set_deactivated(
 def place_hold(
     subjects: SubjectStore,
     keyring: Keyring,
-    tenants: TenantStore,
+    tenants: SettingsReader,
     events: EventPublisher,
     tombstones: Tombstones,
     tenant_id: str,
@@ -210,7 +210,7 @@ def place_hold(
 def lift_hold(
     subjects: SubjectStore,
     keyring: Keyring,
-    tenants: TenantStore,
+    tenants: SettingsReader,
     requests: RequestStore,
     jobs: JobQueue[DeletionJob],
     blobs: BlobStore,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from chatsphere.dal.keyspace import subject_prefix
 from chatsphere.logic.crypto import FORMAT, NONCE_BYTES
-from chatsphere.logic.ports import BlobStore, SubjectStore, TenantSecret
+from chatsphere.logic.ports import BlobStore, ErasedSubjects, SubjectStore, TenantSecret
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.items import TombstoneItem
@@ -40,18 +39,6 @@ from chatsphere.models.reconcile import BlobVersion
 SETTLE = timedelta(seconds=900)
 CLOCK_SKEW = timedelta(seconds=1)  # between a function's clock and S3's, when a reused id's versions are told apart
 _SEAL_INFO = b"chatsphere/v1/erased-subject-id"
-
-
-class ErasedSubjects(Protocol):
-    """Tombstones filed for the sweep (dal/requests.py)."""
-
-    def settled_tombstones(self, tenant_id: str, upto: str) -> list[TombstoneItem]:
-        """Every tombstone of the tenant still filed for the sweep whose erasure completed at or before `upto`."""
-        ...
-
-    def forget_subject_id(self, tenant_id: str, subject_hash: str) -> None:
-        """The tombstone loses its sealed subject id and its index entry (it stays, with the keyed hash)."""
-        ...
 
 
 # ------------------------------------------------------------------ the sealed id

@@ -11,7 +11,7 @@ from functools import lru_cache
 from chatsphere.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from chatsphere.logic.api_keys import API_KEY_RE, hash_api_key
 from chatsphere.logic.crypto import tenant_hmac_context
-from chatsphere.logic.ports import KeyWrapper, TenantStore
+from chatsphere.logic.ports import ApiKeyStore, KeyWrapper, TenantStore
 from chatsphere.models.common import iso, utc_now
 from chatsphere.models.items import KEY_ID_LENGTH, ApiKeyItem, TenantItem
 
@@ -52,12 +52,12 @@ def list_tenants(store: TenantStore) -> list[TenantItem]:
     return [tenant for tenant in found if tenant is not None]
 
 
-def _known_tenant(store: TenantStore, tenant_id: str) -> None:
+def _known_tenant(store: ApiKeyStore, tenant_id: str) -> None:
     if store.get_tenant(tenant_id) is None:
         raise NotFound(f"no tenant {tenant_id}")
 
 
-def create_api_key(store: TenantStore, tenant_id: str) -> tuple[ApiKeyItem, str]:
+def create_api_key(store: ApiKeyStore, tenant_id: str) -> tuple[ApiKeyItem, str]:
     """Another key for a tenant (rotation: create, switch the clients, revoke the old one). Returned once."""
     _known_tenant(store, tenant_id)
     api_key = _random_key(tenant_id)
@@ -69,13 +69,13 @@ def create_api_key(store: TenantStore, tenant_id: str) -> tuple[ApiKeyItem, str]
     return item, api_key
 
 
-def list_api_keys(store: TenantStore, tenant_id: str) -> list[ApiKeyItem]:
+def list_api_keys(store: ApiKeyStore, tenant_id: str) -> list[ApiKeyItem]:
     """The tenant's keys, oldest first: key_id, times and status (never a key, nor its full hash)."""
     _known_tenant(store, tenant_id)
     return sorted(store.list_api_keys(tenant_id), key=lambda k: (k.created_at, k.key_hash))
 
 
-def revoke_api_key(store: TenantStore, tenant_id: str, key_id: str) -> ApiKeyItem:
+def revoke_api_key(store: ApiKeyStore, tenant_id: str, key_id: str) -> ApiKeyItem:
     """Revokes the tenant's key named `key_id`; the authorizer refuses it once its cached answer expires.
     Revoking a revoked key again changes nothing."""
     if re.fullmatch(f"[0-9a-f]{{{KEY_ID_LENGTH}}}", key_id) is None:

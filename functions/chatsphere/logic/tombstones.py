@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from chatsphere.errors import DomainError, ErasureInProgress, Gone, NotFound, SubjectRestricted
 from chatsphere.logic.crypto import keyed_digest
-from chatsphere.logic.ports import RequestStore, TenantSecret
-from chatsphere.models.items import ProfileItem
+from chatsphere.logic.ports import TenantSecret, TombstoneStore
+from chatsphere.models.items import ProfileItem, TombstoneItem
 
 
 def subject_hash(secret: TenantSecret, tenant_id: str, subject_id: str) -> str:
@@ -16,16 +16,20 @@ def subject_hash(secret: TenantSecret, tenant_id: str, subject_id: str) -> str:
 
 
 class Tombstones:
-    def __init__(self, requests: RequestStore, secret: TenantSecret) -> None:
-        self.requests = requests
+    def __init__(self, store: TombstoneStore, secret: TenantSecret) -> None:
+        self.store = store
         self.secret = secret
+
+    def put(self, tombstone: TombstoneItem) -> None:
+        """Create, or complete (deleted_at set); a completed tombstone never changes again."""
+        self.store.put_tombstone(tombstone)
 
     def hash(self, tenant_id: str, subject_id: str) -> str:
         return subject_hash(self.secret, tenant_id, subject_id)
 
     def absent(self, tenant_id: str, subject_id: str) -> DomainError:
         """The error for a subject id with no readable subject: Gone after an erasure, else NotFound."""
-        tombstone = self.requests.get_tombstone(tenant_id, self.hash(tenant_id, subject_id))
+        tombstone = self.store.get_tombstone(tenant_id, self.hash(tenant_id, subject_id))
         if tombstone is None:
             return NotFound("no such subject")
         if tombstone.deleted_at is None:
@@ -52,7 +56,7 @@ class Tombstones:
         its erasure completed; `chatsphere reconcile` removes it). For the routes that do not read the
         subject's data key, whose absence tells the others; it costs one read of the tombstone."""
         current = self.require(tenant_id, subject_id, profile, reading)
-        tombstone = self.requests.get_tombstone(tenant_id, self.hash(tenant_id, subject_id))
+        tombstone = self.store.get_tombstone(tenant_id, self.hash(tenant_id, subject_id))
         if tombstone is not None and tombstone.deleted_at is not None and current.created_at <= tombstone.deleted_at:
             raise Gone(tombstone.request_id)
         return current
