@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # the adapters' modules load when built, not when this module
     from chatsphere.dal.tenants import DynamoTenantStore
     from chatsphere.logic.analytics import Analytics
     from chatsphere.logic.crypto import Keyring
+    from chatsphere.logic.intake import IntakePorts
     from chatsphere.logic.ports import TenantSecret
     from chatsphere.logic.reconcile import ReconcilePorts
     from chatsphere.logic.retention import RetentionPorts
+    from chatsphere.logic.subject_rights import SubjectRightsPorts
     from chatsphere.logic.tombstones import Tombstones
     from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
@@ -116,6 +118,43 @@ def retention_ports() -> RetentionPorts:
         tombstones=a.tombstones,
         events=a.events,
         erased=a.requests,
+    )
+
+
+def intake_ports() -> IntakePorts:
+    """Subjects, interactions and lookups (IntakeFunction)."""
+    from chatsphere.logic.intake import IntakePorts
+
+    a = adapters()
+    return IntakePorts(
+        subjects=a.subjects,
+        keyring=a.keyring,
+        data_keys=a.data_keys,
+        blobs=a.blobs,
+        secret=a.secret,
+        settings=a.tenants,
+        policies=a.tenants,
+        events=a.events,
+        tombstones=a.tombstones,
+        idempotency=a.idempotency,
+    )
+
+
+def subject_rights_ports() -> SubjectRightsPorts:
+    """Correction, objection, deactivation and legal holds (IntakeFunction's subject-rights routes)."""
+    from chatsphere.logic.subject_rights import SubjectRightsPorts
+
+    a = adapters()
+    return SubjectRightsPorts(
+        subjects=a.subjects,
+        keyring=a.keyring,
+        secret=a.secret,
+        settings=a.tenants,
+        events=a.events,
+        tombstones=a.tombstones,
+        requests=a.requests,
+        deletion_jobs=a.deletion_jobs,
+        blobs=a.blobs,
     )
 
 

@@ -111,21 +111,19 @@ def test_an_interaction_page_stays_within_lambdas_response_limit_and_its_cursors
     tenant: str, subject: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Seven texts of 1 MB were a 7 MB answer, which Lambda refuses (API Gateway: 502)."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import intake_ports
     from chatsphere.logic import intake
     from chatsphere.models.common import LAMBDA_PAYLOAD_BYTES, PAGE_BYTE_BUDGET, RESPONSE_OVERHEAD_BYTES, response_bytes
     from chatsphere.models.subjects import Interaction, InteractionIn
 
     # Given seven texts of 1 MB each (seeded in-process: it is the listing under test), one a minute
-    a, now = adapters(), datetime.now(UTC)
+    ports, now = intake_ports(), datetime.now(UTC)
     texts, ids = [chr(ord("a") + n) * 1_000_000 for n in range(7)], []
     for n, text in enumerate(texts):
         body = InteractionIn(
             conversation_id="c-1", role="customer", text=text, occurred_at=now - timedelta(minutes=9 - n)
         )
-        created = intake.add_interaction(
-            a.subjects, a.keyring, a.blobs, a.tenants, a.tombstones, tenant, subject, body, now
-        )
+        created = intake.add_interaction(ports, tenant, subject, body, now)
         ids.append(created.interaction_id)
     # and every answer of the Intake function as Lambda gets it back
     answers: list[Any] = []
@@ -160,18 +158,16 @@ def test_an_interaction_page_stays_within_lambdas_response_limit_and_its_cursors
 def test_a_page_of_long_inline_texts_goes_past_dynamodbs_1_mb_query_page(tenant: str, subject: str) -> None:
     """A Query reads at most 1 MB: 40 texts of 32 KiB (the most stored inline) take more. The listing must carry on
     from where DynamoDB stopped, not end there with no cursor."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import intake_ports
     from chatsphere.logic import intake
     from chatsphere.models.subjects import InteractionIn
 
-    a, now = adapters(), datetime.now(UTC)
+    ports, now = intake_ports(), datetime.now(UTC)
     ids = []
     for n in range(40):
         at = now - timedelta(minutes=40 - n)
         body = InteractionIn(conversation_id="c-1", role="customer", text=f"{n:02}" * (16 * KIB), occurred_at=at)
-        created = intake.add_interaction(
-            a.subjects, a.keyring, a.blobs, a.tenants, a.tombstones, tenant, subject, body, now
-        )
+        created = intake.add_interaction(ports, tenant, subject, body, now)
         ids.append(created.interaction_id)
     assert all("text_sealed" in i for i in interaction_items())  # all inline: the 1 MB is the table's
     first = listing(tenant, subject, "limit=100")

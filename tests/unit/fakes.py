@@ -631,6 +631,39 @@ class World:
         self.tombstones = Tombstones(self.requests, self.secret)
         self.own_buckets = frozenset({self.blobs.bucket, "access-log-bucket"})
 
+    @property
+    def intake(self) -> IntakePorts:
+        from chatsphere.logic.intake import IntakePorts
+
+        return IntakePorts(
+            subjects=self.subjects,
+            keyring=self.keyring,
+            data_keys=self.data_keys,
+            blobs=self.blobs,
+            secret=self.secret,
+            settings=self.tenants,
+            policies=self.tenants,
+            events=self.events,
+            tombstones=self.tombstones,
+            idempotency=self.idempotency,
+        )
+
+    @property
+    def subject_rights(self) -> SubjectRightsPorts:
+        from chatsphere.logic.subject_rights import SubjectRightsPorts
+
+        return SubjectRightsPorts(
+            subjects=self.subjects,
+            keyring=self.keyring,
+            secret=self.secret,
+            settings=self.tenants,
+            events=self.events,
+            tombstones=self.tombstones,
+            requests=self.requests,
+            deletion_jobs=self.deletion_jobs,
+            blobs=self.blobs,
+        )
+
     def new_tenant(self, name: str = "Acme") -> tuple[str, str]:
         from chatsphere.logic.tenants import create_tenant
 
@@ -640,6 +673,8 @@ class World:
 
 if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protocol changes
     from chatsphere.logic import ports
+    from chatsphere.logic.intake import IntakePorts
+    from chatsphere.logic.subject_rights import SubjectRightsPorts
     from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
 

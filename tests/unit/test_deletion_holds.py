@@ -30,11 +30,11 @@ def tenant(world: World) -> str:
     w = world
     tenant_id = w.new_tenant("Acme")[0]
     body = SubjectIn(name="Ada Lovelace", email="ada@example.org")
-    intake.put_subject(w.subjects, w.keyring, w.secret, w.tenants, w.events, w.tombstones, tenant_id, "u-7", body, NOW)
+    intake.put_subject(w.intake, tenant_id, "u-7", body, NOW)
     message = InteractionIn(conversation_id="c-1", role="customer", text="hello", occurred_at=NOW)
-    intake.add_interaction(w.subjects, w.keyring, w.blobs, w.tenants, w.tombstones, tenant_id, "u-7", message, NOW)
+    intake.add_interaction(w.intake, tenant_id, "u-7", message, NOW)
     hold = LegalHoldIn.model_validate({"reason": "case 9"})
-    subject_rights.place_hold(w.subjects, w.keyring, w.tenants, w.events, w.tombstones, tenant_id, "u-7", hold, NOW)
+    subject_rights.place_hold(w.subject_rights, tenant_id, "u-7", hold, NOW)
     deletion.request_deletion(
         w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.events, w.tombstones, tenant_id, "u-7", NOW
     )
@@ -68,19 +68,7 @@ def run(w: World, job: DeletionJob, before_completion: Any = None) -> None:
 
 
 def lift(w: World, tenant: str) -> None:
-    subject_rights.lift_hold(
-        w.subjects,
-        w.keyring,
-        w.tenants,
-        w.requests,
-        w.deletion_jobs,
-        w.blobs,
-        w.events,
-        w.tombstones,
-        tenant,
-        "u-7",
-        NOW,
-    )
+    subject_rights.lift_hold(w.subject_rights, tenant, "u-7", NOW)
 
 
 def forget_held_by(run_: Any) -> None:

@@ -69,18 +69,7 @@ def tenant(world: World) -> str:
 @pytest.fixture
 def subject(world: World, tenant: str) -> str:
     body = SubjectIn(name="Ada Lovelace", email="ada@example.org")
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        body,
-        NOW - timedelta(days=30),
-    )
+    intake.put_subject(world.intake, tenant, "u-1", body, NOW - timedelta(days=30))
     for n, text in enumerate(TEXTS):
         message = InteractionIn(
             conversation_id="c-1",
@@ -89,9 +78,7 @@ def subject(world: World, tenant: str) -> str:
             occurred_at=NOW - timedelta(days=10 - n),
             channel="web",
         )
-        intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, "u-1", message, NOW
-        )
+        intake.add_interaction(world.intake, tenant, "u-1", message, NOW)
     return "u-1"
 
 
@@ -301,24 +288,11 @@ def test_a_csv_package_holds_every_interaction_and_a_data_dictionary(world: Worl
 
 def test_an_export_spanning_several_pages_holds_every_interaction_once(world: World, tenant: str) -> None:
     # Given a subject with more interactions than one read returns
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-9",
-        SubjectIn(name="Bo"),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-9", SubjectIn(name="Bo"), NOW)
     count = export.PAGE * 2 + 3
     for n in range(count):
         body = InteractionIn(conversation_id="c", role="bot", text=f"m{n}", occurred_at=NOW - timedelta(minutes=n))
-        intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, "u-9", body, NOW
-        )
+        intake.add_interaction(world.intake, tenant, "u-9", body, NOW)
     job = request(world, tenant, "u-9")
     # When it is exported
     result = export_result(run(world, job))
@@ -341,18 +315,7 @@ def test_the_manifest_holds_each_files_sha256(world: World, tenant: str, subject
 
 
 def test_an_export_with_no_interactions_is_a_valid_package(world: World, tenant: str) -> None:
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-0",
-        SubjectIn(name="Bo"),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-0", SubjectIn(name="Bo"), NOW)
     job = request(world, tenant, "u-0", "csv")
     result = export_result(run(world, job))
     assert result.interaction_count == 0

@@ -46,36 +46,18 @@ def message(text: str = "hello", **fields: object) -> InteractionIn:
 
 
 def lookup(world: World, tenant: str, **identifier: str) -> list[str]:
-    return intake.lookup_subjects(
-        world.subjects, world.data_keys, world.secret, tenant, LookupIn.model_validate(identifier)
-    ).subject_ids
+    return intake.lookup_subjects(world.intake, tenant, LookupIn.model_validate(identifier)).subject_ids
 
 
 def texts(world: World, tenant: str, subject: str) -> list[str]:
-    return [
-        i.text
-        for i in intake.list_interactions(
-            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 100, None
-        ).items
-    ]
+    return [i.text for i in intake.list_interactions(world.intake, tenant, subject, 100, None).items]
 
 
 # ---------------------------------------------------------------- profiles
 def test_a_new_subject_is_created_with_its_fields_normalised(world: World, tenant: str) -> None:
     # Given a tenant with no subjects
     # When it puts a full profile
-    subject, created = intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
+    subject, created = intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW)
     # Then the subject is new, active, and reads back with e-mail domain lower-cased and phone in E.164
     assert created is True
     assert subject.status == "active"
@@ -83,40 +65,18 @@ def test_a_new_subject_is_created_with_its_fields_normalised(world: World, tenan
     assert subject.phone == "+12015550123"
     assert subject.contact == {"telegram": "@ada_l", "fax": "+44 20 7946 0000"}
     assert subject.created_at == subject.updated_at == NOW
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1") == subject
+    assert intake.get_subject(world.intake, tenant, "u-1") == subject
 
 
 def test_putting_again_replaces_the_whole_profile(world: World, tenant: str) -> None:
     # Given a subject with every field
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW)
     # When the tenant puts a profile with the name only
     later = NOW + timedelta(hours=1)
-    subject, created = intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        SubjectIn(name="Ada King"),
-        later,
-    )
+    subject, created = intake.put_subject(world.intake, tenant, "u-1", SubjectIn(name="Ada King"), later)
     # Then it is a replacement: the fields left out are cleared, creation time is kept
     assert created is False
-    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1")
+    read = intake.get_subject(world.intake, tenant, "u-1")
     assert read == subject
     assert (read.name, read.email, read.phone, read.contact) == ("Ada King", None, None, None)
     assert read.created_at == NOW
@@ -125,18 +85,7 @@ def test_putting_again_replaces_the_whole_profile(world: World, tenant: str) -> 
 
 def test_lookup_finds_a_subject_by_email_in_any_case_and_by_phone(world: World, tenant: str) -> None:
     # Given a subject with an e-mail address and a phone number
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW)
     # When the tenant looks either up, e-mail in another case
     # Then the subject is found
     assert lookup(world, tenant, email="ada.lovelace@example.ORG") == ["u-1"]
@@ -147,31 +96,9 @@ def test_lookup_finds_a_subject_by_email_in_any_case_and_by_phone(world: World, 
 
 def test_lookup_follows_a_replaced_email_and_phone(world: World, tenant: str) -> None:
     # Given a subject whose e-mail and phone were replaced
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW)
     replacement = SubjectIn(email="ada@analytical.example", phone="+441212345678")
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        replacement,
-        NOW + timedelta(seconds=1),
-    )
+    intake.put_subject(world.intake, tenant, "u-1", replacement, NOW + timedelta(seconds=1))
     # When the tenant looks up the old and the new identifiers
     # Then only the new ones find the subject
     assert lookup(world, tenant, email="Ada.Lovelace@example.org") == []
@@ -182,30 +109,8 @@ def test_lookup_follows_a_replaced_email_and_phone(world: World, tenant: str) ->
 
 def test_lookup_forgets_identifiers_a_replacement_leaves_out(world: World, tenant: str) -> None:
     # Given a subject whose replacement profile has no e-mail or phone
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        SubjectIn(name="Ada"),
-        NOW + timedelta(seconds=1),
-    )
+    intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW)
+    intake.put_subject(world.intake, tenant, "u-1", SubjectIn(name="Ada"), NOW + timedelta(seconds=1))
     # Then neither old identifier finds it
     assert lookup(world, tenant, email="ada.lovelace@example.org") == []
     assert lookup(world, tenant, phone="+12015550123") == []
@@ -213,30 +118,8 @@ def test_lookup_forgets_identifiers_a_replacement_leaves_out(world: World, tenan
 
 def test_lookup_lists_every_subject_sharing_an_identifier(world: World, tenant: str) -> None:
     # Given two subjects of one tenant with the same e-mail address
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-2",
-        SubjectIn(email="shared@example.org"),
-        NOW,
-    )
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        SubjectIn(email="Shared@Example.org"),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-2", SubjectIn(email="shared@example.org"), NOW)
+    intake.put_subject(world.intake, tenant, "u-1", SubjectIn(email="Shared@Example.org"), NOW)
     # Then a lookup returns both
     assert lookup(world, tenant, email="shared@example.org") == ["u-1", "u-2"]
 
@@ -244,18 +127,7 @@ def test_lookup_lists_every_subject_sharing_an_identifier(world: World, tenant: 
 def test_lookup_never_returns_another_tenants_subjects(world: World, tenant: str) -> None:
     # Given another tenant with a subject that has the same e-mail and phone
     other = world.new_tenant("Globex")[0]
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        other,
-        "theirs",
-        full_profile(),
-        NOW,
-    )
+    intake.put_subject(world.intake, other, "theirs", full_profile(), NOW)
     # When this tenant looks them up
     # Then it finds nothing, and the other tenant still finds its own
     assert lookup(world, tenant, email="ada.lovelace@example.org") == []
@@ -266,42 +138,18 @@ def test_lookup_never_returns_another_tenants_subjects(world: World, tenant: str
 def test_another_tenants_subject_is_not_found(world: World, tenant: str) -> None:
     # Given a subject of another tenant
     other = world.new_tenant("Globex")[0]
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        other,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
+    intake.put_subject(world.intake, other, "u-1", full_profile(), NOW)
     # When this tenant reads the same subject id
     # Then it is not found
     with pytest.raises(NotFound):
-        intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1")
+        intake.get_subject(world.intake, tenant, "u-1")
     with pytest.raises(NotFound):
-        intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, "u-1", message(), NOW
-        )
+        intake.add_interaction(world.intake, tenant, "u-1", message(), NOW)
 
 
 def test_stored_profile_holds_no_personal_value(world: World, tenant: str) -> None:
     # Given a subject with every field
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW)
     # When we look at what the store holds
     profile = world.subjects.profiles[(tenant, "u-1")]
     stored = b"".join(profile.sealed.values()) + repr(profile.model_dump(exclude={"sealed"})).encode()
@@ -330,25 +178,11 @@ def test_a_concurrent_write_is_retried_on_top_of_the_winner(tenant: str) -> None
     world = World(RacingStore())
     tenant = world.new_tenant()[0]
     # When the tenant puts a profile
-    _subject, created = intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
+    _subject, created = intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW)
     # Then the put succeeds after a retry, as a replacement of what the other writer created
     assert world.subjects.saves == 3  # theirs, our conflicting attempt, our retry
     assert created is False
-    assert (
-        intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1").email
-        == "Ada.Lovelace@example.org"
-    )
+    assert intake.get_subject(world.intake, tenant, "u-1").email == "Ada.Lovelace@example.org"
     assert world.subjects.profiles[(tenant, "u-1")].version == 2
 
 
@@ -368,18 +202,7 @@ def test_a_write_that_always_conflicts_gives_up_with_conflict(tenant: str) -> No
     # When the tenant puts a profile
     # Then it gets a 409 Conflict after a bounded number of attempts, not a hang or a lost write
     with pytest.raises(Conflict) as raised:
-        intake.put_subject(
-            world.subjects,
-            world.keyring,
-            world.secret,
-            world.tenants,
-            world.events,
-            world.tombstones,
-            tenant,
-            "u-1",
-            full_profile(),
-            NOW,
-        )
+        intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW)
     assert raised.value.status == 409
     assert world.subjects.saves == 2 * codec.SAVE_ATTEMPTS
 
@@ -396,38 +219,16 @@ def test_concurrent_first_writers_agree_on_one_data_key() -> None:
     racing = World(data_keys=RacingKeys())
     tenant = racing.new_tenant()[0]
     # When the tenant puts a profile
-    intake.put_subject(
-        racing.subjects,
-        racing.keyring,
-        racing.secret,
-        racing.tenants,
-        racing.events,
-        racing.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW,
-    )
+    intake.put_subject(racing.intake, tenant, "u-1", full_profile(), NOW)
     # Then the subject has one key, the other writer's, and its profile opens with it
     assert len(racing.data_keys.rows) == 1
-    assert intake.get_subject(racing.subjects, racing.keyring, racing.tombstones, tenant, "u-1").name == "Ada Lovelace"
+    assert intake.get_subject(racing.intake, tenant, "u-1").name == "Ada Lovelace"
 
 
 # ---------------------------------------------------------------- interactions
 @pytest.fixture
 def subject(world: World, tenant: str) -> str:
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        full_profile(),
-        NOW - timedelta(days=400),
-    )
+    intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW - timedelta(days=400))
     return "u-1"
 
 
@@ -444,9 +245,7 @@ def test_text_up_to_32_kib_is_stored_inline_and_longer_text_in_the_blob_store(
     world: World, tenant: str, subject: str, text: str, inline: bool
 ) -> None:
     # When an interaction of this size (in UTF-8 bytes) is added
-    created = intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, message(text), NOW
-    )
+    created = intake.add_interaction(world.intake, tenant, subject, message(text), NOW)
     # Then it is inline or in a blob under the subject's prefix, and reads back whole either way
     (item,) = world.subjects.all_interactions(tenant, subject)
     assert item.text_bytes == len(text.encode())
@@ -471,9 +270,7 @@ def test_text_up_to_32_kib_is_stored_inline_and_longer_text_in_the_blob_store(
 )
 def test_text_of_exactly_1_mib_is_accepted(world: World, tenant: str, subject: str, text: str) -> None:
     assert len(text.encode()) == MIB
-    intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, message(text), NOW
-    )
+    intake.add_interaction(world.intake, tenant, subject, message(text), NOW)
     assert texts(world, tenant, subject) == [text]
 
 
@@ -489,17 +286,7 @@ def test_text_over_1_mib_is_refused_as_too_large_and_nothing_is_stored(
 ) -> None:
     assert len(text.encode()) == MIB + 1
     with pytest.raises(PayloadTooLarge) as raised:
-        intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
-            tenant,
-            subject,
-            message(text),
-            NOW,
-        )
+        intake.add_interaction(world.intake, tenant, subject, message(text), NOW)
     assert raised.value.status == 413
     assert text not in raised.value.detail
     assert world.subjects.all_interactions(tenant, subject) == []
@@ -509,124 +296,40 @@ def test_text_over_1_mib_is_refused_as_too_large_and_nothing_is_stored(
 def test_an_interaction_in_the_future_is_refused(world: World, tenant: str, subject: str) -> None:
     # When occurred_at lies one microsecond after now
     with pytest.raises(InvalidInput) as raised:
-        intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
-            tenant,
-            subject,
-            message(occurred_at=NOW + timedelta(microseconds=1)),
-            NOW,
-        )
+        intake.add_interaction(world.intake, tenant, subject, message(occurred_at=NOW + timedelta(microseconds=1)), NOW)
     # Then it is a 422 and nothing is stored
     assert raised.value.status == 422
     assert world.subjects.all_interactions(tenant, subject) == []
 
 
 def test_occurred_at_defaults_to_now_and_may_be_now_or_past(world: World, tenant: str, subject: str) -> None:
-    first = intake.add_interaction(
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.tenants,
-        world.tombstones,
-        tenant,
-        subject,
-        message("default"),
-        NOW,
-    )
-    at_now = intake.add_interaction(
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.tenants,
-        world.tombstones,
-        tenant,
-        subject,
-        message("now", occurred_at=NOW),
-        NOW,
-    )
+    first = intake.add_interaction(world.intake, tenant, subject, message("default"), NOW)
+    at_now = intake.add_interaction(world.intake, tenant, subject, message("now", occurred_at=NOW), NOW)
     past = NOW - timedelta(days=3650)
-    old = intake.add_interaction(
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.tenants,
-        world.tombstones,
-        tenant,
-        subject,
-        message("old", occurred_at=past),
-        NOW,
-    )
+    old = intake.add_interaction(world.intake, tenant, subject, message("old", occurred_at=past), NOW)
     assert (first.occurred_at, at_now.occurred_at, old.occurred_at) == (NOW, NOW, past)
 
 
 def test_occurred_at_in_another_offset_is_kept_as_the_same_instant(world: World, tenant: str, subject: str) -> None:
     local = datetime(2025, 3, 1, 4, 0, tzinfo=timezone(timedelta(hours=-5)))
-    created = intake.add_interaction(
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.tenants,
-        world.tombstones,
-        tenant,
-        subject,
-        message(occurred_at=local),
-        NOW,
-    )
+    created = intake.add_interaction(world.intake, tenant, subject, message(occurred_at=local), NOW)
     assert created.occurred_at == local
-    page = intake.list_interactions(
-        world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 10, None
-    )
+    page = intake.list_interactions(world.intake, tenant, subject, 10, None)
     assert page.items[0].occurred_at == local
 
 
 def test_very_old_interactions_list_first_and_read_back(world: World, tenant: str, subject: str) -> None:
     # Given an archive import with interactions from the years 999 and 1 among recent ones
     ancient = [datetime(999, 5, 1, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)]
-    intake.add_interaction(
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.tenants,
-        world.tombstones,
-        tenant,
-        subject,
-        message("recent", occurred_at=NOW - timedelta(days=1)),
-        NOW,
-    )
+    intake.add_interaction(world.intake, tenant, subject, message("recent", occurred_at=NOW - timedelta(days=1)), NOW)
     for at in ancient:
-        created = intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
-            tenant,
-            subject,
-            message(f"year {at.year}", occurred_at=at),
-            NOW,
-        )
+        created = intake.add_interaction(world.intake, tenant, subject, message(f"year {at.year}", occurred_at=at), NOW)
         assert created.occurred_at == at
     # Then they list oldest first, each page after the first reachable by cursor
-    first = intake.list_interactions(
-        world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 1, None
-    )
+    first = intake.list_interactions(world.intake, tenant, subject, 1, None)
     assert [i.text for i in first.items] == ["year 1"]
     assert first.next_cursor is not None
-    second = intake.list_interactions(
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.secret,
-        world.tombstones,
-        tenant,
-        subject,
-        1,
-        first.next_cursor,
-    )
+    second = intake.list_interactions(world.intake, tenant, subject, 1, first.next_cursor)
     assert [i.text for i in second.items] == ["year 999"]
     assert texts(world, tenant, subject) == ["year 1", "year 999", "recent"]
 
@@ -640,9 +343,7 @@ def test_a_deactivated_subject_takes_no_interactions(world: World, tenant: str, 
     )
     # When an interaction is added
     with pytest.raises(Conflict) as raised:
-        intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, message(), NOW
-        )
+        intake.add_interaction(world.intake, tenant, subject, message(), NOW)
     # Then it is a 409 and nothing is stored
     assert raised.value.status == 409
     assert world.subjects.all_interactions(tenant, subject) == []
@@ -670,17 +371,7 @@ def test_a_long_interaction_refused_at_its_write_removes_exactly_the_version_it_
     monkeypatch.setattr(world.subjects, "add_interaction", deactivated_first)
     # When the interaction's write is refused
     with pytest.raises(Conflict):
-        intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
-            tenant,
-            subject,
-            message("L" * (40 * KIB)),
-            NOW,
-        )
+        intake.add_interaction(world.intake, tenant, subject, message("L" * (40 * KIB)), NOW)
     # Then the version it wrote is gone, with no delete marker, and the other writer's version stays
     assert world.subjects.all_interactions(tenant, subject) == []
     (versions,) = world.blobs.versions_of.values()
@@ -690,17 +381,7 @@ def test_a_long_interaction_refused_at_its_write_removes_exactly_the_version_it_
 
 def test_an_interaction_for_an_unknown_subject_is_not_found(world: World, tenant: str) -> None:
     with pytest.raises(NotFound):
-        intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
-            tenant,
-            "nobody",
-            message(),
-            NOW,
-        )
+        intake.add_interaction(world.intake, tenant, "nobody", message(), NOW)
     assert world.subjects.interactions == {}
     assert world.data_keys.rows == {}
 
@@ -711,11 +392,7 @@ def test_interactions_list_oldest_first_including_later_historical_imports(
     # Given live interactions, then an import of older ones added afterwards
     for minutes, text in [(10, "third"), (20, "fourth")]:
         intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
+            world.intake,
             tenant,
             subject,
             message(text, occurred_at=NOW + timedelta(minutes=minutes)),
@@ -723,11 +400,7 @@ def test_interactions_list_oldest_first_including_later_historical_imports(
         )
     for days, text in [(30, "first"), (1, "second")]:
         intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
+            world.intake,
             tenant,
             subject,
             message(text, occurred_at=NOW - timedelta(days=days)),
@@ -747,26 +420,14 @@ def test_pages_walk_every_interaction_exactly_once_and_the_last_page_says_so(
     for n in range(7):
         at = NOW - timedelta(minutes=10 - min(n, 5))
         expected.append(
-            intake.add_interaction(
-                world.subjects,
-                world.keyring,
-                world.blobs,
-                world.tenants,
-                world.tombstones,
-                tenant,
-                subject,
-                message(f"m{n}", occurred_at=at),
-                NOW,
-            ).interaction_id
+            intake.add_interaction(world.intake, tenant, subject, message(f"m{n}", occurred_at=at), NOW).interaction_id
         )
     # When the tenant follows next_cursor until it is null
     seen: list[str] = []
     cursor = None
     pages = 0
     while True:
-        page = intake.list_interactions(
-            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, limit, cursor
-        )
+        page = intake.list_interactions(world.intake, tenant, subject, limit, cursor)
         pages += 1
         assert len(page.items) <= limit
         seen += [i.interaction_id for i in page.items]
@@ -784,19 +445,7 @@ def walk_pages(world: World, tenant: str, subject: str, limit: int = 100) -> lis
     pages: list[InteractionPage] = []
     cursor = None
     while True:
-        pages.append(
-            intake.list_interactions(
-                world.subjects,
-                world.keyring,
-                world.blobs,
-                world.secret,
-                world.tombstones,
-                tenant,
-                subject,
-                limit,
-                cursor,
-            )
-        )
+        pages.append(intake.list_interactions(world.intake, tenant, subject, limit, cursor))
         cursor = pages[-1].next_cursor
         if cursor is None:
             return pages
@@ -824,10 +473,7 @@ def test_a_page_ends_before_its_items_pass_the_byte_budget_and_the_cursor_goes_o
     for n, text in enumerate(texts_in):
         at = NOW - timedelta(minutes=10 - n)
         body = message(text, occurred_at=at)
-        add = intake.add_interaction
-        created = add(
-            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, body, NOW
-        )
+        created = intake.add_interaction(world.intake, tenant, subject, body, NOW)
         expected.append(created.interaction_id)
     # When the tenant lists them, 100 a page
     pages = walk_pages(world, tenant, subject)
@@ -851,9 +497,7 @@ def test_one_interaction_always_fits_a_page_even_at_the_most_a_text_may_take(
     texts_in = [most, most, "é" * (MIB // 2)]
     for n, text in enumerate(texts_in):
         body = message(text, occurred_at=NOW - timedelta(minutes=5 - n))
-        intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, body, NOW
-        )
+        intake.add_interaction(world.intake, tenant, subject, body, NOW)
     # Then each comes on a page of its own, within the budget
     pages = walk_pages(world, tenant, subject)
     assert [[i.text for i in p.items] for p in pages] == [[t] for t in texts_in]
@@ -867,17 +511,7 @@ def test_a_text_that_would_not_fit_a_page_once_escaped_is_too_large_and_nothing_
     text = "\x01" * ((MAX_TEXT_RESPONSE_BYTES - 4) // 7 + 1)
     assert len(text.encode()) < MIB
     with pytest.raises(PayloadTooLarge) as raised:
-        intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
-            tenant,
-            subject,
-            message(text),
-            NOW,
-        )
+        intake.add_interaction(world.intake, tenant, subject, message(text), NOW)
     assert raised.value.status == 413 and "escaped" in raised.value.detail
     assert world.subjects.all_interactions(tenant, subject) == []
     assert world.blobs.objects == {}
@@ -913,29 +547,15 @@ def test_a_cursor_this_api_did_not_return_is_a_bad_request(
     world: World, tenant: str, subject: str, cursor: str
 ) -> None:
     with pytest.raises(DomainError) as raised:
-        intake.list_interactions(
-            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 10, cursor
-        )
+        intake.list_interactions(world.intake, tenant, subject, 10, cursor)
     assert raised.value.status == 400
 
 
 def test_a_tampered_cursor_is_a_bad_request(world: World, tenant: str, subject: str) -> None:
     # Given a real cursor
     for n in range(3):
-        intake.add_interaction(
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.tombstones,
-            tenant,
-            subject,
-            message(f"m{n}"),
-            NOW - timedelta(minutes=n),
-        )
-    cursor = intake.list_interactions(
-        world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 1, None
-    ).next_cursor
+        intake.add_interaction(world.intake, tenant, subject, message(f"m{n}"), NOW - timedelta(minutes=n))
+    cursor = intake.list_interactions(world.intake, tenant, subject, 1, None).next_cursor
     assert cursor is not None
     # When its position is edited and re-encoded (keeping the old signature)
     body, _, tag = cursor.partition(".")
@@ -944,38 +564,22 @@ def test_a_tampered_cursor_is_a_bad_request(world: World, tenant: str, subject: 
     assert tampered != cursor
     # Then the next page is a 400, not an arbitrary page
     with pytest.raises(DomainError) as raised:
-        intake.list_interactions(
-            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 1, tampered
-        )
+        intake.list_interactions(world.intake, tenant, subject, 1, tampered)
     assert raised.value.status == 400
 
 
 # ---------------------------------------------------------------- crypto-shredding
 def test_a_subject_whose_key_is_shredded_is_gone(world: World, tenant: str, subject: str) -> None:
     # Given a subject with an interaction, whose data key is then deleted
-    intake.add_interaction(
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.tenants,
-        world.tombstones,
-        tenant,
-        subject,
-        message("x" * (40 * KIB)),
-        NOW,
-    )
+    intake.add_interaction(world.intake, tenant, subject, message("x" * (40 * KIB)), NOW)
     world.data_keys.shred(tenant, subject)
     # Then reading, listing and adding all say the subject is not found
     with pytest.raises(NotFound):
-        intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject)
+        intake.get_subject(world.intake, tenant, subject)
     with pytest.raises(NotFound):
-        intake.list_interactions(
-            world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, subject, 10, None
-        )
+        intake.list_interactions(world.intake, tenant, subject, 10, None)
     with pytest.raises(NotFound):
-        intake.add_interaction(
-            world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, message(), NOW
-        )
+        intake.add_interaction(world.intake, tenant, subject, message(), NOW)
 
 
 @pytest.mark.parametrize(
@@ -984,18 +588,7 @@ def test_a_subject_whose_key_is_shredded_is_gone(world: World, tenant: str, subj
 )
 def test_lookup_never_makes_two_different_mailboxes_equal(world: World, tenant: str, stored: str, other: str) -> None:
     # Given a subject stored with one mailbox
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        SubjectIn(email=stored),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-1", SubjectIn(email=stored), NOW)
     # When the tenant looks up a different mailbox that full case-folding would confuse with it
     # Then it finds nobody, while the stored one is found
     assert lookup(world, tenant, email=other) == []
@@ -1003,17 +596,6 @@ def test_lookup_never_makes_two_different_mailboxes_equal(world: World, tenant: 
 
 
 def test_lookup_matches_case_and_the_idna_form_of_the_domain(world: World, tenant: str) -> None:
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        SubjectIn(email="Ada@Bücher.de"),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, "u-1", SubjectIn(email="Ada@Bücher.de"), NOW)
     for same in ("ada@bücher.de", "ADA@BÜCHER.DE", "ada@xn--bcher-kva.de"):
         assert lookup(world, tenant, email=same) == ["u-1"], same

@@ -31,17 +31,13 @@ def tenant(world: World) -> str:
 
 def put(world: World, tenant: str, body: SubjectIn, if_match: IfMatch = None, sid: str = "u-1") -> Subject:
     w = world
-    subject, _ = intake.put_subject(
-        w.subjects, w.keyring, w.secret, w.tenants, w.events, w.tombstones, tenant, sid, body, LATER, if_match=if_match
-    )
+    subject, _ = intake.put_subject(w.intake, tenant, sid, body, LATER, if_match=if_match)
     return subject
 
 
 def correct(world: World, tenant: str, if_match: IfMatch = None, **fields: object) -> Subject:
-    return subject_rights.correct_subject(
-        world.subjects, world.keyring, world.secret, world.tenants, world.events, world.tombstones, tenant, "u-1",
-        SubjectPatch.model_validate(fields), LATER, if_match,
-    )  # fmt: skip
+    patch = SubjectPatch.model_validate(fields)
+    return subject_rights.correct_subject(world.subject_rights, tenant, "u-1", patch, LATER, if_match=if_match)
 
 
 def stored(world: World, tenant: str) -> ProfileItem | None:
@@ -93,7 +89,7 @@ def test_the_subjects_version_is_its_etag_and_every_write_moves_it(world: World,
     assert created.version == 1
     assert "version" not in created.model_dump() and "_version" not in created.model_dump_json()
     assert correct(world, tenant, name="Ada King").version == 2
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1").version == 2
+    assert intake.get_subject(world.intake, tenant, "u-1").version == 2
 
 
 def test_a_stale_if_match_is_412_and_writes_nothing(world: World, tenant: str) -> None:
@@ -115,7 +111,7 @@ def test_two_writers_with_the_same_etag_one_wins(world: World, tenant: str) -> N
         correct(world, tenant, seen, name="Ada Byron")
     with pytest.raises(PreconditionFailed):
         put(world, tenant, SubjectIn(name="Ada Byron"), seen)
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1").name == "Ada King"
+    assert intake.get_subject(world.intake, tenant, "u-1").name == "Ada King"
 
 
 def test_the_version_read_is_the_writes_own_condition(world: World, tenant: str) -> None:
@@ -133,7 +129,7 @@ def test_the_version_read_is_the_writes_own_condition(world: World, tenant: str)
     # Then its write fails its condition, and the re-read check answers 412
     with pytest.raises(PreconditionFailed):
         correct(world, tenant, seen, name="Ada Byron")
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1").name == "Ada King"
+    assert intake.get_subject(world.intake, tenant, "u-1").name == "Ada King"
 
 
 def test_if_match_on_a_subject_that_does_not_exist_creates_nothing(world: World, tenant: str) -> None:

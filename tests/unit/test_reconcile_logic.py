@@ -60,22 +60,10 @@ def ports(world: World) -> ReconcilePorts:
 
 def populate(world: World, tenant: str, subject: str, now: datetime, body: SubjectIn = PERSON) -> None:
     w = world
-    intake.put_subject(
-        w.subjects,
-        w.keyring,
-        w.secret,
-        w.tenants,
-        w.events,
-        w.tombstones,
-        tenant,
-        subject,
-        body,
-        now,
-        reuse_erased_id=True,
-    )
+    intake.put_subject(w.intake, tenant, subject, body, now, reuse_erased_id=True)
     for text in (f"hello from {subject}", "L" * (40 * KIB)):
         message = InteractionIn(conversation_id="c", role="customer", text=text)
-        intake.add_interaction(w.subjects, w.keyring, w.blobs, w.tenants, w.tombstones, tenant, subject, message, now)
+        intake.add_interaction(w.intake, tenant, subject, message, now)
     # an idempotency record, as Powertools writes one (its expiry is its write time plus the lifetime)
     pk = keyspace.idempotency_pk(tenant, subject)
     expiration = int(now.timestamp()) + LIFETIME
@@ -177,7 +165,7 @@ def holdings(world: World, tenant: str, subject: str) -> dict[str, int]:
 
 def lookup(world: World, tenant: str, **identifier: str) -> list[str]:
     body = LookupIn.model_validate(identifier)
-    return intake.lookup_subjects(world.subjects, world.data_keys, world.secret, tenant, body).subject_ids
+    return intake.lookup_subjects(world.intake, tenant, body).subject_ids
 
 
 # ----------------------------------------------------------------------------------------------------- tests
@@ -251,11 +239,9 @@ def test_a_new_person_who_reused_the_id_keeps_everything_of_theirs(world: World,
     assert report.tenants[0].reused_ids == 1
     # and the new person's profile, interactions, texts, package, key and record are all there
     assert backup(world, tenant, "u-1") == mine
-    kept = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, "u-1")
+    kept = intake.get_subject(world.intake, tenant, "u-1")
     assert kept.name == "Someone Else"
-    listed = intake.list_interactions(
-        world.subjects, world.keyring, world.blobs, world.secret, world.tombstones, tenant, "u-1", 10, None
-    )
+    listed = intake.list_interactions(world.intake, tenant, "u-1", 10, None)
     assert sorted(i.text[:10] for i in listed.items) == ["L" * 10, "hello from"]
     prefix = keyspace.subject_prefix(tenant, "u-1")
     assert keyspace.export_package_key(tenant, "u-1", new_package) in world.blobs.objects
@@ -314,23 +300,9 @@ def test_until_reconcile_runs_a_restored_profile_is_refused_by_every_write_and_s
     later = T0 + timedelta(hours=2)
     w = world
     for attempt in (
-        lambda: intake.put_subject(
-            w.subjects, w.keyring, w.secret, w.tenants, w.events, w.tombstones, tenant, "u-1", PERSON, later
-        ),
-        lambda: intake.put_subject(
-            w.subjects,
-            w.keyring,
-            w.secret,
-            w.tenants,
-            w.events,
-            w.tombstones,
-            tenant,
-            "u-1",
-            PERSON,
-            later,
-            reuse_erased_id=True,
-        ),
-        lambda: intake.get_subject(w.subjects, w.keyring, w.tombstones, tenant, "u-1"),
+        lambda: intake.put_subject(w.intake, tenant, "u-1", PERSON, later),
+        lambda: intake.put_subject(w.intake, tenant, "u-1", PERSON, later, reuse_erased_id=True),
+        lambda: intake.get_subject(w.intake, tenant, "u-1"),
         lambda: add_package(w, tenant, "u-1", later),
         lambda: deletion.request_deletion(
             w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.events, w.tombstones, tenant, "u-1", later

@@ -44,11 +44,9 @@ def tenant(world: World) -> str:
 def subject(world: World, tenant: str) -> str:
     body = SubjectIn(name="Ada Lovelace", email=EMAIL)
     w = world
-    intake.put_subject(w.subjects, w.keyring, w.secret, w.tenants, w.events, w.tombstones, tenant, "u-7", body, NOW)
+    intake.put_subject(w.intake, tenant, "u-7", body, NOW)
     message = InteractionIn(conversation_id="c-1", role="customer", text="hello", occurred_at=NOW, channel="web")
-    intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, "u-7", message, NOW
-    )
+    intake.add_interaction(world.intake, tenant, "u-7", message, NOW)
     return "u-7"
 
 
@@ -128,25 +126,12 @@ def test_an_export_publishes_received_in_progress_and_completed_with_ids_only(
 def test_every_subject_right_publishes_its_completed_record(world: World, tenant: str, subject: str) -> None:
     w = world
     patch = SubjectPatch.model_validate({"name": "Ada King"})
-    ports = (w.subjects, w.keyring, w.tenants, w.events, w.tombstones)
-    subject_rights.correct_subject(w.subjects, w.keyring, w.secret, *ports[2:], tenant, subject, patch, NOW)
-    subject_rights.set_objection(*ports, tenant, subject, "analytics", True, NOW)
-    subject_rights.set_deactivated(*ports, tenant, subject, True, NOW)
+    subject_rights.correct_subject(w.subject_rights, tenant, subject, patch, NOW)
+    subject_rights.set_objection(w.subject_rights, tenant, subject, "analytics", NOW, on=True)
+    subject_rights.set_deactivated(w.subject_rights, tenant, subject, NOW, on=True)
     hold = LegalHoldIn.model_validate({"reason": "audit", "categories": ["profile"]})
-    subject_rights.place_hold(w.subjects, w.keyring, w.tenants, w.events, w.tombstones, tenant, subject, hold, NOW)
-    subject_rights.lift_hold(
-        w.subjects,
-        w.keyring,
-        w.tenants,
-        w.requests,
-        w.deletion_jobs,
-        w.blobs,
-        w.events,
-        w.tombstones,
-        tenant,
-        subject,
-        NOW,
-    )
+    subject_rights.place_hold(w.subject_rights, tenant, subject, hold, NOW)
+    subject_rights.lift_hold(w.subject_rights, tenant, subject, NOW)
     published = w.events.of_type(STATUS_CHANGED)
     records = w.subjects.records  # the records written in the profiles' transactions
     assert [(d["request_id"], d["type"], d["status"]) for d in published] == [

@@ -37,71 +37,32 @@ def subject(world: World, tenant: str) -> str:
         phone="+12015550123",
         contact={"telegram": "@ada_l"},
     )
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        "u-1",
-        body,
-        NOW - timedelta(days=1),
-    )
+    intake.put_subject(world.intake, tenant, "u-1", body, NOW - timedelta(days=1))
     return "u-1"
 
 
 def correct(world: World, tenant: str, subject: str, at: datetime = LATER, **fields: Any) -> Subject:
     patch = SubjectPatch.model_validate(fields)
-    return subject_rights.correct_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        subject,
-        patch,
-        at,
-    )
+    return subject_rights.correct_subject(world.subject_rights, tenant, subject, patch, at)
 
 
 def object_to(
     world: World, tenant: str, subject: str, purpose: ObjectablePurpose, objecting: bool = True, at: datetime = LATER
 ) -> Subject:
-    return subject_rights.set_objection(
-        world.subjects,
-        world.keyring,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        subject,
-        purpose,
-        objecting,
-        at,
-    )
+    return subject_rights.set_objection(world.subject_rights, tenant, subject, purpose, at, on=objecting)
 
 
 def deactivate(world: World, tenant: str, subject: str, deactivated: bool = True, at: datetime = LATER) -> Subject:
-    return subject_rights.set_deactivated(
-        world.subjects, world.keyring, world.tenants, world.events, world.tombstones, tenant, subject, deactivated, at
-    )
+    return subject_rights.set_deactivated(world.subject_rights, tenant, subject, at, on=deactivated)
 
 
 def lookup(world: World, tenant: str, **identifier: str) -> list[str]:
-    return intake.lookup_subjects(
-        world.subjects, world.data_keys, world.secret, tenant, LookupIn.model_validate(identifier)
-    ).subject_ids
+    return intake.lookup_subjects(world.intake, tenant, LookupIn.model_validate(identifier)).subject_ids
 
 
 def add_message(world: World, tenant: str, subject: str, at: datetime = LATER) -> None:
     body = InteractionIn(conversation_id="c-1", role="customer", text="hello")
-    intake.add_interaction(
-        world.subjects, world.keyring, world.blobs, world.tenants, world.tombstones, tenant, subject, body, at
-    )
+    intake.add_interaction(world.intake, tenant, subject, body, at)
 
 
 def only_record(world: World) -> RequestItem:
@@ -115,7 +76,7 @@ def test_a_correction_changes_the_given_fields_and_keeps_the_others(world: World
     # When the tenant corrects the name only
     corrected = correct(world, tenant, subject, name="Ada King")
     # Then the name changed and every other field stayed, also when read back
-    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject)
+    read = intake.get_subject(world.intake, tenant, subject)
     assert read == corrected
     assert read.name == "Ada King"
     assert (read.email, read.phone, read.contact) == ("ada@example.org", "+12015550123", {"telegram": "@ada_l"})
@@ -127,7 +88,7 @@ def test_a_null_in_the_correction_clears_that_field_only(world: World, tenant: s
     # When the tenant sends phone: null and contact: null
     correct(world, tenant, subject, phone=None, contact=None)
     # Then those two are cleared, name and e-mail are kept
-    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject)
+    read = intake.get_subject(world.intake, tenant, subject)
     assert (read.name, read.email, read.phone, read.contact) == ("Ada Lovelace", "ada@example.org", None, None)
     # and the cleared phone no longer finds the subject
     assert lookup(world, tenant, phone="+12015550123") == []
@@ -164,22 +125,11 @@ def test_the_correction_record_names_exactly_the_fields_whose_value_changed(
 def test_a_correction_that_changes_nothing_leaves_no_record(world: World, tenant: str, subject: str) -> None:
     # When the tenant sends the values the subject has already, and a null for a field never set
     other_subject = "u-2"
-    intake.put_subject(
-        world.subjects,
-        world.keyring,
-        world.secret,
-        world.tenants,
-        world.events,
-        world.tombstones,
-        tenant,
-        other_subject,
-        SubjectIn(name="Bo"),
-        NOW,
-    )
+    intake.put_subject(world.intake, tenant, other_subject, SubjectIn(name="Bo"), NOW)
     correct(world, tenant, other_subject, name="Bo", email=None)
     # Then it answers as before and leaves no record: nothing was corrected
     assert world.subjects.records == []
-    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, other_subject)
+    read = intake.get_subject(world.intake, tenant, other_subject)
     assert (read.name, read.email) == ("Bo", None)
 
 
@@ -210,7 +160,7 @@ def test_a_correction_merges_contact_entry_by_entry_and_null_removes_an_entry(
     removed = correct(world, tenant, subject, contact={"telegram": None, "skype": "ada.lovelace"})
     # Then the first merged, the second removed one entry and changed the other, and nothing else changed
     assert added.contact == {"telegram": "@ada_l", "skype": "ada.l"}
-    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject)
+    read = intake.get_subject(world.intake, tenant, subject)
     assert read == removed and read.contact == {"skype": "ada.lovelace"}
     assert (read.name, read.email, read.phone) == ("Ada Lovelace", "ada@example.org", "+12015550123")
     assert [r.details for r in world.subjects.records] == [CorrectionDetails(fields_changed=["contact"])] * 2
@@ -225,7 +175,7 @@ def test_a_correction_whose_result_is_not_a_valid_profile_writes_nothing(
     # Then the merged profile is refused as a PUT body would be, and nothing is written
     assert [e["loc"] for e in raised.value.errors()] == [("contact",)]
     assert world.subjects.saves == 1 and world.subjects.records == []
-    read = intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject)
+    read = intake.get_subject(world.intake, tenant, subject)
     assert read.contact == {"telegram": "@ada_l"}
 
 
@@ -244,7 +194,7 @@ def test_a_correction_of_another_tenants_subject_is_not_found(world: World, tena
     with pytest.raises(NotFound):
         correct(world, other, subject, name="Mallory")
     # Then the subject is untouched and no record was written
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject).name == "Ada Lovelace"
+    assert intake.get_subject(world.intake, tenant, subject).name == "Ada Lovelace"
     assert world.subjects.records == []
     assert (other, subject) not in world.subjects.profiles
 
@@ -257,9 +207,7 @@ def test_an_objection_stops_that_purpose_and_is_recorded(world: World, tenant: s
     assert result.objections == ["analytics"]
     assert result.processing["analytics"] is False
     assert all(allowed for purpose, allowed in result.processing.items() if purpose != "analytics")
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject).objections == [
-        "analytics"
-    ]
+    assert intake.get_subject(world.intake, tenant, subject).objections == ["analytics"]
     # and the record says what was done
     record = only_record(world)
     assert (record.type, record.status) == ("objection", "completed")
@@ -315,7 +263,7 @@ def test_an_objection_for_an_unknown_or_another_tenants_subject_is_not_found(
     with pytest.raises(NotFound):
         object_to(world, other, subject, "analytics")
     assert world.subjects.records == []
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject).objections == []
+    assert intake.get_subject(world.intake, tenant, subject).objections == []
 
 
 def test_an_objection_for_a_subject_whose_key_is_shredded_is_not_found_and_writes_nothing(
@@ -341,7 +289,7 @@ def test_a_deactivated_subject_takes_no_interactions_until_reactivated(world: Wo
     # Then it reads as deactivated with its data kept, and a new interaction is refused
     assert result.status == "deactivated"
     assert result.name == "Ada Lovelace"
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject).status == "deactivated"
+    assert intake.get_subject(world.intake, tenant, subject).status == "deactivated"
     with pytest.raises(Conflict):
         add_message(world, tenant, subject, at=LATER)
     assert len(world.subjects.all_interactions(tenant, subject)) == 1
@@ -378,4 +326,4 @@ def test_deactivating_an_unknown_or_another_tenants_subject_is_not_found(
     with pytest.raises(NotFound):
         deactivate(world, other, subject)
     assert world.subjects.records == []
-    assert intake.get_subject(world.subjects, world.keyring, world.tombstones, tenant, subject).status == "active"
+    assert intake.get_subject(world.intake, tenant, subject).status == "active"

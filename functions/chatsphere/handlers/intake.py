@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
-from chatsphere.bootstrap import adapters
+from chatsphere.bootstrap import intake_ports
 from chatsphere.handlers import subject_rights
 from chatsphere.handlers.http import (
     CURSOR_RULES,
@@ -72,20 +72,14 @@ ReuseErasedId = Annotated[
 def put_subject(
     subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = "false", if_match: IfMatchHeader = None
 ) -> Response[Any]:
-    a = adapters()
     subject, created = intake.put_subject(
-        a.subjects,
-        a.keyring,
-        a.secret,
-        a.tenants,
-        a.events,
-        a.tombstones,
+        intake_ports(),
         tenant_id(app),
         subject_id,
         body,
         utc_now(),
-        reuse == "true",
-        parse_if_match(if_match),
+        reuse_erased_id=reuse == "true",
+        if_match=parse_if_match(if_match),
     )
     metrics.add_metric(name="SubjectsCreated" if created else "SubjectsReplaced", unit="Count", value=1)
     return with_etag(subject, subject.version, 201 if created else 200)
@@ -100,8 +94,7 @@ def put_subject(
     },
 )
 def get_subject(subject_id: SubjectId) -> Response[Any]:
-    a = adapters()
-    subject = intake.get_subject(a.subjects, a.keyring, a.tombstones, tenant_id(app), subject_id)
+    subject = intake.get_subject(intake_ports(), tenant_id(app), subject_id)
     return with_etag(subject, subject.version)
 
 
@@ -117,27 +110,12 @@ def get_subject(subject_id: SubjectId) -> Response[Any]:
 def create_interaction(
     subject_id: SubjectId, body: InteractionIn, idempotency_key: IdempotencyKey = None
 ) -> InteractionCreated:
-    tenant, a, now = tenant_id(app), adapters(), utc_now()
+    tenant, now = tenant_id(app), utc_now()
     if idempotency_key is None:
-        created = intake.add_interaction(
-            a.subjects, a.keyring, a.blobs, a.tenants, a.tombstones, tenant, subject_id, body, now
-        )
+        created = intake.add_interaction(intake_ports(), tenant, subject_id, body, now)
     else:
         intake.IDEMPOTENCY.register_lambda_context(app.lambda_context)
-        created = intake.add_interaction_once(
-            a.idempotency,
-            a.subjects,
-            a.keyring,
-            a.blobs,
-            a.tenants,
-            a.secret,
-            a.tombstones,
-            tenant,
-            subject_id,
-            idempotency_key,
-            body,
-            now,
-        )
+        created = intake.add_interaction_once(intake_ports(), tenant, subject_id, idempotency_key, body, now)
     metrics.add_metric(name="InteractionsStored", unit="Count", value=1)
     return created
 
@@ -155,10 +133,7 @@ def list_interactions(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES)] = None,
 ) -> InteractionPage:
-    a = adapters()
-    return intake.list_interactions(
-        a.subjects, a.keyring, a.blobs, a.secret, a.tombstones, tenant_id(app), subject_id, limit, cursor
-    )
+    return intake.list_interactions(intake_ports(), tenant_id(app), subject_id, limit, cursor)
 
 
 @app.post(
@@ -170,7 +145,7 @@ def list_interactions(
     },
 )
 def lookup_subjects(body: LookupIn) -> LookupResult:
-    return intake.lookup_subjects(adapters().subjects, adapters().data_keys, adapters().secret, tenant_id(app), body)
+    return intake.lookup_subjects(intake_ports(), tenant_id(app), body)
 
 
 app.include_router(subject_rights.router)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from chatsphere.bootstrap import adapters
+from chatsphere.bootstrap import adapters, subject_rights_ports
 from chatsphere.handlers.http import (
     IfMatchHeader,
     SubjectId,
@@ -73,87 +73,44 @@ SUBJECT_OK = body_response(200, "The subject", Subject)
     },
 )
 def correct_subject(subject_id: SubjectId, body: SubjectPatch, if_match: IfMatchHeader = None) -> Response[Any]:
-    a = adapters()
     with merged_body():
         subject = subject_rights.correct_subject(
-            a.subjects,
-            a.keyring,
-            a.secret,
-            a.tenants,
-            a.events,
-            a.tombstones,
-            tenant_id(router),
-            subject_id,
-            body,
-            utc_now(),
-            parse_if_match(if_match),
+            subject_rights_ports(), tenant_id(router), subject_id, body, utc_now(), if_match=parse_if_match(if_match)
         )
     return with_etag(subject, subject.version)
 
 
+OBJECTION = "/v1/subjects/<subject_id>/objections/<purpose>"
+DEACTIVATION = "/v1/subjects/<subject_id>/deactivation"
+SUBJECT_CHANGE_PROBLEMS = problem_responses(404, 409, 410, 422)
+
+
+def _turning_on() -> bool:
+    """One route per resource: a PUT (objection) or POST (deactivation) turns it on, a DELETE turns it off."""
+    return router.current_event.http_method != "DELETE"
+
+
 @router.put(
-    "/v1/subjects/<subject_id>/objections/<purpose>",
+    OBJECTION,
     summary="Object to a purpose of processing (analytics, personalization, improvement)",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 422)},
+    responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS},
 )
-def object_to(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
-    a = adapters()
+@router.delete(OBJECTION, summary="Withdraw an objection", responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS})
+def objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
     return subject_rights.set_objection(
-        a.subjects,
-        a.keyring,
-        a.tenants,
-        a.events,
-        a.tombstones,
-        tenant_id(router),
-        subject_id,
-        purpose,
-        True,
-        utc_now(),
-    )
-
-
-@router.delete(
-    "/v1/subjects/<subject_id>/objections/<purpose>",
-    summary="Withdraw an objection",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 422)},
-)
-def withdraw_objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
-    a = adapters()
-    return subject_rights.set_objection(
-        a.subjects,
-        a.keyring,
-        a.tenants,
-        a.events,
-        a.tombstones,
-        tenant_id(router),
-        subject_id,
-        purpose,
-        False,
-        utc_now(),
+        subject_rights_ports(), tenant_id(router), subject_id, purpose, utc_now(), on=_turning_on()
     )
 
 
 @router.post(
-    "/v1/subjects/<subject_id>/deactivation",
+    DEACTIVATION,
     summary="Deactivate a subject: data kept and readable, no new interactions",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 422)},
+    responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS},
 )
-def deactivate(subject_id: SubjectId) -> Subject:
-    a = adapters()
+@router.delete(DEACTIVATION, summary="Reactivate a subject", responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS})
+def deactivation(subject_id: SubjectId) -> Subject:
     return subject_rights.set_deactivated(
-        a.subjects, a.keyring, a.tenants, a.events, a.tombstones, tenant_id(router), subject_id, True, utc_now()
-    )
-
-
-@router.delete(
-    "/v1/subjects/<subject_id>/deactivation",
-    summary="Reactivate a subject",
-    responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 422)},
-)
-def reactivate(subject_id: SubjectId) -> Subject:
-    a = adapters()
-    return subject_rights.set_deactivated(
-        a.subjects, a.keyring, a.tenants, a.events, a.tombstones, tenant_id(router), subject_id, False, utc_now()
+        subject_rights_ports(), tenant_id(router), subject_id, utc_now(), on=_turning_on()
     )
 
 
@@ -163,10 +120,7 @@ def reactivate(subject_id: SubjectId) -> Subject:
     responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 413, 415, 422)},
 )
 def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
-    a = adapters()
-    return subject_rights.place_hold(
-        a.subjects, a.keyring, a.tenants, a.events, a.tombstones, tenant_id(router), subject_id, body, utc_now()
-    )
+    return subject_rights.place_hold(subject_rights_ports(), tenant_id(router), subject_id, body, utc_now())
 
 
 @router.delete(
@@ -183,20 +137,7 @@ def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
     },
 )
 def lift_hold(subject_id: SubjectId) -> Response[Any]:
-    a = adapters()
-    lifted = subject_rights.lift_hold(
-        a.subjects,
-        a.keyring,
-        a.tenants,
-        a.requests,
-        a.deletion_jobs,
-        a.blobs,
-        a.events,
-        a.tombstones,
-        tenant_id(router),
-        subject_id,
-        utc_now(),
-    )
+    lifted = subject_rights.lift_hold(subject_rights_ports(), tenant_id(router), subject_id, utc_now())
     if isinstance(lifted, RequestRecord):
         return accepted(router, lifted)
     return Response(status_code=200, content_type="application/json", body=to_json(lifted))

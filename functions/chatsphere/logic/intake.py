@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -58,18 +59,30 @@ INLINE_TEXT_BYTES = 32 * 1024  # longer text goes to S3, transparently to caller
 MAX_ESCAPE_GROWTH = 7  # the most a UTF-8 byte grows in a response: a control character, \u0001 escaped once more
 
 
+@dataclass(frozen=True)
+class IntakePorts:
+    """What subjects, interactions and lookups touch."""
+
+    subjects: SubjectStore
+    keyring: Keyring
+    data_keys: DataKeyStore  # a lookup's check that each subject found still has its key
+    blobs: BlobStore  # long texts
+    secret: TenantSecret  # identifier digests, cursors, idempotent bodies
+    settings: SettingsReader  # a correction record's due date
+    policies: PolicyStore  # the policy version in force when an interaction occurred
+    events: EventPublisher
+    tombstones: Tombstones
+    idempotency: IdempotencyRecords
+
+
 # ------------------------------------------------------------------ subjects
 def put_subject(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    secret: TenantSecret,
-    tenants: SettingsReader,
-    events: EventPublisher,
-    tombstones: Tombstones,
+    ports: IntakePorts,
     tenant_id: str,
     subject_id: str,
     body: SubjectIn,
     now: datetime,
+    *,
     reuse_erased_id: bool = False,
     if_match: IfMatch = None,
 ) -> tuple[Subject, bool]:
@@ -85,24 +98,24 @@ def put_subject(
 
     def admit(existing: ProfileItem | None) -> None:
         if existing is None:
-            tombstones.may_create(tenant_id, subject_id, reuse_erased_id)
+            ports.tombstones.may_create(tenant_id, subject_id, reuse_erased_id)
         else:
-            tombstones.require(tenant_id, subject_id, existing)
+            ports.tombstones.require(tenant_id, subject_id, existing)
 
-    existing = subjects.get_profile(tenant_id, subject_id)
+    existing = ports.subjects.get_profile(tenant_id, subject_id)
     admit(existing)  # before a key is made for it
     require(if_match, existing.version if existing else None)
     if existing is None:
-        cipher = keyring.ensure(tenant_id, subject_id, stamp)
+        cipher = ports.keyring.ensure(tenant_id, subject_id, stamp)
     else:  # a profile whose key is gone is a restored copy of an erased subject's: no new key revives it
-        found = keyring.cipher(tenant_id, subject_id)
+        found = ports.keyring.cipher(tenant_id, subject_id)
         if found is None:
-            raise tombstones.absent(tenant_id, subject_id)
+            raise ports.tombstones.absent(tenant_id, subject_id)
         cipher = found
     values = body.model_dump()
     sealed = seal_fields(cipher, values)
-    lookups = profile_digests(secret, tenant_id, values)
-    settings = tenants.get_settings(tenant_id) if existing is not None else None
+    lookups = profile_digests(ports.secret, tenant_id, values)
+    settings = ports.settings.get_settings(tenant_id) if existing is not None else None
 
     def replace(current: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
         # Checked again only if the profile changed since the first read: a profile seen absent, with no
@@ -114,55 +127,46 @@ def put_subject(
         record = None
         if current is not None:
             before = open_fields(cipher, current.sealed)
-            record = correction(settings or tenants.get_settings(tenant_id), tenant_id, subject_id, now, before, values)
+            record = correction(
+                settings or ports.settings.get_settings(tenant_id), tenant_id, subject_id, now, before, values
+            )
         return base.model_copy(
             update={"updated_at": stamp, "version": base.version + 1, "sealed": sealed, "lookups": lookups}
         ), record
 
-    item, created = write_profile(subjects, tenant_id, subject_id, replace, events)
+    item, created = write_profile(ports.subjects, tenant_id, subject_id, replace, ports.events)
     return open_profile(cipher, item), created
 
 
-def get_subject(
-    subjects: SubjectStore, keyring: Keyring, tombstones: Tombstones, tenant_id: str, subject_id: str
-) -> Subject:
-    item = tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id), reading=True)
-    cipher = keyring.cipher(tenant_id, subject_id)
+def get_subject(ports: IntakePorts, tenant_id: str, subject_id: str) -> Subject:
+    profile = ports.subjects.get_profile(tenant_id, subject_id)
+    item = ports.tombstones.require(tenant_id, subject_id, profile, reading=True)
+    cipher = ports.keyring.cipher(tenant_id, subject_id)
     if cipher is None:  # a profile whose key is gone: a restored shell of an erased subject, or a broken one
-        raise tombstones.absent(tenant_id, subject_id)
+        raise ports.tombstones.absent(tenant_id, subject_id)
     return open_profile(cipher, item)
 
 
-def lookup_subjects(
-    subjects: SubjectStore, data_keys: DataKeyStore, secret: TenantSecret, tenant_id: str, body: LookupIn
-) -> LookupResult:
+def lookup_subjects(ports: IntakePorts, tenant_id: str, body: LookupIn) -> LookupResult:
     """The subjects whose identifier matches. A subject whose data key is gone is not one: its lookup item is
     a restored copy of an erased subject's (until `chatsphere reconcile` removes it), or an erasure runs."""
     kind: IdentifierKind = "email" if body.email is not None else "phone"
     value = body.email if body.email is not None else body.phone
     assert value is not None  # LookupIn guarantees exactly one
-    found = subjects.find_subjects(tenant_id, kind, identifier_digest(secret, tenant_id, kind, value))
-    return LookupResult(subject_ids=[s for s in found if data_keys.get(tenant_id, s) is not None])
+    found = ports.subjects.find_subjects(tenant_id, kind, identifier_digest(ports.secret, tenant_id, kind, value))
+    return LookupResult(subject_ids=[s for s in found if ports.data_keys.get(tenant_id, s) is not None])
 
 
 # -------------------------------------------------------------- interactions
-def _require_active(subjects: SubjectStore, tombstones: Tombstones, tenant_id: str, subject_id: str) -> ProfileItem:
-    profile = tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id))
+def _require_active(ports: IntakePorts, tenant_id: str, subject_id: str) -> ProfileItem:
+    profile = ports.tombstones.require(tenant_id, subject_id, ports.subjects.get_profile(tenant_id, subject_id))
     if profile.status != "active":
         raise Conflict("the subject is deactivated; it takes no new interactions")
     return profile
 
 
 def add_interaction(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    blobs: BlobStore,
-    tenants: PolicyStore,
-    tombstones: Tombstones,
-    tenant_id: str,
-    subject_id: str,
-    body: InteractionIn,
-    now: datetime,
+    ports: IntakePorts, tenant_id: str, subject_id: str, body: InteractionIn, now: datetime
 ) -> InteractionCreated:
     occurred = body.occurred_at or now
     if occurred > now:
@@ -177,18 +181,18 @@ def add_interaction(
             f"text takes more than {MAX_TEXT_RESPONSE_BYTES} bytes once JSON-escaped (control characters take 6 or 7"
             " each): it would not fit in a page"
         )
-    profile = _require_active(subjects, tombstones, tenant_id, subject_id)
-    cipher = keyring.cipher(tenant_id, subject_id)
+    profile = _require_active(ports, tenant_id, subject_id)
+    cipher = ports.keyring.cipher(tenant_id, subject_id)
     if cipher is None:
-        raise tombstones.absent(tenant_id, subject_id)
+        raise ports.tombstones.absent(tenant_id, subject_id)
     interaction_id = uuid.uuid4().hex
     stamp = iso(occurred)
-    policy = tenants.policy_in_force(tenant_id, stamp)
+    policy = ports.policies.policy_in_force(tenant_id, stamp)
     sealed = cipher.seal(interaction_field(interaction_id), text)
     blob_key, blob_version = None, None
     if len(text) > INLINE_TEXT_BYTES:
         blob_key = interaction_blob_key(tenant_id, subject_id, interaction_id)
-        blob_version = blobs.put(blob_key, sealed)
+        blob_version = ports.blobs.put(blob_key, sealed)
     item = InteractionItem(
         tenant_id=tenant_id,
         subject_id=subject_id,
@@ -206,13 +210,13 @@ def add_interaction(
     # The first interaction after a version takes effect records its acceptance by continued use.
     accepts = item.policy_version if item.policy_version not in profile.accepted_policies else None
     try:
-        subjects.add_interaction(item, accepts=accepts)
+        ports.subjects.add_interaction(item, accepts=accepts)
     except Conflict:
         # Refused (the subject was deactivated or erased since it was read): the text written for it goes too,
         # exactly the version this call wrote, so that no object outlives the refusal, under an erased subject's
         # prefix least of all. Only on a refusal: after any other error the write may have committed.
         if blob_key is not None and blob_version is not None:
-            blobs.delete_version(blob_key, blob_version)
+            ports.blobs.delete_version(blob_key, blob_version)
         raise
     return InteractionCreated(interaction_id=interaction_id, occurred_at=datetime.fromisoformat(item.occurred_at))
 
@@ -222,23 +226,15 @@ def _cursor_scope(subject_id: str) -> str:
 
 
 def list_interactions(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    blobs: BlobStore,
-    secret: TenantSecret,
-    tombstones: Tombstones,
-    tenant_id: str,
-    subject_id: str,
-    limit: int,
-    cursor: str | None,
+    ports: IntakePorts, tenant_id: str, subject_id: str, limit: int, cursor: str | None
 ) -> InteractionPage:
     scope = _cursor_scope(subject_id)
-    after = cursors.verify(secret(tenant_id), scope, cursor) if cursor else None
-    tombstones.require(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id), reading=True)
-    cipher = keyring.cipher(tenant_id, subject_id)
+    after = cursors.verify(ports.secret(tenant_id), scope, cursor) if cursor else None
+    ports.tombstones.require(tenant_id, subject_id, ports.subjects.get_profile(tenant_id, subject_id), reading=True)
+    cipher = ports.keyring.cipher(tenant_id, subject_id)
     if cipher is None:
-        raise tombstones.absent(tenant_id, subject_id)
-    stored, next_sk = subjects.list_interactions(tenant_id, subject_id, limit, after)
+        raise ports.tombstones.absent(tenant_id, subject_id)
+    stored, next_sk = ports.subjects.list_interactions(tenant_id, subject_id, limit, after)
     items: list[Interaction] = []
     size = 0
     for item in stored:
@@ -247,7 +243,7 @@ def list_interactions(
         # a text that cannot fit is not even read.
         if items and size + item.text_bytes > PAGE_BYTE_BUDGET:
             break
-        opened = open_interaction(blobs, cipher, item)
+        opened = open_interaction(ports.blobs, cipher, item)
         cost = response_bytes(opened) + 1  # and its comma
         if items and size + cost > PAGE_BYTE_BUDGET:
             break
@@ -257,7 +253,7 @@ def list_interactions(
         last = stored[len(items) - 1]
         next_sk = interaction_sk(last.occurred_at, last.interaction_id)
     return InteractionPage(
-        items=items, next_cursor=cursors.sign(secret(tenant_id), scope, next_sk) if next_sk else None
+        items=items, next_cursor=cursors.sign(ports.secret(tenant_id), scope, next_sk) if next_sk else None
     )
 
 
@@ -290,30 +286,17 @@ def body_digest(secret: bytes, body: InteractionIn) -> str:
 
 
 def add_interaction_once(
-    records: IdempotencyRecords,
-    subjects: SubjectStore,
-    keyring: Keyring,
-    blobs: BlobStore,
-    tenants: PolicyStore,
-    secret: TenantSecret,
-    tombstones: Tombstones,
-    tenant_id: str,
-    subject_id: str,
-    idempotency_key: str,
-    body: InteractionIn,
-    now: datetime,
+    ports: IntakePorts, tenant_id: str, subject_id: str, idempotency_key: str, body: InteractionIn, now: datetime
 ) -> InteractionCreated:
     """add_interaction, at most once per (tenant, subject, Idempotency-Key); a retry gets the first answer."""
 
     def record(*, request: InteractionRequest) -> dict[str, Any]:
-        created = add_interaction(
-            subjects, keyring, blobs, tenants, tombstones, request.tenant_id, request.subject_id, request.body, now
-        )
+        created = add_interaction(ports, request.tenant_id, request.subject_id, request.body, now)
         return created.model_dump(mode="json")  # ids and a timestamp only: this is what the idempotency record keeps
 
     once = idempotent_function(
         data_keyword_argument="request",
-        persistence_store=records.layer(tenant_id, subject_id),
+        persistence_store=ports.idempotency.layer(tenant_id, subject_id),
         config=IDEMPOTENCY,
         key_prefix="interaction",  # within the subject's own partition (T#<tenant>#S#<subject>#idempotency)
     )(record)
@@ -322,6 +305,6 @@ def add_interaction_once(
         subject_id=subject_id,
         idempotency_key=idempotency_key,
         body=body,
-        body_digest=body_digest(secret(tenant_id), body),
+        body_digest=body_digest(ports.secret(tenant_id), body),
     )
     return InteractionCreated.model_validate(once(request=request))

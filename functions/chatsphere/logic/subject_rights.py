@@ -5,8 +5,10 @@ changes nothing (a correction to the same values, an objection that stands alrea
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from chatsphere.errors import NotFound
 from chatsphere.logic.codec import (
@@ -40,6 +42,7 @@ from chatsphere.models.requests import (
     DeletionDetails,
     LegalHoldDetails,
     ObjectionDetails,
+    RequestDetails,
     RequestItem,
     RequestRecord,
 )
@@ -47,12 +50,65 @@ from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import LegalHold, LegalHoldIn, ObjectablePurpose, Subject, SubjectIn, SubjectPatch
 
 
-def _cipher(keyring: Keyring, tombstones: Tombstones, tenant_id: str, subject_id: str) -> SubjectCipher:
+@dataclass(frozen=True)
+class SubjectRightsPorts:
+    """What correction, objection, deactivation and legal holds touch."""
+
+    subjects: SubjectStore
+    keyring: Keyring
+    secret: TenantSecret  # a correction's new lookup digests
+    settings: SettingsReader  # a record's due date
+    events: EventPublisher
+    tombstones: Tombstones
+    requests: RequestStore  # lifting a hold: the deletion it kept data for
+    deletion_jobs: JobQueue[DeletionJob]
+    blobs: BlobStore  # a deletion's record, as it is answered
+
+
+def _cipher(ports: SubjectRightsPorts, tenant_id: str, subject_id: str) -> SubjectCipher:
     """Checked before any write: a subject whose key is gone (shredded) takes no change and leaves no record."""
-    cipher = keyring.cipher(tenant_id, subject_id)
+    cipher = ports.keyring.cipher(tenant_id, subject_id)
     if cipher is None:
-        raise tombstones.absent(tenant_id, subject_id)
+        raise ports.tombstones.absent(tenant_id, subject_id)
     return cipher
+
+
+# What a change makes of the live profile: the fields it sets, and its record's details (None: it changes nothing
+# that a record would name, and leaves none).
+Change = Callable[[ProfileItem, SubjectCipher], tuple[dict[str, Any], RequestDetails | None]]
+
+
+def _change_profile(
+    ports: SubjectRightsPorts,
+    tenant_id: str,
+    subject_id: str,
+    now: datetime,
+    change: Change,
+    *,
+    if_match: IfMatch = None,
+) -> Subject:
+    """Change the live profile and write the change's record in the same transaction: the one shape of every
+    subject right here. With If-Match, the version it names is the write's own condition."""
+    cipher = _cipher(ports, tenant_id, subject_id)
+    settings = ports.settings.get_settings(tenant_id)  # once, not on every retry of the change
+
+    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
+        current = ports.tombstones.require(tenant_id, subject_id, existing)
+        require(if_match, current.version)  # the write is conditioned on this very version
+        fields, details = change(current, cipher)
+        item = current.model_copy(update={**fields, "updated_at": iso(now), "version": current.version + 1})
+        if details is None:
+            return item, None
+        return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
+
+    item, _ = write_profile(ports.subjects, tenant_id, subject_id, apply, ports.events)
+    return open_profile(cipher, item)
+
+
+def corrected_fields(before: dict[str, Any], after: dict[str, Any]) -> CorrectionDetails | None:
+    """A change of profile values: the names of the fields whose value changed, never the values. None if none."""
+    changed = sorted(f for f in PROFILE_FIELDS if before.get(f) != after.get(f))
+    return CorrectionDetails(fields_changed=changed) if changed else None
 
 
 def correction(
@@ -63,138 +119,76 @@ def correction(
     before: dict[str, Any],
     after: dict[str, Any],
 ) -> RequestItem | None:
-    """The `correction` record of a change of profile values (PATCH, or a PUT that replaces an existing
-    profile): the names of the fields whose value changed, never the values. None if none changed."""
-    changed = sorted(f for f in PROFILE_FIELDS if before.get(f) != after.get(f))
-    if not changed:
-        return None
-    return new_request(
-        settings, tenant_id, subject_id, now, CorrectionDetails(fields_changed=changed), status="completed"
-    )
+    """The `correction` record of a PUT that replaces an existing profile's values (as a PATCH leaves one)."""
+    details = corrected_fields(before, after)
+    return None if details is None else new_request(settings, tenant_id, subject_id, now, details, status="completed")
 
 
 def correct_subject(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    secret: TenantSecret,
-    tenants: SettingsReader,
-    events: EventPublisher,
-    tombstones: Tombstones,
+    ports: SubjectRightsPorts,
     tenant_id: str,
     subject_id: str,
     patch: SubjectPatch,
     now: datetime,
+    *,
     if_match: IfMatch = None,
 ) -> Subject:
     """Apply a JSON merge patch (RFC 7396: contact entry by entry, null removes); the result is validated as a PUT
     body is (a pydantic ValidationError, and nothing is written). The record lists the names of the fields whose
-    value changed (none: no record). With If-Match, the version it names is the write's own condition."""
-    cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
+    value changed (none: no record)."""
     given = patch.model_dump(mode="json", exclude_unset=True)
-    stamp = iso(now)
-    settings = tenants.get_settings(tenant_id)  # once, not on every retry of the change
 
-    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
-        current = tombstones.require(tenant_id, subject_id, existing)
-        require(if_match, current.version)  # the write is conditioned on this very version
+    def change(current: ProfileItem, cipher: SubjectCipher) -> tuple[dict[str, Any], RequestDetails | None]:
         before = open_fields(cipher, current.sealed)
         values = merge_patched(SubjectIn, before, given).model_dump()
-        item = current.model_copy(
-            update={
-                "sealed": seal_fields(cipher, values),
-                "lookups": profile_digests(secret, tenant_id, values),
-                "updated_at": stamp,
-                "version": current.version + 1,
-            }
-        )
-        return item, correction(settings, tenant_id, subject_id, now, before, values)
+        fields = {"sealed": seal_fields(cipher, values), "lookups": profile_digests(ports.secret, tenant_id, values)}
+        return fields, corrected_fields(before, values)
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
-    return open_profile(cipher, item)
+    return _change_profile(ports, tenant_id, subject_id, now, change, if_match=if_match)
 
 
 def set_objection(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    tenants: SettingsReader,
-    events: EventPublisher,
-    tombstones: Tombstones,
-    tenant_id: str,
-    subject_id: str,
-    purpose: ObjectablePurpose,
-    objecting: bool,
-    now: datetime,
+    ports: SubjectRightsPorts, tenant_id: str, subject_id: str, purpose: ObjectablePurpose, now: datetime, *, on: bool
 ) -> Subject:
-    cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
+    """Object to a purpose (`on`), or withdraw the objection. One that stands already, or none to withdraw, leaves
+    no record."""
     stamp = iso(now)
-    settings = tenants.get_settings(tenant_id)
 
-    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
-        current = tombstones.require(tenant_id, subject_id, existing)
+    def change(current: ProfileItem, _: SubjectCipher) -> tuple[dict[str, Any], RequestDetails | None]:
         objections = dict(current.objections)
-        changed = (purpose in objections) != objecting
-        if objecting:
-            objections.setdefault(purpose, stamp)
+        if (purpose in objections) == on:
+            return {}, None
+        if on:
+            objections[purpose] = stamp
         else:
-            objections.pop(purpose, None)
-        item = current.model_copy(
-            update={"objections": objections, "updated_at": stamp, "version": current.version + 1}
-        )
-        if not changed:  # the objection stands already, or there is none to withdraw
-            return item, None
-        details = ObjectionDetails(purpose=purpose, action="object" if objecting else "withdraw", changed=True)
-        return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
+            del objections[purpose]
+        action: Literal["object", "withdraw"] = "object" if on else "withdraw"
+        return {"objections": objections}, ObjectionDetails(purpose=purpose, action=action, changed=True)
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
-    return open_profile(cipher, item)
+    return _change_profile(ports, tenant_id, subject_id, now, change)
 
 
-def set_deactivated(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    tenants: SettingsReader,
-    events: EventPublisher,
-    tombstones: Tombstones,
-    tenant_id: str,
-    subject_id: str,
-    deactivated: bool,
-    now: datetime,
-) -> Subject:
-    """Deactivation keeps every datum (readable, exportable) but takes no new interactions."""
-    cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
-    stamp = iso(now)
-    settings = tenants.get_settings(tenant_id)
-    status = "deactivated" if deactivated else "active"
+def set_deactivated(ports: SubjectRightsPorts, tenant_id: str, subject_id: str, now: datetime, *, on: bool) -> Subject:
+    """Deactivation (`on`) keeps every datum (readable, exportable) but takes no new interactions."""
+    status = "deactivated" if on else "active"
 
-    def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
-        current = tombstones.require(tenant_id, subject_id, existing)
-        item = current.model_copy(update={"status": status, "updated_at": stamp, "version": current.version + 1})
+    def change(current: ProfileItem, _: SubjectCipher) -> tuple[dict[str, Any], RequestDetails | None]:
         if current.status == status:  # deactivated already, or active already
-            return item, None
-        details = DeactivationDetails(action="deactivate" if deactivated else "reactivate", changed=True)
-        return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
+            return {}, None
+        action: Literal["deactivate", "reactivate"] = "deactivate" if on else "reactivate"
+        return {"status": status}, DeactivationDetails(action=action, changed=True)
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
-    return open_profile(cipher, item)
+    return _change_profile(ports, tenant_id, subject_id, now, change)
 
 
-def place_hold(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    tenants: SettingsReader,
-    events: EventPublisher,
-    tombstones: Tombstones,
-    tenant_id: str,
-    subject_id: str,
-    body: LegalHoldIn,
-    now: datetime,
-) -> Subject:
-    """A legal hold (an exception to erasure): what it covers is kept by any deletion until it is lifted."""
-    cipher = _cipher(keyring, tombstones, tenant_id, subject_id)
-    settings = tenants.get_settings(tenant_id)
+def place_hold(ports: SubjectRightsPorts, tenant_id: str, subject_id: str, body: LegalHoldIn, now: datetime) -> Subject:
+    """A legal hold (an exception to erasure): what it covers is kept by any deletion until it is lifted. Its
+    record's id names the hold, so the record is made first and the hold is the profile's change."""
+    cipher = _cipher(ports, tenant_id, subject_id)
+    settings = ports.settings.get_settings(tenant_id)
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem]:
-        current = tombstones.require(tenant_id, subject_id, existing)
+        current = ports.tombstones.require(tenant_id, subject_id, existing)
         details = LegalHoldDetails(action="place", categories=sorted(body.categories), reason=body.reason)
         record = new_request(settings, tenant_id, subject_id, now, details, status="completed")
         hold = LegalHold(
@@ -203,23 +197,11 @@ def place_hold(
         update = {"legal_hold": hold.model_dump(mode="json"), "updated_at": iso(now), "version": current.version + 1}
         return current.model_copy(update=update), record
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
+    item, _ = write_profile(ports.subjects, tenant_id, subject_id, apply, ports.events)
     return open_profile(cipher, item)
 
 
-def lift_hold(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    tenants: SettingsReader,
-    requests: RequestStore,
-    jobs: JobQueue[DeletionJob],
-    blobs: BlobStore,
-    events: EventPublisher,
-    tombstones: Tombstones,
-    tenant_id: str,
-    subject_id: str,
-    now: datetime,
-) -> Subject | RequestRecord:
+def lift_hold(ports: SubjectRightsPorts, tenant_id: str, subject_id: str, now: datetime) -> Subject | RequestRecord:
     """Lift the hold. Returns the subject, or the deletion that erases what the hold kept, if a deletion did:
 
     - a `restricted` subject (its erasure completed with exceptions), or one still `erasing` for a deletion
@@ -230,13 +212,13 @@ def lift_hold(
 
     Both writes change the profile under its version, so a lift and a deletion's completion never both miss
     what the other did: exactly one of them leaves the data to a deletion that is open."""
-    settings = tenants.get_settings(tenant_id)
+    settings = ports.settings.get_settings(tenant_id)
     opened: list[RequestItem] = []
 
     def apply(existing: ProfileItem | None) -> tuple[ProfileItem, list[RequestItem]]:
         opened.clear()
         if existing is None:
-            raise tombstones.absent(tenant_id, subject_id)
+            raise ports.tombstones.absent(tenant_id, subject_id)
         if existing.legal_hold is None:
             raise NotFound("the subject has no legal hold")
         categories = LegalHold.model_validate(existing.legal_hold).categories
@@ -249,7 +231,7 @@ def lift_hold(
             status="completed",
         )
         update: dict[str, object] = {"legal_hold": None, "updated_at": iso(now), "version": existing.version + 1}
-        if _kept_by_closed_deletion(requests, existing):
+        if _kept_by_closed_deletion(ports.requests, existing):
             follow = new_request(
                 settings,
                 tenant_id,
@@ -261,15 +243,15 @@ def lift_hold(
             opened.append(follow)
         return existing.model_copy(update=update), [lift, *opened]
 
-    item, _ = write_profile(subjects, tenant_id, subject_id, apply, events)
+    item, _ = write_profile(ports.subjects, tenant_id, subject_id, apply, ports.events)
     if opened:
-        jobs.send(deletion_job(opened[0]))
-        return to_record(blobs, opened[0], now)
+        ports.deletion_jobs.send(deletion_job(opened[0]))
+        return to_record(ports.blobs, opened[0], now)
     if item.status == "erasing" and item.deletion_request_id is not None:
-        running = requests.get(tenant_id, item.deletion_request_id)
+        running = ports.requests.get(tenant_id, item.deletion_request_id)
         if running is not None:
-            return to_record(blobs, running, now)
-    return open_profile(keyring.cipher(tenant_id, subject_id), item)
+            return to_record(ports.blobs, running, now)
+    return open_profile(ports.keyring.cipher(tenant_id, subject_id), item)
 
 
 def _kept_by_closed_deletion(requests: RequestStore, profile: ProfileItem) -> bool:
