@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # the adapters' modules load when built, not when this module
     from chatsphere.dal.tenants import DynamoTenantStore
     from chatsphere.logic.analytics import Analytics
     from chatsphere.logic.crypto import Keyring
+    from chatsphere.logic.deletion import DeletionPorts
+    from chatsphere.logic.export import ExportPorts
     from chatsphere.logic.intake import IntakePorts
     from chatsphere.logic.ports import TenantSecret
     from chatsphere.logic.reconcile import ReconcilePorts
@@ -101,6 +103,42 @@ def adapters() -> Adapters:
     )
 
 
+def export_ports() -> ExportPorts:
+    """An export's request (RightsFunction) and its job (ExportFunction)."""
+    from chatsphere.logic.export import ExportPorts
+
+    a = adapters()
+    return ExportPorts(
+        requests=a.requests,
+        subjects=a.subjects,
+        keyring=a.keyring,
+        blobs=a.blobs,
+        tenants=a.tenants,
+        events=a.events,
+        tombstones=a.tombstones,
+        jobs=a.export_jobs,
+        own_buckets=a.own_buckets,
+    )
+
+
+def deletion_ports() -> DeletionPorts:
+    """A deletion's request (IntakeFunction, retention) and its job (DeletionFunction)."""
+    from chatsphere.logic.deletion import DeletionPorts
+
+    a = adapters()
+    return DeletionPorts(
+        requests=a.requests,
+        subjects=a.subjects,
+        data_keys=a.data_keys,
+        blobs=a.blobs,
+        idempotency=a.idempotency,
+        events=a.events,
+        tombstones=a.tombstones,
+        settings=a.tenants,
+        jobs=a.deletion_jobs,
+    )
+
+
 def retention_ports() -> RetentionPorts:
     """Retention's ports over the adapters: for its worker and the console command's `retention run`."""
     from chatsphere.logic.retention import RetentionPorts
@@ -113,10 +151,7 @@ def retention_ports() -> RetentionPorts:
         jobs=a.retention_jobs,
         aggregates=a.analytics,
         subjects=a.subjects,
-        requests=a.requests,
-        deletion_jobs=a.deletion_jobs,
-        tombstones=a.tombstones,
-        events=a.events,
+        deletion=deletion_ports(),
         erased=a.requests,
     )
 

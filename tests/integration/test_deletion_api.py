@@ -282,13 +282,12 @@ class _FailAt:
 
 
 def _run_job(aws: Any, tenant: str, request_id: str) -> str:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import deletion_ports
     from chatsphere.logic import deletion
     from chatsphere.models.common import utc_now
     from chatsphere.models.deletion import DeletionJob
 
-    a = adapters()
-    ports = deletion.DeletionPorts(a.requests, a.subjects, a.data_keys, a.blobs, a.idempotency, a.events, a.tombstones)
+    ports = deletion_ports()
     return deletion.run_deletion(ports, DeletionJob(tenant_id=tenant, request_id=request_id), utc_now(), chunk=2)
 
 

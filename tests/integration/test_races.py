@@ -101,7 +101,7 @@ def test_an_interaction_that_passed_its_check_before_a_deactivation_is_not_store
 
 def _export_job_extended_midway(tenant: str, request_id: str) -> tuple[str, Any]:
     """Run the export job; while it builds the package, the request is extended (as by another instance)."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import adapters, export_ports
     from chatsphere.dal.clients import client
     from chatsphere.logic import requests
     from chatsphere.logic.export import run_export
@@ -116,9 +116,7 @@ def _export_job_extended_midway(tenant: str, request_id: str) -> tuple[str, Any]
 
     client("s3").meta.events.register_first("before-call.s3.CompleteMultipartUpload", extend_now)
     job = ExportJob(tenant_id=tenant, request_id=request_id)
-    done = run_export(
-        a.requests, a.subjects, a.keyring, a.blobs, a.tenants, a.events, a.own_buckets, job, datetime.now(UTC)
-    )
+    done = run_export(export_ports(), job, datetime.now(UTC))
     assert done is not None
     return done.status, a.requests.get(tenant, request_id)
 

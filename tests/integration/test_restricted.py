@@ -68,13 +68,12 @@ def deletions(tenant: str) -> list[dict[str, Any]]:
 
 def run_job(tenant: str, request_id: str) -> None:
     """The Deletion function's logic, invocation after invocation (as its continuations are), to the end."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import deletion_ports
     from chatsphere.logic import deletion
     from chatsphere.models.common import utc_now
     from chatsphere.models.deletion import DeletionJob
 
-    a = adapters()
-    ports = deletion.DeletionPorts(a.requests, a.subjects, a.data_keys, a.blobs, a.idempotency, a.events, a.tombstones)
+    ports = deletion_ports()
     job = DeletionJob(tenant_id=tenant, request_id=request_id)
     for _ in range(50):
         if deletion.run_deletion(ports, job, utc_now(), chunk=2) != "continue":

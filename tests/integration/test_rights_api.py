@@ -407,18 +407,15 @@ def test_export_requests_are_tenant_isolated(tenant: str, other_tenant: str, aws
 
 
 def test_export_worker_is_idempotent_on_redelivery(tenant: str, aws: Any) -> None:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import export_ports
     from chatsphere.logic.export import run_export
 
     subject(tenant)
     r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
     drain(aws, "ExportQueue")
     first = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
-    a = adapters()
     job = ExportJob(tenant_id=tenant, request_id=r.body["request_id"])
-    again = run_export(
-        a.requests, a.subjects, a.keyring, a.blobs, a.tenants, a.events, a.own_buckets, job, datetime.now(UTC)
-    )
+    again = run_export(export_ports(), job, datetime.now(UTC))
     assert again is not None and again.status == "completed"
     assert (
         call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body["result"]["sha256"]

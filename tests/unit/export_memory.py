@@ -107,21 +107,11 @@ class _FixedKeyring(Keyring):
 def export_peak(count: int, fmt: ExportFormat = "json") -> int:
     """Bytes of peak traced memory while exporting `count` interactions."""
     world, request = _world(count, fmt)
-    job = export_job(request)
+    job, ports = export_job(request), world.export
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        done = run_export(
-            world.requests,
-            world.subjects,
-            world.keyring,
-            world.blobs,
-            world.tenants,
-            world.events,
-            world.own_buckets,
-            job,
-            START + timedelta(days=1),
-        )
+        done = run_export(ports, job, START + timedelta(days=1))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -632,6 +632,38 @@ class World:
         self.own_buckets = frozenset({self.blobs.bucket, "access-log-bucket"})
 
     @property
+    def deletion(self) -> DeletionPorts:
+        from chatsphere.logic.deletion import DeletionPorts
+
+        return DeletionPorts(
+            requests=self.requests,
+            subjects=self.subjects,
+            data_keys=self.data_keys,
+            blobs=self.blobs,
+            idempotency=self.idempotency,
+            events=self.events,
+            tombstones=self.tombstones,
+            settings=self.tenants,
+            jobs=self.deletion_jobs,
+        )
+
+    @property
+    def export(self) -> ExportPorts:
+        from chatsphere.logic.export import ExportPorts
+
+        return ExportPorts(
+            requests=self.requests,
+            subjects=self.subjects,
+            keyring=self.keyring,
+            blobs=self.blobs,
+            tenants=self.tenants,
+            events=self.events,
+            tombstones=self.tombstones,
+            jobs=self.export_jobs,
+            own_buckets=self.own_buckets,
+        )
+
+    @property
     def intake(self) -> IntakePorts:
         from chatsphere.logic.intake import IntakePorts
 
@@ -673,6 +705,8 @@ class World:
 
 if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protocol changes
     from chatsphere.logic import ports
+    from chatsphere.logic.deletion import DeletionPorts
+    from chatsphere.logic.export import ExportPorts
     from chatsphere.logic.intake import IntakePorts
     from chatsphere.logic.subject_rights import SubjectRightsPorts
     from chatsphere.models.deletion import DeletionJob

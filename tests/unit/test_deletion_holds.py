@@ -35,15 +35,13 @@ def tenant(world: World) -> str:
     intake.add_interaction(w.intake, tenant_id, "u-7", message, NOW)
     hold = LegalHoldIn.model_validate({"reason": "case 9"})
     subject_rights.place_hold(w.subject_rights, tenant_id, "u-7", hold, NOW)
-    deletion.request_deletion(
-        w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.events, w.tombstones, tenant_id, "u-7", NOW
-    )
+    deletion.request_deletion(w.deletion, tenant_id, "u-7", NOW)
     w.requests.create(w.subjects.records[-1])  # written in the profile's transaction, as the DAL does
     return tenant_id
 
 
 def ports(w: World) -> deletion.DeletionPorts:
-    return deletion.DeletionPorts(w.requests, w.subjects, w.data_keys, w.blobs, w.idempotency, w.events, w.tombstones)
+    return w.deletion
 
 
 def run(w: World, job: DeletionJob, before_completion: Any = None) -> None:

@@ -85,36 +85,12 @@ def subject(world: World, tenant: str) -> str:
 def request(
     world: World, tenant: str, subject: str, fmt: ExportFormat = "json", deliver_to: str | None = None
 ) -> ExportJob:
-    export.request_export(
-        world.tenants,
-        world.subjects,
-        world.requests,
-        world.export_jobs,
-        world.blobs,
-        world.events,
-        world.tombstones,
-        world.own_buckets,
-        tenant,
-        subject,
-        ExportIn(format=fmt, deliver_to=deliver_to),
-        NOW,
-    )
+    export.request_export(world.export, tenant, subject, ExportIn(format=fmt, deliver_to=deliver_to), NOW)
     return world.export_jobs.sent[-1]
 
 
 def run(world: World, job: ExportJob, at: datetime = RUN_AT, attempt: int = 1) -> RequestItem | None:
-    return export.run_export(
-        world.requests,
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.tenants,
-        world.events,
-        world.own_buckets,
-        job,
-        at,
-        attempt,
-    )
+    return export.run_export(world.export, job, at, attempt=attempt)
 
 
 def stored(world: World, job: ExportJob) -> RequestItem:
@@ -150,20 +126,7 @@ def test_an_export_request_is_recorded_and_one_job_with_ids_only_is_queued(
     world: World, tenant: str, subject: str
 ) -> None:
     # When the tenant requests a CSV export
-    record = export.request_export(
-        world.tenants,
-        world.subjects,
-        world.requests,
-        world.export_jobs,
-        world.blobs,
-        world.events,
-        world.tombstones,
-        world.own_buckets,
-        tenant,
-        subject,
-        ExportIn(format="csv"),
-        NOW,
-    )
+    record = export.request_export(world.export, tenant, subject, ExportIn(format="csv"), NOW)
     # Then a received export record is stored, due per the tenant's deadline
     item = world.requests.get(tenant, record.request_id)
     assert item is not None

@@ -72,29 +72,14 @@ def populate(world: World, tenant: str, subject: str, now: datetime, body: Subje
 
 def add_package(world: World, tenant: str, subject: str, now: datetime) -> str:
     w = world
-    record = export.request_export(
-        w.tenants,
-        w.subjects,
-        w.requests,
-        w.export_jobs,
-        w.blobs,
-        w.events,
-        w.tombstones,
-        w.own_buckets,
-        tenant,
-        subject,
-        ExportIn(format="json"),
-        now,
-    )
+    record = export.request_export(w.export, tenant, subject, ExportIn(format="json"), now)
     w.blobs.write(keyspace.export_package_key(tenant, subject, record.request_id), b"PK\x03\x04 a package")
     return record.request_id
 
 
 def request_erasure(world: World, tenant: str, subject: str, now: datetime) -> str:
     w = world
-    record, _ = deletion.request_deletion(
-        w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.events, w.tombstones, tenant, subject, now
-    )
+    record, _ = deletion.request_deletion(w.deletion, tenant, subject, now)
     w.requests.create(w.subjects.records.pop())  # written in the profile's transaction, as the DAL does
     return record.request_id
 
@@ -102,7 +87,7 @@ def request_erasure(world: World, tenant: str, subject: str, now: datetime) -> s
 def erase(world: World, tenant: str, subject: str, now: datetime) -> str:
     w = world
     request_id = request_erasure(w, tenant, subject, now)
-    p = deletion.DeletionPorts(w.requests, w.subjects, w.data_keys, w.blobs, w.idempotency, w.events, w.tombstones)
+    p = w.deletion
     job = DeletionJob(tenant_id=tenant, request_id=request_id)
     while deletion.run_deletion(p, job, now) == "continue":
         pass
@@ -279,9 +264,7 @@ def test_an_erasure_still_running_is_left_to_its_job_and_counted(world: World) -
     tenant = world.new_tenant()[0]
     populate(world, tenant, "u-1", T0)
     request_erasure(world, tenant, "u-1", T0)
-    p = deletion.DeletionPorts(
-        world.requests, world.subjects, world.data_keys, world.blobs, world.idempotency, world.events, world.tombstones
-    )
+    p = world.deletion
     assert deletion.run_deletion(p, world.deletion_jobs.sent[0], T0, chunk=1) == "continue"  # stopped midway
     before = holdings(world, tenant, "u-1")
     report = reconcile(ports(world))
@@ -304,9 +287,7 @@ def test_until_reconcile_runs_a_restored_profile_is_refused_by_every_write_and_s
         lambda: intake.put_subject(w.intake, tenant, "u-1", PERSON, later, reuse_erased_id=True),
         lambda: intake.get_subject(w.intake, tenant, "u-1"),
         lambda: add_package(w, tenant, "u-1", later),
-        lambda: deletion.request_deletion(
-            w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.events, w.tombstones, tenant, "u-1", later
-        ),
+        lambda: deletion.request_deletion(w.deletion, tenant, "u-1", later),
     ):
         with pytest.raises(Gone) as raised:
             attempt()

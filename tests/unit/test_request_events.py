@@ -55,48 +55,22 @@ def statuses(world: World, request_id: str) -> list[str]:
 
 
 def request_export(world: World, tenant: str, subject: str, deliver_to: str | None = None) -> ExportJob:
-    export.request_export(
-        world.tenants,
-        world.subjects,
-        world.requests,
-        world.export_jobs,
-        world.blobs,
-        world.events,
-        world.tombstones,
-        world.own_buckets,
-        tenant,
-        subject,
-        ExportIn(format="json", deliver_to=deliver_to),
-        NOW,
-    )
+    export.request_export(world.export, tenant, subject, ExportIn(format="json", deliver_to=deliver_to), NOW)
     return world.export_jobs.sent[-1]
 
 
 def run_export(world: World, job: ExportJob, attempt: int = 1) -> RequestItem | None:
-    return export.run_export(
-        world.requests,
-        world.subjects,
-        world.keyring,
-        world.blobs,
-        world.tenants,
-        world.events,
-        world.own_buckets,
-        job,
-        LATER,
-        attempt,
-    )
+    return export.run_export(world.export, job, LATER, attempt=attempt)
 
 
 def deletion_ports(world: World) -> deletion.DeletionPorts:
     w = world
-    return deletion.DeletionPorts(w.requests, w.subjects, w.data_keys, w.blobs, w.idempotency, w.events, w.tombstones)
+    return w.deletion
 
 
 def request_deletion(world: World, tenant: str, subject: str) -> DeletionJob:
     w = world
-    deletion.request_deletion(
-        w.subjects, w.tenants, w.requests, w.deletion_jobs, w.blobs, w.events, w.tombstones, tenant, subject, NOW
-    )
+    deletion.request_deletion(w.deletion, tenant, subject, NOW)
     w.requests.create(w.subjects.records.pop())  # written in the profile's transaction, as the DAL does
     return w.deletion_jobs.sent[-1]
 

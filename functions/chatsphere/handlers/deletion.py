@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from chatsphere.bootstrap import adapters
+from chatsphere.bootstrap import deletion_ports
 from chatsphere.config import get_config
 from chatsphere.logic import deletion
 from chatsphere.models.common import utc_now
@@ -29,12 +29,11 @@ processor = BatchProcessor(event_type=EventType.SQS, model=DeletionRecord)
 def handle(record: DeletionRecord) -> None:
     job = record.body
     logger.append_keys(tenant_id=job.tenant_id, request_id=job.request_id)
-    a = adapters()
-    ports = deletion.DeletionPorts(a.requests, a.subjects, a.data_keys, a.blobs, a.idempotency, a.events, a.tombstones)
+    ports = deletion_ports()
     attempt = int(record.attributes.ApproximateReceiveCount)
     outcome = deletion.run_deletion(ports, job, utc_now(), get_config().deletion_chunk, attempt)
     if outcome == "continue":
-        a.deletion_jobs.send(job)  # the rest in a fresh invocation, well inside the Lambda timeout
+        ports.jobs.send(job)  # the rest in a fresh invocation, well inside the Lambda timeout
     logger.info("deletion handled", extra={"outcome": outcome})
     if outcome == "done":
         metrics.add_metric(name="SubjectsErased", unit="Count", value=1)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from chatsphere.bootstrap import adapters
+from chatsphere.bootstrap import adapters, export_ports
 from chatsphere.handlers.http import (
     CURSOR_RULES,
     MERGE_PATCH_JSON,
@@ -61,21 +61,7 @@ RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As retu
     },
 )
 def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
-    a = adapters()
-    record = export.request_export(
-        a.tenants,
-        a.subjects,
-        a.requests,
-        a.export_jobs,
-        a.blobs,
-        a.events,
-        a.tombstones,
-        a.own_buckets,
-        tenant_id(app),
-        subject_id,
-        body,
-        utc_now(),
-    )
+    record = export.request_export(export_ports(), tenant_id(app), subject_id, body, utc_now())
     metrics.add_metric(name="ExportsRequested", unit="Count", value=1)
     return accepted(app, record)
 

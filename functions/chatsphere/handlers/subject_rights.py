@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from chatsphere.bootstrap import adapters, subject_rights_ports
+from chatsphere.bootstrap import deletion_ports, subject_rights_ports
 from chatsphere.handlers.http import (
     IfMatchHeader,
     SubjectId,
@@ -43,19 +43,7 @@ router = Router()  # type: ignore[no-untyped-call]
     },
 )
 def delete_subject(subject_id: SubjectId) -> Response[Any]:
-    a = adapters()
-    record, created = deletion.request_deletion(
-        a.subjects,
-        a.tenants,
-        a.requests,
-        a.deletion_jobs,
-        a.blobs,
-        a.events,
-        a.tombstones,
-        tenant_id(router),
-        subject_id,
-        utc_now(),
-    )
+    record, created = deletion.request_deletion(deletion_ports(), tenant_id(router), subject_id, utc_now())
     if created:
         return accepted(router, record)
     return Response(status_code=200, content_type="application/json", body=to_json(record))

@@ -46,32 +46,41 @@ STEPS = ("inventory", "key_destroyed", "exports_cancelled", "items", "objects", 
 
 
 # ------------------------------------------------------------------ request
+@dataclass(frozen=True)
+class DeletionPorts:
+    """What a deletion touches: every store that holds a copy of the subject, and its queue."""
+
+    requests: RequestStore
+    subjects: SubjectStore
+    data_keys: DataKeyStore
+    blobs: BlobStore
+    idempotency: IdempotencyRecords
+    events: EventPublisher
+    tombstones: Tombstones
+    settings: SettingsReader  # the record's due date
+    jobs: JobQueue[DeletionJob]
+
+
 def request_deletion(
-    subjects: SubjectStore,
-    tenants: SettingsReader,
-    requests: RequestStore,
-    jobs: JobQueue[DeletionJob],
-    blobs: BlobStore,
-    events: EventPublisher,
-    tombstones: Tombstones,
+    ports: DeletionPorts,
     tenant_id: str,
     subject_id: str,
     now: datetime,
-    initiated_by: Literal["api", "retention", "hold_lifted"] = "api",
     *,
+    initiated_by: Literal["api", "retention", "hold_lifted"] = "api",
     expected_version: int | None = None,
 ) -> tuple[RequestRecord, bool]:
     """Close the subject (status `erasing`, in the same transaction as the record) and queue the job.
     Returns the record and whether it is new: a deletion already open is returned, not doubled.
     `expected_version` (retention's, for a profile it checked): Conflict unless the profile is still at that version,
     which the closing write's version condition then holds."""
-    settings = tenants.get_settings(tenant_id)
+    settings = ports.settings.get_settings(tenant_id)
     opened: list[RequestItem] = []
     previous: str | None = None  # a deletion that failed, or kept data for a hold now lifted, is requested anew
 
     def close(existing: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
         if existing is None:
-            raise tombstones.absent(tenant_id, subject_id)
+            raise ports.tombstones.absent(tenant_id, subject_id)
         if existing.status == "erasing" and existing.deletion_request_id != previous:
             return existing, None
         if expected_version is not None and existing.version != expected_version:
@@ -84,23 +93,23 @@ def request_deletion(
         )
         return closed, record
 
-    profile = subjects.get_profile(tenant_id, subject_id)
+    profile = ports.subjects.get_profile(tenant_id, subject_id)
     if profile is not None and profile.status != "erasing":
-        tombstones.require_current(tenant_id, subject_id, profile)  # not a restored copy of an erased subject
+        ports.tombstones.require_current(tenant_id, subject_id, profile)  # not a restored copy of an erased subject
     if profile is not None and profile.status == "erasing" and profile.deletion_request_id:
-        current = requests.get(tenant_id, profile.deletion_request_id)
+        current = ports.requests.get(tenant_id, profile.deletion_request_id)
         unfinished = current is not None and (
             current.status == "failed" or (current.status == "completed_with_exceptions" and not profile.legal_hold)
         )
         if not unfinished:
-            return _open_record(requests, blobs, tenant_id, profile.deletion_request_id, now), False
+            return _open_record(ports.requests, ports.blobs, tenant_id, profile.deletion_request_id, now), False
         previous = profile.deletion_request_id
-    item, _ = write_profile(subjects, tenant_id, subject_id, close, events)
+    item, _ = write_profile(ports.subjects, tenant_id, subject_id, close, ports.events)
     if not opened:  # another caller closed it between our reads
         assert item.deletion_request_id is not None
-        return _open_record(requests, blobs, tenant_id, item.deletion_request_id, now), False
-    jobs.send(deletion_job(opened[0]))
-    return to_record(blobs, opened[0], now), True
+        return _open_record(ports.requests, ports.blobs, tenant_id, item.deletion_request_id, now), False
+    ports.jobs.send(deletion_job(opened[0]))
+    return to_record(ports.blobs, opened[0], now), True
 
 
 def _open_record(
@@ -117,19 +126,6 @@ def deletion_job(item: RequestItem) -> DeletionJob:
 
 
 # ---------------------------------------------------------------------- job
-@dataclass(frozen=True)
-class DeletionPorts:
-    """What the job touches: every store that holds a copy of the subject."""
-
-    requests: RequestStore
-    subjects: SubjectStore
-    data_keys: DataKeyStore
-    blobs: BlobStore
-    idempotency: IdempotencyRecords
-    events: EventPublisher
-    tombstones: Tombstones
-
-
 Outcome = Literal["done", "continue", "skipped"]
 
 

@@ -13,6 +13,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -25,7 +26,6 @@ from chatsphere.logic.ports import (
     EventPublisher,
     JobQueue,
     RequestStore,
-    SettingsReader,
     SubjectStore,
     TenantDirectory,
     Upload,
@@ -78,36 +78,39 @@ RIGHTS = [
 ]
 
 
+@dataclass(frozen=True)
+class ExportPorts:
+    """What an export's request (RightsFunction) and its job (ExportFunction) touch."""
+
+    requests: RequestStore
+    subjects: SubjectStore
+    keyring: Keyring
+    blobs: BlobStore  # the package, its link or delivery
+    tenants: TenantDirectory  # the settings (destinations, due date) and the tenant's name in the package
+    events: EventPublisher
+    tombstones: Tombstones
+    jobs: JobQueue[ExportJob]
+    own_buckets: frozenset[str]  # every bucket of the stack: never a delivery destination
+
+
 # ------------------------------------------------------------------- request
-def request_export(
-    tenants: SettingsReader,
-    subjects: SubjectStore,
-    requests: RequestStore,
-    jobs: JobQueue[ExportJob],
-    blobs: BlobStore,
-    events: EventPublisher,
-    tombstones: Tombstones,
-    own_buckets: frozenset[str],
-    tenant_id: str,
-    subject_id: str,
-    body: ExportIn,
-    now: datetime,
-) -> RequestRecord:
+def request_export(ports: ExportPorts, tenant_id: str, subject_id: str, body: ExportIn, now: datetime) -> RequestRecord:
     """Record the request, then queue the job (ids only). A lost message is re-queued by the monitor."""
-    settings = tenants.get_settings(tenant_id)
+    settings = ports.tenants.get_settings(tenant_id)
     if body.deliver_to is not None and body.deliver_to not in settings.portability_destinations:
         raise InvalidInput("deliver_to is not one of the tenant's portability_destinations")
-    if body.deliver_to is not None and bucket_of(body.deliver_to) in own_buckets:
+    if body.deliver_to is not None and bucket_of(body.deliver_to) in ports.own_buckets:
         raise InvalidInput(OWN_BUCKET)
     # a restricted subject is exported too: what its legal hold kept (GDPR art. 18 allows it to be read)
-    tombstones.require_current(tenant_id, subject_id, subjects.get_profile(tenant_id, subject_id), reading=True)
+    profile = ports.subjects.get_profile(tenant_id, subject_id)
+    ports.tombstones.require_current(tenant_id, subject_id, profile, reading=True)
     item = new_request(
         settings, tenant_id, subject_id, now, ExportDetails(format=body.format, deliver_to=body.deliver_to)
     )
-    requests.create(item)
-    publish_status(events, item, now, retried=False)
-    jobs.send(export_job(item))
-    return to_record(blobs, item, now)
+    ports.requests.create(item)
+    publish_status(ports.events, item, now, retried=False)
+    ports.jobs.send(export_job(item))
+    return to_record(ports.blobs, item, now)
 
 
 def export_job(item: RequestItem) -> ExportJob:
@@ -245,24 +248,14 @@ def write_package(
 
 
 # ----------------------------------------------------------------------- job
-def run_export(
-    requests: RequestStore,
-    subjects: SubjectStore,
-    keyring: Keyring,
-    blobs: BlobStore,
-    tenants: TenantDirectory,
-    events: EventPublisher,
-    own_buckets: frozenset[str],
-    job: ExportJob,
-    now: datetime,
-    attempt: int = 1,
-) -> RequestItem | None:
+def run_export(ports: ExportPorts, job: ExportJob, now: datetime, *, attempt: int = 1) -> RequestItem | None:
     """Carry out one export request. Safe to run again: an interrupted one starts over under the same package
     key, and a closed one publishes its status again (a publish that failed made its queue retry the job).
 
     A failure no retry can mend (JobError.permanent: the destination is missing or refuses) fails the record at
     once; any other is retried, and the last attempt fails the record (`internal`) before its message goes to
     the DLQ."""
+    requests, events, blobs = ports.requests, ports.events, ports.blobs
     item = requests.get(job.tenant_id, job.request_id)
     if item is None or item.type != "export":
         return item
@@ -279,7 +272,7 @@ def run_export(
         publish_status(events, item, now, retried=False)
     written: list[str] = []  # the package version this attempt created, if it got that far
     try:
-        done = _build(subjects, keyring, blobs, tenants, own_buckets, item, now, written)
+        done = _build(ports, item, now, written)
         requests.set_status(done, expected_status=("in_progress",))
     except Exception as error:
         # No record will point at what this attempt wrote: remove it (a retry builds the package again).
@@ -301,31 +294,22 @@ def run_export(
 INTERNAL = "the export failed repeatedly; request it again"
 
 
-def _build(
-    subjects: SubjectStore,
-    keyring: Keyring,
-    blobs: BlobStore,
-    tenants: TenantDirectory,
-    own_buckets: frozenset[str],
-    item: RequestItem,
-    now: datetime,
-    written: list[str],
-) -> RequestItem:
+def _build(ports: ExportPorts, item: RequestItem, now: datetime, written: list[str]) -> RequestItem:
     """The finished record; `written` receives the package version created, so that a failure after it
     can remove it."""
     tenant_id, subject_id = item.tenant_id, item.subject_id
     assert isinstance(item.details, ExportDetails)  # RequestItem validates details by type
-    if item.details.deliver_to is not None and bucket_of(item.details.deliver_to) in own_buckets:
+    if item.details.deliver_to is not None and bucket_of(item.details.deliver_to) in ports.own_buckets:
         return finish(item, "rejected", now, refusal("own_bucket", OWN_BUCKET))  # settings from before the check
-    profile = subjects.get_profile(tenant_id, subject_id)
-    cipher = keyring.cipher(tenant_id, subject_id) if profile else None
+    profile = ports.subjects.get_profile(tenant_id, subject_id)
+    cipher = ports.keyring.cipher(tenant_id, subject_id) if profile else None
     if profile is None or cipher is None:
         return finish(item, "rejected", now, refusal("subject_gone", "the subject no longer exists"))
-    settings = tenants.get_settings(tenant_id)
-    tenant = tenants.get_tenant(tenant_id)
+    settings = ports.tenants.get_settings(tenant_id)
+    tenant = ports.tenants.get_tenant(tenant_id)
     record = processing_record(settings, tenant.name if tenant else tenant_id, profile.objections)
     key = export_package_key(tenant_id, subject_id, item.request_id)
-    upload = blobs.open_upload(key, PACKAGE_KIND)
+    upload = ports.blobs.open_upload(key, PACKAGE_KIND)
     sink = _HashingUpload(upload)
     try:
         manifest = write_package(
@@ -333,7 +317,7 @@ def _build(
             item.details.format,
             subject_document(cipher, profile, now),
             record,
-            interactions(subjects, blobs, cipher, tenant_id, subject_id),
+            interactions(ports.subjects, ports.blobs, cipher, tenant_id, subject_id),
         )
         version = upload.close()
         if version is not None:
@@ -343,7 +327,7 @@ def _build(
         raise
     delivered_to = None
     if item.details.deliver_to is not None:
-        delivered_to = blobs.deliver(key, item.details.deliver_to, f"{item.request_id}.zip")
+        delivered_to = ports.blobs.deliver(key, item.details.deliver_to, f"{item.request_id}.zip")
     result = ExportResult(
         package_key=key,
         expires_at=iso(now + timedelta(hours=settings.download_link_hours)),

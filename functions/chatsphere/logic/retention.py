@@ -46,18 +46,14 @@ from chatsphere.logic.ports import (
     BlobStore,
     DayAggregates,
     ErasedSubjects,
-    EventPublisher,
     JobQueue,
-    RequestStore,
     RetentionStore,
     SubjectStore,
     TenantDirectory,
     TenantSecret,
     TenantStore,
 )
-from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
-from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.retention import (
     CATEGORIES,
     REMOVALS_PER_TRANSACTION,
@@ -86,12 +82,8 @@ class RetentionPorts:
     blobs: BlobStore
     jobs: JobQueue[RetentionJob]
     aggregates: DayAggregates
-    # the deletion path, for expired profiles
-    subjects: SubjectStore
-    requests: RequestStore
-    deletion_jobs: JobQueue[DeletionJob]
-    tombstones: Tombstones
-    events: EventPublisher
+    subjects: SubjectStore  # the profiles an act is conditional on
+    deletion: deletion.DeletionPorts  # the deletion path, for expired profiles
     erased: ErasedSubjects  # the orphan sweep's tombstones (logic/sweep.py)
 
 
@@ -429,13 +421,7 @@ def _erase(
             continue  # it changed since it was read
         try:
             deletion.request_deletion(
-                ports.subjects,
-                ports.tenants,
-                ports.requests,
-                ports.deletion_jobs,
-                ports.blobs,
-                ports.events,
-                ports.tombstones,
+                ports.deletion,
                 tenant,
                 subject_id,
                 now,
@@ -560,13 +546,15 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
 
 def _orphans(ports: RetentionPorts, tenant_id: str, as_of: str) -> int:
     p = ports
-    return sweep.count_orphans(p.erased, p.subjects, p.blobs, p.tombstones, tenant_id, datetime.fromisoformat(as_of))
+    return sweep.count_orphans(
+        p.erased, p.subjects, p.blobs, p.deletion.tombstones, tenant_id, datetime.fromisoformat(as_of)
+    )
 
 
 def _sweep(ports: RetentionPorts, run: RetentionRunItem) -> None:
     """The orphan sweep (logic/sweep.py), once the run's last chunk is committed, with its count."""
     p, as_of = ports, datetime.fromisoformat(run.as_of)
-    sweep.remove_orphans(p.erased, p.subjects, p.blobs, p.tombstones, run.tenant_id, as_of)
+    sweep.remove_orphans(p.erased, p.subjects, p.blobs, p.deletion.tombstones, run.tenant_id, as_of)
 
 
 def _advance_watermarks(ports: RetentionPorts, run: RetentionRunItem, now: datetime) -> None:
