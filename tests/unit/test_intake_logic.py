@@ -12,7 +12,7 @@ from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound, Pay
 from chatsphere.logic import codec, cursors, intake
 from chatsphere.logic.crypto import subject_key_context
 from chatsphere.models.common import PAGE_BYTE_BUDGET, response_bytes
-from chatsphere.models.items import InteractionItem, ProfileItem
+from chatsphere.models.items import InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.requests import ProfileRecords
 from chatsphere.models.subjects import MAX_TEXT_RESPONSE_BYTES, InteractionIn, InteractionPage, LookupIn, SubjectIn
 from tests.unit.fakes import FakeDataKeyStore, FakeSubjectStore, World
@@ -319,13 +319,17 @@ def test_a_concurrent_write_is_retried_on_top_of_the_winner(tenant: str) -> None
             self.raced = False
 
         def save_profile(
-            self, profile: ProfileItem, expected_version: int | None, record: ProfileRecords = None
+            self,
+            profile: ProfileItem,
+            expected_version: int | None,
+            record: ProfileRecords = None,
+            admission: ProfileAdmission | None = None,
         ) -> None:
             if not self.raced:
                 self.raced = True
                 theirs = profile.model_copy(update={"version": (expected_version or 0) + 1, "sealed": {}})
-                super().save_profile(theirs, expected_version)
-            super().save_profile(profile, expected_version, record)
+                super().save_profile(theirs, expected_version, admission=admission)  # and its key, if new
+            super().save_profile(profile, expected_version, record, admission)
 
     world = World(RacingStore())
     tenant = world.new_tenant()[0]
@@ -356,12 +360,16 @@ def test_a_write_that_always_conflicts_gives_up_with_conflict(tenant: str) -> No
     # Given a store where every save loses to another writer
     class HotStore(FakeSubjectStore):
         def save_profile(
-            self, profile: ProfileItem, expected_version: int | None, record: ProfileRecords = None
+            self,
+            profile: ProfileItem,
+            expected_version: int | None,
+            record: ProfileRecords = None,
+            admission: ProfileAdmission | None = None,
         ) -> None:
             current = self.profiles.get((profile.tenant_id, profile.subject_id))
             theirs = profile.model_copy(update={"version": (current.version if current else 0) + 1})
-            super().save_profile(theirs, current.version if current else None)
-            super().save_profile(profile, expected_version, record)
+            super().save_profile(theirs, current.version if current else None, admission=admission)
+            super().save_profile(profile, expected_version, record, admission)
 
     world = World(HotStore())
     tenant = world.new_tenant()[0]
