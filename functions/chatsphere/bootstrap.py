@@ -83,7 +83,7 @@ def adapters() -> Adapters:
     requests = DynamoRequestStore(config.requests_table)
     retention = DynamoRetentionStore(config.subjects_table, config.requests_table, config.tenants_table)
     return Adapters(
-        subjects=DynamoSubjectStore(config.subjects_table, config.requests_table),
+        subjects=DynamoSubjectStore(config.subjects_table, config.requests_table, config.subject_keys_table),
         kms=kms,
         data_keys=data_keys,
         keyring=Keyring(data_keys, kms),
@@ -242,7 +242,7 @@ def reconcile_ports(
         tenants=tenants,
         requests=requests,
         tombstones=requests,
-        subjects=DynamoSubjectStore(subjects_table, requests_table),
+        subjects=DynamoSubjectStore(subjects_table, requests_table, subject_keys_table),
         data_keys=DynamoDataKeyStore(subject_keys_table),
         blobs=S3BlobStore(data_bucket),
         idempotency=DynamoIdempotencyRecords(idempotency_table),

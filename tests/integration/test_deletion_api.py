@@ -411,3 +411,46 @@ def test_an_erasure_that_keeps_failing_lands_in_the_dlq_and_its_record_says_fail
     assert again.status == 202 and again.body["details"]["follows"] == record["request_id"]
     drain(aws, "DeletionQueue")
     assert call("GET", f"/v1/requests/{again.body['request_id']}", tenant=tenant).body["status"] == "completed"
+
+
+def key_row(aws: Any, tenant: str, subject: str) -> dict[str, Any] | None:
+    found = boto3.client("dynamodb").get_item(
+        TableName=aws.refs["SubjectKeysTable"], Key={"pk": {"S": f"T#{tenant}#S#{subject}"}}, ConsistentRead=True
+    )
+    item: dict[str, Any] | None = found.get("Item")
+    return item
+
+
+def test_a_create_refused_by_the_ids_tombstone_stores_neither_profile_nor_key(aws: Any, tenant: str) -> None:
+    # Given an id that never had a profile here, whose tombstone says an erasure runs (the create transaction's
+    # ConditionCheck, not a read before it, is what refuses it)
+    from chatsphere.bootstrap import adapters
+    from chatsphere.models.items import TombstoneItem
+
+    running = TombstoneItem(
+        tenant_id=tenant, subject_hash=erased_hash(tenant, "u-9"), request_id="r-9", started_at="2026-01-01T00:00:00Z"
+    )
+    adapters().requests.put_tombstone(running)
+    reuse = {"Reuse-Erased-Subject-Id": "true"}
+    # When the tenant puts a subject under it, reusing the id or not
+    # Then it is 409 erasure-in-progress either way, naming the deletion, and nothing is stored
+    for headers in ({}, reuse):
+        r = call("PUT", "/v1/subjects/u-9", tenant=tenant, body={"name": "Someone"}, headers=headers)
+        assert r.status == 409 and r.body["type"].endswith("/erasure-in-progress"), r.body
+        assert r.body["request_id"] == "r-9"
+    assert partition(aws, tenant, "u-9") == [] and key_row(aws, tenant, "u-9") is None
+    # And once the erasure completed: 410 without the header, still nothing stored; 201 with it, and its own key
+    adapters().requests.put_tombstone(running.model_copy(update={"deleted_at": "2026-01-02T00:00:00Z"}))
+    r = call("PUT", "/v1/subjects/u-9", tenant=tenant, body={"name": "Someone"})
+    assert r.status == 410 and r.body["request_id"] == "r-9", r.body
+    assert partition(aws, tenant, "u-9") == [] and key_row(aws, tenant, "u-9") is None
+    r = call("PUT", "/v1/subjects/u-9", tenant=tenant, body={"name": "Someone"}, headers=reuse)
+    assert r.status == 201 and r.body["name"] == "Someone", r.body
+    assert key_row(aws, tenant, "u-9") is not None
+
+
+def test_a_put_refused_for_an_erased_id_leaves_no_key_behind(aws: Any, tenant: str) -> None:
+    populate(tenant)
+    erase(aws, tenant)
+    assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body={"name": "Someone Else"}).status == 410
+    assert key_row(aws, tenant, "u-1") is None and partition(aws, tenant, "u-1") == []

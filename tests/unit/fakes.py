@@ -29,6 +29,7 @@ from chatsphere.models.items import (
     IdentifierKind,
     InteractionItem,
     PolicyItem,
+    ProfileAdmission,
     ProfileItem,
     TenantItem,
     TombstoneItem,
@@ -98,6 +99,7 @@ class FakeSubjectStore:
         self.interactions: dict[tuple[str, str], dict[str, InteractionItem]] = {}
         self.records: list[RequestItem] = []  # the records written in a profile's transaction
         self.requests: FakeRequestStore | None = None  # the RequestsTable a deletion's completion spans (World)
+        self.data_keys: FakeDataKeyStore | None = None  # the SubjectKeysTable a new profile's transaction spans (World)
         self.saves = 0
 
     # ------------------------------------------------------------ profiles
@@ -110,8 +112,11 @@ class FakeSubjectStore:
         profile: ProfileItem,
         expected_version: int | None,
         record: ProfileRecords = None,
+        admission: ProfileAdmission | None = None,
     ) -> None:
-        """attribute_not_exists(pk) for a new profile, version = :v for a replacement; all or nothing."""
+        """attribute_not_exists(pk) for a new profile, version = :v for a replacement; all or nothing. A new
+        profile's admission: its tombstone absent (or completed, when the id is reused) in `requests`, and its new
+        key put in `data_keys` only if it has none, else Conflict, as the DAL's ConditionCheck and key Put."""
         self.saves += 1
         key = (profile.tenant_id, profile.subject_id)
         current = self.profiles.get(key)
@@ -119,6 +124,8 @@ class FakeSubjectStore:
             raise Conflict(NOT_ALLOWED)
         if expected_version is not None and (current is None or current.version != expected_version):
             raise Conflict(NOT_ALLOWED)
+        if admission is not None:
+            self._admit(profile, expected_version, admission)
         self.profiles[key] = profile.model_copy(deep=True)
         for kind in IDENTIFIER_KINDS:
             digest = profile.lookups.get(kind)
@@ -127,6 +134,22 @@ class FakeSubjectStore:
             else:
                 self.lookups[(*key, kind)] = digest
         self.records.extend(r.model_copy(deep=True) for r in as_records(record))
+
+    def _admit(self, profile: ProfileItem, expected_version: int | None, admission: ProfileAdmission) -> None:
+        """The admission's checks, then its key put (the last step that can refuse, so a refusal writes nothing)."""
+        if expected_version is not None:
+            raise ValueError("an admission is for a new profile only")
+        assert self.requests is not None and self.data_keys is not None
+        tombstone = self.requests.tombstone_items.get((profile.tenant_id, admission.subject_hash))
+        if tombstone is not None and not (admission.reuse_erased_id and tombstone.deleted_at is not None):
+            raise Conflict(NOT_ALLOWED)
+        if admission.wrapped_key is None:
+            return
+        created = self.data_keys.put_if_absent(
+            profile.tenant_id, profile.subject_id, admission.wrapped_key, admission.key_created_at
+        )
+        if not created:
+            raise Conflict(NOT_ALLOWED)
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]:
         return sorted({s for (t, s, k), d in self.lookups.items() if (t, k, d) == (tenant_id, kind, digest)})
@@ -624,6 +647,7 @@ class World:
         self.secret = TenantSecrets(self.tenants, self.kms).hmac_key
         self.requests = FakeRequestStore()
         self.subjects.requests = self.requests
+        self.subjects.data_keys = self.data_keys
         self.export_jobs: FakeJobQueue[ExportJob] = FakeJobQueue()
         self.deletion_jobs: FakeJobQueue[DeletionJob] = FakeJobQueue()
         self.events = FakeEventPublisher()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from chatsphere.errors import Conflict, DomainError, InvalidInput, NotFound, PayloadTooLarge
+from chatsphere.errors import Conflict, DomainError, ErasureInProgress, Gone, InvalidInput, NotFound, PayloadTooLarge
 from chatsphere.logic import codec, cursors, intake
 from chatsphere.logic.crypto import subject_key_context
-from chatsphere.models.common import PAGE_BYTE_BUDGET, response_bytes
-from chatsphere.models.items import InteractionItem, ProfileItem
+from chatsphere.models.common import PAGE_BYTE_BUDGET, iso, response_bytes
+from chatsphere.models.items import InteractionItem, ProfileAdmission, ProfileItem, TombstoneItem
 from chatsphere.models.requests import ProfileRecords
 from chatsphere.models.subjects import MAX_TEXT_RESPONSE_BYTES, InteractionIn, InteractionPage, LookupIn, SubjectIn
 from tests.unit.fakes import FakeDataKeyStore, FakeSubjectStore, World
@@ -167,13 +168,17 @@ def test_a_concurrent_write_is_retried_on_top_of_the_winner(tenant: str) -> None
             self.raced = False
 
         def save_profile(
-            self, profile: ProfileItem, expected_version: int | None, record: ProfileRecords = None
+            self,
+            profile: ProfileItem,
+            expected_version: int | None,
+            record: ProfileRecords = None,
+            admission: ProfileAdmission | None = None,
         ) -> None:
             if not self.raced:
                 self.raced = True
                 theirs = profile.model_copy(update={"version": (expected_version or 0) + 1, "sealed": {}})
-                super().save_profile(theirs, expected_version)
-            super().save_profile(profile, expected_version, record)
+                super().save_profile(theirs, expected_version, admission=admission)  # and its key, if new
+            super().save_profile(profile, expected_version, record, admission)
 
     world = World(RacingStore())
     tenant = world.new_tenant()[0]
@@ -190,12 +195,16 @@ def test_a_write_that_always_conflicts_gives_up_with_conflict(tenant: str) -> No
     # Given a store where every save loses to another writer
     class HotStore(FakeSubjectStore):
         def save_profile(
-            self, profile: ProfileItem, expected_version: int | None, record: ProfileRecords = None
+            self,
+            profile: ProfileItem,
+            expected_version: int | None,
+            record: ProfileRecords = None,
+            admission: ProfileAdmission | None = None,
         ) -> None:
             current = self.profiles.get((profile.tenant_id, profile.subject_id))
             theirs = profile.model_copy(update={"version": (current.version if current else 0) + 1})
-            super().save_profile(theirs, current.version if current else None)
-            super().save_profile(profile, expected_version, record)
+            super().save_profile(theirs, current.version if current else None, admission=admission)
+            super().save_profile(profile, expected_version, record, admission)
 
     world = World(HotStore())
     tenant = world.new_tenant()[0]
@@ -223,6 +232,151 @@ def test_concurrent_first_writers_agree_on_one_data_key() -> None:
     # Then the subject has one key, the other writer's, and its profile opens with it
     assert len(racing.data_keys.rows) == 1
     assert intake.get_subject(racing.intake, tenant, "u-1").name == "Ada Lovelace"
+
+
+def put(world: World, tenant: str, reuse_erased_id: bool = False) -> tuple[Any, bool]:
+    return intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW, reuse_erased_id=reuse_erased_id)
+
+
+def tombstone(world: World, tenant: str, completed: bool) -> None:
+    world.requests.put_tombstone(
+        TombstoneItem(
+            tenant_id=tenant,
+            subject_hash=world.tombstones.hash(tenant, "u-1"),
+            request_id="r-1",
+            started_at=iso(NOW - timedelta(days=1)),
+            deleted_at=iso(NOW - timedelta(hours=1)) if completed else None,
+        )
+    )
+
+
+def test_a_new_subject_reads_no_key_and_stores_its_own_in_the_profiles_write(world: World, tenant: str) -> None:
+    # Given a key store that counts its reads and writes
+    class CountingKeys(FakeDataKeyStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads = self.puts = 0
+
+        def get(self, tenant_id: str, subject_id: str) -> bytes | None:
+            self.reads += 1
+            return super().get(tenant_id, subject_id)
+
+        def put_if_absent(self, tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> bool:
+            self.puts += 1
+            return super().put_if_absent(tenant_id, subject_id, wrapped, created_at)
+
+    keys = CountingKeys()
+    counted = World(data_keys=keys)
+    tenant = counted.new_tenant()[0]
+    generated = counted.kms.generated  # the tenant's secret
+    # When the tenant creates a subject
+    _subject, created = put(counted, tenant)
+    # Then one key is made and stored by the profile's one save (its admission), and no key was read first
+    assert created is True
+    assert (counted.subjects.saves, counted.kms.generated - generated, keys.puts, keys.reads) == (1, 1, 1, 0)
+    assert keys.created[(tenant, "u-1")] == iso(NOW)
+    assert intake.get_subject(counted.intake, tenant, "u-1").name == "Ada Lovelace"
+
+
+@pytest.mark.parametrize(
+    ("completed", "reuse", "error"),
+    [(True, False, Gone), (False, False, ErasureInProgress), (False, True, ErasureInProgress)],
+)
+def test_an_id_refused_by_its_tombstone_gets_the_same_answer_and_no_key(
+    world: World, tenant: str, completed: bool, reuse: bool, error: type[DomainError]
+) -> None:
+    # Given an id whose erasure completed, or still runs (its profile removed, its tombstone not yet completed)
+    tombstone(world, tenant, completed)
+    # When the tenant puts a subject under it
+    with pytest.raises(error):
+        put(world, tenant, reuse_erased_id=reuse)
+    # Then nothing is stored: neither a profile nor a key (the create transaction's check refused both at once)
+    assert world.subjects.profiles == {} and world.data_keys.rows == {}
+
+
+def test_a_reused_erased_id_is_created_by_the_transaction_with_a_fresh_key(world: World, tenant: str) -> None:
+    # Given an id whose erasure completed
+    tombstone(world, tenant, completed=True)
+    # When the tenant says that a new person reuses it
+    subject, created = put(world, tenant, reuse_erased_id=True)
+    # Then it is created, with a key of its own, in one save
+    assert created is True and subject.name == "Ada Lovelace"
+    assert world.subjects.saves == 1 and len(world.data_keys.rows) == 1
+
+
+def test_an_erasure_that_lands_between_the_read_and_the_create_refuses_it(tenant: str) -> None:
+    # Given a store where an erased subject's tombstone is completed just before our first save
+    class ErasedMeanwhile(FakeSubjectStore):
+        erase: Callable[[], None] = staticmethod(lambda: None)
+
+        def save_profile(
+            self,
+            profile: ProfileItem,
+            expected_version: int | None,
+            record: ProfileRecords = None,
+            admission: ProfileAdmission | None = None,
+        ) -> None:
+            if self.saves == 0:
+                self.erase()
+            super().save_profile(profile, expected_version, record, admission)
+
+    store = ErasedMeanwhile()
+    world = World(store)
+    tenant = world.new_tenant()[0]
+    store.erase = lambda: tombstone(world, tenant, completed=True)
+    # When the tenant puts a profile (not reusing the id)
+    # Then it gets the erased id's 410, and no profile or key is left
+    with pytest.raises(Gone):
+        put(world, tenant)
+    assert world.subjects.profiles == {} and world.data_keys.rows == {}
+
+
+def test_a_key_left_without_its_profile_is_the_one_the_create_uses(world: World, tenant: str) -> None:
+    # Given a key stored for the subject by an earlier attempt whose profile write never happened
+    theirs = world.kms.generate(subject_key_context(tenant))[1]
+    world.data_keys.put_if_absent(tenant, "u-1", theirs, iso(NOW))
+    # When the tenant creates the subject
+    _subject, created = put(world, tenant)
+    # Then the create is refused once (the key exists), and the retry seals under that key, storing no other
+    assert created is True
+    assert world.subjects.saves == 2
+    assert world.data_keys.rows == {(tenant, "u-1"): theirs}
+    assert intake.get_subject(world.intake, tenant, "u-1").name == "Ada Lovelace"
+
+
+def test_a_create_that_loses_to_a_concurrent_creator_replaces_its_profile_under_its_key(tenant: str) -> None:
+    # Given a store where another writer creates the subject, with a key of its own, just before our first save
+    class RacingCreator(FakeSubjectStore):
+        their_key: Callable[[str], bytes] = staticmethod(lambda tenant_id: b"")
+
+        def save_profile(
+            self,
+            profile: ProfileItem,
+            expected_version: int | None,
+            record: ProfileRecords = None,
+            admission: ProfileAdmission | None = None,
+        ) -> None:
+            if admission is not None and self.saves == 0:
+                theirs = self.their_key(profile.tenant_id)
+                super().save_profile(
+                    profile.model_copy(update={"sealed": {}}),
+                    None,
+                    None,
+                    admission.model_copy(update={"wrapped_key": theirs}),
+                )
+            super().save_profile(profile, expected_version, record, admission)
+
+    store = RacingCreator()
+    world = World(store)
+    store.their_key = lambda tenant_id: world.kms.generate(subject_key_context(tenant_id))[1]
+    tenant = world.new_tenant()[0]
+    # When the tenant puts the profile
+    subject, created = put(world, tenant)
+    # Then it replaces the other writer's, sealed under the other writer's key (the only key stored)
+    assert created is False and subject.name == "Ada Lovelace"
+    assert len(world.data_keys.rows) == 1
+    assert intake.get_subject(world.intake, tenant, "u-1").name == "Ada Lovelace"
+    assert world.subjects.profiles[(tenant, "u-1")].version == 2
 
 
 # ---------------------------------------------------------------- interactions

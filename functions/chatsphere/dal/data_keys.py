@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
 from chatsphere.models.reconcile import StoredKey
+
+
+def key_item(tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> dict[str, Any]:
+    return {"pk": keyspace.subject_pk(tenant_id, subject_id), "wrapped_key": wrapped, "created_at": created_at}
+
+
+def create_key_op(table_name: str, tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> dict[str, Any]:
+    """A transaction Put of a new subject's key, only if it has none (put_if_absent's write, in a new profile's
+    transaction: dal/subjects.py)."""
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": serialise(key_item(tenant_id, subject_id, wrapped, created_at)),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
 
 
 class DynamoDataKeyStore(DynamoTable):
@@ -27,7 +44,7 @@ class DynamoDataKeyStore(DynamoTable):
 
     def put_if_absent(self, tenant_id: str, subject_id: str, wrapped: bytes, created_at: str) -> bool:
         """False when another writer created the subject's key first; the caller then uses theirs."""
-        item = {"pk": keyspace.subject_pk(tenant_id, subject_id), "wrapped_key": wrapped, "created_at": created_at}
+        item = key_item(tenant_id, subject_id, wrapped, created_at)
         try:
             self._ddb.put_item(
                 TableName=self.table_name, Item=serialise(item), ConditionExpression="attribute_not_exists(pk)"

@@ -62,6 +62,19 @@ def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
     }
 
 
+def tombstone_check_op(table_name: str, tenant_id: str, subject_hash: str, reuse_erased_id: bool) -> dict[str, Any]:
+    """A transaction ConditionCheck that admits a new profile under an id: no tombstone (never erased), or, when a
+    new person reuses the id, a completed one; never while an erasure runs (tombstone without deleted_at)."""
+    condition = "attribute_not_exists(pk)" + (" OR attribute_exists(deleted_at)" if reuse_erased_id else "")
+    return {
+        "ConditionCheck": {
+            "TableName": table_name,
+            "Key": serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.tombstone_sk(subject_hash)}),
+            "ConditionExpression": condition,
+        }
+    }
+
+
 def status_update(table_name: str, item: RequestItem, expected_status: tuple[str, ...]) -> dict[str, Any]:
     """The UpdateItem of a status change (set_status), also a transaction's Update: status, completion time
     and result only, if the stored status is one of `expected_status`."""

@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chatsphere.dal import keyspace
+from chatsphere.dal.data_keys import create_key_op
 from chatsphere.dal.dynamo import (
     DynamoTable,
     backstop_expiry,
@@ -19,8 +20,8 @@ from chatsphere.dal.dynamo import (
     is_transaction_conflict,
     serialise,
 )
-from chatsphere.dal.requests import put_request_op, status_update
-from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.dal.requests import put_request_op, status_update, tombstone_check_op
+from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.reconcile import StoredRef
 from chatsphere.models.requests import ProfileRecords, RequestItem, as_records
 
@@ -52,9 +53,10 @@ def profile_index(profile: ProfileItem) -> dict[str, Any]:
 
 
 class DynamoSubjectStore(DynamoTable):
-    def __init__(self, table_name: str, requests_table: str) -> None:
+    def __init__(self, table_name: str, requests_table: str, keys_table: str) -> None:
         super().__init__(table_name)
-        self.requests_table = requests_table  # the records of profile changes join their transaction
+        self.requests_table = requests_table  # the records of profile changes and a new one's tombstone check
+        self.keys_table = keys_table  # a new subject's data key joins its profile's transaction
 
     # ------------------------------------------------------------ profiles
     def get_profile(self, tenant_id: str, subject_id: str) -> ProfileItem | None:
@@ -72,9 +74,14 @@ class DynamoSubjectStore(DynamoTable):
         profile: ProfileItem,
         expected_version: int | None,
         record: ProfileRecords = None,
+        admission: ProfileAdmission | None = None,
     ) -> None:
         """Write the profile, its lookup items and (if given) the request record(s) of the change in one
-        transaction, guarded by the version read. Raises Conflict if the profile changed since it was read."""
+        transaction, guarded by the version read. Raises Conflict if the profile changed since it was read.
+
+        A new profile's admission joins the transaction: a ConditionCheck on the subject's tombstone
+        (RequestsTable) and the Put of its new data key (SubjectKeysTable, if it has none): one write instead of a
+        tombstone read before and a key write of its own, and a refused create leaves no key behind."""
         pk = keyspace.subject_pk(profile.tenant_id, profile.subject_id)
         item = {"pk": pk, "sk": keyspace.PROFILE_SK, **profile.model_dump(), **profile_index(profile)}
         put: dict[str, Any] = {"TableName": self.table_name, "Item": serialise(item)}
@@ -96,6 +103,19 @@ class DynamoSubjectStore(DynamoTable):
                 ops.append({"Put": {"TableName": self.table_name, "Item": serialise(lookup)}})
         for each in as_records(record):
             ops.append(put_request_op(self.requests_table, each))
+        if admission is not None:
+            if expected_version is not None:
+                raise ValueError("an admission is for a new profile only")
+            tenant_id, subject_id = profile.tenant_id, profile.subject_id
+            ops.append(
+                tombstone_check_op(self.requests_table, tenant_id, admission.subject_hash, admission.reuse_erased_id)
+            )
+            if admission.wrapped_key is not None:
+                ops.append(
+                    create_key_op(
+                        self.keys_table, tenant_id, subject_id, admission.wrapped_key, admission.key_created_at
+                    )
+                )
         self._transact(ops)
 
     def restrict(self, record: RequestItem, hold_request_id: str) -> None:

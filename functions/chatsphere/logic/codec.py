@@ -12,7 +12,7 @@ from chatsphere.errors import Conflict, NotFound
 from chatsphere.logic.crypto import SubjectCipher, keyed_digest
 from chatsphere.logic.ports import BlobStore, EventPublisher, SubjectStore, TenantSecret
 from chatsphere.logic.requests import publish_status
-from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.requests import RequestItem, as_records
 from chatsphere.models.subjects import Interaction, LegalHold, Subject, email_lookup_form, processing_for
 
@@ -69,23 +69,41 @@ def open_profile(cipher: SubjectCipher | None, item: ProfileItem) -> Subject:
 ProfileChange = Callable[[ProfileItem | None], tuple[ProfileItem, RequestItem | list[RequestItem] | None]]
 
 
+class _Unread:
+    """write_profile's default `read`: the profile is read by the first attempt."""
+
+
+UNREAD = _Unread()
+
+
 def write_profile(
     subjects: SubjectStore,
     tenant_id: str,
     subject_id: str,
     change: ProfileChange,
     events: EventPublisher | None = None,
+    *,
+    read: ProfileItem | _Unread | None = UNREAD,
+    admission: Callable[[], ProfileAdmission] | None = None,
 ) -> tuple[ProfileItem, bool]:
     """Read, change, write with a version check; on a concurrent write, re-read and re-apply.
 
     `change` gets the stored profile (None if new) and returns the new one and, optionally, the
     request record(s) to write in the same transaction, whose status is then published on `events` (a change
-    that returns records must pass it). Returns the profile written and whether it was new."""
-    for _ in range(SAVE_ATTEMPTS):
-        existing = subjects.get_profile(tenant_id, subject_id)
+    that returns records must pass it). Returns the profile written and whether it was new.
+
+    `read`: the profile the caller has just read (consistently), which the first attempt changes instead of
+    reading it again; an attempt after a conflict reads it. `admission`: called after `change` whenever the
+    profile is new, what its create transaction must check and write beside it (SubjectStore.save_profile)."""
+    for attempt in range(SAVE_ATTEMPTS):
+        existing = subjects.get_profile(tenant_id, subject_id) if attempt or isinstance(read, _Unread) else read
         item, record = change(existing)
+        expected = existing.version if existing else None
         try:
-            subjects.save_profile(item, existing.version if existing else None, record)
+            if existing is None and admission is not None:
+                subjects.save_profile(item, expected, record, admission=admission())
+            else:
+                subjects.save_profile(item, expected, record)
         except Conflict:
             continue
         for written in as_records(record):

@@ -65,6 +65,12 @@ class Keyring:
             return None
         return SubjectCipher(self.kms.unwrap(wrapped, subject_key_context(tenant_id)), tenant_id, subject_id)
 
+    def new(self, tenant_id: str, subject_id: str) -> tuple[SubjectCipher, bytes]:
+        """A fresh data key, not stored: its cipher and its wrapped form, for the caller to store (a new profile's
+        transaction stores it only if the subject has no key yet: SubjectStore.save_profile)."""
+        plaintext, wrapped = self.kms.generate(subject_key_context(tenant_id))
+        return SubjectCipher(plaintext, tenant_id, subject_id), wrapped
+
     def ensure(self, tenant_id: str, subject_id: str, now: str) -> SubjectCipher:
         """The subject's cipher, creating its data key on first use. Concurrent creators agree on one key."""
         existing = self.cipher(tenant_id, subject_id)

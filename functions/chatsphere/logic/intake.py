@@ -40,7 +40,7 @@ from chatsphere.logic.preconditions import IfMatch, require
 from chatsphere.logic.subject_rights import correction
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import PAGE_BYTE_BUDGET, iso, response_bytes
-from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileItem
+from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.requests import RequestItem
 from chatsphere.models.subjects import (
     MAX_TEXT_BYTES,
@@ -95,47 +95,103 @@ def put_subject(
     An erased subject's id is not created again (a retry or a replay must not resurrect it) unless the caller
     says that a new person reuses the id: that subject gets a fresh key and shares nothing with the old one."""
     stamp = iso(now)
-
-    def admit(existing: ProfileItem | None) -> None:
-        if existing is None:
-            ports.tombstones.may_create(tenant_id, subject_id, reuse_erased_id)
-        else:
-            ports.tombstones.require(tenant_id, subject_id, existing)
-
     existing = ports.subjects.get_profile(tenant_id, subject_id)
-    admit(existing)  # before a key is made for it
+    if existing is not None or if_match is not None:  # a new one is admitted by its own create transaction
+        _admit(ports.tombstones, tenant_id, subject_id, existing, reuse_erased_id)
     require(if_match, existing.version if existing else None)
-    if existing is None:
-        cipher = ports.keyring.ensure(tenant_id, subject_id, stamp)
-    else:  # a profile whose key is gone is a restored copy of an erased subject's: no new key revives it
-        found = ports.keyring.cipher(tenant_id, subject_id)
-        if found is None:
-            raise ports.tombstones.absent(tenant_id, subject_id)
-        cipher = found
     values = body.model_dump()
-    sealed = seal_fields(cipher, values)
+    keyed = _Sealed(ports.keyring, ports.tombstones, tenant_id, subject_id, values, new=existing is None)
     lookups = profile_digests(ports.secret, tenant_id, values)
     settings = ports.settings.get_settings(tenant_id) if existing is not None else None
+    admission = ProfileAdmission(
+        subject_hash=ports.tombstones.hash(tenant_id, subject_id),
+        reuse_erased_id=reuse_erased_id,
+        wrapped_key=None,
+        key_created_at=stamp,
+    )
+    attempts = 0
 
     def replace(current: ProfileItem | None) -> tuple[ProfileItem, RequestItem | None]:
-        # Checked again only if the profile changed since the first read: a profile seen absent, with no
-        # tombstone, cannot be erased meanwhile, and the create is conditional on its absence.
-        if current is not None or existing is not None:
-            admit(current)
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:  # refused: the profile changed, or the create's tombstone check or key put failed
+            _admit(ports.tombstones, tenant_id, subject_id, current, reuse_erased_id)
+            keyed.refresh(current)
         require(if_match, current.version if current else None)  # the write is conditioned on this version
         base = current or ProfileItem(tenant_id=tenant_id, subject_id=subject_id, created_at=stamp, updated_at=stamp)
         record = None
         if current is not None:
-            before = open_fields(cipher, current.sealed)
+            before = open_fields(keyed.cipher, current.sealed)
             record = correction(
                 settings or ports.settings.get_settings(tenant_id), tenant_id, subject_id, now, before, values
             )
         return base.model_copy(
-            update={"updated_at": stamp, "version": base.version + 1, "sealed": sealed, "lookups": lookups}
+            update={"updated_at": stamp, "version": base.version + 1, "sealed": keyed.sealed, "lookups": lookups}
         ), record
 
-    item, created = write_profile(ports.subjects, tenant_id, subject_id, replace, ports.events)
-    return open_profile(cipher, item), created
+    item, created = write_profile(
+        ports.subjects,
+        tenant_id,
+        subject_id,
+        replace,
+        ports.events,
+        read=existing,
+        admission=lambda: admission.model_copy(update={"wrapped_key": keyed.fresh}),
+    )
+    return open_profile(keyed.cipher, item), created
+
+
+def _admit(
+    tombstones: Tombstones, tenant_id: str, subject_id: str, existing: ProfileItem | None, reuse_erased_id: bool
+) -> None:
+    if existing is None:
+        tombstones.may_create(tenant_id, subject_id, reuse_erased_id)
+    else:
+        tombstones.require(tenant_id, subject_id, existing)
+
+
+class _Sealed:
+    """A PUT's values sealed under the key they are stored with: an existing subject's stored key, or for a new
+    subject a fresh one (`fresh`, wrapped) that its create transaction stores if the subject has none, so that no
+    key is read or stored before that write (SubjectStore.save_profile's admission)."""
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        tombstones: Tombstones,
+        tenant_id: str,
+        subject_id: str,
+        values: dict[str, Any],
+        new: bool,
+    ) -> None:
+        self.keyring, self.tombstones, self.tenant_id, self.subject_id = keyring, tombstones, tenant_id, subject_id
+        self.values = values
+        self.fresh: bytes | None = None
+        if new:
+            self.cipher, self.fresh = keyring.new(tenant_id, subject_id)
+        else:  # a profile whose key is gone is a restored copy of an erased subject's: no new key revives it
+            found = keyring.cipher(tenant_id, subject_id)
+            if found is None:
+                raise tombstones.absent(tenant_id, subject_id)
+            self.cipher = found
+        self.sealed = seal_fields(self.cipher, values)
+
+    def refresh(self, current: ProfileItem | None) -> None:
+        """After a refused write, with the profile read again (`current`): values sealed under the stored key of
+        a profile still there stay; else they are sealed under the key the subject has now (a concurrent
+        creator's, or one an earlier attempt left), or, while it has neither key nor profile, a fresh key."""
+        if current is not None and self.fresh is None:
+            return
+        stored = self.keyring.cipher(self.tenant_id, self.subject_id)
+        if stored is not None:
+            self.cipher, self.fresh = stored, None
+        elif current is not None:  # a profile without its key: a restored copy of an erased subject's
+            raise self.tombstones.absent(self.tenant_id, self.subject_id)
+        elif self.fresh is None:
+            self.cipher, self.fresh = self.keyring.new(self.tenant_id, self.subject_id)
+        else:
+            return
+        self.sealed = seal_fields(self.cipher, self.values)
 
 
 def get_subject(ports: IntakePorts, tenant_id: str, subject_id: str) -> Subject:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # annotations only: the authorizer imports this module and mu
         IdentifierKind,
         InteractionItem,
         PolicyItem,
+        ProfileAdmission,
         ProfileItem,
         TenantItem,
         TombstoneItem,
@@ -64,7 +65,13 @@ class SubjectStore(Protocol):
         profile: ProfileItem,
         expected_version: int | None,
         record: ProfileRecords = None,
-    ) -> None: ...
+        admission: ProfileAdmission | None = None,
+    ) -> None:
+        """The profile (new if expected_version is None, else at that version), its lookups and the change's
+        record(s), all or nothing; else Conflict. A new profile's `admission` joins the same write: the subject's
+        tombstone must be absent (or completed, if reuse_erased_id), and its data key is created, only if it has
+        none (wrapped_key; None: its stored key is used); either refused is Conflict too."""
+        ...
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]: ...
 

@@ -93,6 +93,19 @@ class TombstoneItem(BaseModel):
     )
 
 
+class ProfileAdmission(BaseModel):
+    """What a new profile's create transaction checks and writes beside it (SubjectStore.save_profile), so that
+    an erased id is refused and the subject's data key is made in the same all-or-nothing write: no key is
+    ever left for a subject that was refused, and no profile without its key."""
+
+    subject_hash: str = Field(description="The keyed hash naming the subject's tombstone (logic/tombstones)")
+    reuse_erased_id: bool = Field(description="A completed erasure's tombstone does not refuse the id")
+    wrapped_key: bytes | None = Field(
+        description="The subject's new KMS-wrapped data key, created only if it has none; None: its stored key"
+    )
+    key_created_at: str
+
+
 class PolicyItem(BaseModel):
     tenant_id: str
     version: str
