@@ -411,7 +411,7 @@ def print_erasures() -> None:
 RETENTION_DUE = 1000
 RETENTION_STORED = (10_000, 100_000)
 RETENTION_SUBJECTS = 40
-SWEEP_READS = 2  # logic/sweep.py: count_orphans and remove_orphans each read every shard (keyspace.DAY_SHARDS)
+SWEEP_READS = 2  # logic/sweep.py: count_orphans and remove_orphans each read every shard (day_index.DAY_SHARDS)
 
 
 @dataclass
@@ -436,6 +436,7 @@ def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
     import boto3
     from moto import mock_aws
 
+    from chatsphere import day_index
     from chatsphere.dal import clients, keyspace
     from chatsphere.models.common import iso
     from infra.events import sqs_event
@@ -521,7 +522,7 @@ def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
         clients.reset()
     # Not day buckets: every invocation's HoldIndex Query, the run's one watermark Query, and the orphan sweep's
     # reads of the erased-subjects bucket (every shard, when it counts and when it removes; nobody erased here).
-    pages = calls["dynamodb:Query"] - invocations - 1 - SWEEP_READS * keyspace.DAY_SHARDS
+    pages = calls["dynamodb:Query"] - invocations - 1 - SWEEP_READS * day_index.DAY_SHARDS
     return RetentionBench(stored, calls, invocations, pages, pages + removal_transactions(due))
 
 

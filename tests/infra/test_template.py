@@ -15,8 +15,8 @@ import pytest
 from cfnlint.api import lint_file
 
 from chatsphere.config import Config
-from chatsphere.dal.keyspace import interaction_blob_key
 from chatsphere.logic.crypto import PURPOSE, subject_key_context, tenant_hmac_context
+from chatsphere.logic.object_keys import interaction_blob_key
 from infra import template
 
 Doc = dict[str, Any]

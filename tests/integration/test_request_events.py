@@ -142,7 +142,7 @@ def test_a_delivery_to_a_missing_bucket_fails_with_destination_not_found(
     assert "absent" not in error["message"]  # the destination is tenant text: not repeated
     statuses = [e["detail"]["status"] for e in logged(event_log) if e["detail"]["request_id"] == record["request_id"]]
     assert statuses == ["received", "in_progress", "failed"]
-    from chatsphere.dal.keyspace import export_package_key
+    from chatsphere.logic.object_keys import export_package_key
 
     versions = boto3.client("s3").list_object_versions(
         Bucket=aws.refs["DataBucket"], Prefix=export_package_key(tenant, "u-1", record["request_id"])

@@ -274,7 +274,7 @@ def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_noth
     nothing into E's partition or prefix, and the run's counts say what happened."""
     from chatsphere.bootstrap import retention_ports as ports
     from chatsphere.dal import keyspace
-    from chatsphere.logic import retention
+    from chatsphere.logic import object_keys, retention
     from chatsphere.models.retention import RetentionJob
 
     settings(tenant, interactions={"days": 30, "action": "delete"})
@@ -314,7 +314,7 @@ def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_noth
     assert sorted(texts(tenant, "H")) == ["claim 0", "claim 1", "claim 2"] and texts(tenant, "F") == []
     assert partition(aws, tenant, "E") == []  # no activity marker, nothing else
     listed = boto3.client("s3").list_object_versions(
-        Bucket=aws.refs["DataBucket"], Prefix=keyspace.subject_prefix(tenant, "E")
+        Bucket=aws.refs["DataBucket"], Prefix=object_keys.subject_prefix(tenant, "E")
     )
     assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
     held = [i for i in items(aws, "SubjectsTable") if i["pk"]["S"] == keyspace.subject_pk(tenant, "H")]

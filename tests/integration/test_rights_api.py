@@ -324,7 +324,7 @@ def test_export_package_holds_everything_with_checksums(tenant: str, aws: Any, f
     assert expires == timedelta(hours=24)
 
     # The package carries the tag template.yaml's lifecycle rule expires packages by.
-    from chatsphere.dal.keyspace import export_package_key
+    from chatsphere.logic.object_keys import export_package_key
     from infra import template
 
     (rule,) = [

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from chatsphere.dal.keyspace import DAY_SHARDS
+from chatsphere.day_index import DAY_SHARDS
 from chatsphere.logic.analytics import aggregate, suppress
 from chatsphere.logic.retention import buckets, watermark_after
 from chatsphere.models.analytics import TURN_BUCKETS, DailyAggregate

@@ -10,7 +10,7 @@ import pytest
 
 from chatsphere.dal import keyspace
 from chatsphere.errors import Gone
-from chatsphere.logic import deletion, export, intake
+from chatsphere.logic import deletion, export, intake, object_keys
 from chatsphere.logic.reconcile import STORES, ReconcilePorts, reconcile
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.export import ExportIn
@@ -73,7 +73,7 @@ def populate(world: World, tenant: str, subject: str, now: datetime, body: Subje
 def add_package(world: World, tenant: str, subject: str, now: datetime) -> str:
     w = world
     record = export.request_export(w.export, tenant, subject, ExportIn(format="json"), now)
-    w.blobs.write(keyspace.export_package_key(tenant, subject, record.request_id), b"PK\x03\x04 a package")
+    w.blobs.write(object_keys.export_package_key(tenant, subject, record.request_id), b"PK\x03\x04 a package")
     return record.request_id
 
 
@@ -110,7 +110,7 @@ class Backup:
 
 def backup(world: World, tenant: str, subject: str) -> Backup:
     w = world
-    prefix = keyspace.subject_prefix(tenant, subject)
+    prefix = object_keys.subject_prefix(tenant, subject)
     return Backup(
         profile=w.subjects.get_profile(tenant, subject),
         lookups={k: d for (t, s, k), d in w.subjects.lookups.items() if (t, s) == (tenant, subject)},
@@ -142,7 +142,7 @@ def holdings(world: World, tenant: str, subject: str) -> dict[str, int]:
     w = world
     return {
         "items": len(w.subjects.partition_keys(tenant, subject, 10**9)),
-        "objects": len(w.blobs.versions(keyspace.subject_prefix(tenant, subject), 10**9)),
+        "objects": len(w.blobs.versions(object_keys.subject_prefix(tenant, subject), 10**9)),
         "records": len(w.idempotency.record_keys(tenant, subject, 10**9)),
         "key": int(w.data_keys.get(tenant, subject) is not None),
     }
@@ -167,7 +167,7 @@ def test_what_a_restore_brought_back_goes_again_counted_per_store_and_a_rerun_re
     request_id = erase(world, tenant, "u-1", T0 + timedelta(hours=1))
     clock.now = T0 + timedelta(hours=2)
     restore(world, tenant, "u-1", old, key=True)
-    world.blobs.delete(keyspace.export_package_key(tenant, "u-1", "gone"))  # a delete marker came back too
+    world.blobs.delete(object_keys.export_package_key(tenant, "u-1", "gone"))  # a delete marker came back too
     # Its data key came back too (from another backup), so until reconcile runs a lookup finds it
     assert lookup(world, tenant, email="orla@example.org") == ["u-1", "u-2"]
     report = reconcile(ports(world))
@@ -228,9 +228,9 @@ def test_a_new_person_who_reused_the_id_keeps_everything_of_theirs(world: World,
     assert kept.name == "Someone Else"
     listed = intake.list_interactions(world.intake, tenant, "u-1", 10, None)
     assert sorted(i.text[:10] for i in listed.items) == ["L" * 10, "hello from"]
-    prefix = keyspace.subject_prefix(tenant, "u-1")
-    assert keyspace.export_package_key(tenant, "u-1", new_package) in world.blobs.objects
-    assert keyspace.export_package_key(tenant, "u-1", package) not in world.blobs.objects
+    prefix = object_keys.subject_prefix(tenant, "u-1")
+    assert object_keys.export_package_key(tenant, "u-1", new_package) in world.blobs.objects
+    assert object_keys.export_package_key(tenant, "u-1", package) not in world.blobs.objects
     assert sum(k.startswith(prefix) for k in world.blobs.objects) == 2
     assert lookup(world, tenant, phone="+12015550177") == []
     assert lookup(world, tenant, email="else@example.org") == ["u-1"]

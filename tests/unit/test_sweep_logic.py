@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from chatsphere.dal.keyspace import interaction_blob_key
 from chatsphere.logic import sweep
+from chatsphere.logic.object_keys import interaction_blob_key
 from chatsphere.models.common import iso
 from chatsphere.models.items import ProfileItem, TombstoneItem
 from tests.unit.fakes import World

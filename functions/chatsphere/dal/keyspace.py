@@ -1,8 +1,10 @@
-"""Every key in every table and the bucket begins with the tenant, so no key of one tenant can address another's."""
+"""DynamoDB's key layout: every key in every table begins with the tenant, so no key of one tenant can address
+another's. The bucket's layout, which logic needs too, is logic/object_keys.py; the day index's shards and late
+bucket, which both plan by, are chatsphere/day_index.py."""
 
 from __future__ import annotations
 
-import hashlib
+from chatsphere.day_index import LATE, shard_of
 
 INTERACTION_PREFIX = "I#"
 PROFILE_SK = "PROFILE"
@@ -43,14 +45,6 @@ def api_key_sk(key_hash: str) -> str:
     return f"APIKEY#{key_hash}"
 
 
-def subject_prefix(tenant_id: str, subject_id: str) -> str:
-    return f"{subjects_folder(tenant_id)}{subject_id}/"
-
-
-def interaction_blob_key(tenant_id: str, subject_id: str, interaction_id: str) -> str:
-    return f"{subject_prefix(tenant_id, subject_id)}interactions/{interaction_id}"
-
-
 REQUEST_PREFIX = "R#"
 SETTINGS_SK = "SETTINGS"
 POLICY_PREFIX = "POLICY#"
@@ -70,11 +64,6 @@ def policy_version_sk(version: str) -> str:
     return f"POLICYVERSION#{version}"
 
 
-def export_package_key(tenant_id: str, subject_id: str, request_id: str) -> str:
-    """Under the subject's prefix, so erasure removes packages with the rest of the subject's objects."""
-    return f"{subject_prefix(tenant_id, subject_id)}exports/{request_id}.zip"
-
-
 IDEMPOTENCY_SUFFIX = "#idempotency"
 
 
@@ -85,11 +74,6 @@ def idempotency_pk(tenant_id: str, subject_id: str) -> str:
 
 def parse_idempotency_pk(pk: str) -> tuple[str, str] | None:
     return parse_subject_pk(pk.removesuffix(IDEMPOTENCY_SUFFIX)) if pk.endswith(IDEMPOTENCY_SUFFIX) else None
-
-
-def subjects_folder(tenant_id: str) -> str:
-    """Where each subject of a tenant has its own prefix (subject_prefix) in the bucket."""
-    return f"tenants/{tenant_id}/subjects/"
 
 
 TOMBSTONE_PREFIX = "TOMB#"
@@ -107,8 +91,6 @@ def tombstone_sk(subject_hash: str) -> str:
 #   day_sk = <ISO time>#<id>                                  so a Query can stop at a cutoff time
 # A category's days are queried once each, oldest first, after a per-tenant watermark; the late bucket is read
 # on every run, up to the cutoff only. Shards spread one busy day over several index partitions.
-DAY_SHARDS = 4
-LATE = "late"
 DAY_CATEGORIES = {
     "interactions": "I",
     "inactive_profiles": "P",
@@ -116,11 +98,6 @@ DAY_CATEGORIES = {
     "closed_requests": "R",
     "erased_subjects": "E",  # tombstones the orphan sweep has yet to visit (logic/sweep.py), late bucket only
 }
-
-
-def shard_of(item_id: str) -> int:
-    """A stable shard for an item id (never a personal value), spread evenly."""
-    return int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=4).digest(), "big") % DAY_SHARDS
 
 
 def day_pk(tenant_id: str, category: str, day: str, shard: int) -> str:

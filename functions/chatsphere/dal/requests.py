@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chatsphere import day_index
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import (
     DynamoTable,
@@ -210,14 +211,14 @@ class DynamoRequestStore(DynamoTable):
         shard of the `erased_subjects` late bucket (DayIndex), which holds only those not yet swept, then each
         tombstone itself (the index projects its keys alone: day_sk is <deleted_at>#<subject hash>)."""
         hashes: list[str] = []
-        for shard in range(keyspace.DAY_SHARDS):
+        for shard in range(day_index.DAY_SHARDS):
             query: dict[str, Any] = {
                 "TableName": self.table_name,
                 "IndexName": DAY_INDEX,
                 "KeyConditionExpression": "day_pk = :p AND day_sk <= :u",
                 "ExpressionAttributeValues": serialise(
                     {
-                        ":p": keyspace.day_pk(tenant_id, "erased_subjects", keyspace.LATE, shard),
+                        ":p": keyspace.day_pk(tenant_id, "erased_subjects", day_index.LATE, shard),
                         ":u": keyspace.day_sk_bound(upto),
                     }
                 ),

@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chatsphere import day_index
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, is_transaction_conflict, serialise
 from chatsphere.errors import Conflict
@@ -235,13 +236,13 @@ class DynamoRetentionStore:
         profiles = category == "inactive_profiles"
         moved = 0
         for ref in refs:
-            shard = keyspace.shard_of(ref["day_sk"].partition("#")[2])
+            shard = day_index.shard_of(ref["day_sk"].partition("#")[2])
             moved += self._update_existing(
                 table,
                 {"pk": ref["pk"], "sk": ref["sk"]},
                 "SET day_pk = :p REMOVE expires_at",
                 {
-                    ":p": keyspace.day_pk(tenant_id, category, keyspace.LATE, shard),
+                    ":p": keyspace.day_pk(tenant_id, category, day_index.LATE, shard),
                     **(_open_values() if profiles else {}),
                 },
                 names={"#s": "status"} if profiles else None,

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import product
 
-from chatsphere.dal.keyspace import DAY_SHARDS, LATE
+from chatsphere.day_index import DAY_SHARDS, LATE
 from chatsphere.errors import InvalidInput
 from chatsphere.logic.ports import AnalyticsStore, RetentionStore, TenantDirectory
 from chatsphere.models.analytics import OTHER, TURN_RANGES, DailyAggregate, DailyAggregatePage

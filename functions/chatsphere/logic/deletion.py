@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Literal
 
 from chatsphere.config import DELETION_CHUNK
-from chatsphere.dal.keyspace import subject_prefix
 from chatsphere.errors import Conflict, JobError
 from chatsphere.logic.codec import write_profile
+from chatsphere.logic.object_keys import subject_prefix
 from chatsphere.logic.ports import (
     BlobStore,
     DataKeyStore,

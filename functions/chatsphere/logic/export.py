@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
-from chatsphere.dal.keyspace import export_package_key
 from chatsphere.errors import Conflict, InvalidInput, JobError
 from chatsphere.logic.codec import open_interaction, open_profile
 from chatsphere.logic.crypto import Keyring, SubjectCipher
+from chatsphere.logic.object_keys import export_package_key
 from chatsphere.logic.ports import (
     BlobStore,
     EventPublisher,

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from pydantic import BaseModel
 
-from chatsphere.dal.keyspace import interaction_blob_key, interaction_sk
+from chatsphere.dal.keyspace import interaction_sk
 from chatsphere.errors import Conflict, InvalidInput, PayloadTooLarge
 from chatsphere.logic import cursors
 from chatsphere.logic.codec import (
@@ -26,6 +26,7 @@ from chatsphere.logic.codec import (
     write_profile,
 )
 from chatsphere.logic.crypto import Keyring
+from chatsphere.logic.object_keys import interaction_blob_key
 from chatsphere.logic.ports import (
     BlobStore,
     DataKeyStore,

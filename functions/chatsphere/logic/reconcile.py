@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from chatsphere.dal import keyspace
+from chatsphere.logic import object_keys
 from chatsphere.logic.ports import (
     BlobStore,
     DataKeyStore,
@@ -176,9 +177,9 @@ def _find(ports: ReconcilePorts, matcher: _Matcher) -> dict[tuple[str, str], _Fo
 def _find_objects(ports: ReconcilePorts, matcher: _Matcher, found: dict[tuple[str, str], _Found]) -> None:
     """The object versions under each erased subject's prefix, in the tenants that have one."""
     for tenant_id in matcher.erased:
-        for subject_id in ports.blobs.subfolders(keyspace.subjects_folder(tenant_id)):
+        for subject_id in ports.blobs.subfolders(object_keys.subjects_folder(tenant_id)):
             if (hit := _hit(found, matcher, tenant_id, subject_id)) is not None:
-                hit.versions = ports.blobs.dated_versions(keyspace.subject_prefix(tenant_id, subject_id))
+                hit.versions = ports.blobs.dated_versions(object_keys.subject_prefix(tenant_id, subject_id))
 
 
 def _hit(found: dict[tuple[str, str], _Found], matcher: _Matcher, tenant_id: str, subject_id: str) -> _Found | None:
@@ -235,7 +236,7 @@ def _plan(ports: ReconcilePorts, tenant_id: str, subject_id: str, hit: _Found) -
         plan.counts["data_keys"] += 1
     interactions = _plan_items(plan, tenant_id, hit.items, live_profile, deleted_at)
     _plan_records(plan, hit.records, ports.idempotency_lifetime, deleted_at)
-    prefix = keyspace.subject_prefix(tenant_id, subject_id)
+    prefix = object_keys.subject_prefix(tenant_id, subject_id)
     _plan_versions(plan, hit.versions, lambda v: _keeps(ports, tenant_id, v, prefix, deleted_at, *interactions))
     return plan
 

@@ -31,15 +31,8 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from chatsphere.config import RETENTION_CHUNK
-from chatsphere.dal.keyspace import (
-    DAY_SHARDS,
-    INTERACTION_PREFIX,
-    LATE,
-    PROFILE_SK,
-    parse_subject_pk,
-    shard_of,
-    subject_pk,
-)
+from chatsphere.dal.keyspace import INTERACTION_PREFIX, PROFILE_SK, parse_subject_pk, subject_pk
+from chatsphere.day_index import DAY_SHARDS, LATE, shard_of
 from chatsphere.errors import Conflict, DomainError
 from chatsphere.logic import cursors, deletion, sweep
 from chatsphere.logic.ports import (

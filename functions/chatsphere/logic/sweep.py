@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from chatsphere.dal.keyspace import subject_prefix
 from chatsphere.logic.crypto import FORMAT, NONCE_BYTES
+from chatsphere.logic.object_keys import subject_prefix
 from chatsphere.logic.ports import BlobStore, ErasedSubjects, SubjectStore, TenantSecret
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
