@@ -171,7 +171,7 @@ def intake_ports() -> IntakePorts:
         policies=a.tenants,
         events=a.events,
         tombstones=a.tombstones,
-        idempotency=a.idempotency,
+        idempotency_layer=a.idempotency.layer,  # Powertools writes the records; deletion removes them
     )
 
 
