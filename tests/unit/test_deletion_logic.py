@@ -105,7 +105,7 @@ def holdings(w: World, tenant: str, subject: str = SUBJECT) -> dict[str, int]:
         "objects": len(w.blobs.versions(subject_prefix(tenant, subject), 10**9)),
         "records": len(w.idempotency.record_refs(tenant, subject, 10**9)),
         "key": int(w.data_keys.get(tenant, subject) is not None),
-        "indexed": len(w.subjects.find_subjects(tenant, "email", digest)),
+        "indexed": int(subject in w.subjects.find_subjects(tenant, "email", digest)),
     }
 
 
@@ -216,6 +216,16 @@ def test_one_invocation_runs_every_step_in_order_and_completes_with_exact_counts
     assert receipt.verified is True
     assert (receipt.lookup_digests, receipt.held, receipt.kept, receipt.held_by) == ([], [], {}, None)
     assert holdings(world, tenant) == ALL_GONE
+
+
+def test_a_subject_with_only_a_profile_counts_only_its_profile_and_key(world: World, tenant: str) -> None:
+    intake.put_subject(world.intake, tenant, "u-2", SubjectIn(name="Grace"), NOW)
+    job = request(world, tenant, "u-2")
+    assert run_to_end(world, job) == ["done"]
+    zero = dict.fromkeys(REMOVED, 0)
+    assert receipt_of(world, tenant, job).removed == {**zero, "profile": 1, "data_key": 1}
+    assert holdings(world, tenant, "u-2") == ALL_GONE
+    assert holdings(world, tenant) == EVERYTHING_THERE  # the other subject of the tenant keeps everything
 
 
 def test_the_data_key_is_destroyed_before_anything_else_is_removed(world: World, tenant: str) -> None:
