@@ -11,6 +11,10 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when this module is imported
+    from collections.abc import Callable
+
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
     from chatsphere.config import Config
     from chatsphere.dal.api_keys import DynamoApiKeyReader
     from chatsphere.logic.analytics import Analytics
@@ -186,6 +190,14 @@ class Adapters:
         return DynamoIdempotencyRecords(self.config.idempotency_table)
 
     @cached_property
+    def idempotency_layer(self) -> Callable[[str, str], BasePersistenceLayer]:
+        """Powertools' persistence layer over one subject's idempotency records: Powertools writes them, deletion
+        removes them (through `idempotency`)."""
+        from chatsphere.dal.idempotency import DynamoIdempotencyRecords
+
+        return DynamoIdempotencyRecords(self.config.idempotency_table).layer
+
+    @cached_property
     def own_buckets(self) -> frozenset[str]:
         """Every bucket of the stack: never a delivery destination."""
         return self.config.own_buckets
@@ -235,7 +247,7 @@ class Wiring:
             policies=a.policies,
             events=a.events,
             tombstones=a.tombstones,
-            idempotency=a.idempotency,
+            idempotency_layer=a.idempotency_layer,
         )
 
     @cached_property

@@ -10,12 +10,12 @@ import os
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
-from chatsphere.dal import keyspace
 from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.export import export_job, run_export
 from chatsphere.logic.requests import new_request
 from chatsphere.models.common import iso
 from chatsphere.models.items import InteractionItem, ProfileItem, TenantItem
+from chatsphere.models.refs import InteractionPosition
 from chatsphere.models.requests import ExportDetails, ExportFormat, ExportResult, RequestItem
 from chatsphere.models.settings import TenantSettings
 from tests.unit.fakes import FakeBlobStore, FakeSubjectStore, FakeUpload, World
@@ -56,12 +56,12 @@ class _History(FakeSubjectStore):
         )
 
     def list_interactions(
-        self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[InteractionItem], str | None]:
-        start = int(after_sk.rsplit("#", 1)[1], 16) + 1 if after_sk else 0
+        self, tenant_id: str, subject_id: str, limit: int, after: InteractionPosition | None
+    ) -> tuple[list[InteractionItem], InteractionPosition | None]:
+        start = int(after.interaction_id, 16) + 1 if after else 0
         items = [self._item(n) for n in range(start, min(start + limit, self.count))]
         more = start + limit < self.count
-        return items, keyspace.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more else None
+        return items, InteractionPosition(items[-1].occurred_at, items[-1].interaction_id) if more else None
 
 
 class _DiscardingBlobs(FakeBlobStore):

@@ -32,6 +32,7 @@ from chatsphere.models.items import (
     TombstoneItem,
 )
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
+from chatsphere.models.refs import InteractionPosition, ItemRef, RecordRef
 from chatsphere.models.requests import ExportResult, ProfileRecords, RequestItem, as_records
 from chatsphere.models.settings import TenantSettings
 
@@ -93,7 +94,8 @@ class FakeSubjectStore:
     def __init__(self) -> None:
         self.profiles: dict[tuple[str, str], ProfileItem] = {}
         self.lookups: dict[tuple[str, str, IdentifierKind], str] = {}
-        self.interactions: dict[tuple[str, str], dict[str, InteractionItem]] = {}
+        # (tenant, subject) -> (occurred_at, interaction id) -> the interaction: sorted, that is DynamoDB's order
+        self.interactions: dict[tuple[str, str], dict[tuple[str, str], InteractionItem]] = {}
         self.records: list[RequestItem] = []  # the records written in a profile's transaction
         self.requests: FakeRequestStore | None = None  # the RequestsTable a deletion's completion spans (World)
         self.data_keys: FakeDataKeyStore | None = None  # the SubjectKeysTable a new profile's transaction spans (World)
@@ -160,7 +162,7 @@ class FakeSubjectStore:
         if profile is None or profile.status != "active":
             raise Conflict(NOT_ALLOWED)
         stored = self.interactions.setdefault(key, {})
-        sk = keyspace.interaction_sk(item.occurred_at, item.interaction_id)
+        sk = (item.occurred_at, item.interaction_id)
         if sk in stored:
             raise Conflict(NOT_ALLOWED)
         if accepts is not None:
@@ -170,38 +172,37 @@ class FakeSubjectStore:
         stored[sk] = item.model_copy(deep=True)
 
     def list_interactions(
-        self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[InteractionItem], str | None]:
+        self, tenant_id: str, subject_id: str, limit: int, after: InteractionPosition | None
+    ) -> tuple[list[InteractionItem], InteractionPosition | None]:
         """Oldest first (sort key order), reading one past the page as the DAL does."""
         stored = self.interactions.get((tenant_id, subject_id), {})
-        sks = sorted(sk for sk in stored if after_sk is None or sk > after_sk)[: limit + 1]
+        start = (after.occurred_at, after.interaction_id) if after is not None else None
+        sks = sorted(sk for sk in stored if start is None or sk > start)[: limit + 1]
         page = [stored[sk].model_copy(deep=True) for sk in sks[:limit]]
-        next_sk = sks[limit - 1] if len(sks) > limit else None
-        return page, next_sk
+        last = InteractionPosition(*sks[limit - 1]) if len(sks) > limit else None
+        return page, last
 
     # ------------------------------------------------------------ deletion
-    def _partition(self, tenant_id: str, subject_id: str) -> list[str]:
-        """Every sort key of the subject's partition, in DynamoDB's order."""
+    def _partition(self, tenant_id: str, subject_id: str) -> list[ItemRef]:
+        """Every item of the subject's partition, in DynamoDB's order: interactions, lookups, the profile."""
         key = (tenant_id, subject_id)
-        sks = list(self.interactions.get(key, {}))
-        sks += [f"LOOKUP#{kind}" for (t, s, kind) in self.lookups if (t, s) == key]
-        sks += ["PROFILE"] if key in self.profiles else []
-        return sorted(sks)
+        refs = [ItemRef(*key, "interaction", i, at) for at, i in sorted(self.interactions.get(key, {}))]
+        refs += [ItemRef(*key, "lookup", kind) for (t, s, kind) in sorted(self.lookups) if (t, s) == key]
+        refs += [ItemRef(*key, "profile")] if key in self.profiles else []
+        return refs
 
-    def partition_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
-        pk = keyspace.subject_pk(tenant_id, subject_id)
-        return [{"pk": pk, "sk": sk} for sk in self._partition(tenant_id, subject_id)[:limit]]
+    def item_refs(self, tenant_id: str, subject_id: str, limit: int) -> list[ItemRef]:
+        return self._partition(tenant_id, subject_id)[:limit]
 
-    def delete_keys(self, keys: list[dict[str, str]]) -> None:
-        for k in keys:
-            tenant_id, subject_id = _subject_of(k["pk"])
-            sk = k["sk"]
-            if sk == "PROFILE":
-                self.profiles.pop((tenant_id, subject_id), None)
-            elif sk.startswith("LOOKUP#"):
-                self.lookups.pop((tenant_id, subject_id, sk.removeprefix("LOOKUP#")), None)  # type: ignore[arg-type]
-            else:
-                self.interactions.get((tenant_id, subject_id), {}).pop(sk, None)
+    def delete_items(self, refs: list[ItemRef]) -> None:
+        for ref in refs:
+            key = (ref.tenant_id, ref.subject_id)
+            if ref.kind == "profile":
+                self.profiles.pop(key, None)
+            elif ref.kind == "lookup":
+                self.lookups.pop((*key, ref.name), None)  # type: ignore[arg-type]
+            elif ref.kind == "interaction":
+                self.interactions.get(key, {}).pop((ref.at, ref.name), None)
 
     def strip_profile(self, tenant_id: str, subject_id: str) -> None:
         profile = self.profiles[(tenant_id, subject_id)]
@@ -234,20 +235,18 @@ class FakeSubjectStore:
         """Every item's key, the profile's created_at and lookups, an interaction's received_at, a lookup's ipk."""
         owners = set(self.profiles) | set(self.interactions) | {(t, s) for (t, s, _) in self.lookups}
         for tenant_id, subject_id in sorted(owners):
-            pk = keyspace.subject_pk(tenant_id, subject_id)
-            for sk in self._partition(tenant_id, subject_id):
+            for ref in self._partition(tenant_id, subject_id):
                 written: str | None = None
-                ipk: str | None = None
+                digest: str | None = None
                 lookups: dict[str, str] = {}
-                if sk == "PROFILE":
+                if ref.kind == "profile":
                     profile = self.profiles[(tenant_id, subject_id)]
                     written, lookups = profile.created_at, {k: v for k, v in profile.lookups.items()}
-                elif sk.startswith("LOOKUP#"):
-                    kind = sk.removeprefix("LOOKUP#")
-                    ipk = keyspace.identifier_pk(tenant_id, kind, self.lookups[(tenant_id, subject_id, kind)])  # type: ignore[index]
+                elif ref.kind == "lookup":
+                    digest = self.lookups[(tenant_id, subject_id, ref.name)]  # type: ignore[index]
                 else:
-                    written = self.interactions[(tenant_id, subject_id)][sk].received_at
-                yield StoredRef(tenant_id, subject_id, {"pk": pk, "sk": sk}, written, ipk, lookups)
+                    written = self.interactions[(tenant_id, subject_id)][(ref.at, ref.name)].received_at
+                yield StoredRef(ref, written, digest, lookups)
 
     # ------------------------------------------------------------ for tests
     def all_interactions(self, tenant_id: str, subject_id: str) -> list[InteractionItem]:
@@ -576,25 +575,25 @@ class FakeIdempotencyRecords:
     """IdempotencyTable, one partition per subject, over Powertools' in-memory persistence contract."""
 
     def __init__(self) -> None:
-        self.records: dict[str, dict[str, dict[str, Any]]] = {}  # partition -> sk -> record
+        # (tenant, subject) -> idempotency key -> record
+        self.records: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
 
     def layer(self, tenant_id: str, subject_id: str) -> BasePersistenceLayer:
+        """IntakePorts.idempotency_layer (World.intake)."""
         raise AssertionError("unit tests call add_interaction; the idempotent path is tested against moto")
 
-    def record_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
-        pk = keyspace.idempotency_pk(tenant_id, subject_id)
-        return [{"id": pk, "sk": sk} for sk in sorted(self.records.get(pk, {}))][:limit]
+    def record_refs(self, tenant_id: str, subject_id: str, limit: int) -> list[RecordRef]:
+        names = sorted(self.records.get((tenant_id, subject_id), {}))
+        return [RecordRef(tenant_id, subject_id, name) for name in names][:limit]
 
-    def delete_keys(self, keys: list[dict[str, str]]) -> None:
-        for k in keys:
-            self.records.get(k["id"], {}).pop(k["sk"], None)
+    def delete_records(self, refs: list[RecordRef]) -> None:
+        for ref in refs:
+            self.records.get((ref.tenant_id, ref.subject_id), {}).pop(ref.idempotency_key, None)
 
     def scan(self) -> Iterator[IdempotencyRef]:
-        for pk in sorted(self.records):
-            owner = keyspace.parse_idempotency_pk(pk)
-            for sk, record in sorted(self.records[pk].items()):
-                if owner is not None:
-                    yield IdempotencyRef(owner[0], owner[1], {"id": pk, "sk": sk}, record.get("expiration"))
+        for (tenant_id, subject_id), records in sorted(self.records.items()):
+            for name, record in sorted(records.items()):
+                yield IdempotencyRef(RecordRef(tenant_id, subject_id, name), record.get("expiration"))
 
 
 Job = TypeVar("Job", bound=BaseModel)
@@ -622,12 +621,6 @@ class FakeEventPublisher:
 
     def of_type(self, detail_type: str) -> list[dict[str, str]]:
         return [detail for kind, detail in self.published if kind == detail_type]
-
-
-def _subject_of(pk: str) -> tuple[str, str]:
-    """(tenant, subject) of T#<tenant>#S#<subject>."""
-    tenant, _, subject = pk.removeprefix("T#").partition("#S#")
-    return tenant, subject
 
 
 class World:
@@ -675,6 +668,7 @@ class World:
             deletion_jobs=self.deletion_jobs,
             events=self.events,
             idempotency=self.idempotency,
+            idempotency_layer=self.idempotency.layer,
             own_buckets=self.own_buckets,
             **given,
         )

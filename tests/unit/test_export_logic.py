@@ -16,6 +16,7 @@ from chatsphere.logic import export, intake
 from chatsphere.logic.requests import new_request
 from chatsphere.models.export import ExportIn, ExportJob
 from chatsphere.models.items import InteractionItem
+from chatsphere.models.refs import InteractionPosition
 from chatsphere.models.requests import (
     DeletionDetails,
     ExportDetails,
@@ -379,8 +380,8 @@ class _BrokenReads(FakeSubjectStore):
     """Reading the subject's interactions fails (a throttled table, a timeout)."""
 
     def list_interactions(
-        self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[InteractionItem], str | None]:
+        self, tenant_id: str, subject_id: str, limit: int, after: InteractionPosition | None
+    ) -> tuple[list[InteractionItem], InteractionPosition | None]:
         raise TimeoutError("read timed out")
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chatsphere.dal import keyspace
 from chatsphere.errors import Gone
 from chatsphere.logic import deletion, export, intake, object_keys
 from chatsphere.logic.reconcile import STORES, ReconcilePorts, reconcile
@@ -65,9 +64,10 @@ def populate(world: World, tenant: str, subject: str, now: datetime, body: Subje
         message = InteractionIn(conversation_id="c", role="customer", text=text)
         intake.add_interaction(w.intake, tenant, subject, message, now)
     # an idempotency record, as Powertools writes one (its expiry is its write time plus the lifetime)
-    pk = keyspace.idempotency_pk(tenant, subject)
     expiration = int(now.timestamp()) + LIFETIME
-    w.idempotency.records.setdefault(pk, {})[f"interaction#{now.timestamp()}"] = {"expiration": expiration}
+    w.idempotency.records.setdefault((tenant, subject), {})[f"interaction#{now.timestamp()}"] = {
+        "expiration": expiration
+    }
 
 
 def add_package(world: World, tenant: str, subject: str, now: datetime) -> str:
@@ -101,7 +101,7 @@ class Backup:
 
     profile: ProfileItem | None
     lookups: dict[str, str]
-    interactions: dict[str, InteractionItem]
+    interactions: dict[tuple[str, str], InteractionItem]
     objects: dict[str, bytes]
     records: dict[str, dict[str, object]]
     wrapped_key: bytes | None
@@ -116,7 +116,7 @@ def backup(world: World, tenant: str, subject: str) -> Backup:
         lookups={k: d for (t, s, k), d in w.subjects.lookups.items() if (t, s) == (tenant, subject)},
         interactions=copy.deepcopy(w.subjects.interactions.get((tenant, subject), {})),
         objects={k: v for k, v in w.blobs.objects.items() if k.startswith(prefix)},
-        records=copy.deepcopy(w.idempotency.records.get(keyspace.idempotency_pk(tenant, subject), {})),
+        records=copy.deepcopy(w.idempotency.records.get((tenant, subject), {})),
         wrapped_key=w.data_keys.get(tenant, subject),
         key_created=w.data_keys.created.get((tenant, subject)),
     )
@@ -132,7 +132,7 @@ def restore(world: World, tenant: str, subject: str, old: Backup, *, profile: bo
     w.subjects.interactions.setdefault((tenant, subject), {}).update(copy.deepcopy(old.interactions))
     for name, body in old.objects.items():
         w.blobs.write(name, body)
-    w.idempotency.records.setdefault(keyspace.idempotency_pk(tenant, subject), {}).update(copy.deepcopy(old.records))
+    w.idempotency.records.setdefault((tenant, subject), {}).update(copy.deepcopy(old.records))
     if key and old.wrapped_key is not None:
         w.data_keys.rows[(tenant, subject)] = old.wrapped_key
         w.data_keys.created[(tenant, subject)] = old.key_created or ""
@@ -141,9 +141,9 @@ def restore(world: World, tenant: str, subject: str, old: Backup, *, profile: bo
 def holdings(world: World, tenant: str, subject: str) -> dict[str, int]:
     w = world
     return {
-        "items": len(w.subjects.partition_keys(tenant, subject, 10**9)),
+        "items": len(w.subjects.item_refs(tenant, subject, 10**9)),
         "objects": len(w.blobs.versions(object_keys.subject_prefix(tenant, subject), 10**9)),
-        "records": len(w.idempotency.record_keys(tenant, subject, 10**9)),
+        "records": len(w.idempotency.record_refs(tenant, subject, 10**9)),
         "key": int(w.data_keys.get(tenant, subject) is not None),
     }
 

@@ -16,6 +16,7 @@ from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.export import ExportIn, ExportJob
 from chatsphere.models.items import InteractionItem
+from chatsphere.models.refs import InteractionPosition, ItemRef
 from chatsphere.models.requests import Refusal, RequestError, RequestItem
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import InteractionIn, LegalHoldIn, SubjectIn, SubjectPatch
@@ -200,8 +201,8 @@ def test_a_deletion_whose_completion_was_not_published_publishes_it_when_retried
 # ------------------------------------------------------------------ failures say why
 class _BrokenReads(FakeSubjectStore):
     def list_interactions(
-        self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[InteractionItem], str | None]:
+        self, tenant_id: str, subject_id: str, limit: int, after: InteractionPosition | None
+    ) -> tuple[list[InteractionItem], InteractionPosition | None]:
         raise TimeoutError("read timed out")
 
 
@@ -263,7 +264,7 @@ def test_an_erasure_that_fails_on_its_last_attempt_records_why(
     job = request_deletion(world, tenant, subject)
 
     class _Stuck(FakeSubjectStore):
-        def delete_keys(self, keys: list[dict[str, str]]) -> None:
+        def delete_items(self, refs: list[ItemRef]) -> None:
             raise TimeoutError("write timed out")
 
     stuck = _Stuck()

@@ -14,6 +14,7 @@ from chatsphere.dal import keyspace
 from chatsphere.dal.clients import client
 from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure
 from chatsphere.models.reconcile import IdempotencyRef
+from chatsphere.models.refs import RecordRef
 
 
 class ErasureSafePersistenceLayer(DynamoDBPersistenceLayer):
@@ -69,15 +70,21 @@ def persistence_layer(table_name: str, tenant_id: str, subject_id: str) -> Dynam
     )
 
 
+def record_key(ref: RecordRef) -> dict[str, str]:
+    return {"id": keyspace.idempotency_pk(ref.tenant_id, ref.subject_id), "sk": ref.idempotency_key}
+
+
 class DynamoIdempotencyRecords(DynamoTable):
     def layer(self, tenant_id: str, subject_id: str) -> DynamoDBPersistenceLayer:
+        """Intake's persistence layer for one subject (bootstrap hands this method to IntakePorts)."""
         return persistence_layer(self.table_name, tenant_id, subject_id)
 
-    def record_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
-        return self._partition_keys("id", keyspace.idempotency_pk(tenant_id, subject_id), limit)
+    def record_refs(self, tenant_id: str, subject_id: str, limit: int) -> list[RecordRef]:
+        keys = self._partition_keys("id", keyspace.idempotency_pk(tenant_id, subject_id), limit)
+        return [RecordRef(tenant_id, subject_id, k["sk"]) for k in keys]
 
-    def delete_keys(self, keys: list[dict[str, str]]) -> None:
-        self._delete_keys(keys)
+    def delete_records(self, refs: list[RecordRef]) -> None:
+        self._delete_keys([record_key(r) for r in refs])
 
     def scan(self) -> Iterator[IdempotencyRef]:
         """Every record's key and expiry (not its data): a full Scan, for the reconcile command only."""
@@ -95,8 +102,6 @@ class DynamoIdempotencyRecords(DynamoTable):
                 if owner is not None:
                     expires = item.get("expiration")
                     yield IdempotencyRef(
-                        tenant_id=owner[0],
-                        subject_id=owner[1],
-                        key={"id": item["id"], "sk": item["sk"]},
+                        ref=RecordRef(owner[0], owner[1], item["sk"]),
                         expires_at=int(expires) if expires is not None else None,
                     )

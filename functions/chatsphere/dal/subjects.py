@@ -23,9 +23,11 @@ from chatsphere.dal.dynamo import (
 from chatsphere.dal.requests import put_request_op, status_update, tombstone_check_op
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.reconcile import StoredRef
+from chatsphere.models.refs import InteractionPosition, ItemRef
 from chatsphere.models.requests import ProfileRecords, RequestItem, as_records
 
 IDENTIFIER_INDEX = "IdentifierIndex"
+LOOKUP_PREFIX = keyspace.lookup_sk("")
 TRANSACTION_ATTEMPTS = 4
 
 
@@ -50,6 +52,45 @@ def profile_index(profile: ProfileItem) -> dict[str, Any]:
     if profile.legal_hold:
         attributes["held_pk"] = keyspace.held_pk(profile.tenant_id)
     return attributes
+
+
+def item_sk(ref: ItemRef) -> str:
+    """The sort key of the item a ref names (its partition is the subject's)."""
+    if ref.kind == "profile":
+        return keyspace.PROFILE_SK
+    if ref.kind == "interaction":
+        return keyspace.interaction_sk(ref.at, ref.name)
+    if ref.kind == "lookup":
+        return keyspace.lookup_sk(ref.name)
+    if ref.kind == "activity":
+        return keyspace.activity_sk(ref.at)
+    return ref.name
+
+
+def item_ref(tenant_id: str, subject_id: str, sk: str) -> ItemRef:
+    """What the item under sort key `sk` of the subject's partition is (item_sk's inverse)."""
+    if sk == keyspace.PROFILE_SK:
+        return ItemRef(tenant_id, subject_id, "profile")
+    if sk.startswith(keyspace.INTERACTION_PREFIX):
+        occurred_at, _, interaction_id = sk.removeprefix(keyspace.INTERACTION_PREFIX).partition("#")
+        return ItemRef(tenant_id, subject_id, "interaction", interaction_id, occurred_at)
+    if sk.startswith(LOOKUP_PREFIX):
+        return ItemRef(tenant_id, subject_id, "lookup", sk.removeprefix(LOOKUP_PREFIX))
+    if sk.startswith(keyspace.ACTIVITY_PREFIX):
+        return ItemRef(tenant_id, subject_id, "activity", at=sk.removeprefix(keyspace.ACTIVITY_PREFIX))
+    return ItemRef(tenant_id, subject_id, "other", sk)
+
+
+def item_key(ref: ItemRef) -> dict[str, str]:
+    return {"pk": keyspace.subject_pk(ref.tenant_id, ref.subject_id), "sk": item_sk(ref)}
+
+
+def indexed_digest(ref: ItemRef, ipk: str | None) -> str | None:
+    """The keyed hash a lookup item's index key (ipk) holds; None for any other item, or an ipk not of its kind."""
+    if ref.kind != "lookup" or ipk is None:
+        return None
+    prefix = keyspace.identifier_pk(ref.tenant_id, ref.name, "")
+    return ipk.removeprefix(prefix) if ipk.startswith(prefix) else None
 
 
 class DynamoSubjectStore(DynamoTable):
@@ -208,8 +249,8 @@ class DynamoSubjectStore(DynamoTable):
         self._transact([guard, put], "the subject does not take interactions now, or the interaction exists")
 
     def list_interactions(
-        self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[InteractionItem], str | None]:
+        self, tenant_id: str, subject_id: str, limit: int, after: InteractionPosition | None
+    ) -> tuple[list[InteractionItem], InteractionPosition | None]:
         """Oldest first. Reads one item past the page so that the last page says so (no dangling cursor). A Query
         returns at most 1 MB (some 30 texts stored inline): it goes on from where DynamoDB stopped until it has the
         page and one more, or there is no more."""
@@ -220,8 +261,9 @@ class DynamoSubjectStore(DynamoTable):
                 {":pk": keyspace.subject_pk(tenant_id, subject_id), ":prefix": keyspace.INTERACTION_PREFIX}
             ),
         }
-        if after_sk is not None:
-            query["ExclusiveStartKey"] = serialise({"pk": keyspace.subject_pk(tenant_id, subject_id), "sk": after_sk})
+        if after is not None:
+            start = ItemRef(tenant_id, subject_id, "interaction", after.interaction_id, after.occurred_at)
+            query["ExclusiveStartKey"] = serialise(item_key(start))
         raw: list[dict[str, Any]] = []
         while True:
             resp = self._ddb.query(**query, Limit=limit + 1 - len(raw))
@@ -231,16 +273,18 @@ class DynamoSubjectStore(DynamoTable):
             query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         items = [InteractionItem.model_validate(deserialise(i)) for i in raw[:limit]]
         more = len(raw) > limit
-        next_sk = keyspace.interaction_sk(items[-1].occurred_at, items[-1].interaction_id) if more and items else None
-        return items, next_sk
+        last = InteractionPosition(items[-1].occurred_at, items[-1].interaction_id) if more and items else None
+        return items, last
 
     # ------------------------------------------------------------ deletion
-    def partition_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
-        """Up to `limit` keys ({pk, sk}) of everything stored for the subject: profile, lookups, interactions."""
-        return self._partition_keys("pk", keyspace.subject_pk(tenant_id, subject_id), limit)
+    def item_refs(self, tenant_id: str, subject_id: str, limit: int) -> list[ItemRef]:
+        """Up to `limit` of everything stored for the subject (profile, lookups, interactions, markers), in sort-key
+        order: interactions, lookups, and the profile last."""
+        keys = self._partition_keys("pk", keyspace.subject_pk(tenant_id, subject_id), limit)
+        return [item_ref(tenant_id, subject_id, k["sk"]) for k in keys]
 
-    def delete_keys(self, keys: list[dict[str, str]]) -> None:
-        self._delete_keys(keys)
+    def delete_items(self, refs: list[ItemRef]) -> None:
+        self._delete_keys([item_key(r) for r in refs])
 
     def strip_profile(self, tenant_id: str, subject_id: str) -> None:
         self._ddb.update_item(
@@ -273,14 +317,12 @@ class DynamoSubjectStore(DynamoTable):
                 owner = keyspace.parse_subject_pk(item["pk"])
                 if owner is None:
                     continue
-                sk = item["sk"]
-                written = item.get("created_at") if sk == keyspace.PROFILE_SK else item.get("received_at")
+                ref = item_ref(*owner, item["sk"])
+                written = item.get("created_at") if ref.kind == "profile" else item.get("received_at")
                 yield StoredRef(
-                    tenant_id=owner[0],
-                    subject_id=owner[1],
-                    key={"pk": item["pk"], "sk": sk},
-                    written_at=written if sk == keyspace.PROFILE_SK or sk.startswith("I#") else None,
-                    ipk=item.get("ipk"),
+                    ref=ref,
+                    written_at=written if ref.kind in ("profile", "interaction") else None,
+                    digest=indexed_digest(ref, item.get("ipk")),
                     lookups=dict(item.get("lookups") or {}),
                 )
 

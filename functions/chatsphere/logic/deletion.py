@@ -33,6 +33,7 @@ from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.items import IdentifierKind, ProfileItem, TombstoneItem
+from chatsphere.models.refs import ItemRef
 from chatsphere.models.requests import DeletionDetails, DeletionReceipt, RequestItem, RequestRecord, refusal
 from chatsphere.models.subjects import LegalHold
 
@@ -172,19 +173,19 @@ class _Run:
         """The categories a legal hold kept when the inventory was taken (none: everything goes)."""
         return frozenset(self.receipt.held)
 
-    def kept_item(self, sk: str) -> bool:
-        if "interactions" in self.held and sk.startswith("I#"):
+    def kept_item(self, ref: ItemRef) -> bool:
+        if "interactions" in self.held and ref.kind == "interaction":
             return True
-        if "profile" in self.held and (sk == "PROFILE" or sk.startswith("LOOKUP#")):
+        if "profile" in self.held and ref.kind in ("profile", "lookup"):
             return True
-        return sk == "PROFILE" and bool(self.held)  # the hold itself lives on the profile: a shell stays
+        return ref.kind == "profile" and bool(self.held)  # the hold itself lives on the profile: a shell stays
 
     def kept_object(self, key: str) -> bool:
         return "interactions" in self.held and key.startswith(f"{self.prefix}interactions/")
 
-    def removable_keys(self, limit: int) -> list[dict[str, str]]:
-        keys = self.p.subjects.partition_keys(self.tenant_id, self.subject_id, limit + self.kept_count)
-        return [k for k in keys if not self.kept_item(k["sk"])][:limit]
+    def removable_items(self, limit: int) -> list[ItemRef]:
+        refs = self.p.subjects.item_refs(self.tenant_id, self.subject_id, limit + self.kept_count)
+        return [r for r in refs if not self.kept_item(r)][:limit]
 
     def removable_versions(self, limit: int) -> list[tuple[str, str, bool]]:
         found = self.p.blobs.versions(self.prefix, limit + self.kept_objects)
@@ -260,16 +261,16 @@ class _Run:
     def _counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """What this pass removes, added to what an earlier pass removed, and what a hold keeps."""
         p = self.p
-        keys = p.subjects.partition_keys(self.tenant_id, self.subject_id, EVERYTHING)
+        refs = p.subjects.item_refs(self.tenant_id, self.subject_id, EVERYTHING)
         versions = p.blobs.versions(self.prefix, EVERYTHING)
-        gone = [k["sk"] for k in keys if not self.kept_item(k["sk"])]
-        stays = [k["sk"] for k in keys if self.kept_item(k["sk"])]
+        gone = [r for r in refs if not self.kept_item(r)]
+        stays = [r for r in refs if self.kept_item(r)]
         gone_objects = [marker for key, _, marker in versions if not self.kept_object(key)]
         counted = {
             **_by_kind(gone),
             "object_versions": sum(1 for marker in gone_objects if not marker),
             "delete_markers": sum(1 for marker in gone_objects if marker),
-            "idempotency_records": len(p.idempotency.record_keys(self.tenant_id, self.subject_id, EVERYTHING)),
+            "idempotency_records": len(p.idempotency.record_refs(self.tenant_id, self.subject_id, EVERYTHING)),
             "data_key": int(not self.held and p.data_keys.get(self.tenant_id, self.subject_id) is not None),
             "exports_cancelled": sum(1 for r in self._records() if r.type == "export" and r.is_open),
         }
@@ -305,9 +306,9 @@ class _Run:
         return self._remove_items("items")
 
     def _remove_items(self, step: str, **done: object) -> bool:
-        keys = self.removable_keys(self.chunk)
-        self.p.subjects.delete_keys(keys)  # sort-key order: interactions, lookups, and the profile last
-        if len(keys) == self.chunk:
+        refs = self.removable_items(self.chunk)
+        self.p.subjects.delete_items(refs)  # the store's order: interactions, lookups, and the profile last
+        if len(refs) == self.chunk:
             return False
         if self.held and "profile" not in self.held:  # the shell that carries the hold keeps no personal value
             self.p.subjects.strip_profile(self.tenant_id, self.subject_id)
@@ -323,9 +324,9 @@ class _Run:
         return True
 
     def _idempotency(self) -> bool:
-        keys = self.p.idempotency.record_keys(self.tenant_id, self.subject_id, self.chunk)
-        self.p.idempotency.delete_keys(keys)
-        if len(keys) == self.chunk:
+        records = self.p.idempotency.record_refs(self.tenant_id, self.subject_id, self.chunk)
+        self.p.idempotency.delete_records(records)
+        if len(records) == self.chunk:
             return False
         self.step_done("idempotency")
         return True
@@ -333,13 +334,13 @@ class _Run:
     def _swept(self) -> bool:
         """Once more, for writes that passed their status check just before the subject was closed, and a
         package an export that was running may have left: counted as they go (they were not inventoried)."""
-        keys = self.removable_keys(self.chunk)
+        refs = self.removable_items(self.chunk)
         versions = self.removable_versions(self.chunk)
-        if keys or versions:
-            self.p.subjects.delete_keys(keys)
+        if refs or versions:
+            self.p.subjects.delete_items(refs)
             self.p.blobs.delete_versions([(key, version) for key, version, _ in versions])
             removed = dict(self.receipt.removed)
-            removed["swept_items"] = removed.get("swept_items", 0) + len(keys)
+            removed["swept_items"] = removed.get("swept_items", 0) + len(refs)
             removed["swept_object_versions"] = removed.get("swept_object_versions", 0) + len(versions)
             self.save(self.item.model_copy(update={"result": self.receipt.model_copy(update={"removed": removed})}))
             return False  # sweep again until a pass finds nothing
@@ -350,9 +351,9 @@ class _Run:
         """Only an empty read-back of every store the job touched completes the request."""
         p, tenant, subject = self.p, self.tenant_id, self.subject_id
         remaining = {
-            "subject_items": len(self.removable_keys(1)),
+            "subject_items": len(self.removable_items(1)),
             "object_versions": len(self.removable_versions(1)),
-            "idempotency_records": len(p.idempotency.record_keys(tenant, subject, 1)),
+            "idempotency_records": len(p.idempotency.record_refs(tenant, subject, 1)),
             "data_key": int(not self.held and p.data_keys.get(tenant, subject) is not None),
             "identifier_index": 0
             if "profile" in self.held  # a hold on the profile keeps its lookups
@@ -453,14 +454,16 @@ class _Run:
         return self.p.requests.of_subject(self.tenant_id, self.subject_id)
 
 
-def _by_kind(sks: list[str]) -> dict[str, int]:
-    """A partition's sort keys counted by what they hold."""
-    return {
-        "profile": sum(1 for sk in sks if sk == "PROFILE"),
-        "interactions": sum(1 for sk in sks if sk.startswith("I#")),
-        "lookup_items": sum(1 for sk in sks if sk.startswith("LOOKUP#")),
-        "other_items": sum(1 for sk in sks if not sk.startswith(("PROFILE", "I#", "LOOKUP#"))),
-    }
+# What a receipt counts each kind of item as; any other kind (retention's activity markers) is other_items.
+RECEIPT_STORES = {"profile": "profile", "interaction": "interactions", "lookup": "lookup_items"}
+
+
+def _by_kind(refs: list[ItemRef]) -> dict[str, int]:
+    """A partition's items counted by what they hold."""
+    counts = dict.fromkeys(("profile", "interactions", "lookup_items", "other_items"), 0)
+    for ref in refs:
+        counts[RECEIPT_STORES.get(ref.kind, "other_items")] += 1
+    return counts
 
 
 def _kind(entry: str) -> IdentifierKind:

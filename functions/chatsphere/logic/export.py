@@ -35,6 +35,7 @@ from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.export import ExportIn, ExportJob, bucket_of
 from chatsphere.models.items import ProfileItem
+from chatsphere.models.refs import InteractionPosition
 from chatsphere.models.requests import ExportDetails, ExportResult, RequestItem, RequestRecord, refusal
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import PURPOSES, Interaction
@@ -190,7 +191,7 @@ def subject_document(cipher: SubjectCipher, profile: ProfileItem, now: datetime)
 def interactions(
     subjects: SubjectStore, blobs: BlobStore, cipher: SubjectCipher, tenant_id: str, subject_id: str
 ) -> Iterator[Interaction]:
-    after: str | None = None
+    after: InteractionPosition | None = None
     while True:
         items, after = subjects.list_interactions(tenant_id, subject_id, PAGE, after)
         for item in items:

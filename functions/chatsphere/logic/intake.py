@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from pydantic import BaseModel
 
-from chatsphere.dal.keyspace import interaction_sk
-from chatsphere.errors import Conflict, InvalidInput, PayloadTooLarge
+from chatsphere.errors import Conflict, DomainError, InvalidInput, PayloadTooLarge
 from chatsphere.logic import cursors
 from chatsphere.logic.codec import (
     identifier_digest,
@@ -31,7 +31,6 @@ from chatsphere.logic.ports import (
     BlobStore,
     DataKeyStore,
     EventPublisher,
-    IdempotencyRecords,
     PolicyStore,
     SettingsReader,
     SubjectStore,
@@ -42,6 +41,7 @@ from chatsphere.logic.subject_rights import correction
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import PAGE_BYTE_BUDGET, iso, response_bytes
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
+from chatsphere.models.refs import InteractionPosition
 from chatsphere.models.requests import RequestItem
 from chatsphere.models.subjects import (
     MAX_TEXT_BYTES,
@@ -55,6 +55,9 @@ from chatsphere.models.subjects import (
     Subject,
     SubjectIn,
 )
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 INLINE_TEXT_BYTES = 32 * 1024  # longer text goes to S3, transparently to callers
 MAX_ESCAPE_GROWTH = 7  # the most a UTF-8 byte grows in a response: a control character, \u0001 escaped once more
@@ -73,7 +76,8 @@ class IntakePorts:
     policies: PolicyStore  # the policy version in force when an interaction occurred
     events: EventPublisher
     tombstones: Tombstones
-    idempotency: IdempotencyRecords
+    # (tenant id, subject id) -> Powertools' persistence layer for that subject's idempotency records (the DAL's)
+    idempotency_layer: Callable[[str, str], BasePersistenceLayer]
 
 
 # ------------------------------------------------------------------ subjects
@@ -282,16 +286,32 @@ def _cursor_scope(subject_id: str) -> str:
     return f"interactions\n{subject_id}"
 
 
+# A cursor's position reads as the interaction's sort key did when cursors named it (I#<occurred_at>#<id>), so that
+# cursors issued before still name the same place; it is the cursor's own text now, which no store reads.
+POSITION_PREFIX = "I#"
+
+
+def _position_text(position: InteractionPosition) -> str:
+    return f"{POSITION_PREFIX}{position.occurred_at}#{position.interaction_id}"
+
+
+def _position(text: str) -> InteractionPosition:
+    occurred_at, sep, interaction_id = text.removeprefix(POSITION_PREFIX).partition("#")
+    if not text.startswith(POSITION_PREFIX) or not sep:  # signed by us, so never; but never a wrong page either
+        raise DomainError("cursor is not one this API returned for this listing")
+    return InteractionPosition(occurred_at, interaction_id)
+
+
 def list_interactions(
     ports: IntakePorts, tenant_id: str, subject_id: str, limit: int, cursor: str | None
 ) -> InteractionPage:
     scope = _cursor_scope(subject_id)
-    after = cursors.verify(ports.secret(tenant_id), scope, cursor) if cursor else None
+    after = _position(cursors.verify(ports.secret(tenant_id), scope, cursor)) if cursor else None
     ports.tombstones.require(tenant_id, subject_id, ports.subjects.get_profile(tenant_id, subject_id), reading=True)
     cipher = ports.keyring.cipher(tenant_id, subject_id)
     if cipher is None:
         raise ports.tombstones.absent(tenant_id, subject_id)
-    stored, next_sk = ports.subjects.list_interactions(tenant_id, subject_id, limit, after)
+    stored, last = ports.subjects.list_interactions(tenant_id, subject_id, limit, after)
     items: list[Interaction] = []
     size = 0
     for item in stored:
@@ -307,10 +327,10 @@ def list_interactions(
         items.append(opened)
         size += cost
     if len(items) < len(stored):  # the next page starts at the first one left out
-        last = stored[len(items) - 1]
-        next_sk = interaction_sk(last.occurred_at, last.interaction_id)
+        cut = stored[len(items) - 1]
+        last = InteractionPosition(cut.occurred_at, cut.interaction_id)
     return InteractionPage(
-        items=items, next_cursor=cursors.sign(ports.secret(tenant_id), scope, next_sk) if next_sk else None
+        items=items, next_cursor=cursors.sign(ports.secret(tenant_id), scope, _position_text(last)) if last else None
     )
 
 
@@ -353,7 +373,7 @@ def add_interaction_once(
 
     once = idempotent_function(
         data_keyword_argument="request",
-        persistence_store=ports.idempotency.layer(tenant_id, subject_id),
+        persistence_store=ports.idempotency_layer(tenant_id, subject_id),
         config=IDEMPOTENCY,
         key_prefix="interaction",  # within the subject's own partition (T#<tenant>#S#<subject>#idempotency)
     )(record)

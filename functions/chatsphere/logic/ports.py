@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:  # annotations only: the authorizer imports this module and must not load pydantic
-    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
     from pydantic import BaseModel
 
     from chatsphere.models.analytics import DailyAggregate
@@ -24,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: the authorizer imports this module and mu
         TombstoneItem,
     )
     from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
+    from chatsphere.models.refs import InteractionPosition, ItemRef, RecordRef
     from chatsphere.models.requests import ProfileRecords, RequestItem
     from chatsphere.models.retention import (
         Act,
@@ -78,14 +78,18 @@ class SubjectStore(Protocol):
     def add_interaction(self, item: InteractionItem, accepts: str | None = None) -> None: ...
 
     def list_interactions(
-        self, tenant_id: str, subject_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[InteractionItem], str | None]: ...
-
-    def partition_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]:
-        """Up to `limit` keys ({pk, sk}) of the subject's items, whatever they are."""
+        self, tenant_id: str, subject_id: str, limit: int, after: InteractionPosition | None
+    ) -> tuple[list[InteractionItem], InteractionPosition | None]:
+        """Up to `limit` interactions, oldest first, from just after `after`; and the position of the last one
+        if more follow (None on the last page)."""
         ...
 
-    def delete_keys(self, keys: list[dict[str, str]]) -> None: ...
+    def item_refs(self, tenant_id: str, subject_id: str, limit: int) -> list[ItemRef]:
+        """Up to `limit` of the subject's items, whatever they are, in the store's order: interactions before
+        lookups, and the profile last."""
+        ...
+
+    def delete_items(self, refs: list[ItemRef]) -> None: ...
 
     def strip_profile(self, tenant_id: str, subject_id: str) -> None:
         """The profile keeps its status and hold, and loses every sealed value and lookup digest."""
@@ -294,13 +298,12 @@ class ErasedSubjects(Protocol):
 
 
 class IdempotencyRecords(Protocol):
-    """Powertools' idempotency records, one partition per subject."""
+    """Powertools' idempotency records, one partition per subject: what deletion and reconcile remove. (Writing
+    them is Powertools' own, through the persistence layer intake is given: logic/intake.IntakePorts.)"""
 
-    def layer(self, tenant_id: str, subject_id: str) -> BasePersistenceLayer: ...
+    def record_refs(self, tenant_id: str, subject_id: str, limit: int) -> list[RecordRef]: ...
 
-    def record_keys(self, tenant_id: str, subject_id: str, limit: int) -> list[dict[str, str]]: ...
-
-    def delete_keys(self, keys: list[dict[str, str]]) -> None: ...
+    def delete_records(self, refs: list[RecordRef]) -> None: ...
 
     def scan(self) -> Iterator[IdempotencyRef]:
         """Every record of every subject, keys and expiry only: a full Scan, for the reconcile command only."""

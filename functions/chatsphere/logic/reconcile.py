@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from chatsphere.dal import keyspace
 from chatsphere.logic import object_keys
 from chatsphere.logic.ports import (
     BlobStore,
@@ -51,6 +50,7 @@ from chatsphere.logic.tombstones import subject_hash
 from chatsphere.models.common import iso
 from chatsphere.models.items import TombstoneItem
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
+from chatsphere.models.refs import ItemRef, RecordRef
 
 # What is counted, per store; every key is always present in a report, zero or not.
 STORES = (
@@ -212,8 +212,8 @@ class _Matcher:
 class _Plan:
     live: bool = False
     data_key: bool = False
-    items: list[dict[str, str]] = field(default_factory=list)
-    records: list[dict[str, str]] = field(default_factory=list)
+    items: list[ItemRef] = field(default_factory=list)
+    records: list[RecordRef] = field(default_factory=list)
     versions: list[tuple[str, str]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -227,14 +227,14 @@ def _plan(ports: ReconcilePorts, tenant_id: str, subject_id: str, hit: _Found) -
     plan = _Plan()
     deleted_at = hit.tombstone.deleted_at
     assert deleted_at is not None
-    profiles = [i for i in hit.items if i.key["sk"] == keyspace.PROFILE_SK]
+    profiles = [i for i in hit.items if i.ref.kind == "profile"]
     live_profile = next((p for p in profiles if _after(p.written_at, deleted_at)), None)
     key_kept = hit.key is not None and _after(hit.key.created_at, deleted_at)
     plan.live = live_profile is not None or key_kept
     if hit.key is not None and not key_kept:
         plan.data_key = True
         plan.counts["data_keys"] += 1
-    interactions = _plan_items(plan, tenant_id, hit.items, live_profile, deleted_at)
+    interactions = _plan_items(plan, hit.items, live_profile, deleted_at)
     _plan_records(plan, hit.records, ports.idempotency_lifetime, deleted_at)
     prefix = object_keys.subject_prefix(tenant_id, subject_id)
     _plan_versions(plan, hit.versions, lambda v: _keeps(ports, tenant_id, v, prefix, deleted_at, *interactions))
@@ -242,31 +242,36 @@ def _plan(ports: ReconcilePorts, tenant_id: str, subject_id: str, hit: _Found) -
 
 
 def _plan_items(
-    plan: _Plan, tenant_id: str, items: list[StoredRef], live_profile: StoredRef | None, deleted_at: str
+    plan: _Plan, items: list[StoredRef], live_profile: StoredRef | None, deleted_at: str
 ) -> tuple[set[str], set[str]]:
     """The partition's items that go; returns the ids of the interactions kept and of those removed."""
-    own_lookups = {
-        keyspace.identifier_pk(tenant_id, kind, digest)
-        for kind, digest in (live_profile.lookups if live_profile else {}).items()
-    }
+    own_lookups = live_profile.lookups if live_profile else {}
     kept_interactions: set[str] = set()
     removed_interactions: set[str] = set()
     for item in items:
-        sk = item.key["sk"]
-        if sk == keyspace.PROFILE_SK:
+        kind = item.ref.kind
+        if kind == "profile":
             store, keep = "profiles", item is live_profile
-        elif sk.startswith(keyspace.INTERACTION_PREFIX):
+        elif kind == "interaction":
             store, keep = "interactions", _after(item.written_at, deleted_at)
-            (kept_interactions if keep else removed_interactions).add(sk.rpartition("#")[2])
-        elif sk.startswith("LOOKUP#"):
-            store, keep = "lookup_items", plan.live and item.ipk in own_lookups
+            (kept_interactions if keep else removed_interactions).add(item.ref.name)
+        elif kind == "lookup":  # the live profile's own: it indexes the digest the profile holds for its kind
+            own = item.digest is not None and own_lookups.get(item.ref.name) == item.digest
+            store, keep = "lookup_items", plan.live and own
         else:
             store, keep = "other_items", plan.live
         if not keep:
-            plan.items.append(item.key)
+            plan.items.append(item.ref)
             plan.counts[store] += 1
-    plan.items.sort(key=lambda k: k["sk"])  # interactions, lookups, the profile last (as an erasure removes them)
+    plan.items.sort(key=_removal_order)  # interactions, lookups, the profile last (as an erasure removes them)
     return kept_interactions, removed_interactions
+
+
+_REMOVED_BEFORE = {"activity": 0, "other": 0, "interaction": 1, "lookup": 2, "profile": 3}
+
+
+def _removal_order(ref: ItemRef) -> tuple[int, str, str]:
+    return _REMOVED_BEFORE[ref.kind], ref.at, ref.name
 
 
 def _plan_records(plan: _Plan, records: list[IdempotencyRef], lifetime: int, deleted_at: str) -> None:
@@ -275,7 +280,7 @@ def _plan_records(plan: _Plan, records: list[IdempotencyRef], lifetime: int, del
         expires = record.expires_at
         written = iso(datetime.fromtimestamp(expires - lifetime, UTC)) if expires else None
         if not (plan.live and _after(written, deleted_at)):
-            plan.records.append(record.key)
+            plan.records.append(record.ref)
             plan.counts["idempotency_records"] += 1
 
 
@@ -322,10 +327,10 @@ def _apply(ports: ReconcilePorts, tenant_id: str, subject_id: str, plan: _Plan) 
     """The data key first (so that nothing restored opens), then items, records and objects."""
     if plan.data_key:
         ports.data_keys.delete(tenant_id, subject_id)
-    by_partition: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for key in plan.items:
-        by_partition[key["pk"]].append(key)
-    for keys in by_partition.values():
-        ports.subjects.delete_keys(keys)
-    ports.idempotency.delete_keys(plan.records)
+    by_subject: dict[tuple[str, str], list[ItemRef]] = defaultdict(list)
+    for ref in plan.items:
+        by_subject[(ref.tenant_id, ref.subject_id)].append(ref)
+    for refs in by_subject.values():
+        ports.subjects.delete_items(refs)
+    ports.idempotency.delete_records(plan.records)
     ports.blobs.delete_versions(plan.versions)

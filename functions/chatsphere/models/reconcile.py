@@ -8,17 +8,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from chatsphere.models.refs import ItemRef, RecordRef
+
 
 @dataclass(frozen=True)
 class StoredRef:
-    """One item of a subject's partition as a full Scan sees it: its key and when it was written, no value."""
+    """One item of a subject's partition as a full Scan sees it: what it is and when it was written, no value."""
 
-    tenant_id: str
-    subject_id: str
-    key: dict[str, str]  # {pk, sk}
+    ref: ItemRef
     written_at: str | None  # a profile's created_at, an interaction's received_at; None for other items
-    ipk: str | None = None  # a lookup item's index key
+    digest: str | None = None  # the keyed hash a lookup item indexes (its identifier kind is ref.name)
     lookups: dict[str, str] = field(default_factory=dict)  # a profile's digests, kind -> keyed hash
+
+    @property
+    def tenant_id(self) -> str:
+        return self.ref.tenant_id
+
+    @property
+    def subject_id(self) -> str:
+        return self.ref.subject_id
 
 
 @dataclass(frozen=True)
@@ -32,10 +40,16 @@ class StoredKey:
 
 @dataclass(frozen=True)
 class IdempotencyRef:
-    tenant_id: str
-    subject_id: str
-    key: dict[str, str]  # {id, sk}
+    ref: RecordRef
     expires_at: int | None  # epoch seconds, Powertools' `expiration`
+
+    @property
+    def tenant_id(self) -> str:
+        return self.ref.tenant_id
+
+    @property
+    def subject_id(self) -> str:
+        return self.ref.subject_id
 
 
 @dataclass(frozen=True)
