@@ -21,11 +21,6 @@ LATER = NOW + timedelta(minutes=5)
 
 
 @pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
 def tenant(world: World) -> str:
     w = world
     tenant_id = w.new_tenant("Acme")[0]

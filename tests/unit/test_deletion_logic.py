@@ -49,11 +49,6 @@ NOTHING_LEFT = {
 
 
 @pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
 def tenant(world: World) -> str:
     w = world
     tenant_id = w.new_tenant("Acme")[0]

@@ -47,11 +47,6 @@ TEXTS = [
 
 
 @pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
 def tenant(world: World) -> str:
     tenant_id = world.new_tenant("Acme Support")[0]
     settings = TenantSettings(

@@ -23,16 +23,6 @@ KIB = 1024
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
-def tenant(world: World) -> str:
-    return world.new_tenant()[0]
-
-
 def full_profile() -> SubjectIn:
     return SubjectIn(
         name="Ada Lovelace",

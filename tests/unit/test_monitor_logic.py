@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from chatsphere.logic.monitor import STUCK_AFTER, watch_requests
 from chatsphere.logic.requests import finish, new_request
 from chatsphere.models.deletion import DeletionJob
@@ -23,16 +21,6 @@ from tests.unit.fakes import World
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SETTINGS = TenantSettings(deadline_days=30)
-
-
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
-def tenant(world: World) -> str:
-    return world.new_tenant()[0]
 
 
 def add(

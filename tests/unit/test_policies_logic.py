@@ -15,16 +15,6 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 EFFECTIVE = datetime(2025, 4, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
-def tenant(world: World) -> str:
-    return world.new_tenant()[0]
-
-
 def body(version: str = "2025-04", effective_at: datetime = EFFECTIVE, digest: str = "a" * 64) -> PolicyIn:
     return PolicyIn(
         version=version, effective_at=effective_at, url=f"https://acme.example/privacy/{version}", sha256=digest

@@ -19,16 +19,6 @@ LATER = NOW + timedelta(hours=2)
 ADA = SubjectIn(name="Ada Lovelace", email="ada@example.org", phone="+12015550123")
 
 
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
-def tenant(world: World) -> str:
-    return world.new_tenant()[0]
-
-
 def put(world: World, tenant: str, body: SubjectIn, if_match: IfMatch = None, sid: str = "u-1") -> Subject:
     w = world
     subject, _ = intake.put_subject(w.intake, tenant, sid, body, LATER, if_match=if_match)

@@ -30,11 +30,6 @@ KEYS = {"tenant_id", "request_id", "type", "status", "time"}
 
 
 @pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
 def tenant(world: World) -> str:
     tenant_id = world.new_tenant("Acme")[0]
     world.tenants.put_settings(tenant_id, TenantSettings(portability_destinations=[DESTINATION]), "x")

@@ -30,11 +30,6 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
 def tenant(world: World) -> str:
     tenant_id = world.new_tenant()[0]
     world.tenants.put_settings(tenant_id, TenantSettings(deadline_days=30, extension_days=45), "x")

@@ -18,11 +18,6 @@ from tests.unit.fakes import World
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
 @pytest.mark.parametrize("bucket", ["data-bucket", "access-log-bucket"])
 def test_a_destination_in_one_of_the_services_own_buckets_is_refused_and_nothing_stored(
     world: World, bucket: str

@@ -20,16 +20,6 @@ LATER = NOW + timedelta(hours=2)
 
 
 @pytest.fixture
-def world() -> World:
-    return World()
-
-
-@pytest.fixture
-def tenant(world: World) -> str:
-    return world.new_tenant()[0]
-
-
-@pytest.fixture
 def subject(world: World, tenant: str) -> str:
     body = SubjectIn(
         name="Ada Lovelace",

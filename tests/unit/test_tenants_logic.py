@@ -22,11 +22,6 @@ from chatsphere.logic.tenants import (
 from tests.unit.fakes import World
 
 
-@pytest.fixture
-def world() -> World:
-    return World()
-
-
 def test_a_new_tenant_gets_an_api_key_that_is_stored_only_as_a_hash(world: World) -> None:
     # When a tenant is created
     tenant, api_key = world.new_tenant("Acme")
