@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
-from chatsphere.dal import keyspace
 from chatsphere.errors import Conflict
 from chatsphere.logic.codec import IDENTIFIER_KINDS
 from chatsphere.models.items import (
@@ -494,11 +493,10 @@ class FakeRequestStore:
         self.items[(extended.tenant_id, extended.request_id)] = current.model_copy(update=update, deep=True)
 
     def page(
-        self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None
+        self, tenant_id: str, limit: int, after: str | None, status: str | None, type_: str | None
     ) -> tuple[list[RequestItem], str | None]:
         mine = sorted((i for (t, _), i in self.items.items() if t == tenant_id), key=lambda i: i.request_id)
         mine.reverse()
-        after = after_sk.removeprefix(keyspace.REQUEST_PREFIX) if after_sk else None
         rows = [
             i
             for i in mine
@@ -508,7 +506,7 @@ class FakeRequestStore:
         ]
         page = [i.model_copy(deep=True) for i in rows[:limit]]
         more = len(rows) > limit
-        return page, keyspace.request_sk(page[-1].request_id) if more else None
+        return page, page[-1].request_id if more else None
 
     def overdue_page(
         self, tenant_id: str, now: str, limit: int, after: tuple[str, str] | None

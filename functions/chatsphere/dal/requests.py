@@ -268,9 +268,10 @@ class DynamoRequestStore(DynamoTable):
         return serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(request_id)})
 
     def page(
-        self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None
+        self, tenant_id: str, limit: int, after: str | None, status: str | None, type_: str | None
     ) -> tuple[list[RequestItem], str | None]:
-        """Newest first; filters applied in DynamoDB; reads ahead so the last page has no cursor."""
+        """Newest first, after the request id `after`; filters applied in DynamoDB; reads ahead so the last page
+        says so. Returns the page and the id of its last request when more follow."""
         query: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -290,8 +291,8 @@ class DynamoRequestStore(DynamoTable):
             query["FilterExpression"] = " AND ".join(filters)
             query["ExpressionAttributeNames"] = names
         query["ExpressionAttributeValues"] = serialise(values)
-        start = {"pk": keyspace.tenant_pk(tenant_id), "sk": after_sk} if after_sk else None
-        return _collect(self._query_pages(query, start), limit, lambda i: keyspace.request_sk(i.request_id))
+        start = {"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(after)} if after else None
+        return _collect(self._query_pages(query, start), limit, lambda i: i.request_id)
 
     def overdue_page(
         self, tenant_id: str, now: str, limit: int, after: tuple[str, str] | None

@@ -259,7 +259,7 @@ class RequestStore(Protocol):
         ...
 
     def page(
-        self, tenant_id: str, limit: int, after_sk: str | None, status: str | None, type_: str | None
+        self, tenant_id: str, limit: int, after: str | None, status: str | None, type_: str | None
     ) -> tuple[list[RequestItem], str | None]: ...
 
     def overdue_page(

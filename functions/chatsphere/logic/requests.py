@@ -228,7 +228,7 @@ def list_requests(
         last = items[-1] if items and more else None
         next_cursor = _encode(key, {"k": "overdue", "d": last.due_at, "r": last.request_id}) if last else None
     else:
-        after_sk = f"R#{_decode(key, cursor, 'all')['r']}" if cursor else None
-        items, next_sk = ports.requests.page(tenant_id, limit, after_sk, status, type_)
-        next_cursor = _encode(key, {"k": "all", "r": next_sk.removeprefix("R#")}) if next_sk else None
+        after_id = _decode(key, cursor, "all")["r"] if cursor else None
+        items, last_id = ports.requests.page(tenant_id, limit, after_id, status, type_)
+        next_cursor = _encode(key, {"k": "all", "r": last_id}) if last_id else None
     return RequestPage(items=[to_record(ports.blobs, i, now) for i in items], next_cursor=next_cursor)
