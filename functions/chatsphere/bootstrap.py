@@ -11,16 +11,19 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the adapters' modules load when built, not when this module is imported
-    from chatsphere.dal.api_keys import DynamoApiKeyReader
+    from chatsphere.dal.api_keys import DynamoApiKeyReader, DynamoApiKeyStore
     from chatsphere.dal.blobs import S3BlobStore
     from chatsphere.dal.data_keys import DynamoDataKeyStore
     from chatsphere.dal.idempotency import DynamoIdempotencyRecords
     from chatsphere.dal.kms import KmsKeyWrapper
     from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
+    from chatsphere.dal.policies import DynamoPolicyStore
     from chatsphere.dal.requests import DynamoRequestStore
     from chatsphere.dal.retention import DynamoRetentionStore
+    from chatsphere.dal.settings import DynamoSettingsStore
     from chatsphere.dal.subjects import DynamoSubjectStore
-    from chatsphere.dal.tenants import DynamoTenantStore
+    from chatsphere.dal.tenants import DynamoTenantDirectory, DynamoTenantStore
+    from chatsphere.dal.tombstones import DynamoTombstoneStore
     from chatsphere.logic.analytics import Analytics
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.deletion import DeletionPorts
@@ -46,8 +49,12 @@ class Adapters:
     keyring: Keyring
     blobs: S3BlobStore
     tenants: DynamoTenantStore
+    settings: DynamoSettingsStore
+    policies: DynamoPolicyStore
+    directory: DynamoTenantDirectory  # a job's read of its tenant and settings
     secret: TenantSecret
     requests: DynamoRequestStore
+    tombstone_store: DynamoTombstoneStore  # the tombstones themselves, and the sweep's erased subjects
     tombstones: Tombstones
     export_jobs: SqsJobQueue[ExportJob]
     deletion_jobs: SqsJobQueue[DeletionJob]
@@ -67,9 +74,13 @@ def adapters() -> Adapters:
     from chatsphere.dal.data_keys import DynamoDataKeyStore
     from chatsphere.dal.idempotency import DynamoIdempotencyRecords
     from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
+    from chatsphere.dal.policies import DynamoPolicyStore
     from chatsphere.dal.requests import DynamoRequestStore
     from chatsphere.dal.retention import DynamoRetentionStore
+    from chatsphere.dal.settings import DynamoSettingsStore
     from chatsphere.dal.subjects import DynamoSubjectStore
+    from chatsphere.dal.tenants import DynamoTenantDirectory
+    from chatsphere.dal.tombstones import DynamoTombstoneStore
     from chatsphere.logic.analytics import Analytics
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.tenants import TenantSecrets
@@ -78,9 +89,12 @@ def adapters() -> Adapters:
     config = get_config()
     kms = key_wrapper(config.data_key_id)
     tenants = tenant_store(config.tenants_table)
+    settings = DynamoSettingsStore(config.tenants_table)
+    directory = DynamoTenantDirectory(tenants, settings)
     data_keys = DynamoDataKeyStore(config.subject_keys_table)
     secret = TenantSecrets(tenants, kms).hmac_key
     requests = DynamoRequestStore(config.requests_table)
+    tombstone_store = DynamoTombstoneStore(config.requests_table)
     retention = DynamoRetentionStore(config.subjects_table, config.requests_table, config.tenants_table)
     return Adapters(
         subjects=DynamoSubjectStore(config.subjects_table, config.requests_table, config.subject_keys_table),
@@ -89,14 +103,18 @@ def adapters() -> Adapters:
         keyring=Keyring(data_keys, kms),
         blobs=S3BlobStore(config.data_bucket, config.delivery_role_arn),
         tenants=tenants,
+        settings=settings,
+        policies=DynamoPolicyStore(config.tenants_table),
+        directory=directory,
         secret=secret,
         requests=requests,
-        tombstones=Tombstones(requests, secret),
+        tombstone_store=tombstone_store,
+        tombstones=Tombstones(tombstone_store, secret),
         export_jobs=SqsJobQueue(config.export_queue_url),
         deletion_jobs=SqsJobQueue(config.deletion_queue_url),
         retention_jobs=SqsJobQueue(config.retention_queue_url),
         retention=retention,
-        analytics=Analytics(retention, DynamoAnalyticsStore(config.subjects_table, config.tenants_table), tenants),
+        analytics=Analytics(retention, DynamoAnalyticsStore(config.subjects_table, config.tenants_table), directory),
         events=EventBridgePublisher(config.event_bus_name),
         idempotency=DynamoIdempotencyRecords(config.idempotency_table),
         own_buckets=config.own_buckets,
@@ -113,7 +131,7 @@ def export_ports() -> ExportPorts:
         subjects=a.subjects,
         keyring=a.keyring,
         blobs=a.blobs,
-        tenants=a.tenants,
+        tenants=a.directory,
         events=a.events,
         tombstones=a.tombstones,
         jobs=a.export_jobs,
@@ -134,7 +152,7 @@ def deletion_ports() -> DeletionPorts:
         idempotency=a.idempotency,
         events=a.events,
         tombstones=a.tombstones,
-        settings=a.tenants,
+        settings=a.settings,
         jobs=a.deletion_jobs,
     )
 
@@ -146,13 +164,13 @@ def retention_ports() -> RetentionPorts:
     a = adapters()
     return RetentionPorts(
         store=a.retention,
-        tenants=a.tenants,
+        tenants=a.directory,
         blobs=a.blobs,
         jobs=a.retention_jobs,
         aggregates=a.analytics,
         subjects=a.subjects,
         deletion=deletion_ports(),
-        erased=a.requests,
+        erased=a.tombstone_store,
     )
 
 
@@ -167,8 +185,8 @@ def intake_ports() -> IntakePorts:
         data_keys=a.data_keys,
         blobs=a.blobs,
         secret=a.secret,
-        settings=a.tenants,
-        policies=a.tenants,
+        settings=a.settings,
+        policies=a.policies,
         events=a.events,
         tombstones=a.tombstones,
         idempotency=a.idempotency,
@@ -184,7 +202,7 @@ def subject_rights_ports() -> SubjectRightsPorts:
         subjects=a.subjects,
         keyring=a.keyring,
         secret=a.secret,
-        settings=a.tenants,
+        settings=a.settings,
         events=a.events,
         tombstones=a.tombstones,
         requests=a.requests,
@@ -210,6 +228,13 @@ def tenant_store(table_name: str) -> DynamoTenantStore:
     return DynamoTenantStore(table_name)
 
 
+def api_key_store(table_name: str) -> DynamoApiKeyStore:
+    """The console command's `keys`, which names its table itself."""
+    from chatsphere.dal.api_keys import DynamoApiKeyStore
+
+    return DynamoApiKeyStore(table_name)
+
+
 def key_wrapper(key_id: str) -> KmsKeyWrapper:
     from chatsphere.dal.kms import KmsKeyWrapper
 
@@ -232,6 +257,7 @@ def reconcile_ports(
     from chatsphere.dal.idempotency import DynamoIdempotencyRecords
     from chatsphere.dal.requests import DynamoRequestStore
     from chatsphere.dal.subjects import DynamoSubjectStore
+    from chatsphere.dal.tombstones import DynamoTombstoneStore
     from chatsphere.logic.intake import IDEMPOTENCY
     from chatsphere.logic.reconcile import ReconcilePorts
     from chatsphere.logic.tenants import TenantSecrets
@@ -241,7 +267,7 @@ def reconcile_ports(
     return ReconcilePorts(
         tenants=tenants,
         requests=requests,
-        tombstones=requests,
+        tombstones=DynamoTombstoneStore(requests_table),
         subjects=DynamoSubjectStore(subjects_table, requests_table, subject_keys_table),
         data_keys=DynamoDataKeyStore(subject_keys_table),
         blobs=S3BlobStore(data_bucket),

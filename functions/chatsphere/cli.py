@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chatsphere.bootstrap import key_wrapper, reconcile_ports, tenant_store
+from chatsphere.bootstrap import api_key_store, key_wrapper, reconcile_ports, tenant_store
 from chatsphere.config import Config
 from chatsphere.errors import DomainError
 from chatsphere.logic.tenants import create_api_key, create_tenant, list_api_keys, list_tenants, revoke_api_key
@@ -221,7 +221,7 @@ def _tenants_list(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    store = tenant_store(_tenants_table(args))
+    store = api_key_store(_tenants_table(args))
     if args.action == "create":
         item, api_key = create_api_key(store, args.tenant)
         print(json.dumps({"tenant_id": item.tenant_id, "key_id": item.key_id, "api_key": api_key}))

@@ -137,9 +137,9 @@ def test_the_settings_version_is_the_writes_own_condition(tenant: str) -> None:
     with_processor(tenant)
     assert call("PATCH", "/v1/settings", tenant=tenant, body={"deadline_days": 25}).status == 200
     with pytest.raises(Conflict):
-        adapters().tenants.put_settings(tenant, TenantSettings(), "2026-01-01T00:00:00Z", expected_version=1)
+        adapters().settings.put_settings(tenant, TenantSettings(), "2026-01-01T00:00:00Z", expected_version=1)
     with pytest.raises(Conflict):
-        adapters().tenants.put_settings("t-with-none", TenantSettings(), "2026-01-01T00:00:00Z", expected_version=1)
+        adapters().settings.put_settings("t-with-none", TenantSettings(), "2026-01-01T00:00:00Z", expected_version=1)
     assert settings_now(tenant)[0]["deadline_days"] == 25
 
 

@@ -430,7 +430,7 @@ def test_a_create_refused_by_the_ids_tombstone_stores_neither_profile_nor_key(aw
     running = TombstoneItem(
         tenant_id=tenant, subject_hash=erased_hash(tenant, "u-9"), request_id="r-9", started_at="2026-01-01T00:00:00Z"
     )
-    adapters().requests.put_tombstone(running)
+    adapters().tombstone_store.put_tombstone(running)
     reuse = {"Reuse-Erased-Subject-Id": "true"}
     # When the tenant puts a subject under it, reusing the id or not
     # Then it is 409 erasure-in-progress either way, naming the deletion, and nothing is stored
@@ -440,7 +440,7 @@ def test_a_create_refused_by_the_ids_tombstone_stores_neither_profile_nor_key(aw
         assert r.body["request_id"] == "r-9"
     assert partition(aws, tenant, "u-9") == [] and key_row(aws, tenant, "u-9") is None
     # And once the erasure completed: 410 without the header, still nothing stored; 201 with it, and its own key
-    adapters().requests.put_tombstone(running.model_copy(update={"deleted_at": "2026-01-02T00:00:00Z"}))
+    adapters().tombstone_store.put_tombstone(running.model_copy(update={"deleted_at": "2026-01-02T00:00:00Z"}))
     r = call("PUT", "/v1/subjects/u-9", tenant=tenant, body={"name": "Someone"})
     assert r.status == 410 and r.body["request_id"] == "r-9", r.body
     assert partition(aws, tenant, "u-9") == [] and key_row(aws, tenant, "u-9") is None

@@ -169,7 +169,7 @@ def test_a_destination_stored_before_the_check_is_refused_at_request_and_at_deli
     uri = _own_destinations(aws, victim)[0]
     # Given settings stored by an older version, which did not check destinations
     stale = TenantSettings(portability_destinations=[uri])
-    adapters().tenants.put_settings(attacker, stale, iso(utc_now()))
+    adapters().settings.put_settings(attacker, stale, iso(utc_now()))
     assert call("PUT", "/v1/subjects/b-1", tenant=attacker, body=PERSON).status == 201
     # When the attacker asks for a delivery there, it is refused at once
     r = call("POST", "/v1/subjects/b-1/exports", tenant=attacker, body={"format": "json", "deliver_to": uri})

@@ -26,7 +26,7 @@ def _open_export(tenant: str) -> str:
     from chatsphere.logic.requests import new_request
     from chatsphere.models.requests import ExportDetails
 
-    item = new_request(adapters().tenants.get_settings(tenant), tenant, "u-1", datetime.now(UTC), ExportDetails())
+    item = new_request(adapters().settings.get_settings(tenant), tenant, "u-1", datetime.now(UTC), ExportDetails())
     adapters().requests.create(item)
     return item.request_id
 
@@ -112,7 +112,7 @@ def _export_job_extended_midway(tenant: str, request_id: str) -> tuple[str, Any]
 
     def extend_now(**_: Any) -> None:
         body = ExtensionIn(days=7, reason="complex")
-        requests.extend_request(a.requests, a.tenants, a.blobs, tenant, request_id, body, datetime.now(UTC))
+        requests.extend_request(a.requests, a.settings, a.blobs, tenant, request_id, body, datetime.now(UTC))
 
     client("s3").meta.events.register_first("before-call.s3.CompleteMultipartUpload", extend_now)
     job = ExportJob(tenant_id=tenant, request_id=request_id)

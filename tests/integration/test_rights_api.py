@@ -207,7 +207,7 @@ def test_overdue_open_request_is_listed_and_extension_is_once_and_bounded(tenant
 
     subject(tenant)
     long_ago = datetime.now(UTC) - timedelta(days=40)
-    item = new_request(adapters().tenants.get_settings(tenant), tenant, "u-1", long_ago, ExportDetails())
+    item = new_request(adapters().settings.get_settings(tenant), tenant, "u-1", long_ago, ExportDetails())
     adapters().requests.create(item)
     (overdue,) = records(tenant, "overdue=true")
     assert overdue["request_id"] == item.request_id and overdue["overdue"] is True
@@ -234,7 +234,7 @@ def test_monitor_counts_overdue_and_requeues_lost_exports(tenant: str, aws: Any)
 
     subject(tenant)
     stale = new_request(
-        adapters().tenants.get_settings(tenant), tenant, "u-1", datetime.now(UTC) - timedelta(days=31), ExportDetails()
+        adapters().settings.get_settings(tenant), tenant, "u-1", datetime.now(UTC) - timedelta(days=31), ExportDetails()
     )
     adapters().requests.create(stale)  # its queue message never got sent
     summary = fire(aws, "MonitorFunction")

@@ -119,7 +119,7 @@ def get_request(request_id: RequestId) -> RequestRecord:
 )
 def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
     a = adapters()
-    return requests.extend_request(a.requests, a.tenants, a.blobs, tenant_id(app), request_id, body, utc_now())
+    return requests.extend_request(a.requests, a.settings, a.blobs, tenant_id(app), request_id, body, utc_now())
 
 
 @app.get(
@@ -128,7 +128,7 @@ def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
     responses={**versioned_response(200, "The settings", TenantSettings), **problem_responses()},
 )
 def get_settings() -> Response[Any]:
-    return with_etag(*settings.read_settings(adapters().tenants, tenant_id(app)))
+    return with_etag(*settings.read_settings(adapters().settings, tenant_id(app)))
 
 
 @app.put(
@@ -142,7 +142,7 @@ def get_settings() -> Response[Any]:
 def put_settings(body: TenantSettings, if_match: IfMatchHeader = None) -> Response[Any]:
     a = adapters()
     stored, version = settings.replace_settings(
-        a.tenants, a.own_buckets, tenant_id(app), body, utc_now(), parse_if_match(if_match)
+        a.settings, a.own_buckets, tenant_id(app), body, utc_now(), parse_if_match(if_match)
     )
     return with_etag(stored, version)
 
@@ -161,7 +161,7 @@ def patch_settings(
     a = adapters()
     with merged_body():
         stored, version = settings.patch_settings(
-            a.tenants,
+            a.settings,
             a.own_buckets,
             tenant_id(app),
             body.model_dump(exclude_unset=True),
@@ -182,7 +182,7 @@ def patch_settings(
     },
 )
 def publish_policy(body: PolicyIn) -> Response[Any]:
-    policy, created = policies.publish_policy(adapters().tenants, adapters().events, tenant_id(app), body, utc_now())
+    policy, created = policies.publish_policy(adapters().policies, adapters().events, tenant_id(app), body, utc_now())
     return Response(status_code=201 if created else 200, content_type="application/json", body=to_json(policy))
 
 
@@ -192,7 +192,7 @@ def publish_policy(body: PolicyIn) -> Response[Any]:
     responses={**body_response(200, "The versions", PolicyList), **problem_responses()},
 )
 def list_policies() -> PolicyList:
-    return policies.list_policies(adapters().tenants, tenant_id(app))
+    return policies.list_policies(adapters().policies, tenant_id(app))
 
 
 lambda_handler = api_handler(app)
