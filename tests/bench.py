@@ -118,13 +118,13 @@ def aws_calls() -> list[tuple[str, int, int, str]]:
         clients.reset()
         resolver = provision()
         os.environ.update(function_environment(resolver, "IntakeFunction"))
-        from chatsphere.bootstrap import adapters
+        from chatsphere.bootstrap import wiring
         from chatsphere.config import get_config
         from chatsphere.logic.tenants import create_tenant
 
         get_config.cache_clear()
-        adapters.cache_clear()
-        tenant = create_tenant(adapters().tenants, adapters().kms, "Bench")[0].tenant_id
+        wiring.cache_clear()
+        tenant = create_tenant(wiring().tenants, "Bench")[0].tenant_id
         body = {"name": "Ada", "email": "ada@example.com", "phone": "+14155550100"}
         # Warms the tenant secret cache; its own address, so that the lookup below finds one subject, as its bound says.
         call("PUT", "/v1/subjects/warm", tenant=tenant, body={"email": "warm@example.com"})
@@ -245,14 +245,14 @@ def erasure_calls(n: int) -> Erasure:
         resolver = provision()
         os.environ.update(function_environment(resolver, "DeletionFunction"))
         os.environ.pop("DELETION_CHUNK", None)  # the deployed chunk
-        from chatsphere.bootstrap import adapters
+        from chatsphere.bootstrap import wiring
         from chatsphere.config import get_config
         from chatsphere.logic.tenants import create_tenant
 
         get_config.cache_clear()
-        adapters.cache_clear()
+        wiring.cache_clear()
         assert get_config().deletion_chunk == deletion.CHUNK
-        tenant = create_tenant(adapters().tenants, adapters().kms, "Bench")[0].tenant_id
+        tenant = create_tenant(wiring().tenants, "Bench")[0].tenant_id
         person = {"name": "Ada", "email": "ada@example.com", "phone": "+14155550100"}
         with redirect_stdout(io.StringIO()):
             assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=person).status == 201
@@ -449,13 +449,13 @@ def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
         resolver = provision()
         os.environ.update(function_environment(resolver, "RetentionFunction"))
         os.environ.pop("RETENTION_CHUNK", None)  # the deployed chunk
-        from chatsphere.bootstrap import adapters
+        from chatsphere.bootstrap import wiring
         from chatsphere.config import get_config
         from chatsphere.logic.tenants import create_tenant
 
         get_config.cache_clear()
-        adapters.cache_clear()
-        tenant = create_tenant(adapters().tenants, adapters().kms, "Bench")[0].tenant_id
+        wiring.cache_clear()
+        tenant = create_tenant(wiring().tenants, "Bench")[0].tenant_id
         with redirect_stdout(io.StringIO()):
             body = call("GET", "/v1/settings", tenant=tenant).body
             body["retention"]["interactions"] = {"days": 30, "action": "delete"}
@@ -498,7 +498,7 @@ def retention_calls(stored: int, due: int = RETENTION_DUE) -> RetentionBench:
         for start in range(0, len(items), BATCH):
             puts = [{"PutRequest": {"Item": serialise(i)}} for i in items[start : start + BATCH]]
             assert not ddb.batch_write_item(RequestItems={table: puts}).get("UnprocessedItems")
-        store = adapters().retention
+        store = wiring().adapters.retention_store
         for category in ("interactions", "export_packages", "inactive_profiles", "closed_requests"):
             store.advance_watermark(tenant, category, (due_day - timedelta(days=1)).date().isoformat())
 

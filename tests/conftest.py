@@ -41,7 +41,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         clients.reset()
         get_config.cache_clear()
-        bootstrap.adapters.cache_clear()
+        bootstrap.wiring.cache_clear()
         bootstrap.api_key_reader.cache_clear()
         resolver = provision()
         for name, value in function_environment(resolver, "IntakeFunction").items():
@@ -49,5 +49,5 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield resolver
         clients.reset()
         get_config.cache_clear()
-        bootstrap.adapters.cache_clear()
+        bootstrap.wiring.cache_clear()
         bootstrap.api_key_reader.cache_clear()

@@ -1,214 +1,398 @@
-"""The composition root: the one place where adapters are built, for every entry point (the API handlers,
-the workers, the authorizer, the console command and the local stack).
+"""The composition root: `build(config, **overrides)` wires every capability's ports, for every entry point (the
+API handlers, the workers, the console command, the local stack and the tests; unit tests give fakes as overrides).
 
-Nothing connects at import time, and each builder imports only what its entry point needs, so the
-authorizer's cold start does not pay for the rest."""
+Nothing connects at import time, and nothing is built before it is used: each adapter and each capability's ports
+are built on first use, importing only their own modules, so a handler's cold start pays for what it touches. The
+authorizer alone does not go through it: `api_key_reader()` reads one variable, so that it loads no pydantic."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the adapters' modules load when built, not when this module is imported
-    from chatsphere.dal.api_keys import DynamoApiKeyReader, DynamoApiKeyStore
-    from chatsphere.dal.blobs import S3BlobStore
-    from chatsphere.dal.data_keys import DynamoDataKeyStore
-    from chatsphere.dal.idempotency import DynamoIdempotencyRecords
-    from chatsphere.dal.kms import KmsKeyWrapper
-    from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
-    from chatsphere.dal.policies import DynamoPolicyStore
-    from chatsphere.dal.requests import DynamoRequestStore
-    from chatsphere.dal.retention import DynamoRetentionStore
-    from chatsphere.dal.settings import DynamoSettingsStore
-    from chatsphere.dal.subjects import DynamoSubjectStore
-    from chatsphere.dal.tenants import DynamoTenantDirectory, DynamoTenantStore
-    from chatsphere.dal.tombstones import DynamoTombstoneStore
+if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when this module is imported
+    from chatsphere.config import Config
+    from chatsphere.dal.api_keys import DynamoApiKeyReader
     from chatsphere.logic.analytics import Analytics
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.deletion import DeletionPorts
     from chatsphere.logic.export import ExportPorts
     from chatsphere.logic.intake import IntakePorts
-    from chatsphere.logic.ports import TenantSecret
+    from chatsphere.logic.monitor import MonitorPorts
+    from chatsphere.logic.policies import PoliciesPorts
+    from chatsphere.logic.ports import (
+        AnalyticsStore,
+        ApiKeyStore,
+        BlobStore,
+        DataKeyStore,
+        ErasedSubjects,
+        EventPublisher,
+        IdempotencyRecords,
+        JobQueue,
+        KeyWrapper,
+        PolicyStore,
+        RequestStore,
+        RetentionStore,
+        SettingsStore,
+        SubjectStore,
+        TenantDirectory,
+        TenantSecret,
+        TenantStore,
+        TombstoneStore,
+    )
     from chatsphere.logic.reconcile import ReconcilePorts
+    from chatsphere.logic.requests import RequestsPorts
     from chatsphere.logic.retention import RetentionPorts
+    from chatsphere.logic.settings import SettingsPorts
     from chatsphere.logic.subject_rights import SubjectRightsPorts
+    from chatsphere.logic.tenants import TenantsPorts
     from chatsphere.logic.tombstones import Tombstones
     from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
     from chatsphere.models.retention import RetentionJob
 
 
-@dataclass(frozen=True)
 class Adapters:
-    """Every adapter over AWS. Handlers hand each logic function the few it takes."""
+    """Every adapter, each built from the config on first use, unless given as an override (a fake, in unit tests)."""
 
-    subjects: DynamoSubjectStore
-    kms: KmsKeyWrapper
-    data_keys: DynamoDataKeyStore
-    keyring: Keyring
-    blobs: S3BlobStore
-    tenants: DynamoTenantStore
-    settings: DynamoSettingsStore
-    policies: DynamoPolicyStore
-    directory: DynamoTenantDirectory  # a job's read of its tenant and settings
-    secret: TenantSecret
-    requests: DynamoRequestStore
-    tombstone_store: DynamoTombstoneStore  # the tombstones themselves, and the sweep's erased subjects
-    tombstones: Tombstones
-    export_jobs: SqsJobQueue[ExportJob]
-    deletion_jobs: SqsJobQueue[DeletionJob]
-    retention_jobs: SqsJobQueue[RetentionJob]
-    retention: DynamoRetentionStore
-    analytics: Analytics  # the day index, the aggregates and the tenants' settings
-    events: EventBridgePublisher
-    idempotency: DynamoIdempotencyRecords
-    own_buckets: frozenset[str]  # every bucket of the stack: never a delivery destination
+    def __init__(self, config: Config | None, overrides: dict[str, Any]) -> None:
+        unknown = sorted(set(overrides) - ADAPTERS)
+        if unknown:
+            raise TypeError(f"no adapter named {', '.join(unknown)}")
+        self._config = config
+        self.__dict__.update(overrides)  # a cached_property reads the instance's dict first: the override wins
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            raise TypeError("this adapter was neither given as an override nor can be built without a config")
+        return self._config
+
+    # ------------------------------------------------------------ leaves: one AWS resource each
+    @cached_property
+    def kms(self) -> KeyWrapper:
+        from chatsphere.dal.kms import KmsKeyWrapper
+
+        return KmsKeyWrapper(self.config.data_key_id)
+
+    @cached_property
+    def subjects(self) -> SubjectStore:
+        from chatsphere.dal.subjects import DynamoSubjectStore
+
+        c = self.config
+        return DynamoSubjectStore(c.subjects_table, c.requests_table, c.subject_keys_table)
+
+    @cached_property
+    def data_keys(self) -> DataKeyStore:
+        from chatsphere.dal.data_keys import DynamoDataKeyStore
+
+        return DynamoDataKeyStore(self.config.subject_keys_table)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        from chatsphere.dal.blobs import S3BlobStore
+
+        return S3BlobStore(self.config.data_bucket, self.config.delivery_role_arn)
+
+    @cached_property
+    def tenants(self) -> TenantStore:
+        from chatsphere.dal.tenants import DynamoTenantStore
+
+        return DynamoTenantStore(self.config.tenants_table)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyStore:
+        from chatsphere.dal.api_keys import DynamoApiKeyStore
+
+        return DynamoApiKeyStore(self.config.tenants_table)
+
+    @cached_property
+    def settings(self) -> SettingsStore:
+        from chatsphere.dal.settings import DynamoSettingsStore
+
+        return DynamoSettingsStore(self.config.tenants_table)
+
+    @cached_property
+    def policies(self) -> PolicyStore:
+        from chatsphere.dal.policies import DynamoPolicyStore
+
+        return DynamoPolicyStore(self.config.tenants_table)
+
+    @cached_property
+    def directory(self) -> TenantDirectory:
+        from chatsphere.dal.tenants import DynamoTenantDirectory
+
+        return DynamoTenantDirectory(self.config.tenants_table)
+
+    @cached_property
+    def requests(self) -> RequestStore:
+        from chatsphere.dal.requests import DynamoRequestStore
+
+        return DynamoRequestStore(self.config.requests_table)
+
+    @cached_property
+    def tombstone_store(self) -> TombstoneStore:
+        from chatsphere.dal.tombstones import DynamoTombstoneStore
+
+        return DynamoTombstoneStore(self.config.requests_table)
+
+    @cached_property
+    def erased(self) -> ErasedSubjects:
+        from chatsphere.dal.tombstones import DynamoTombstoneStore
+
+        return DynamoTombstoneStore(self.config.requests_table)
+
+    @cached_property
+    def retention_store(self) -> RetentionStore:
+        from chatsphere.dal.retention import DynamoRetentionStore
+
+        c = self.config
+        return DynamoRetentionStore(c.subjects_table, c.requests_table, c.tenants_table)
+
+    @cached_property
+    def analytics_store(self) -> AnalyticsStore:
+        from chatsphere.dal.analytics import DynamoAnalyticsStore
+
+        return DynamoAnalyticsStore(self.config.subjects_table, self.config.tenants_table)
+
+    @cached_property
+    def export_jobs(self) -> JobQueue[ExportJob]:
+        from chatsphere.dal.messaging import SqsJobQueue
+
+        return SqsJobQueue(self.config.export_queue_url)
+
+    @cached_property
+    def deletion_jobs(self) -> JobQueue[DeletionJob]:
+        from chatsphere.dal.messaging import SqsJobQueue
+
+        return SqsJobQueue(self.config.deletion_queue_url)
+
+    @cached_property
+    def retention_jobs(self) -> JobQueue[RetentionJob]:
+        from chatsphere.dal.messaging import SqsJobQueue
+
+        return SqsJobQueue(self.config.retention_queue_url)
+
+    @cached_property
+    def events(self) -> EventPublisher:
+        from chatsphere.dal.messaging import EventBridgePublisher
+
+        return EventBridgePublisher(self.config.event_bus_name)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyRecords:
+        from chatsphere.dal.idempotency import DynamoIdempotencyRecords
+
+        return DynamoIdempotencyRecords(self.config.idempotency_table)
+
+    @cached_property
+    def own_buckets(self) -> frozenset[str]:
+        """Every bucket of the stack: never a delivery destination."""
+        return self.config.own_buckets
+
+    # ------------------------------------------------------------ services over the leaves
+    @cached_property
+    def keyring(self) -> Keyring:
+        from chatsphere.logic.crypto import Keyring
+
+        return Keyring(self.data_keys, self.kms)
+
+    @cached_property
+    def secret(self) -> TenantSecret:
+        from chatsphere.logic.tenants import TenantSecrets
+
+        return TenantSecrets(self.tenants, self.kms).hmac_key
+
+    @cached_property
+    def tombstones(self) -> Tombstones:
+        from chatsphere.logic.tombstones import Tombstones
+
+        return Tombstones(self.tombstone_store, self.secret)
+
+
+ADAPTERS = frozenset(name for name, value in vars(Adapters).items() if isinstance(value, cached_property))
+
+
+class Wiring:
+    """Each capability's ports over one set of adapters, built on first use."""
+
+    def __init__(self, adapters: Adapters) -> None:
+        self.adapters = adapters
+
+    @cached_property
+    def intake(self) -> IntakePorts:
+        """Subjects, interactions and lookups (IntakeFunction)."""
+        from chatsphere.logic.intake import IntakePorts
+
+        a = self.adapters
+        return IntakePorts(
+            subjects=a.subjects,
+            keyring=a.keyring,
+            data_keys=a.data_keys,
+            blobs=a.blobs,
+            secret=a.secret,
+            settings=a.settings,
+            policies=a.policies,
+            events=a.events,
+            tombstones=a.tombstones,
+            idempotency=a.idempotency,
+        )
+
+    @cached_property
+    def subject_rights(self) -> SubjectRightsPorts:
+        """Correction, objection, deactivation and legal holds (IntakeFunction's subject-rights routes)."""
+        from chatsphere.logic.subject_rights import SubjectRightsPorts
+
+        a = self.adapters
+        return SubjectRightsPorts(
+            subjects=a.subjects,
+            keyring=a.keyring,
+            secret=a.secret,
+            settings=a.settings,
+            events=a.events,
+            tombstones=a.tombstones,
+            requests=a.requests,
+            deletion_jobs=a.deletion_jobs,
+            blobs=a.blobs,
+        )
+
+    @cached_property
+    def export(self) -> ExportPorts:
+        """An export's request (RightsFunction) and its job (ExportFunction)."""
+        from chatsphere.logic.export import ExportPorts
+
+        a = self.adapters
+        return ExportPorts(
+            requests=a.requests,
+            subjects=a.subjects,
+            keyring=a.keyring,
+            blobs=a.blobs,
+            tenants=a.directory,
+            events=a.events,
+            tombstones=a.tombstones,
+            jobs=a.export_jobs,
+            own_buckets=a.own_buckets,
+        )
+
+    @cached_property
+    def deletion(self) -> DeletionPorts:
+        """A deletion's request (IntakeFunction, retention) and its job (DeletionFunction)."""
+        from chatsphere.logic.deletion import DeletionPorts
+
+        a = self.adapters
+        return DeletionPorts(
+            requests=a.requests,
+            subjects=a.subjects,
+            data_keys=a.data_keys,
+            blobs=a.blobs,
+            idempotency=a.idempotency,
+            events=a.events,
+            tombstones=a.tombstones,
+            settings=a.settings,
+            jobs=a.deletion_jobs,
+        )
+
+    @cached_property
+    def retention(self) -> RetentionPorts:
+        """Retention's worker (RetentionFunction) and the console command's `retention run`."""
+        from chatsphere.logic.retention import RetentionPorts
+
+        a = self.adapters
+        return RetentionPorts(
+            store=a.retention_store,
+            tenants=a.directory,
+            blobs=a.blobs,
+            jobs=a.retention_jobs,
+            aggregates=self.analytics,
+            subjects=a.subjects,
+            deletion=self.deletion,
+            erased=a.erased,
+        )
+
+    @cached_property
+    def analytics(self) -> Analytics:
+        """The daily aggregates (AnalyticsFunction, RightsFunction's read, and retention's anonymize)."""
+        from chatsphere.logic.analytics import Analytics
+
+        a = self.adapters
+        return Analytics(a.retention_store, a.analytics_store, a.directory)
+
+    @cached_property
+    def requests(self) -> RequestsPorts:
+        """Reading, listing and extending rights request records (RightsFunction)."""
+        from chatsphere.logic.requests import RequestsPorts
+
+        a = self.adapters
+        return RequestsPorts(requests=a.requests, blobs=a.blobs, secret=a.secret, settings=a.settings)
+
+    @cached_property
+    def settings(self) -> SettingsPorts:
+        """A tenant's settings (RightsFunction)."""
+        from chatsphere.logic.settings import SettingsPorts
+
+        a = self.adapters
+        return SettingsPorts(settings=a.settings, own_buckets=a.own_buckets)
+
+    @cached_property
+    def policies(self) -> PoliciesPorts:
+        """A tenant's policy versions (RightsFunction)."""
+        from chatsphere.logic.policies import PoliciesPorts
+
+        return PoliciesPorts(policies=self.adapters.policies, events=self.adapters.events)
+
+    @cached_property
+    def monitor(self) -> MonitorPorts:
+        """The watch over open requests (MonitorFunction)."""
+        from chatsphere.logic.monitor import MonitorPorts
+
+        a = self.adapters
+        return MonitorPorts(requests=a.requests, export_jobs=a.export_jobs, deletion_jobs=a.deletion_jobs)
+
+    @cached_property
+    def tenants(self) -> TenantsPorts:
+        """Tenants and their API keys (the console command)."""
+        from chatsphere.logic.tenants import TenantsPorts
+
+        a = self.adapters
+        return TenantsPorts(tenants=a.tenants, api_keys=a.api_keys, kms=a.kms)
+
+    @cached_property
+    def reconcile(self) -> ReconcilePorts:
+        """The console command's `reconcile`, after a restore."""
+        from chatsphere.logic.intake import IDEMPOTENCY
+        from chatsphere.logic.reconcile import ReconcilePorts
+
+        a = self.adapters
+        return ReconcilePorts(
+            tenants=a.tenants,
+            requests=a.requests,
+            tombstones=a.tombstone_store,
+            subjects=a.subjects,
+            data_keys=a.data_keys,
+            blobs=a.blobs,
+            idempotency=a.idempotency,
+            secret=a.secret,
+            idempotency_lifetime=IDEMPOTENCY.expires_after_seconds,
+        )
+
+
+def build(config: Config | None = None, **overrides: Any) -> Wiring:
+    """Every capability's ports over adapters built from `config`, but those given by name in `overrides` (see
+    Adapters). Sends AWS calls where the config's `aws` says (the environment's own endpoint and credentials by
+    default): the console command names the local stack's this way instead of editing the environment."""
+    if config is not None:
+        from chatsphere.dal import clients
+
+        clients.use(config.aws)
+    return Wiring(Adapters(config, overrides))
 
 
 @cache
-def adapters() -> Adapters:
+def wiring() -> Wiring:
+    """The functions' wiring, once per cold start, from their environment (template.yaml's Globals)."""
     from chatsphere.config import get_config
-    from chatsphere.dal.analytics import DynamoAnalyticsStore
-    from chatsphere.dal.blobs import S3BlobStore
-    from chatsphere.dal.data_keys import DynamoDataKeyStore
-    from chatsphere.dal.idempotency import DynamoIdempotencyRecords
-    from chatsphere.dal.messaging import EventBridgePublisher, SqsJobQueue
-    from chatsphere.dal.policies import DynamoPolicyStore
-    from chatsphere.dal.requests import DynamoRequestStore
-    from chatsphere.dal.retention import DynamoRetentionStore
-    from chatsphere.dal.settings import DynamoSettingsStore
-    from chatsphere.dal.subjects import DynamoSubjectStore
-    from chatsphere.dal.tenants import DynamoTenantDirectory
-    from chatsphere.dal.tombstones import DynamoTombstoneStore
-    from chatsphere.logic.analytics import Analytics
-    from chatsphere.logic.crypto import Keyring
-    from chatsphere.logic.tenants import TenantSecrets
-    from chatsphere.logic.tombstones import Tombstones
 
-    config = get_config()
-    kms = key_wrapper(config.data_key_id)
-    tenants = tenant_store(config.tenants_table)
-    settings = DynamoSettingsStore(config.tenants_table)
-    directory = DynamoTenantDirectory(tenants, settings)
-    data_keys = DynamoDataKeyStore(config.subject_keys_table)
-    secret = TenantSecrets(tenants, kms).hmac_key
-    requests = DynamoRequestStore(config.requests_table)
-    tombstone_store = DynamoTombstoneStore(config.requests_table)
-    retention = DynamoRetentionStore(config.subjects_table, config.requests_table, config.tenants_table)
-    return Adapters(
-        subjects=DynamoSubjectStore(config.subjects_table, config.requests_table, config.subject_keys_table),
-        kms=kms,
-        data_keys=data_keys,
-        keyring=Keyring(data_keys, kms),
-        blobs=S3BlobStore(config.data_bucket, config.delivery_role_arn),
-        tenants=tenants,
-        settings=settings,
-        policies=DynamoPolicyStore(config.tenants_table),
-        directory=directory,
-        secret=secret,
-        requests=requests,
-        tombstone_store=tombstone_store,
-        tombstones=Tombstones(tombstone_store, secret),
-        export_jobs=SqsJobQueue(config.export_queue_url),
-        deletion_jobs=SqsJobQueue(config.deletion_queue_url),
-        retention_jobs=SqsJobQueue(config.retention_queue_url),
-        retention=retention,
-        analytics=Analytics(retention, DynamoAnalyticsStore(config.subjects_table, config.tenants_table), directory),
-        events=EventBridgePublisher(config.event_bus_name),
-        idempotency=DynamoIdempotencyRecords(config.idempotency_table),
-        own_buckets=config.own_buckets,
-    )
-
-
-def export_ports() -> ExportPorts:
-    """An export's request (RightsFunction) and its job (ExportFunction)."""
-    from chatsphere.logic.export import ExportPorts
-
-    a = adapters()
-    return ExportPorts(
-        requests=a.requests,
-        subjects=a.subjects,
-        keyring=a.keyring,
-        blobs=a.blobs,
-        tenants=a.directory,
-        events=a.events,
-        tombstones=a.tombstones,
-        jobs=a.export_jobs,
-        own_buckets=a.own_buckets,
-    )
-
-
-def deletion_ports() -> DeletionPorts:
-    """A deletion's request (IntakeFunction, retention) and its job (DeletionFunction)."""
-    from chatsphere.logic.deletion import DeletionPorts
-
-    a = adapters()
-    return DeletionPorts(
-        requests=a.requests,
-        subjects=a.subjects,
-        data_keys=a.data_keys,
-        blobs=a.blobs,
-        idempotency=a.idempotency,
-        events=a.events,
-        tombstones=a.tombstones,
-        settings=a.settings,
-        jobs=a.deletion_jobs,
-    )
-
-
-def retention_ports() -> RetentionPorts:
-    """Retention's ports over the adapters: for its worker and the console command's `retention run`."""
-    from chatsphere.logic.retention import RetentionPorts
-
-    a = adapters()
-    return RetentionPorts(
-        store=a.retention,
-        tenants=a.directory,
-        blobs=a.blobs,
-        jobs=a.retention_jobs,
-        aggregates=a.analytics,
-        subjects=a.subjects,
-        deletion=deletion_ports(),
-        erased=a.tombstone_store,
-    )
-
-
-def intake_ports() -> IntakePorts:
-    """Subjects, interactions and lookups (IntakeFunction)."""
-    from chatsphere.logic.intake import IntakePorts
-
-    a = adapters()
-    return IntakePorts(
-        subjects=a.subjects,
-        keyring=a.keyring,
-        data_keys=a.data_keys,
-        blobs=a.blobs,
-        secret=a.secret,
-        settings=a.settings,
-        policies=a.policies,
-        events=a.events,
-        tombstones=a.tombstones,
-        idempotency=a.idempotency,
-    )
-
-
-def subject_rights_ports() -> SubjectRightsPorts:
-    """Correction, objection, deactivation and legal holds (IntakeFunction's subject-rights routes)."""
-    from chatsphere.logic.subject_rights import SubjectRightsPorts
-
-    a = adapters()
-    return SubjectRightsPorts(
-        subjects=a.subjects,
-        keyring=a.keyring,
-        secret=a.secret,
-        settings=a.settings,
-        events=a.events,
-        tombstones=a.tombstones,
-        requests=a.requests,
-        deletion_jobs=a.deletion_jobs,
-        blobs=a.blobs,
-    )
+    return build(get_config())
 
 
 @cache
@@ -219,59 +403,3 @@ def api_key_reader() -> DynamoApiKeyReader:
     from chatsphere.dal.api_keys import DynamoApiKeyReader
 
     return DynamoApiKeyReader(os.environ["TENANTS_TABLE"])
-
-
-def tenant_store(table_name: str) -> DynamoTenantStore:
-    """For the console command too, which names its table itself."""
-    from chatsphere.dal.tenants import DynamoTenantStore
-
-    return DynamoTenantStore(table_name)
-
-
-def api_key_store(table_name: str) -> DynamoApiKeyStore:
-    """The console command's `keys`, which names its table itself."""
-    from chatsphere.dal.api_keys import DynamoApiKeyStore
-
-    return DynamoApiKeyStore(table_name)
-
-
-def key_wrapper(key_id: str) -> KmsKeyWrapper:
-    from chatsphere.dal.kms import KmsKeyWrapper
-
-    return KmsKeyWrapper(key_id)
-
-
-def reconcile_ports(
-    *,
-    tenants_table: str,
-    requests_table: str,
-    subjects_table: str,
-    subject_keys_table: str,
-    idempotency_table: str,
-    data_bucket: str,
-    key_id: str,
-) -> ReconcilePorts:
-    """For the console command's `reconcile`, which names the tables and bucket itself."""
-    from chatsphere.dal.blobs import S3BlobStore
-    from chatsphere.dal.data_keys import DynamoDataKeyStore
-    from chatsphere.dal.idempotency import DynamoIdempotencyRecords
-    from chatsphere.dal.requests import DynamoRequestStore
-    from chatsphere.dal.subjects import DynamoSubjectStore
-    from chatsphere.dal.tombstones import DynamoTombstoneStore
-    from chatsphere.logic.intake import IDEMPOTENCY
-    from chatsphere.logic.reconcile import ReconcilePorts
-    from chatsphere.logic.tenants import TenantSecrets
-
-    tenants = tenant_store(tenants_table)
-    requests = DynamoRequestStore(requests_table)
-    return ReconcilePorts(
-        tenants=tenants,
-        requests=requests,
-        tombstones=DynamoTombstoneStore(requests_table),
-        subjects=DynamoSubjectStore(subjects_table, requests_table, subject_keys_table),
-        data_keys=DynamoDataKeyStore(subject_keys_table),
-        blobs=S3BlobStore(data_bucket),
-        idempotency=DynamoIdempotencyRecords(idempotency_table),
-        secret=TenantSecrets(tenants, key_wrapper(key_id)).hmac_key,
-        idempotency_lifetime=IDEMPOTENCY.expires_after_seconds,
-    )

@@ -33,12 +33,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chatsphere.bootstrap import api_key_store, key_wrapper, reconcile_ports, tenant_store
-from chatsphere.config import Config
+from chatsphere.bootstrap import Wiring, build
+from chatsphere.config import AwsTarget, Config
 from chatsphere.errors import DomainError
 from chatsphere.logic.tenants import create_api_key, create_tenant, list_api_keys, list_tenants, revoke_api_key
 
-# reconcile's names: (argument, environment variable, the template's logical id in the local stack file)
+# reconcile's names: (argument, environment variable, the template's logical id in the local stack file); the
+# environment variable, in lower case, is the Config field it sets
 RECONCILE_NAMES = (
     ("tenants_table", "TENANTS_TABLE", "TenantsTable"),
     ("requests_table", "REQUESTS_TABLE", "RequestsTable"),
@@ -182,46 +183,57 @@ def _read_stack(stack_file: Path) -> dict[str, Any]:
     return stack
 
 
-def _use_local_stack(stack_file: Path) -> dict[str, str]:
-    """Point boto3 at the local stack's AWS; returns the template's physical names (logical id -> name)."""
-    stack = _read_stack(stack_file)
-    os.environ["AWS_ENDPOINT_URL"] = stack["aws_endpoint_url"]
-    for name, value in stack.get("aws_env", {}).items():
-        os.environ.setdefault(name, value)
-    return dict(stack["resources"])
+def _local_target(stack: dict[str, Any]) -> AwsTarget:
+    """The local stack's embedded AWS, with the dummy credentials and region it was started with."""
+    env = stack.get("aws_env", {})
+    return AwsTarget(
+        endpoint_url=str(stack["aws_endpoint_url"]),
+        region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+    )
+
+
+def _local_stack(args: argparse.Namespace) -> tuple[AwsTarget, dict[str, str]]:
+    """With --local, the local stack's AWS and the template's physical names (logical id -> name); else the
+    environment's own AWS and no names."""
+    if not args.local:
+        return AwsTarget(), {}
+    stack = _read_stack(_stack_file(args))
+    return _local_target(stack), dict(stack["resources"])
 
 
 def _tenants_create(args: argparse.Namespace) -> int:
-    if args.local:
-        resources = _use_local_stack(_stack_file(args))
-        args.tenants_table = args.tenants_table or resources.get("TenantsTable")
-        args.key_id = args.key_id or resources.get("DataKey")
-    if not args.tenants_table or not args.key_id:
+    aws, resources = _local_stack(args)
+    tenants_table = args.tenants_table or resources.get("TenantsTable")
+    key_id = args.key_id or resources.get("DataKey")
+    if not tenants_table or not key_id:
         raise UsageError("set --tenants-table and --key-id (or TENANTS_TABLE and DATA_KEY_ID)")
     name = args.name.strip()
     if not 1 <= len(name) <= 128:
         raise UsageError("--name must be 1 to 128 characters")
-    tenant, api_key = create_tenant(tenant_store(args.tenants_table), key_wrapper(args.key_id), name)
+    wiring = build(Config.naming(aws, tenants_table=tenants_table, data_key_id=key_id))
+    tenant, api_key = create_tenant(wiring.tenants, name)
     print(json.dumps({"tenant_id": tenant.tenant_id, "api_key": api_key}))
     return 0
 
 
-def _tenants_table(args: argparse.Namespace) -> str:
-    if args.local:
-        args.tenants_table = args.tenants_table or _use_local_stack(_stack_file(args)).get("TenantsTable")
-    if not args.tenants_table:
+def _tenants_wiring(args: argparse.Namespace) -> Wiring:
+    aws, resources = _local_stack(args)
+    tenants_table = args.tenants_table or resources.get("TenantsTable")
+    if not tenants_table:
         raise UsageError("set --tenants-table (or TENANTS_TABLE, or --local)")
-    return str(args.tenants_table)
+    return build(Config.naming(aws, tenants_table=tenants_table))
 
 
 def _tenants_list(args: argparse.Namespace) -> int:
-    tenants = list_tenants(tenant_store(_tenants_table(args)))
+    tenants = list_tenants(_tenants_wiring(args).tenants)
     print(json.dumps([{"tenant_id": t.tenant_id, "name": t.name, "created_at": t.created_at} for t in tenants]))
     return 0
 
 
 def _keys(args: argparse.Namespace) -> int:
-    store = api_key_store(_tenants_table(args))
+    store = _tenants_wiring(args).tenants
     if args.action == "create":
         item, api_key = create_api_key(store, args.tenant)
         print(json.dumps({"tenant_id": item.tenant_id, "key_id": item.key_id, "api_key": api_key}))
@@ -251,15 +263,12 @@ def _keys(args: argparse.Namespace) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     from chatsphere.logic.reconcile import reconcile
 
-    if args.local:
-        resources = _use_local_stack(_stack_file(args))
-        for dest, _, logical in RECONCILE_NAMES:
-            setattr(args, dest, getattr(args, dest) or resources.get(logical))
-    missing = [env for dest, env, _ in RECONCILE_NAMES if not getattr(args, dest)]
+    aws, resources = _local_stack(args)
+    names = {env.lower(): getattr(args, dest) or resources.get(logical, "") for dest, env, logical in RECONCILE_NAMES}
+    missing = [env for _, env, _ in RECONCILE_NAMES if not names[env.lower()]]
     if missing:
         raise UsageError(f"set {', '.join(missing)} (or the matching flags, or --local)")
-    names: dict[str, Any] = {dest: getattr(args, dest) for dest, _, _ in RECONCILE_NAMES}
-    report = reconcile(reconcile_ports(**names), dry_run=args.dry_run)
+    report = reconcile(build(Config.naming(aws, **names)).reconcile, dry_run=args.dry_run)
     print(json.dumps(report.as_dict(), sort_keys=True))
     return 0
 
@@ -276,32 +285,28 @@ def _as_of(text: str | None, now: datetime) -> datetime:
     return as_of
 
 
-def _retention_environment(args: argparse.Namespace) -> None:
-    """The functions' environment, as the Retention function has it: flags, else the environment, else (--local)
-    the local stack's RetentionFunction environment and AWS endpoint."""
+def _retention_config(args: argparse.Namespace) -> Config:
+    """The functions' configuration, as the Retention function has it: flags, else the environment, else (--local)
+    the local stack's RetentionFunction environment, and (--local) its AWS."""
+    environment: dict[str, str] = {}
+    aws = AwsTarget()
     if args.local:
         stack_file = _stack_file(args)
         stack = _read_stack(stack_file)
         try:
-            environment = dict(stack["functions"][RETENTION_FUNCTION]["environment"])
-        except (KeyError, TypeError, ValueError):
+            environment = {k: str(v) for k, v in stack["functions"][RETENTION_FUNCTION]["environment"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise UsageError(f"the local stack in {stack_file} has no {RETENTION_FUNCTION}; restart it") from None
-        os.environ["AWS_ENDPOINT_URL"] = str(stack["aws_endpoint_url"])
-        for name, value in stack.get("aws_env", {}).items():
-            os.environ.setdefault(name, str(value))
-        for name, value in environment.items():
-            os.environ.setdefault(name, str(value))
-    for env in RETENTION_NAMES:
-        if getattr(args, env):
-            os.environ[env] = getattr(args, env)
-    missing = [env for env in RETENTION_NAMES if not os.environ.get(env)]
+        aws = _local_target(stack)
+    environment.update(os.environ)
+    environment.update({env: getattr(args, env) for env in RETENTION_NAMES if getattr(args, env)})
+    missing = [env for env in RETENTION_NAMES if not environment.get(env)]
     if missing:
         raise UsageError(f"set {', '.join(missing)} (or the matching flags, or --local)")
+    return Config.model_validate({**{k.lower(): v for k, v in environment.items()}, "aws": aws})
 
 
 def _retention_run(args: argparse.Namespace) -> int:
-    from chatsphere import bootstrap
-    from chatsphere.config import get_config
     from chatsphere.logic import retention
     from chatsphere.models.common import iso, utc_now
     from chatsphere.models.retention import RetentionCounts, RetentionJob
@@ -310,17 +315,16 @@ def _retention_run(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of, now)
     if as_of > now and not args.dry_run:
         raise UsageError("--as-of is in the future: only a --dry-run may look ahead")
-    _retention_environment(args)
-    get_config.cache_clear()  # built from the environment just set
-    bootstrap.adapters.cache_clear()
-    tenants = bootstrap.adapters().tenants
+    config = _retention_config(args)
+    wiring = build(config)
+    tenants = wiring.adapters.tenants
     if args.tenant is not None:
         if tenants.get_tenant(args.tenant) is None:
             raise UsageError(f"no tenant {args.tenant}")
         tenant_ids = [args.tenant]
     else:
         tenant_ids = tenants.tenant_ids()
-    ports = bootstrap.retention_ports()
+    ports = wiring.retention
     report: dict[str, dict[str, Any]] = {}
     for tenant_id in tenant_ids:
         if args.dry_run:
@@ -334,7 +338,7 @@ def _retention_run(args: argparse.Namespace) -> int:
         job = RetentionJob(tenant_id=tenant_id, run_id=retention.new_run_id(utc_now()), as_of=iso(as_of))
         outcome = "continue"
         while outcome == "continue":
-            outcome = retention.run_chunk(ports, job, utc_now(), get_config().retention_chunk).outcome
+            outcome = retention.run_chunk(ports, job, utc_now(), config.retention_chunk).outcome
         record = ports.store.get_run(tenant_id, job.run_id)
         counts = record.counts if record else RetentionCounts()
         report[tenant_id] = {

@@ -18,6 +18,18 @@ DELETION_CHUNK = 1000
 RETENTION_CHUNK = 1000
 
 
+class AwsTarget(BaseModel):
+    """Where AWS calls go. Unset fields are boto3's own resolution from the environment, as in the deployed
+    functions; the console command names the local stack's endpoint and dummy credentials here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint_url: str | None = None
+    region_name: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+
 class Config(BaseModel):
     """Every required variable here is set by template.yaml (Globals.Function.Environment) and by the local
     stack; one with a default may be left unset (tests/infra checks both ways)."""
@@ -40,10 +52,18 @@ class Config(BaseModel):
     deletion_chunk: int = Field(default=DELETION_CHUNK, ge=1)
     retention_queue_url: str
     retention_chunk: int = Field(default=RETENTION_CHUNK, ge=1)
+    aws: AwsTarget = AwsTarget()  # never from the environment (no variable is named AWS)
 
     @property
     def own_buckets(self) -> frozenset[str]:
         return frozenset(b for b in self.stack_buckets.split(",") if b)
+
+    @classmethod
+    def naming(cls, aws: AwsTarget, **names: str) -> Config:
+        """A config for a console command that names only the resources it uses; any other name is empty, and an
+        adapter built from it fails at its first AWS call, so the command checks its own names first."""
+        required = {name: "" for name, field in cls.model_fields.items() if field.is_required()}
+        return cls.model_validate({**required, **names, "aws": aws})
 
 
 @lru_cache(maxsize=1)

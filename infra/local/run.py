@@ -180,8 +180,8 @@ def _serve_with(
     output: TextIO,
 ) -> int:
     # Only now: handlers read their settings once, from the environment just set.
-    from chatsphere.dal.kms import KmsKeyWrapper
-    from chatsphere.dal.tenants import DynamoTenantStore
+    from chatsphere.bootstrap import build
+    from chatsphere.config import AwsTarget, Config
     from chatsphere.logic.tenants import create_tenant_with_key
     from infra.local import workers
     from infra.local.gateway import Gateway, LocalServer
@@ -196,10 +196,11 @@ def _serve_with(
     except OSError as exc:
         print(f"run: cannot listen on {HOST}:{port} ({exc.strerror}); set PORT", file=sys.stderr)
         return 1
-    store, kms = DynamoTenantStore(resolver.ref("TenantsTable")), KmsKeyWrapper(resolver.ref("DataKey"))
+    names = {"tenants_table": resolver.ref("TenantsTable"), "data_key_id": resolver.ref("DataKey")}
+    ports = build(Config.naming(AwsTarget(), **names)).tenants  # AWS as use_local_aws set it
     tenants = []
     for name, demo_key in DEMO_TENANTS:
-        tenant, api_key = create_tenant_with_key(store, kms, name, demo_key)
+        tenant, api_key = create_tenant_with_key(ports, name, demo_key)
         tenants.append({"tenant_id": tenant.tenant_id, "name": name, "api_key": api_key})
     state = {
         "api_url": server.url,

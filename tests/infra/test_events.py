@@ -92,11 +92,11 @@ def test_queue_and_schedule_samples_have_their_sources_shape(function: str, name
 
 
 def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.tenants import create_tenant_with_key
     from infra.local import Functions, function_specs
 
-    tenant, _ = create_tenant_with_key(adapters().tenants, adapters().kms, DEMO_NAME, DEMO_KEY)  # as `make run` does
+    tenant, _ = create_tenant_with_key(wiring().tenants, DEMO_NAME, DEMO_KEY)  # as `make run` does
     functions = Functions(function_specs())  # `make invoke`'s runtime: each function's own context
     # A well-formed key of a tenant that exists nowhere: the authorizer denies it, even with the demo tenant there.
     assert functions.invoke("AuthorizerFunction", sample("Authorizer"))["policyDocument"]["Statement"][0] == {
@@ -126,7 +126,7 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
             export_id = json.loads(answers["CreateExport"]["body"])["request_id"]
             function, kind = jobs.pop("ExportJobs")
             assert run_job(function, "ExportJobs", kind, export_id) == {"batchItemFailures": []}
-            record = adapters().requests.get(tenant.tenant_id, export_id)
+            record = wiring().adapters.requests.get(tenant.tenant_id, export_id)
             assert record is not None and record.status == "completed"
         answers[route.event] = functions.invoke(route.function, load(route.event))
     rejected = {
@@ -140,7 +140,7 @@ def test_every_sample_is_accepted_by_its_handler(aws: Any) -> None:
     deletion_id = json.loads(answers["DeleteSubject"]["body"])["request_id"]
     function, kind = jobs.pop("DeletionJobs")
     assert run_job(function, "DeletionJobs", kind, deletion_id) == {"batchItemFailures": []}
-    record = adapters().requests.get(tenant.tenant_id, deletion_id)
+    record = wiring().adapters.requests.get(tenant.tenant_id, deletion_id)
     assert record is not None and record.status == "completed"
     for name, (function, kind) in jobs.items():
         assert run_job(function, name, kind, None) is not None, name

@@ -126,10 +126,10 @@ def call(
 # ------------------------------------------------------------------ tenants and the authorizer
 def new_tenant(name: str = "Acme") -> tuple[str, str]:
     """A tenant made the way the operator CLI makes one: (tenant_id, api_key)."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.tenants import create_tenant
 
-    tenant, api_key = create_tenant(adapters().tenants, adapters().kms, name)
+    tenant, api_key = create_tenant(wiring().tenants, name)
     return tenant.tenant_id, api_key
 
 

@@ -59,7 +59,7 @@ def shared_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resolver]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     clients.reset()
     get_config.cache_clear()
-    bootstrap.adapters.cache_clear()
+    bootstrap.wiring.cache_clear()
     try:
         resolver = provision(boto3.session.Session())
         for name, value in function_environment(resolver, "IntakeFunction").items():
@@ -68,7 +68,7 @@ def shared_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Resolver]:
     finally:
         clients.reset()
         get_config.cache_clear()
-        bootstrap.adapters.cache_clear()
+        bootstrap.wiring.cache_clear()
         server.stop()
 
 
@@ -77,7 +77,7 @@ def _child(task: Callable[..., Any], args: tuple[Any, ...], results: Any, index:
     from chatsphere.dal import clients
 
     clients.reset()  # a fresh container: no connection shared with the parent
-    bootstrap.adapters.cache_clear()
+    bootstrap.wiring.cache_clear()
     try:
         results.put((index, task(*args), None))
     except BaseException:  # reported to the parent, which fails the test

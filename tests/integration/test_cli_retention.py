@@ -90,7 +90,7 @@ def test_a_real_pass_removes_exactly_what_is_due_and_prints_the_runs_counts(aws:
 
 
 def test_a_tenant_whose_run_holds_the_lease_is_reported_skipped(aws: Any, seeded: tuple[str, str]) -> None:
-    from chatsphere.bootstrap import retention_ports as ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic import retention
     from chatsphere.models.common import iso, utc_now
     from chatsphere.models.retention import RetentionJob
@@ -98,7 +98,7 @@ def test_a_tenant_whose_run_holds_the_lease_is_reported_skipped(aws: Any, seeded
     acme, _ = seeded
     now = utc_now()
     job = RetentionJob(tenant_id=acme, run_id=retention.new_run_id(now), as_of=iso(now))
-    assert retention.run_chunk(ports(), job, now, 1).outcome == "continue"  # a scheduled run, still going
+    assert retention.run_chunk(wiring().retention, job, now, 1).outcome == "continue"  # a scheduled run, still going
     left = [texts(acme, s) for s in ("u-1", "u-2", "held")]
     report = retention_run("--tenant", acme)
     assert report["tenants"][acme]["status"] == "skipped" and report["tenants"][acme]["removed"] == {}
@@ -174,6 +174,7 @@ def test_local_takes_the_retention_functions_environment_from_the_stack_file(
     finally:
         clients.reset()
         get_config.cache_clear()
-        bootstrap.adapters.cache_clear()
+        bootstrap.wiring.cache_clear()
     assert status == 1 and err.count("\n") == 1 and "not reachable" in err and "Traceback" not in err
-    assert os.environ["SUBJECTS_TABLE"] == "subjects" and os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+    # The calls went to the stack's endpoint (nothing answers there), and the process's environment is as it was.
+    assert "SUBJECTS_TABLE" not in os.environ and "AWS_ENDPOINT_URL" not in os.environ

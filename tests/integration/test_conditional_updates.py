@@ -19,10 +19,10 @@ MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 
 @pytest.fixture
 def tenant(aws: Any) -> str:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.tenants import create_tenant
 
-    created, _ = create_tenant(adapters().tenants, adapters().kms, "Acme")
+    created, _ = create_tenant(wiring().tenants, "Acme")
     return created.tenant_id
 
 
@@ -86,10 +86,10 @@ def test_null_in_a_settings_patch_puts_the_default_back(tenant: str) -> None:
 def test_a_settings_patch_that_yields_invalid_settings_is_422_and_writes_nothing(
     tenant: str, patch: dict[str, Any]
 ) -> None:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
 
     if "portability_destinations" in patch:
-        patch = {"portability_destinations": [f"s3://{min(adapters().own_buckets)}/x"]}
+        patch = {"portability_destinations": [f"s3://{min(wiring().adapters.own_buckets)}/x"]}
     with_processor(tenant)
     before = settings_now(tenant)
     r = call("PATCH", "/v1/settings", tenant=tenant, body=patch, headers=MERGE_PATCH)
@@ -132,14 +132,16 @@ def test_two_settings_writers_with_the_same_etag_one_wins(tenant: str, method: s
 
 def test_the_settings_version_is_the_writes_own_condition(tenant: str) -> None:
     # A writer that checked version 1 and lost the race to another write: DynamoDB refuses its write.
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
 
     with_processor(tenant)
     assert call("PATCH", "/v1/settings", tenant=tenant, body={"deadline_days": 25}).status == 200
     with pytest.raises(Conflict):
-        adapters().settings.put_settings(tenant, TenantSettings(), "2026-01-01T00:00:00Z", expected_version=1)
+        wiring().adapters.settings.put_settings(tenant, TenantSettings(), "2026-01-01T00:00:00Z", expected_version=1)
     with pytest.raises(Conflict):
-        adapters().settings.put_settings("t-with-none", TenantSettings(), "2026-01-01T00:00:00Z", expected_version=1)
+        wiring().adapters.settings.put_settings(
+            "t-with-none", TenantSettings(), "2026-01-01T00:00:00Z", expected_version=1
+        )
     assert settings_now(tenant)[0]["deadline_days"] == 25
 
 

@@ -214,9 +214,9 @@ def values(subject: str = "u-1") -> SubjectValues:
 
 
 def erased_hash(tenant: str, subject: str) -> str:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
 
-    return adapters().tombstones.hash(tenant, subject)
+    return wiring().adapters.tombstones.hash(tenant, subject)
 
 
 def test_after_an_erasure_no_value_of_the_subject_is_anywhere(aws: Any, tenant: str) -> None:
@@ -282,12 +282,12 @@ class _FailAt:
 
 
 def _run_job(aws: Any, tenant: str, request_id: str) -> str:
-    from chatsphere.bootstrap import deletion_ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic import deletion
     from chatsphere.models.common import utc_now
     from chatsphere.models.deletion import DeletionJob
 
-    ports = deletion_ports()
+    ports = wiring().deletion
     return deletion.run_deletion(ports, DeletionJob(tenant_id=tenant, request_id=request_id), utc_now(), chunk=2)
 
 
@@ -424,13 +424,13 @@ def key_row(aws: Any, tenant: str, subject: str) -> dict[str, Any] | None:
 def test_a_create_refused_by_the_ids_tombstone_stores_neither_profile_nor_key(aws: Any, tenant: str) -> None:
     # Given an id that never had a profile here, whose tombstone says an erasure runs (the create transaction's
     # ConditionCheck, not a read before it, is what refuses it)
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.models.items import TombstoneItem
 
     running = TombstoneItem(
         tenant_id=tenant, subject_hash=erased_hash(tenant, "u-9"), request_id="r-9", started_at="2026-01-01T00:00:00Z"
     )
-    adapters().tombstone_store.put_tombstone(running)
+    wiring().adapters.tombstone_store.put_tombstone(running)
     reuse = {"Reuse-Erased-Subject-Id": "true"}
     # When the tenant puts a subject under it, reusing the id or not
     # Then it is 409 erasure-in-progress either way, naming the deletion, and nothing is stored
@@ -440,7 +440,7 @@ def test_a_create_refused_by_the_ids_tombstone_stores_neither_profile_nor_key(aw
         assert r.body["request_id"] == "r-9"
     assert partition(aws, tenant, "u-9") == [] and key_row(aws, tenant, "u-9") is None
     # And once the erasure completed: 410 without the header, still nothing stored; 201 with it, and its own key
-    adapters().tombstone_store.put_tombstone(running.model_copy(update={"deleted_at": "2026-01-02T00:00:00Z"}))
+    wiring().adapters.tombstone_store.put_tombstone(running.model_copy(update={"deleted_at": "2026-01-02T00:00:00Z"}))
     r = call("PUT", "/v1/subjects/u-9", tenant=tenant, body={"name": "Someone"})
     assert r.status == 410 and r.body["request_id"] == "r-9", r.body
     assert partition(aws, tenant, "u-9") == [] and key_row(aws, tenant, "u-9") is None

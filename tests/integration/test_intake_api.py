@@ -111,13 +111,13 @@ def test_an_interaction_page_stays_within_lambdas_response_limit_and_its_cursors
     tenant: str, subject: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Seven texts of 1 MB were a 7 MB answer, which Lambda refuses (API Gateway: 502)."""
-    from chatsphere.bootstrap import intake_ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic import intake
     from chatsphere.models.common import LAMBDA_PAYLOAD_BYTES, PAGE_BYTE_BUDGET, RESPONSE_OVERHEAD_BYTES, response_bytes
     from chatsphere.models.subjects import Interaction, InteractionIn
 
     # Given seven texts of 1 MB each (seeded in-process: it is the listing under test), one a minute
-    ports, now = intake_ports(), datetime.now(UTC)
+    ports, now = wiring().intake, datetime.now(UTC)
     texts, ids = [chr(ord("a") + n) * 1_000_000 for n in range(7)], []
     for n, text in enumerate(texts):
         body = InteractionIn(
@@ -158,11 +158,11 @@ def test_an_interaction_page_stays_within_lambdas_response_limit_and_its_cursors
 def test_a_page_of_long_inline_texts_goes_past_dynamodbs_1_mb_query_page(tenant: str, subject: str) -> None:
     """A Query reads at most 1 MB: 40 texts of 32 KiB (the most stored inline) take more. The listing must carry on
     from where DynamoDB stopped, not end there with no cursor."""
-    from chatsphere.bootstrap import intake_ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic import intake
     from chatsphere.models.subjects import InteractionIn
 
-    ports, now = intake_ports(), datetime.now(UTC)
+    ports, now = wiring().intake, datetime.now(UTC)
     ids = []
     for n in range(40):
         at = now - timedelta(minutes=40 - n)

@@ -34,13 +34,13 @@ def kms_calls(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Calls:
     invoke, generate, unwrap = runtime.invoke, KmsKeyWrapper.generate, KmsKeyWrapper.unwrap
 
     def invoking(logical_id: str, event: dict[str, Any]) -> Any:
-        bootstrap.adapters.cache_clear()
+        bootstrap.wiring.cache_clear()
         running.append(logical_id)
         try:
             return invoke(logical_id, event)
         finally:
             running.pop()
-            bootstrap.adapters.cache_clear()
+            bootstrap.wiring.cache_clear()
 
     def record(action: str, context: dict[str, str]) -> None:
         if running:  # outside a function: the operator's console command (tenant creation), not a role

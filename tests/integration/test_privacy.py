@@ -118,7 +118,7 @@ def test_no_personal_value_is_stored_in_any_item_or_object_version(acme: tuple[s
 
 
 def test_lookup_index_keys_hold_a_keyed_hash_not_the_identifier(acme: tuple[str, str], aws: Any) -> None:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.crypto import keyed_digest
 
     tenant, _ = acme
@@ -131,7 +131,7 @@ def test_lookup_index_keys_hold_a_keyed_hash_not_the_identifier(acme: tuple[str,
         prefix, digest = ipk.rsplit("#", 1)
         assert prefix == f"T#{tenant}#{kind}"
         # the tenant's own keyed hash of the normalised identifier...
-        assert digest == keyed_digest(adapters().secret(tenant), kind, identifiers[kind])
+        assert digest == keyed_digest(wiring().adapters.secret(tenant), kind, identifiers[kind])
         # ...which nobody without the tenant's secret can compute from a guessed identifier
         for guess in (identifiers[kind], f"{kind}:{identifiers[kind]}", PERSON["email"]):
             assert digest not in (hashlib.sha256(guess.encode()).hexdigest(), hashlib.md5(guess.encode()).hexdigest())  # noqa: S324

@@ -158,7 +158,7 @@ def test_a_destination_in_the_stacks_own_buckets_is_refused_when_settings_are_wr
 
 
 def test_a_destination_stored_before_the_check_is_refused_at_request_and_at_delivery(aws: Any) -> None:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.requests import new_request
     from chatsphere.models.common import iso, utc_now
     from chatsphere.models.requests import ExportDetails
@@ -169,17 +169,17 @@ def test_a_destination_stored_before_the_check_is_refused_at_request_and_at_deli
     uri = _own_destinations(aws, victim)[0]
     # Given settings stored by an older version, which did not check destinations
     stale = TenantSettings(portability_destinations=[uri])
-    adapters().settings.put_settings(attacker, stale, iso(utc_now()))
+    wiring().adapters.settings.put_settings(attacker, stale, iso(utc_now()))
     assert call("PUT", "/v1/subjects/b-1", tenant=attacker, body=PERSON).status == 201
     # When the attacker asks for a delivery there, it is refused at once
     r = call("POST", "/v1/subjects/b-1/exports", tenant=attacker, body={"format": "json", "deliver_to": uri})
     assert r.status == 422
     # and a request recorded before the check is rejected by the job, which writes no package at all
     item = new_request(stale, attacker, "b-1", utc_now(), ExportDetails(deliver_to=uri))
-    adapters().requests.create(item)
+    wiring().adapters.requests.create(item)
     from chatsphere.logic.export import export_job
 
-    adapters().export_jobs.send(export_job(item))
+    wiring().adapters.export_jobs.send(export_job(item))
     drain(aws, "ExportQueue")
     record = call("GET", f"/v1/requests/{item.request_id}", tenant=attacker).body
     assert record["status"] == "rejected" and "own buckets" in record["result"]["reason"]

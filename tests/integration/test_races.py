@@ -22,12 +22,14 @@ PERSON = {"name": "Rae Race", "email": "rae.race@example.org"}
 
 def _open_export(tenant: str) -> str:
     """An export request that stays open (no job is queued for it)."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.requests import new_request
     from chatsphere.models.requests import ExportDetails
 
-    item = new_request(adapters().settings.get_settings(tenant), tenant, "u-1", datetime.now(UTC), ExportDetails())
-    adapters().requests.create(item)
+    item = new_request(
+        wiring().adapters.settings.get_settings(tenant), tenant, "u-1", datetime.now(UTC), ExportDetails()
+    )
+    wiring().adapters.requests.create(item)
     return item.request_id
 
 
@@ -101,22 +103,22 @@ def test_an_interaction_that_passed_its_check_before_a_deactivation_is_not_store
 
 def _export_job_extended_midway(tenant: str, request_id: str) -> tuple[str, Any]:
     """Run the export job; while it builds the package, the request is extended (as by another instance)."""
-    from chatsphere.bootstrap import adapters, export_ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.dal.clients import client
     from chatsphere.logic import requests
     from chatsphere.logic.export import run_export
     from chatsphere.models.export import ExportJob
     from chatsphere.models.requests import ExtensionIn
 
-    a = adapters()
+    a = wiring().adapters
 
     def extend_now(**_: Any) -> None:
         body = ExtensionIn(days=7, reason="complex")
-        requests.extend_request(a.requests, a.settings, a.blobs, tenant, request_id, body, datetime.now(UTC))
+        requests.extend_request(wiring().requests, tenant, request_id, body, datetime.now(UTC))
 
     client("s3").meta.events.register_first("before-call.s3.CompleteMultipartUpload", extend_now)
     job = ExportJob(tenant_id=tenant, request_id=request_id)
-    done = run_export(export_ports(), job, datetime.now(UTC))
+    done = run_export(wiring().export, job, datetime.now(UTC))
     assert done is not None
     return done.status, a.requests.get(tenant, request_id)
 

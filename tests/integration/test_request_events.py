@@ -22,10 +22,10 @@ DESTINATION = "s3://chatsphere-portability-absent/in"
 
 @pytest.fixture
 def tenant(aws: Any) -> str:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.tenants import create_tenant
 
-    created, _ = create_tenant(adapters().tenants, adapters().kms, "Acme")
+    created, _ = create_tenant(wiring().tenants, "Acme")
     return created.tenant_id
 
 
@@ -70,10 +70,10 @@ def test_a_full_export_emits_received_in_progress_completed_in_order_with_ids_on
 
 def test_a_rule_on_the_tenant_id_sees_that_tenant_alone(tenant: str, aws: Any) -> None:
     """The subscription the README gives a tenant: detail-type and its own tenant_id."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.tenants import create_tenant
 
-    other = create_tenant(adapters().tenants, adapters().kms, "Globex")[0].tenant_id
+    other = create_tenant(wiring().tenants, "Globex")[0].tenant_id
     sqs, events = boto3.client("sqs"), boto3.client("events")
     url = sqs.create_queue(QueueName="tenant-webhook-stand-in")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -68,12 +68,12 @@ def deletions(tenant: str) -> list[dict[str, Any]]:
 
 def run_job(tenant: str, request_id: str) -> None:
     """The Deletion function's logic, invocation after invocation (as its continuations are), to the end."""
-    from chatsphere.bootstrap import deletion_ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic import deletion
     from chatsphere.models.common import utc_now
     from chatsphere.models.deletion import DeletionJob
 
-    ports = deletion_ports()
+    ports = wiring().deletion
     job = DeletionJob(tenant_id=tenant, request_id=request_id)
     for _ in range(50):
         if deletion.run_deletion(ports, job, utc_now(), chunk=2) != "continue":
@@ -83,14 +83,14 @@ def run_job(tenant: str, request_id: str) -> None:
 
 def assert_erased(aws: Any, tenant: str) -> None:
     """Every route answers 410 and no store holds any value of the subject (but its keyed hash)."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
 
     drain(aws, "DeletionQueue")  # whatever is queued still: a follow-up, or a message of a record now closed
     assert all(r["status"] in ("completed", "completed_with_exceptions") for r in deletions(tenant))
     assert call("GET", "/v1/subjects/u-1", tenant=tenant).status == 410
     assert call("GET", "/v1/subjects/u-1/interactions", tenant=tenant).status == 410
     values = SubjectValues.from_profile("u-1", PERSON, list(TEXTS))
-    assert_no_residue(values, allowed={adapters().tombstones.hash(tenant, "u-1")}, resolver=aws)
+    assert_no_residue(values, allowed={wiring().adapters.tombstones.hash(tenant, "u-1")}, resolver=aws)
 
 
 def completed_receipt(tenant: str, request_id: str) -> dict[str, Any]:

@@ -96,14 +96,14 @@ def before_act(monkeypatch: pytest.MonkeyPatch, when: Callable[[Any], bool], the
 def run_direct(tenant: str, as_of: datetime, chunk: int = 1000) -> None:
     """One run of one tenant through the real logic and adapters, in this thread (not the local runtime, which
     holds one lock per invocation: a hook inside the run may call the API), continuing as the handler does."""
-    from chatsphere.bootstrap import retention_ports as ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic import retention
     from chatsphere.models.common import iso
     from chatsphere.models.retention import RetentionJob
 
     job = RetentionJob(tenant_id=tenant, run_id=retention.new_run_id(datetime.now(UTC)), as_of=iso(as_of))
     for _ in range(100):
-        result = retention.run_chunk(ports(), job, datetime.now(UTC), chunk)
+        result = retention.run_chunk(wiring().retention, job, datetime.now(UTC), chunk)
         if result.outcome != "continue":
             assert result.outcome == "done", result
             return
@@ -272,7 +272,7 @@ def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_noth
     """The probe's scenario: the chunk's decisions are committed and its act fails once; then subject H is put under
     a legal hold and subject E is erased (completed, verified). The redo deletes none of H's interactions, writes
     nothing into E's partition or prefix, and the run's counts say what happened."""
-    from chatsphere.bootstrap import retention_ports as ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.dal import keyspace
     from chatsphere.logic import object_keys, retention
     from chatsphere.models.retention import RetentionJob
@@ -297,7 +297,7 @@ def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_noth
     monkeypatch.setattr(retention, "act", fails_once)
     job = RetentionJob(tenant_id=tenant, run_id="probe-run", as_of=at(0))
     with pytest.raises(Fault):
-        retention.run_chunk(ports(), job, NOW)
+        retention.run_chunk(wiring().retention, job, NOW)
     assert adapters_run(tenant, "probe-run").pending is not None  # the decisions were committed
     place_hold(tenant, "H", "interactions")
     erasure = call("DELETE", "/v1/subjects/E", tenant=tenant)
@@ -307,7 +307,7 @@ def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_noth
     assert done["status"] == "completed" and done["result"]["verified"], done
     assert partition(aws, tenant, "E") == []
     for _ in range(10):  # the message comes back
-        result = retention.run_chunk(ports(), job, NOW)
+        result = retention.run_chunk(wiring().retention, job, NOW)
         if result.outcome == "done":
             break
         job = job.model_copy(update={"acted": result.acted})
@@ -327,9 +327,9 @@ def test_a_redo_after_a_failed_act_keeps_a_hold_placed_meanwhile_and_writes_noth
 
 
 def adapters_run(tenant: str, run_id: str) -> Any:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
 
-    found = adapters().retention.get_run(tenant, run_id)
+    found = wiring().adapters.retention_store.get_run(tenant, run_id)
     assert found is not None
     return found
 
@@ -373,7 +373,7 @@ def test_a_subject_with_more_due_items_than_one_transaction_holds_takes_several_
 ) -> None:
     """TransactWriteItems holds 100 items: 200 due interactions of one subject go in three conditional writes
     (97, 97, 6 deletes beside the profile's check, the activity marker and the act's record)."""
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.dal import keyspace
     from chatsphere.dal.dynamo import serialise
     from chatsphere.models.retention import REMOVALS_PER_TRANSACTION
@@ -399,7 +399,7 @@ def test_a_subject_with_more_due_items_than_one_transaction_holds_takes_several_
     for start in range(0, len(seeded), 25):
         puts = [{"PutRequest": {"Item": serialise(i)}} for i in seeded[start : start + 25]]
         ddb.batch_write_item(RequestItems={aws.refs["SubjectsTable"]: puts})
-    store = adapters().retention
+    store = wiring().adapters.retention_store
     original, sizes = store.remove_unless_held, []
 
     def spy(act: Any, category: Any, subject_id: str, keys: list[dict[str, str]], marker: str | None) -> Any:
@@ -495,14 +495,14 @@ def test_export_packages_then_closed_requests_go_and_the_tombstone_stays(aws: An
 def test_a_run_never_scans_and_a_second_run_does_not_query_days_behind_the_watermark(
     aws: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
 
     age_tenant(aws, tenant, 60)
     settings(tenant, interactions={"days": 5, "action": "delete"})
     subject(tenant, "u-1")
     interaction(tenant, "u-1", "old", 30)
     queried: list[str] = []
-    store = adapters().retention
+    store = wiring().adapters.retention_store
     original = store.due
 
     def spy(tenant_id: str, category: Any, bucket: str, *args: Any, **kwargs: Any) -> Any:
@@ -563,8 +563,7 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
     under a legal hold and subject a's erasure begins (its status `erasing`): nothing of theirs that was still there
     then goes, nothing is written into their partitions after it, and the counts say exactly that. Nothing else
     due is left, nothing else is touched, and the aggregates of the anonymised days are there."""
-    from chatsphere.bootstrap import adapters
-    from chatsphere.bootstrap import retention_ports as ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.dal.clients import client
     from chatsphere.logic import retention
     from chatsphere.models.retention import RetentionJob
@@ -642,14 +641,14 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
         job = RetentionJob(tenant_id=tenant, run_id=f"run-{tenant}", as_of=at(-2))
         for _ in range(200):
             try:
-                result = retention.run_chunk(ports(), job, NOW, 2)
+                result = retention.run_chunk(wiring().retention, job, NOW, 2)
             except Fault:
                 continue  # the message comes back: the same job again
             if result.outcome == "done":
                 break
             job = job.model_copy(update={"acted": result.acted})  # the continuation, as the handler sends it
         calls["fail_at"] = 0  # a run shorter than k is never interrupted
-        run = adapters().retention.get_run(tenant, job.run_id)
+        run = wiring().adapters.retention_store.get_run(tenant, job.run_id)
         assert run is not None and run.status == "completed"
         return run.model_dump()
 
@@ -707,7 +706,7 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
 def test_a_dry_run_counts_what_a_run_would_remove_and_writes_nothing_even_while_a_run_holds_the_tenant(
     aws: Any, tenant: str
 ) -> None:
-    from chatsphere.bootstrap import retention_ports as ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic import retention
     from chatsphere.models.retention import RetentionJob
 
@@ -716,8 +715,10 @@ def test_a_dry_run_counts_what_a_run_would_remove_and_writes_nothing_even_while_
     for n, days_ago in enumerate((40, 41, 42, 5)):
         interaction(tenant, "u-1", f"text {n}", days_ago)
     job = RetentionJob(tenant_id=tenant, run_id="held-run", as_of=at(0))
-    assert retention.run_chunk(ports(), job, NOW, 1).outcome == "continue"  # the run holds the lease, 1 removed
+    assert (
+        retention.run_chunk(wiring().retention, job, NOW, 1).outcome == "continue"
+    )  # the run holds the lease, 1 removed
     before = items(aws, "SubjectsTable")
-    counts = retention.dry_run(ports(), tenant, NOW, NOW)
+    counts = retention.dry_run(wiring().retention, tenant, NOW, NOW)
     assert counts.removed == {"interactions": 2} and counts.kept_by_hold == {}
     assert items(aws, "SubjectsTable") == before

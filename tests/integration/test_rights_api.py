@@ -23,19 +23,19 @@ from tests.integration.queues import drain, fire
 
 @pytest.fixture
 def tenant(aws: Any) -> str:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.tenants import create_tenant
 
-    created, _ = create_tenant(adapters().tenants, adapters().kms, "Acme")
+    created, _ = create_tenant(wiring().tenants, "Acme")
     return created.tenant_id
 
 
 @pytest.fixture
 def other_tenant(aws: Any) -> str:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.tenants import create_tenant
 
-    created, _ = create_tenant(adapters().tenants, adapters().kms, "Globex")
+    created, _ = create_tenant(wiring().tenants, "Globex")
     return created.tenant_id
 
 
@@ -202,13 +202,13 @@ def test_listing_pages_filters_and_rejects_foreign_cursors(tenant: str) -> None:
 
 
 def test_overdue_open_request_is_listed_and_extension_is_once_and_bounded(tenant: str) -> None:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.requests import new_request
 
     subject(tenant)
     long_ago = datetime.now(UTC) - timedelta(days=40)
-    item = new_request(adapters().settings.get_settings(tenant), tenant, "u-1", long_ago, ExportDetails())
-    adapters().requests.create(item)
+    item = new_request(wiring().adapters.settings.get_settings(tenant), tenant, "u-1", long_ago, ExportDetails())
+    wiring().adapters.requests.create(item)
     (overdue,) = records(tenant, "overdue=true")
     assert overdue["request_id"] == item.request_id and overdue["overdue"] is True
 
@@ -229,14 +229,18 @@ def test_overdue_open_request_is_listed_and_extension_is_once_and_bounded(tenant
 
 
 def test_monitor_counts_overdue_and_requeues_lost_exports(tenant: str, aws: Any) -> None:
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.requests import new_request
 
     subject(tenant)
     stale = new_request(
-        adapters().settings.get_settings(tenant), tenant, "u-1", datetime.now(UTC) - timedelta(days=31), ExportDetails()
+        wiring().adapters.settings.get_settings(tenant),
+        tenant,
+        "u-1",
+        datetime.now(UTC) - timedelta(days=31),
+        ExportDetails(),
     )
-    adapters().requests.create(stale)  # its queue message never got sent
+    wiring().adapters.requests.create(stale)  # its queue message never got sent
     summary = fire(aws, "MonitorFunction")
     assert summary == {"open": 1, "overdue": 1, "requeued": 1}
     drain(aws, "ExportQueue")
@@ -284,9 +288,9 @@ def test_policy_versions_stamp_interactions_and_record_acceptance(tenant: str, a
     versions = [i["policy_version"] for i in call("GET", "/v1/subjects/u-1/interactions", tenant=tenant).body["items"]]
     assert versions == ["2026-01", "2026-09", "2026-09"]
 
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
 
-    accepted = adapters().subjects.get_profile(tenant, "u-1").accepted_policies  # type: ignore[union-attr]
+    accepted = wiring().adapters.subjects.get_profile(tenant, "u-1").accepted_policies  # type: ignore[union-attr]
     assert sorted(accepted) == ["2026-01", "2026-09"]
     assert accepted["2026-09"]["accepted_at"] < datetime.now(UTC).isoformat()
 
@@ -407,7 +411,7 @@ def test_export_requests_are_tenant_isolated(tenant: str, other_tenant: str, aws
 
 
 def test_export_worker_is_idempotent_on_redelivery(tenant: str, aws: Any) -> None:
-    from chatsphere.bootstrap import export_ports
+    from chatsphere.bootstrap import wiring
     from chatsphere.logic.export import run_export
 
     subject(tenant)
@@ -415,7 +419,7 @@ def test_export_worker_is_idempotent_on_redelivery(tenant: str, aws: Any) -> Non
     drain(aws, "ExportQueue")
     first = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
     job = ExportJob(tenant_id=tenant, request_id=r.body["request_id"])
-    again = run_export(export_ports(), job, datetime.now(UTC))
+    again = run_export(wiring().export, job, datetime.now(UTC))
     assert again is not None and again.status == "completed"
     assert (
         call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body["result"]["sha256"]

@@ -99,9 +99,9 @@ def test_an_orphan_written_after_a_verified_erasure_is_removed_by_the_next_settl
     (tombstone,) = _tombstones(aws, tenant)
     assert not {"sealed_subject_id", "day_pk", "day_sk"} & set(tombstone)
     assert call("GET", "/v1/subjects/u-1", tenant=tenant).status == 410
-    from chatsphere.bootstrap import adapters
+    from chatsphere.bootstrap import wiring
 
-    erased_hash = adapters().tombstones.hash(tenant, "u-1")
+    erased_hash = wiring().adapters.tombstones.hash(tenant, "u-1")
     assert_no_residue(SubjectValues.from_profile("u-1", PERSON, [LONG]), allowed={erased_hash}, resolver=aws)
 
     # and a later run finds nothing more to sweep

@@ -21,9 +21,6 @@ from pydantic import BaseModel
 from chatsphere.dal import keyspace
 from chatsphere.errors import Conflict
 from chatsphere.logic.codec import IDENTIFIER_KINDS
-from chatsphere.logic.crypto import Keyring
-from chatsphere.logic.tenants import TenantSecrets
-from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.items import (
     ApiKeyItem,
     IdentifierKind,
@@ -634,17 +631,16 @@ def _subject_of(pk: str) -> tuple[str, str]:
 
 
 class World:
-    """One set of fakes: what each logic function takes, by the names the handlers use."""
+    """One set of fakes, wired by the functions' own composition root (bootstrap.build) with the fakes as
+    overrides: each capability's ports are `world.wiring.<capability>`, and the fakes stay reachable here by the
+    adapters' names, typed as fakes so that tests can look inside them."""
 
     def __init__(self, subjects: FakeSubjectStore | None = None, data_keys: FakeDataKeyStore | None = None) -> None:
-
         self.subjects = subjects or FakeSubjectStore()
         self.data_keys = data_keys or FakeDataKeyStore()
         self.kms = FakeKeyWrapper()
-        self.keyring = Keyring(self.data_keys, self.kms)
         self.blobs = FakeBlobStore()
         self.tenants = FakeTenantStore()
-        self.secret = TenantSecrets(self.tenants, self.kms).hmac_key
         self.requests = FakeRequestStore()
         self.subjects.requests = self.requests
         self.subjects.data_keys = self.data_keys
@@ -652,82 +648,62 @@ class World:
         self.deletion_jobs: FakeJobQueue[DeletionJob] = FakeJobQueue()
         self.events = FakeEventPublisher()
         self.idempotency = FakeIdempotencyRecords()
-        self.tombstones = Tombstones(self.requests, self.secret)
         self.own_buckets = frozenset({self.blobs.bucket, "access-log-bucket"})
+        adapters = self.wiring.adapters  # what the fakes make of each other, built once, as a cold start does
+        self.keyring, self.secret, self.tombstones = adapters.keyring, adapters.secret, adapters.tombstones
 
     @property
-    def deletion(self) -> DeletionPorts:
-        from chatsphere.logic.deletion import DeletionPorts
+    def wiring(self) -> Wiring:
+        """Built anew on each use, over the fakes this world holds now (a test may swap one for a failing one)."""
+        from chatsphere.bootstrap import build
 
-        return DeletionPorts(
-            requests=self.requests,
+        given = {name: getattr(self, name) for name in ("keyring", "secret", "tombstones") if name in vars(self)}
+        return build(
             subjects=self.subjects,
             data_keys=self.data_keys,
-            blobs=self.blobs,
-            idempotency=self.idempotency,
-            events=self.events,
-            tombstones=self.tombstones,
-            settings=self.tenants,
-            jobs=self.deletion_jobs,
-        )
-
-    @property
-    def export(self) -> ExportPorts:
-        from chatsphere.logic.export import ExportPorts
-
-        return ExportPorts(
-            requests=self.requests,
-            subjects=self.subjects,
-            keyring=self.keyring,
+            kms=self.kms,
             blobs=self.blobs,
             tenants=self.tenants,
+            api_keys=self.tenants,
+            settings=self.tenants,
+            policies=self.tenants,
+            directory=self.tenants,
+            requests=self.requests,
+            tombstone_store=self.requests,
+            erased=self.requests,
+            export_jobs=self.export_jobs,
+            deletion_jobs=self.deletion_jobs,
             events=self.events,
-            tombstones=self.tombstones,
-            jobs=self.export_jobs,
+            idempotency=self.idempotency,
             own_buckets=self.own_buckets,
+            **given,
         )
 
     @property
     def intake(self) -> IntakePorts:
-        from chatsphere.logic.intake import IntakePorts
-
-        return IntakePorts(
-            subjects=self.subjects,
-            keyring=self.keyring,
-            data_keys=self.data_keys,
-            blobs=self.blobs,
-            secret=self.secret,
-            settings=self.tenants,
-            policies=self.tenants,
-            events=self.events,
-            tombstones=self.tombstones,
-            idempotency=self.idempotency,
-        )
+        return self.wiring.intake
 
     @property
     def subject_rights(self) -> SubjectRightsPorts:
-        from chatsphere.logic.subject_rights import SubjectRightsPorts
+        return self.wiring.subject_rights
 
-        return SubjectRightsPorts(
-            subjects=self.subjects,
-            keyring=self.keyring,
-            secret=self.secret,
-            settings=self.tenants,
-            events=self.events,
-            tombstones=self.tombstones,
-            requests=self.requests,
-            deletion_jobs=self.deletion_jobs,
-            blobs=self.blobs,
-        )
+    @property
+    def export(self) -> ExportPorts:
+        return self.wiring.export
+
+    @property
+    def deletion(self) -> DeletionPorts:
+        return self.wiring.deletion
 
     def new_tenant(self, name: str = "Acme") -> tuple[str, str]:
         from chatsphere.logic.tenants import create_tenant
 
-        tenant, api_key = create_tenant(self.tenants, self.kms, name)
+        tenant, api_key = create_tenant(self.wiring.tenants, name)
         return tenant.tenant_id, api_key
 
 
 if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protocol changes
+    from chatsphere.bootstrap import Wiring
     from chatsphere.logic import ports
     from chatsphere.logic.deletion import DeletionPorts
     from chatsphere.logic.export import ExportPorts

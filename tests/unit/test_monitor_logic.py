@@ -54,7 +54,7 @@ def test_nothing_open_reports_nothing_and_queues_nothing(world: World, tenant: s
     old = add(world, tenant, NOW - timedelta(days=90))
     world.requests.set_status(finish(old, "completed", NOW - timedelta(days=89)), expected_status=("received",))
     # When the monitor runs
-    report = watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW)
+    report = watch_requests(world.wiring.monitor, NOW)
     # Then nothing is open or overdue, and nothing is re-queued
     assert (report.open, report.overdue, report.requeued) == (0, 0, 0)
     assert world.export_jobs.sent == []
@@ -72,7 +72,7 @@ def test_open_and_overdue_requests_are_counted_by_type_across_tenants(world: Wor
     closed = add(world, tenant, overdue_at, CorrectionDetails(fields_changed=[]))
     world.requests.set_status(finish(closed, "completed", overdue_at), expected_status=("received",))
     # When the monitor runs
-    report = watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW)
+    report = watch_requests(world.wiring.monitor, NOW)
     # Then five are open, three overdue: two exports and one deletion
     assert report.open == 5
     assert report.overdue == 3
@@ -81,9 +81,9 @@ def test_open_and_overdue_requests_are_counted_by_type_across_tenants(world: Wor
 
 def test_a_request_due_exactly_now_is_not_yet_overdue(world: World, tenant: str) -> None:
     add(world, tenant, NOW - timedelta(days=30), status="in_progress")
-    report = watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW)
+    report = watch_requests(world.wiring.monitor, NOW)
     assert (report.open, report.overdue) == (1, 0)
-    later = watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW + timedelta(microseconds=1))
+    later = watch_requests(world.wiring.monitor, NOW + timedelta(microseconds=1))
     assert later.overdue == 1
 
 
@@ -91,7 +91,7 @@ def test_an_export_still_received_past_stuck_after_is_queued_again(world: World,
     # Given an export received just over STUCK_AFTER ago and never started
     stuck = add(world, tenant, NOW - STUCK_AFTER - timedelta(seconds=1))
     # When the monitor runs
-    report = watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW)
+    report = watch_requests(world.wiring.monitor, NOW)
     # Then its job is sent again, with its ids, and the record is untouched
     assert report.requeued == 1
     assert world.export_jobs.sent == [ExportJob(tenant_id=tenant, request_id=stuck.request_id)]
@@ -110,7 +110,7 @@ def test_only_stuck_jobs_are_queued_again(world: World, tenant: str) -> None:
     world.requests.set_status(finish(done, "completed", old), expected_status=("received",))
     stuck_deletion = add(world, tenant, old, DeletionDetails())
     # When the monitor runs
-    report = watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW)
+    report = watch_requests(world.wiring.monitor, NOW)
     # Then only the stuck export and the stuck deletion are re-queued, each on its own queue
     assert report.requeued == 2
     assert world.export_jobs.sent == [ExportJob(tenant_id=tenant, request_id=stuck.request_id)]
@@ -122,10 +122,10 @@ def test_a_stuck_export_is_queued_again_on_every_run_until_it_starts(world: Worl
     # Given a stuck export
     stuck = add(world, tenant, NOW - timedelta(hours=1))
     # When the monitor runs twice, and then the worker starts the export
-    watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW)
-    watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW + timedelta(minutes=5))
+    watch_requests(world.wiring.monitor, NOW)
+    watch_requests(world.wiring.monitor, NOW + timedelta(minutes=5))
     world.requests.set_status(stuck.model_copy(update={"status": "in_progress"}), expected_status=("received",))
-    last = watch_requests(world.requests, world.export_jobs, world.deletion_jobs, NOW + timedelta(minutes=10))
+    last = watch_requests(world.wiring.monitor, NOW + timedelta(minutes=10))
     # Then it was sent on each run while received, and not after it started
     assert len(world.export_jobs.sent) == 2
     assert last.requeued == 0

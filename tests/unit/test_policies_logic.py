@@ -32,7 +32,7 @@ def body(version: str = "2025-04", effective_at: datetime = EFFECTIVE, digest: s
 
 
 def publish(world: World, tenant: str, policy: PolicyIn, at: datetime = NOW) -> tuple[Policy, bool]:
-    return policies.publish_policy(world.tenants, world.events, tenant, policy, at)
+    return policies.publish_policy(world.wiring.policies, tenant, policy, at)
 
 
 def test_a_new_version_is_created_and_announced_once(world: World, tenant: str) -> None:
@@ -67,7 +67,7 @@ def test_publishing_the_same_body_again_is_not_new_and_not_announced_again(world
     assert again == first
     assert again.published_at == NOW
     assert len(world.events.published) == 1
-    assert policies.list_policies(world.tenants, tenant).items == [first]
+    assert policies.list_policies(world.wiring.policies, tenant).items == [first]
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_the_same_version_with_another_body_is_a_conflict(world: World, tenant: 
         publish(world, tenant, changed)
     # Then it is a 409, the stored version is unchanged and nothing more was announced
     assert raised.value.status == 409
-    assert policies.list_policies(world.tenants, tenant).items == [first]
+    assert policies.list_policies(world.wiring.policies, tenant).items == [first]
     assert len(world.events.published) == 1
 
 
@@ -124,7 +124,7 @@ def test_the_same_version_id_of_two_tenants_are_separate(world: World, tenant: s
     _, created = publish(world, other, body(digest="c" * 64))
     assert created is True
     assert [d["tenant_id"] for _, d in world.events.published] == [tenant, other]
-    assert [p.sha256 for p in policies.list_policies(world.tenants, tenant).items] == ["a" * 64]
+    assert [p.sha256 for p in policies.list_policies(world.wiring.policies, tenant).items] == ["a" * 64]
 
 
 def test_versions_list_oldest_first_by_effective_time(world: World, tenant: str) -> None:
@@ -133,7 +133,7 @@ def test_versions_list_oldest_first_by_effective_time(world: World, tenant: str)
     publish(world, tenant, body("v1", EFFECTIVE - timedelta(days=300)))
     publish(world, tenant, body("v2", EFFECTIVE))
     # When the tenant lists them
-    listed = policies.list_policies(world.tenants, tenant).items
+    listed = policies.list_policies(world.wiring.policies, tenant).items
     # Then they come oldest effective first
     assert [p.version for p in listed] == ["v1", "v2", "v3"]
     assert [p.effective_at for p in listed] == sorted(p.effective_at for p in listed)
@@ -141,4 +141,4 @@ def test_versions_list_oldest_first_by_effective_time(world: World, tenant: str)
 
 def test_a_tenant_with_no_versions_lists_none(world: World, tenant: str) -> None:
     publish(world, world.new_tenant("Globex")[0], body())
-    assert policies.list_policies(world.tenants, tenant).items == []
+    assert policies.list_policies(world.wiring.policies, tenant).items == []

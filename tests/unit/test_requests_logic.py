@@ -59,7 +59,7 @@ def add(
 
 def extend(world: World, tenant: str, request_id: str, days: int, at: datetime = NOW) -> datetime:
     record = requests.extend_request(
-        world.requests, world.tenants, world.blobs, tenant, request_id, ExtensionIn(days=days, reason="complex"), at
+        world.wiring.requests, tenant, request_id, ExtensionIn(days=days, reason="complex"), at
     )
     return record.due_at
 
@@ -76,16 +76,7 @@ def listing(
     now: datetime = NOW,
 ) -> RequestPage:
     return requests.list_requests(
-        world.requests,
-        world.blobs,
-        world.secret,
-        tenant,
-        now,
-        status=status,
-        type_=type_,
-        overdue=overdue,
-        limit=limit,
-        cursor=cursor,
+        world.wiring.requests, tenant, now, status=status, type_=type_, overdue=overdue, limit=limit, cursor=cursor
     )
 
 
@@ -139,7 +130,7 @@ def test_request_ids_are_unique_and_ordered_by_time(world: World, tenant: str) -
 # ------------------------------------------------------------------- reading
 def test_a_request_reads_back_as_stored(world: World, tenant: str) -> None:
     item = add(world, tenant, NOW - timedelta(days=1), ExportDetails(format="csv"))
-    record = requests.get_request(world.requests, world.blobs, tenant, item.request_id, NOW)
+    record = requests.get_request(world.wiring.requests, tenant, item.request_id, NOW)
     assert (record.request_id, record.type, record.subject_id, record.status) == (
         item.request_id,
         "export",
@@ -163,7 +154,7 @@ def test_a_request_reads_back_as_stored(world: World, tenant: str) -> None:
 )
 def test_an_unknown_or_malformed_request_id_is_not_found(world: World, tenant: str, request_id: str) -> None:
     with pytest.raises(NotFound) as raised:
-        requests.get_request(world.requests, world.blobs, tenant, request_id, NOW)
+        requests.get_request(world.wiring.requests, tenant, request_id, NOW)
     assert raised.value.status == 404
 
 
@@ -171,14 +162,14 @@ def test_another_tenants_request_is_not_found(world: World, tenant: str) -> None
     other = world.new_tenant("Globex")[0]
     theirs = add(world, other, NOW)
     with pytest.raises(NotFound):
-        requests.get_request(world.requests, world.blobs, tenant, theirs.request_id, NOW)
+        requests.get_request(world.wiring.requests, tenant, theirs.request_id, NOW)
 
 
 def test_an_open_request_past_due_reads_as_overdue_and_a_closed_one_never(world: World, tenant: str) -> None:
     open_item = add(world, tenant, NOW - timedelta(days=31))
     closed = add(world, tenant, NOW - timedelta(days=31), status="rejected")
-    assert requests.get_request(world.requests, world.blobs, tenant, open_item.request_id, NOW).overdue is True
-    assert requests.get_request(world.requests, world.blobs, tenant, closed.request_id, NOW).overdue is False
+    assert requests.get_request(world.wiring.requests, tenant, open_item.request_id, NOW).overdue is True
+    assert requests.get_request(world.wiring.requests, tenant, closed.request_id, NOW).overdue is False
 
 
 # ------------------------------------------------------------------- the API view of a result
@@ -216,7 +207,7 @@ def test_the_package_key_is_never_shown(world: World, tenant: str) -> None:
     done = completed_export(world, tenant, NOW + timedelta(hours=1))
     assert isinstance(done.result, ExportResult)
     for at in (NOW, NOW + timedelta(days=1)):
-        record = requests.get_request(world.requests, world.blobs, tenant, done.request_id, at)
+        record = requests.get_request(world.wiring.requests, tenant, done.request_id, at)
         assert record.result is not None
         assert "package_key" not in record.result
         assert done.result.package_key is not None and done.result.package_key not in record.model_dump_json()
@@ -236,7 +227,7 @@ def test_an_extension_moves_the_due_date_once(world: World, tenant: str) -> None
     due = extend(world, tenant, item.request_id, 45)
     # Then it is due 45 days later than before, and says why and when
     assert due == NOW + timedelta(days=20 + 45)
-    record = requests.get_request(world.requests, world.blobs, tenant, item.request_id, NOW)
+    record = requests.get_request(world.wiring.requests, tenant, item.request_id, NOW)
     assert record.due_at == due
     assert record.extension is not None
     assert (record.extension.days, record.extension.reason, record.extension.extended_at) == (45, "complex", NOW)
@@ -244,7 +235,7 @@ def test_an_extension_moves_the_due_date_once(world: World, tenant: str) -> None
     with pytest.raises(Conflict):
         extend(world, tenant, item.request_id, 1)
     # Then the first extension stands
-    assert requests.get_request(world.requests, world.blobs, tenant, item.request_id, NOW).due_at == due
+    assert requests.get_request(world.wiring.requests, tenant, item.request_id, NOW).due_at == due
 
 
 def test_an_extension_longer_than_the_tenant_allows_is_invalid(world: World, tenant: str) -> None:

@@ -30,14 +30,14 @@ def test_a_destination_in_one_of_the_services_own_buckets_is_refused_and_nothing
     tenant = world.new_tenant()[0]
     given = TenantSettings(portability_destinations=["s3://partner-bucket/in", f"s3://{bucket}/tenants/x"])
     with pytest.raises(InvalidInput, match=r"portability_destinations\[1\]"):
-        replace_settings(world.tenants, world.own_buckets, tenant, given, NOW)
+        replace_settings(world.wiring.settings, tenant, given, NOW)
     assert world.tenants.get_settings(tenant) == TenantSettings()
 
 
 def test_other_destinations_are_stored_whole(world: World) -> None:
     tenant = world.new_tenant()[0]
     given = TenantSettings(portability_destinations=["s3://partner-bucket/in"], deadline_days=20)
-    assert replace_settings(world.tenants, world.own_buckets, tenant, given, NOW) == (given, 1)
+    assert replace_settings(world.wiring.settings, tenant, given, NOW) == (given, 1)
     assert world.tenants.get_settings(tenant) == given
 
 
@@ -47,10 +47,8 @@ PROCESSOR = Processor(name="Example Payments", purpose="Payments", data_categori
 
 def test_a_patch_changes_one_setting_and_keeps_the_processor_register(world: World) -> None:
     tenant = world.new_tenant()[0]
-    replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
-    patched, version = patch_settings(
-        world.tenants, world.own_buckets, tenant, {"retention": {"interactions": {"days": 90}}}, NOW
-    )
+    replace_settings(world.wiring.settings, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
+    patched, version = patch_settings(world.wiring.settings, tenant, {"retention": {"interactions": {"days": 90}}}, NOW)
     assert world.tenants.read_settings(tenant) == (patched, version) and version == 2
     assert patched.processors == [PROCESSOR]
     assert patched.retention.interactions.days == 90
@@ -59,22 +57,17 @@ def test_a_patch_changes_one_setting_and_keeps_the_processor_register(world: Wor
 
 def test_null_in_a_patch_puts_the_setting_back_to_its_default(world: World) -> None:
     tenant = world.new_tenant()[0]
-    replace_settings(
-        world.tenants, world.own_buckets, tenant, TenantSettings(deadline_days=10, processors=[PROCESSOR]), NOW
-    )
-    patched, _ = patch_settings(
-        world.tenants, world.own_buckets, tenant, {"deadline_days": None, "processors": None}, NOW
-    )
+    replace_settings(world.wiring.settings, tenant, TenantSettings(deadline_days=10, processors=[PROCESSOR]), NOW)
+    patched, _ = patch_settings(world.wiring.settings, tenant, {"deadline_days": None, "processors": None}, NOW)
     assert patched == TenantSettings()
 
 
 def test_a_patch_merges_nested_objects_and_null_removes_a_nested_member(world: World) -> None:
     tenant = world.new_tenant()[0]
-    replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
-    patch_settings(world.tenants, world.own_buckets, tenant, {"retention": {"interactions": {"days": 90}}}, NOW)
+    replace_settings(world.wiring.settings, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
+    patch_settings(world.wiring.settings, tenant, {"retention": {"interactions": {"days": 90}}}, NOW)
     patched, _ = patch_settings(
-        world.tenants,
-        world.own_buckets,
+        world.wiring.settings,
         tenant,
         {"retention": {"interactions": {"action": "anonymize"}, "closed_requests": {"days": None}}},
         NOW,
@@ -87,11 +80,9 @@ def test_a_patch_merges_nested_objects_and_null_removes_a_nested_member(world: W
 def test_null_on_a_required_member_is_refused_and_writes_nothing(world: World) -> None:
     """An array is replaced whole, so a processor whose required name is null is one without a name."""
     tenant = world.new_tenant()[0]
-    before = replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
+    before = replace_settings(world.wiring.settings, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
     with pytest.raises(ValidationError) as raised:
-        patch_settings(
-            world.tenants, world.own_buckets, tenant, {"processors": [{**PROCESSOR.model_dump(), "name": None}]}, NOW
-        )
+        patch_settings(world.wiring.settings, tenant, {"processors": [{**PROCESSOR.model_dump(), "name": None}]}, NOW)
     assert [e["loc"][:3] for e in raised.value.errors()] == [("processors", 0, "name")]
     assert world.tenants.read_settings(tenant) == before
 
@@ -106,9 +97,9 @@ def test_null_on_a_required_member_is_refused_and_writes_nothing(world: World) -
 )
 def test_a_patch_that_yields_invalid_settings_writes_nothing(world: World, patch: dict[str, Any]) -> None:
     tenant = world.new_tenant()[0]
-    before = replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
+    before = replace_settings(world.wiring.settings, tenant, TenantSettings(processors=[PROCESSOR]), NOW)
     with pytest.raises((ValidationError, InvalidInput)):
-        patch_settings(world.tenants, world.own_buckets, tenant, patch, NOW)
+        patch_settings(world.wiring.settings, tenant, patch, NOW)
     assert world.tenants.read_settings(tenant) == before
 
 
@@ -128,12 +119,12 @@ def test_merge_patch_follows_rfc_7396() -> None:
 @pytest.mark.parametrize("write", ["put", "patch"])
 def test_a_stale_if_match_is_412_and_writes_nothing(world: World, write: str) -> None:
     tenant = world.new_tenant()[0]
-    _, first = replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(deadline_days=20), NOW)
-    current = replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(deadline_days=25), NOW)
+    _, first = replace_settings(world.wiring.settings, tenant, TenantSettings(deadline_days=20), NOW)
+    current = replace_settings(world.wiring.settings, tenant, TenantSettings(deadline_days=25), NOW)
     stale = frozenset({first})
     writes = {
-        "put": lambda: replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(), NOW, stale),
-        "patch": lambda: patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 9}, NOW, stale),
+        "put": lambda: replace_settings(world.wiring.settings, tenant, TenantSettings(), NOW, if_match=stale),
+        "patch": lambda: patch_settings(world.wiring.settings, tenant, {"deadline_days": 9}, NOW, if_match=stale),
     }
     with pytest.raises(PreconditionFailed):
         writes[write]()
@@ -142,21 +133,21 @@ def test_a_stale_if_match_is_412_and_writes_nothing(world: World, write: str) ->
 
 def test_if_match_with_the_current_version_or_any_writes(world: World) -> None:
     tenant = world.new_tenant()[0]
-    _, version = settings_logic.read_settings(world.tenants, tenant)
+    _, version = settings_logic.read_settings(world.wiring.settings, tenant)
     assert version == 0  # nothing stored: the defaults, version 0
-    _, version = patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 9}, NOW, frozenset({0}))
+    _, version = patch_settings(world.wiring.settings, tenant, {"deadline_days": 9}, NOW, if_match=frozenset({0}))
     _, version = replace_settings(
-        world.tenants, world.own_buckets, tenant, TenantSettings(), NOW, frozenset({7, version})
+        world.wiring.settings, tenant, TenantSettings(), NOW, if_match=frozenset({7, version})
     )
     assert version == 2
-    _, version = patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 8}, NOW, "*")
+    _, version = patch_settings(world.wiring.settings, tenant, {"deadline_days": 8}, NOW, if_match="*")
     assert world.tenants.read_settings(tenant) == (TenantSettings(deadline_days=8), 3)
 
 
 def test_the_version_read_is_the_writes_own_condition(world: World) -> None:
     # Given a writer that read version 1, and another that wrote after it read
     tenant = world.new_tenant()[0]
-    replace_settings(world.tenants, world.own_buckets, tenant, TenantSettings(), NOW)
+    replace_settings(world.wiring.settings, tenant, TenantSettings(), NOW)
     real_read = world.tenants.read_settings
 
     def read_then_lose_the_race(tenant_id: str) -> tuple[TenantSettings, int]:
@@ -168,7 +159,7 @@ def test_the_version_read_is_the_writes_own_condition(world: World) -> None:
     world.tenants.read_settings = read_then_lose_the_race  # type: ignore[method-assign]
     # When it writes with If-Match of the version it read
     with pytest.raises(PreconditionFailed):
-        patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 9}, NOW, frozenset({1}))
+        patch_settings(world.wiring.settings, tenant, {"deadline_days": 9}, NOW, if_match=frozenset({1}))
     # Then the other writer's settings stand
     assert world.tenants.read_settings(tenant) == (TenantSettings(deadline_days=44), 2)
 
@@ -184,5 +175,5 @@ def test_a_patch_without_if_match_merges_onto_a_concurrent_change_rather_than_lo
         return found
 
     world.tenants.read_settings = read_then_lose_the_race  # type: ignore[method-assign]
-    patched, version = patch_settings(world.tenants, world.own_buckets, tenant, {"deadline_days": 9}, NOW)
+    patched, version = patch_settings(world.wiring.settings, tenant, {"deadline_days": 9}, NOW)
     assert patched == TenantSettings(deadline_days=9, processors=[PROCESSOR]) and version == 2

@@ -53,7 +53,7 @@ GIVEN_KEY = "cs_t00000000000000a1." + "given-key-" * 4 + "abc"
 
 def test_a_tenant_made_with_a_given_key_has_the_keys_id_and_that_key_works(world: World) -> None:
     # The local stack's demo tenants: the same id and key on every start.
-    tenant, api_key = create_tenant_with_key(world.tenants, world.kms, "Demo", GIVEN_KEY)
+    tenant, api_key = create_tenant_with_key(world.wiring.tenants, "Demo", GIVEN_KEY)
     assert (tenant.tenant_id, api_key) == ("t00000000000000a1", GIVEN_KEY)
     assert authorize(world.tenants, f"Bearer {GIVEN_KEY}") == "t00000000000000a1"
     assert GIVEN_KEY.split(".", 1)[1] not in repr([i.model_dump() for i in world.tenants.api_keys.values()])
@@ -66,14 +66,14 @@ def test_a_tenant_made_with_a_given_key_has_the_keys_id_and_that_key_works(world
 )
 def test_a_given_key_of_another_shape_makes_no_tenant(world: World, api_key: str) -> None:
     with pytest.raises(ValueError, match="cs_<t"):
-        create_tenant_with_key(world.tenants, world.kms, "Demo", api_key)
+        create_tenant_with_key(world.wiring.tenants, "Demo", api_key)
     assert world.tenants.tenants == {}
 
 
 def test_a_given_key_never_replaces_a_tenant_that_exists(world: World) -> None:
-    create_tenant_with_key(world.tenants, world.kms, "Demo", GIVEN_KEY)
+    create_tenant_with_key(world.wiring.tenants, "Demo", GIVEN_KEY)
     with pytest.raises(Conflict):
-        create_tenant_with_key(world.tenants, world.kms, "Other", GIVEN_KEY[:-3] + "xyz")
+        create_tenant_with_key(world.wiring.tenants, "Other", GIVEN_KEY[:-3] + "xyz")
     assert [t.name for t in world.tenants.tenants.values()] == ["Demo"]
 
 
@@ -160,25 +160,25 @@ def test_the_authorizers_check_refuses_a_revoked_item_and_reads_a_missing_status
 # ------------------------------------------------------------------ several keys per tenant: rotation, revocation
 def test_rotation_two_keys_work_and_revoking_one_leaves_the_other(world: World) -> None:
     tenant, old = world.new_tenant("Acme")
-    item, new = create_api_key(world.tenants, tenant)
+    item, new = create_api_key(world.wiring.tenants, tenant)
     assert item.tenant_id == tenant and new != old and item.key_id == hash_api_key(new)[:12]
     assert authorize(world.tenants, f"Bearer {old}") == tenant
     assert authorize(world.tenants, f"Bearer {new}") == tenant
     old_id = hash_api_key(old)[:12]
-    assert [k.key_id for k in list_api_keys(world.tenants, tenant)] == sorted(
+    assert [k.key_id for k in list_api_keys(world.wiring.tenants, tenant)] == sorted(
         [old_id, item.key_id], key=lambda i: i != old_id
     )
-    revoked = revoke_api_key(world.tenants, tenant, old_id)
+    revoked = revoke_api_key(world.wiring.tenants, tenant, old_id)
     assert revoked.status == "revoked" and revoked.revoked_at is not None
     with pytest.raises(Unauthorized):
         authorize(world.tenants, f"Bearer {old}")
     assert authorize(world.tenants, f"Bearer {new}") == tenant
-    assert {k.key_id: k.status for k in list_api_keys(world.tenants, tenant)} == {
+    assert {k.key_id: k.status for k in list_api_keys(world.wiring.tenants, tenant)} == {
         old_id: "revoked",
         item.key_id: "active",
     }
     # again: nothing changes, the first revocation's time stays
-    assert revoke_api_key(world.tenants, tenant, old_id) == revoked
+    assert revoke_api_key(world.wiring.tenants, tenant, old_id) == revoked
 
 
 def test_keys_of_an_unknown_tenant_and_unknown_keys_are_refused_and_write_nothing(world: World) -> None:
@@ -186,23 +186,23 @@ def test_keys_of_an_unknown_tenant_and_unknown_keys_are_refused_and_write_nothin
     other, _ = world.new_tenant("Globex")
     before = dict(world.tenants.api_keys)
     for call in (
-        lambda: create_api_key(world.tenants, "t0000000000000000"),
-        lambda: list_api_keys(world.tenants, "t0000000000000000"),
-        lambda: revoke_api_key(world.tenants, "t0000000000000000", "0123456789ab"),
-        lambda: revoke_api_key(world.tenants, tenant, "0123456789ab"),
+        lambda: create_api_key(world.wiring.tenants, "t0000000000000000"),
+        lambda: list_api_keys(world.wiring.tenants, "t0000000000000000"),
+        lambda: revoke_api_key(world.wiring.tenants, "t0000000000000000", "0123456789ab"),
+        lambda: revoke_api_key(world.wiring.tenants, tenant, "0123456789ab"),
         # another tenant's key id is not this tenant's
-        lambda: revoke_api_key(world.tenants, tenant, list_api_keys(world.tenants, other)[0].key_id),
+        lambda: revoke_api_key(world.wiring.tenants, tenant, list_api_keys(world.wiring.tenants, other)[0].key_id),
     ):
         with pytest.raises(NotFound):
             call()
     with pytest.raises(InvalidInput):
-        revoke_api_key(world.tenants, tenant, "not-a-key-id")
+        revoke_api_key(world.wiring.tenants, tenant, "not-a-key-id")
     assert world.tenants.api_keys == before
 
 
 def test_tenants_are_listed_with_their_names(world: World) -> None:
     one, _ = world.new_tenant("Acme")
     two, _ = world.new_tenant("Globex")
-    assert sorted((t.tenant_id, t.name) for t in list_tenants(world.tenants)) == sorted(
+    assert sorted((t.tenant_id, t.name) for t in list_tenants(world.wiring.tenants)) == sorted(
         [(one, "Acme"), (two, "Globex")]
     )

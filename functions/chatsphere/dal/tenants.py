@@ -52,9 +52,9 @@ class DynamoTenantStore(DynamoTable):
 class DynamoTenantDirectory:
     """What a job reads of its tenant (logic/ports.TenantDirectory): the tenant, and its settings."""
 
-    def __init__(self, tenants: DynamoTenantStore, settings: DynamoSettingsStore) -> None:
-        self._tenants = tenants
-        self._settings = settings
+    def __init__(self, table_name: str) -> None:
+        self._tenants = DynamoTenantStore(table_name)
+        self._settings = DynamoSettingsStore(table_name)
 
     def get_tenant(self, tenant_id: str) -> TenantItem | None:
         return self._tenants.get_tenant(tenant_id)

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatsphere.bootstrap import adapters
+from chatsphere.bootstrap import wiring
 from chatsphere.logic.analytics import run_tenant
 from chatsphere.models.common import utc_now
 from chatsphere.models.retention import RetentionEvent
@@ -20,10 +20,10 @@ from chatsphere.observability import logger, metrics, tracer
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = utc_now()
     as_of = parse(event=event, model=RetentionEvent).as_of or now  # the schedule's Input
-    a = adapters()
+    w = wiring()
     days = 0
-    for tenant_id in a.tenants.tenant_ids():
-        days += len(run_tenant(a.analytics, tenant_id, as_of, now))
+    for tenant_id in w.adapters.tenants.tenant_ids():
+        days += len(run_tenant(w.analytics, tenant_id, as_of, now))
     metrics.add_metric(name="AnalyticsDaysComputed", unit="Count", value=days)
     logger.info("daily aggregates computed", extra={"days": days})
     return {"days_computed": days}

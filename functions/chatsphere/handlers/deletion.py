@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from chatsphere.bootstrap import deletion_ports
+from chatsphere.bootstrap import wiring
 from chatsphere.config import get_config
 from chatsphere.logic import deletion
 from chatsphere.models.common import utc_now
@@ -29,7 +29,7 @@ processor = BatchProcessor(event_type=EventType.SQS, model=DeletionRecord)
 def handle(record: DeletionRecord) -> None:
     job = record.body
     logger.append_keys(tenant_id=job.tenant_id, request_id=job.request_id)
-    ports = deletion_ports()
+    ports = wiring().deletion
     attempt = int(record.attributes.ApproximateReceiveCount)
     outcome = deletion.run_deletion(ports, job, utc_now(), get_config().deletion_chunk, attempt)
     if outcome == "continue":

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from chatsphere.bootstrap import export_ports
+from chatsphere.bootstrap import wiring
 from chatsphere.logic.export import run_export
 from chatsphere.models.common import utc_now
 from chatsphere.models.export import ExportJob
@@ -28,7 +28,7 @@ def handle(record: ExportRecord) -> None:
     job = record.body
     attempt = int(record.attributes.ApproximateReceiveCount)
     logger.append_keys(tenant_id=job.tenant_id, request_id=job.request_id)
-    done = run_export(export_ports(), job, utc_now(), attempt=attempt)
+    done = run_export(wiring().export, job, utc_now(), attempt=attempt)
     logger.info("export handled", extra={"status": done.status if done else "missing", "attempt": attempt})
     if done is not None and done.status == "completed":
         metrics.add_metric(name="ExportsCompleted", unit="Count", value=1)

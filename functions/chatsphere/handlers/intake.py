@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
-from chatsphere.bootstrap import intake_ports
+from chatsphere.bootstrap import wiring
 from chatsphere.handlers import subject_rights
 from chatsphere.handlers.http import (
     CURSOR_RULES,
@@ -73,7 +73,7 @@ def put_subject(
     subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = "false", if_match: IfMatchHeader = None
 ) -> Response[Any]:
     subject, created = intake.put_subject(
-        intake_ports(),
+        wiring().intake,
         tenant_id(app),
         subject_id,
         body,
@@ -94,7 +94,7 @@ def put_subject(
     },
 )
 def get_subject(subject_id: SubjectId) -> Response[Any]:
-    subject = intake.get_subject(intake_ports(), tenant_id(app), subject_id)
+    subject = intake.get_subject(wiring().intake, tenant_id(app), subject_id)
     return with_etag(subject, subject.version)
 
 
@@ -112,10 +112,10 @@ def create_interaction(
 ) -> InteractionCreated:
     tenant, now = tenant_id(app), utc_now()
     if idempotency_key is None:
-        created = intake.add_interaction(intake_ports(), tenant, subject_id, body, now)
+        created = intake.add_interaction(wiring().intake, tenant, subject_id, body, now)
     else:
         intake.IDEMPOTENCY.register_lambda_context(app.lambda_context)
-        created = intake.add_interaction_once(intake_ports(), tenant, subject_id, idempotency_key, body, now)
+        created = intake.add_interaction_once(wiring().intake, tenant, subject_id, idempotency_key, body, now)
     metrics.add_metric(name="InteractionsStored", unit="Count", value=1)
     return created
 
@@ -133,7 +133,7 @@ def list_interactions(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES)] = None,
 ) -> InteractionPage:
-    return intake.list_interactions(intake_ports(), tenant_id(app), subject_id, limit, cursor)
+    return intake.list_interactions(wiring().intake, tenant_id(app), subject_id, limit, cursor)
 
 
 @app.post(
@@ -145,7 +145,7 @@ def list_interactions(
     },
 )
 def lookup_subjects(body: LookupIn) -> LookupResult:
-    return intake.lookup_subjects(intake_ports(), tenant_id(app), body)
+    return intake.lookup_subjects(wiring().intake, tenant_id(app), body)
 
 
 app.include_router(subject_rights.router)

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatsphere.bootstrap import adapters
+from chatsphere.bootstrap import wiring
 from chatsphere.logic.monitor import watch_requests
 from chatsphere.models.common import utc_now
 from chatsphere.observability import logger, metrics, tracer
@@ -16,7 +16,7 @@ from chatsphere.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = watch_requests(adapters().requests, adapters().export_jobs, adapters().deletion_jobs, utc_now())
+    report = watch_requests(wiring().monitor, utc_now())
     metrics.add_metric(name="OverdueRightsRequests", unit="Count", value=report.overdue)
     metrics.add_metric(name="OpenRightsRequests", unit="Count", value=report.open)
     metrics.add_metric(name="JobsRequeued", unit="Count", value=report.requeued)

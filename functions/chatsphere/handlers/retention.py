@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from chatsphere.bootstrap import adapters, retention_ports
+from chatsphere.bootstrap import wiring
 from chatsphere.config import get_config
 from chatsphere.logic import retention
 from chatsphere.models.common import utc_now
@@ -30,9 +30,9 @@ processor = BatchProcessor(event_type=EventType.SQS, model=RetentionRecord)
 def handle(record: RetentionRecord) -> None:
     job = record.body
     logger.append_keys(tenant_id=job.tenant_id, run_id=job.run_id)
-    result = retention.run_chunk(retention_ports(), job, utc_now(), get_config().retention_chunk)
+    result = retention.run_chunk(wiring().retention, job, utc_now(), get_config().retention_chunk)
     if result.outcome == "continue":
-        adapters().retention_jobs.send(job.model_copy(update={"acted": result.acted}))
+        wiring().retention.jobs.send(job.model_copy(update={"acted": result.acted}))
     for category, count in sorted(result.removed.items()):
         metrics.add_metric(name=f"RetentionRemoved_{category}", unit="Count", value=count)
     logger.info("retention chunk handled", extra={"outcome": result.outcome, "removed": result.removed})
@@ -46,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
         return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
     now = utc_now()
     as_of = parse(event=event, model=RetentionEvent).as_of or now  # the schedule's Input
-    started = retention.start_runs(adapters().tenants, adapters().retention_jobs, now, as_of)
+    started = retention.start_runs(wiring().adapters.tenants, wiring().retention.jobs, now, as_of)
     metrics.add_metric(name="RetentionRunsStarted", unit="Count", value=len(started))
     logger.info("retention runs started", extra={"tenants": len(started)})
     return {"runs_started": len(started)}

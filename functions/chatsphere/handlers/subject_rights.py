@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from chatsphere.bootstrap import deletion_ports, subject_rights_ports
+from chatsphere.bootstrap import wiring
 from chatsphere.handlers.http import (
     IfMatchHeader,
     SubjectId,
@@ -43,7 +43,7 @@ router = Router()  # type: ignore[no-untyped-call]
     },
 )
 def delete_subject(subject_id: SubjectId) -> Response[Any]:
-    record, created = deletion.request_deletion(deletion_ports(), tenant_id(router), subject_id, utc_now())
+    record, created = deletion.request_deletion(wiring().deletion, tenant_id(router), subject_id, utc_now())
     if created:
         return accepted(router, record)
     return Response(status_code=200, content_type="application/json", body=to_json(record))
@@ -63,7 +63,7 @@ SUBJECT_OK = body_response(200, "The subject", Subject)
 def correct_subject(subject_id: SubjectId, body: SubjectPatch, if_match: IfMatchHeader = None) -> Response[Any]:
     with merged_body():
         subject = subject_rights.correct_subject(
-            subject_rights_ports(), tenant_id(router), subject_id, body, utc_now(), if_match=parse_if_match(if_match)
+            wiring().subject_rights, tenant_id(router), subject_id, body, utc_now(), if_match=parse_if_match(if_match)
         )
     return with_etag(subject, subject.version)
 
@@ -86,7 +86,7 @@ def _turning_on() -> bool:
 @router.delete(OBJECTION, summary="Withdraw an objection", responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS})
 def objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
     return subject_rights.set_objection(
-        subject_rights_ports(), tenant_id(router), subject_id, purpose, utc_now(), on=_turning_on()
+        wiring().subject_rights, tenant_id(router), subject_id, purpose, utc_now(), on=_turning_on()
     )
 
 
@@ -98,7 +98,7 @@ def objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path(
 @router.delete(DEACTIVATION, summary="Reactivate a subject", responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS})
 def deactivation(subject_id: SubjectId) -> Subject:
     return subject_rights.set_deactivated(
-        subject_rights_ports(), tenant_id(router), subject_id, utc_now(), on=_turning_on()
+        wiring().subject_rights, tenant_id(router), subject_id, utc_now(), on=_turning_on()
     )
 
 
@@ -108,7 +108,7 @@ def deactivation(subject_id: SubjectId) -> Subject:
     responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 413, 415, 422)},
 )
 def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
-    return subject_rights.place_hold(subject_rights_ports(), tenant_id(router), subject_id, body, utc_now())
+    return subject_rights.place_hold(wiring().subject_rights, tenant_id(router), subject_id, body, utc_now())
 
 
 @router.delete(
@@ -125,7 +125,7 @@ def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
     },
 )
 def lift_hold(subject_id: SubjectId) -> Response[Any]:
-    lifted = subject_rights.lift_hold(subject_rights_ports(), tenant_id(router), subject_id, utc_now())
+    lifted = subject_rights.lift_hold(wiring().subject_rights, tenant_id(router), subject_id, utc_now())
     if isinstance(lifted, RequestRecord):
         return accepted(router, lifted)
     return Response(status_code=200, content_type="application/json", body=to_json(lifted))

@@ -16,6 +16,13 @@ from chatsphere.models.export import ExportJob
 STUCK_AFTER = timedelta(minutes=15)  # a queued export starts within seconds; 15 min means its message is gone
 
 
+@dataclass(frozen=True)
+class MonitorPorts:
+    requests: RequestStore
+    export_jobs: JobQueue[ExportJob]
+    deletion_jobs: JobQueue[DeletionJob]
+
+
 @dataclass
 class MonitorReport:
     open: int = 0
@@ -24,12 +31,10 @@ class MonitorReport:
     requeued: int = 0
 
 
-def watch_requests(
-    requests: RequestStore, export_jobs: JobQueue[ExportJob], deletion_jobs: JobQueue[DeletionJob], now: datetime
-) -> MonitorReport:
+def watch_requests(ports: MonitorPorts, now: datetime) -> MonitorReport:
     report = MonitorReport()
     stamp, stuck_before = iso(now), iso(now - STUCK_AFTER)
-    for item in requests.open_requests():
+    for item in ports.requests.open_requests():
         report.open += 1
         if item.due_at < stamp:
             report.overdue += 1
@@ -37,9 +42,9 @@ def watch_requests(
         if item.status != "received" or item.received_at >= stuck_before:
             continue
         if item.type == "export":
-            export_jobs.send(export_job(item))  # the workers ignore duplicates
+            ports.export_jobs.send(export_job(item))  # the workers ignore duplicates
             report.requeued += 1
         elif item.type == "deletion":
-            deletion_jobs.send(deletion_job(item))
+            ports.deletion_jobs.send(deletion_job(item))
             report.requeued += 1
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from chatsphere.errors import Conflict
@@ -11,6 +12,12 @@ from chatsphere.models.items import PolicyItem
 from chatsphere.models.policies import Policy, PolicyIn, PolicyList
 
 EVENT_TYPE = "PolicyVersionPublished"
+
+
+@dataclass(frozen=True)
+class PoliciesPorts:
+    policies: PolicyStore
+    events: EventPublisher  # PolicyVersionPublished
 
 
 def to_policy(item: PolicyItem) -> Policy:
@@ -23,9 +30,7 @@ def to_policy(item: PolicyItem) -> Policy:
     )
 
 
-def publish_policy(
-    tenants: PolicyStore, events: EventPublisher, tenant_id: str, body: PolicyIn, now: datetime
-) -> tuple[Policy, bool]:
+def publish_policy(ports: PoliciesPorts, tenant_id: str, body: PolicyIn, now: datetime) -> tuple[Policy, bool]:
     """Store the version, then put PolicyVersionPublished on the bus. Returns (policy, created).
 
     A retry of the same body after a failed announcement announces it (nothing lost); the same
@@ -38,7 +43,7 @@ def publish_policy(
         sha256=body.sha256,
         published_at=iso(now),
     )
-    created = True
+    created, tenants = True, ports.policies
     try:
         tenants.add_policy(item)
     except Conflict:
@@ -53,7 +58,7 @@ def publish_policy(
         assert stored is not None
         item, created = stored, False
     if not item.announced:
-        events.publish(
+        ports.events.publish(
             EVENT_TYPE,
             {
                 "tenant_id": tenant_id,
@@ -67,5 +72,5 @@ def publish_policy(
     return to_policy(item), created
 
 
-def list_policies(tenants: PolicyStore, tenant_id: str) -> PolicyList:
-    return PolicyList(items=[to_policy(i) for i in tenants.list_policies(tenant_id)])
+def list_policies(ports: PoliciesPorts, tenant_id: str) -> PolicyList:
+    return PolicyList(items=[to_policy(i) for i in ports.policies.list_policies(tenant_id)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -32,6 +33,18 @@ from chatsphere.models.settings import TenantSettings
 from chatsphere.telemetry import logger
 
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+@dataclass(frozen=True)
+class RequestsPorts:
+    """What reading, listing and extending request records touch."""
+
+    requests: RequestStore
+    blobs: BlobStore  # an export's download link
+    secret: TenantSecret  # cursors
+    settings: SettingsReader  # the extension limit
+
+
 _TYPE_OF: dict[type, RequestType] = {model: type_ for type_, model in DETAILS_BY_TYPE.items()}  # type: ignore[misc]
 
 
@@ -144,29 +157,21 @@ def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestReco
     )
 
 
-def get_request(
-    requests: RequestStore, blobs: BlobStore, tenant_id: str, request_id: str, now: datetime
-) -> RequestRecord:
-    item = requests.get(tenant_id, request_id) if _REQUEST_ID.fullmatch(request_id) else None
+def get_request(ports: RequestsPorts, tenant_id: str, request_id: str, now: datetime) -> RequestRecord:
+    item = ports.requests.get(tenant_id, request_id) if _REQUEST_ID.fullmatch(request_id) else None
     if item is None:
         raise NotFound("no such request")
-    return to_record(blobs, item, now)
+    return to_record(ports.blobs, item, now)
 
 
 def extend_request(
-    requests: RequestStore,
-    tenants: SettingsReader,
-    blobs: BlobStore,
-    tenant_id: str,
-    request_id: str,
-    body: ExtensionIn,
-    now: datetime,
+    ports: RequestsPorts, tenant_id: str, request_id: str, body: ExtensionIn, now: datetime
 ) -> RequestRecord:
     """Push due_at back once, by at most the tenant's extension_days, with a reason (GDPR art. 12(3))."""
-    item = requests.get(tenant_id, request_id)
+    item = ports.requests.get(tenant_id, request_id)
     if item is None:
         raise NotFound("no such request")
-    limit = tenants.get_settings(tenant_id).extension_days
+    limit = ports.settings.get_settings(tenant_id).extension_days
     if body.days > limit:
         raise InvalidInput(f"the extension may be at most {limit} days")
     if not item.is_open:
@@ -177,8 +182,8 @@ def extend_request(
     extended = item.model_copy(
         update={"due_at": iso(due), "extension": {"days": body.days, "reason": body.reason, "extended_at": iso(now)}}
     )
-    requests.extend(extended, previous_due_at=item.due_at)  # exactly one of concurrent extensions wins
-    return to_record(blobs, extended, now)
+    ports.requests.extend(extended, previous_due_at=item.due_at)  # exactly one of concurrent extensions wins
+    return to_record(ports.blobs, extended, now)
 
 
 # ------------------------------------------------------------------- listing
@@ -194,9 +199,7 @@ def _decode(secret: bytes, cursor: str, kind: str) -> dict[str, str]:
 
 
 def list_requests(
-    requests: RequestStore,
-    blobs: BlobStore,
-    secret: TenantSecret,
+    ports: RequestsPorts,
     tenant_id: str,
     now: datetime,
     *,
@@ -206,7 +209,7 @@ def list_requests(
     limit: int,
     cursor: str | None,
 ) -> RequestPage:
-    key = secret(tenant_id)
+    key = ports.secret(tenant_id)
     if overdue:
         if status is not None and status not in OPEN_STATUSES:
             return RequestPage(items=[], next_cursor=None)  # a closed request is never overdue
@@ -215,7 +218,7 @@ def list_requests(
         position = (after["d"], after["r"]) if after else None
         # The index holds only open, overdue-capable items; filter the rest here, page by page.
         while len(items) < limit:
-            page, position = requests.overdue_page(tenant_id, iso(now), limit, position)
+            page, position = ports.requests.overdue_page(tenant_id, iso(now), limit, position)
             items.extend(
                 i for i in page if (status is None or i.status == status) and (type_ is None or i.type == type_)
             )
@@ -226,6 +229,6 @@ def list_requests(
         next_cursor = _encode(key, {"k": "overdue", "d": last.due_at, "r": last.request_id}) if last else None
     else:
         after_sk = f"R#{_decode(key, cursor, 'all')['r']}" if cursor else None
-        items, next_sk = requests.page(tenant_id, limit, after_sk, status, type_)
+        items, next_sk = ports.requests.page(tenant_id, limit, after_sk, status, type_)
         next_cursor = _encode(key, {"k": "all", "r": next_sk.removeprefix("R#")}) if next_sk else None
-    return RequestPage(items=[to_record(blobs, i, now) for i in items], next_cursor=next_cursor)
+    return RequestPage(items=[to_record(ports.blobs, i, now) for i in items], next_cursor=next_cursor)

@@ -5,6 +5,7 @@ condition, so that two writers holding the same ETag cannot both succeed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +19,15 @@ from chatsphere.models.settings import TenantSettings
 SAVE_ATTEMPTS = 3
 
 
-def read_settings(tenants: SettingsStore, tenant_id: str) -> tuple[TenantSettings, int]:
+@dataclass(frozen=True)
+class SettingsPorts:
+    settings: SettingsStore
+    own_buckets: frozenset[str]  # never a portability destination
+
+
+def read_settings(ports: SettingsPorts, tenant_id: str) -> tuple[TenantSettings, int]:
     """The settings and their version (the ETag)."""
-    return tenants.read_settings(tenant_id)
+    return ports.settings.read_settings(tenant_id)
 
 
 def _check(own_buckets: frozenset[str], settings: TenantSettings) -> None:
@@ -32,15 +39,11 @@ def _check(own_buckets: frozenset[str], settings: TenantSettings) -> None:
 
 
 def replace_settings(
-    tenants: SettingsStore,
-    own_buckets: frozenset[str],
-    tenant_id: str,
-    settings: TenantSettings,
-    now: datetime,
-    if_match: IfMatch = None,
+    ports: SettingsPorts, tenant_id: str, settings: TenantSettings, now: datetime, *, if_match: IfMatch = None
 ) -> tuple[TenantSettings, int]:
     """Store the whole document; returns it and its new version."""
-    _check(own_buckets, settings)
+    tenants = ports.settings
+    _check(ports.own_buckets, settings)
     if if_match is None:
         return settings, tenants.put_settings(tenant_id, settings, iso(now))
     for _ in range(SAVE_ATTEMPTS):
@@ -54,21 +57,17 @@ def replace_settings(
 
 
 def patch_settings(
-    tenants: SettingsStore,
-    own_buckets: frozenset[str],
-    tenant_id: str,
-    patch: dict[str, Any],
-    now: datetime,
-    if_match: IfMatch = None,
+    ports: SettingsPorts, tenant_id: str, patch: dict[str, Any], now: datetime, *, if_match: IfMatch = None
 ) -> tuple[TenantSettings, int]:
     """Apply a JSON merge patch to the stored settings; a key set to null goes back to its default. The result
     is validated as a PUT body is (a pydantic ValidationError, or InvalidInput, and nothing is written), and
     written conditioned on the version it was merged onto: a concurrent change is merged again, not lost."""
+    tenants = ports.settings
     for _ in range(SAVE_ATTEMPTS):
         current, version = tenants.read_settings(tenant_id)
         require(if_match, version)
         settings = merge_patched(TenantSettings, current.model_dump(mode="json"), patch)
-        _check(own_buckets, settings)
+        _check(ports.own_buckets, settings)
         try:
             return settings, tenants.put_settings(tenant_id, settings, iso(now), expected_version=version)
         except Conflict:

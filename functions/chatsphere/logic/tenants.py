@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from functools import lru_cache
 
 from chatsphere.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -16,6 +17,15 @@ from chatsphere.models.common import iso, utc_now
 from chatsphere.models.items import KEY_ID_LENGTH, ApiKeyItem, TenantItem
 
 
+@dataclass(frozen=True)
+class TenantsPorts:
+    """What the operator's tenant and API-key commands touch."""
+
+    tenants: TenantStore
+    api_keys: ApiKeyStore
+    kms: KeyWrapper  # a new tenant's secret
+
+
 def _random_key(tenant_id: str) -> str:
     return f"cs_{tenant_id}.{secrets.token_urlsafe(32)}"
 
@@ -24,13 +34,13 @@ def _key_item(tenant_id: str, api_key: str, now: str) -> ApiKeyItem:
     return ApiKeyItem(tenant_id=tenant_id, key_hash=hash_api_key(api_key), created_at=now)
 
 
-def create_tenant(store: TenantStore, kms: KeyWrapper, name: str) -> tuple[TenantItem, str]:
+def create_tenant(ports: TenantsPorts, name: str) -> tuple[TenantItem, str]:
     """A new tenant with one API key. The key is returned once; only its hash is stored."""
     tenant_id = "t" + secrets.token_hex(8)
-    return create_tenant_with_key(store, kms, name, _random_key(tenant_id))
+    return create_tenant_with_key(ports, name, _random_key(tenant_id))
 
 
-def create_tenant_with_key(store: TenantStore, kms: KeyWrapper, name: str, api_key: str) -> tuple[TenantItem, str]:
+def create_tenant_with_key(ports: TenantsPorts, name: str, api_key: str) -> tuple[TenantItem, str]:
     """A tenant whose id and first key are given (the key names the tenant: `cs_<tenant_id>.<secret>`).
 
     For the local stack's demo tenants, which must keep their ids and keys across restarts; a deployed tenant
@@ -39,16 +49,16 @@ def create_tenant_with_key(store: TenantStore, kms: KeyWrapper, name: str, api_k
     if match is None:
         raise ValueError("an API key is cs_<t + 16 hex>.<43 of [A-Za-z0-9_-]>")
     tenant_id = match.group(1)
-    _, wrapped = kms.generate(tenant_hmac_context(tenant_id))
+    _, wrapped = ports.kms.generate(tenant_hmac_context(tenant_id))
     now = iso(utc_now())
     tenant = TenantItem(tenant_id=tenant_id, name=name, created_at=now, hmac_key_wrapped=wrapped)
-    store.create_tenant(tenant, _key_item(tenant_id, api_key, now))
+    ports.tenants.create_tenant(tenant, _key_item(tenant_id, api_key, now))
     return tenant, api_key
 
 
-def list_tenants(store: TenantStore) -> list[TenantItem]:
+def list_tenants(ports: TenantsPorts) -> list[TenantItem]:
     """Every tenant, in id order (operator commands only: a Query of the registry, then one read per tenant)."""
-    found = [store.get_tenant(tenant_id) for tenant_id in store.tenant_ids()]
+    found = [ports.tenants.get_tenant(tenant_id) for tenant_id in ports.tenants.tenant_ids()]
     return [tenant for tenant in found if tenant is not None]
 
 
@@ -57,8 +67,9 @@ def _known_tenant(store: ApiKeyStore, tenant_id: str) -> None:
         raise NotFound(f"no tenant {tenant_id}")
 
 
-def create_api_key(store: ApiKeyStore, tenant_id: str) -> tuple[ApiKeyItem, str]:
+def create_api_key(ports: TenantsPorts, tenant_id: str) -> tuple[ApiKeyItem, str]:
     """Another key for a tenant (rotation: create, switch the clients, revoke the old one). Returned once."""
+    store = ports.api_keys
     _known_tenant(store, tenant_id)
     api_key = _random_key(tenant_id)
     item = _key_item(tenant_id, api_key, iso(utc_now()))
@@ -69,18 +80,18 @@ def create_api_key(store: ApiKeyStore, tenant_id: str) -> tuple[ApiKeyItem, str]
     return item, api_key
 
 
-def list_api_keys(store: ApiKeyStore, tenant_id: str) -> list[ApiKeyItem]:
+def list_api_keys(ports: TenantsPorts, tenant_id: str) -> list[ApiKeyItem]:
     """The tenant's keys, oldest first: key_id, times and status (never a key, nor its full hash)."""
-    _known_tenant(store, tenant_id)
-    return sorted(store.list_api_keys(tenant_id), key=lambda k: (k.created_at, k.key_hash))
+    _known_tenant(ports.api_keys, tenant_id)
+    return sorted(ports.api_keys.list_api_keys(tenant_id), key=lambda k: (k.created_at, k.key_hash))
 
 
-def revoke_api_key(store: ApiKeyStore, tenant_id: str, key_id: str) -> ApiKeyItem:
+def revoke_api_key(ports: TenantsPorts, tenant_id: str, key_id: str) -> ApiKeyItem:
     """Revokes the tenant's key named `key_id`; the authorizer refuses it once its cached answer expires.
     Revoking a revoked key again changes nothing."""
     if re.fullmatch(f"[0-9a-f]{{{KEY_ID_LENGTH}}}", key_id) is None:
         raise InvalidInput(f"a key id is {KEY_ID_LENGTH} hex digits, as `keys list` prints it")
-    matches = [k for k in list_api_keys(store, tenant_id) if k.key_id == key_id]
+    matches = [k for k in list_api_keys(ports, tenant_id) if k.key_id == key_id]
     if not matches:
         raise NotFound(f"no key {key_id} for tenant {tenant_id}")
     if len(matches) > 1:  # 48 bits: practically never, but never revoke the wrong one
@@ -89,7 +100,7 @@ def revoke_api_key(store: ApiKeyStore, tenant_id: str, key_id: str) -> ApiKeyIte
     if key.status != "revoked":
         now = iso(utc_now())
         try:
-            store.revoke_api_key(tenant_id, key.key_hash, now)
+            ports.api_keys.revoke_api_key(tenant_id, key.key_hash, now)
         except Conflict:
             raise NotFound(f"no key {key_id} for tenant {tenant_id}") from None
         key = key.model_copy(update={"status": "revoked", "revoked_at": now})

@@ -1,0 +1,32 @@
+"""The tenant's anonymous daily aggregates (RightsFunction; AnalyticsFunction computes them,
+handlers/analytics.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from chatsphere.bootstrap import wiring
+from chatsphere.handlers.http import body_response, problem_responses, tenant_id
+from chatsphere.logic import analytics
+from chatsphere.logic.analytics import MAX_RANGE_DAYS
+from chatsphere.models.analytics import DailyAggregatePage
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.get(
+    "/v1/analytics/daily",
+    summary="The tenant's anonymous daily aggregates (no identifier; cells of too few subjects are null)",
+    responses={**body_response(200, "The days computed in the range", DailyAggregatePage), **problem_responses(422)},
+)
+def daily_analytics(
+    from_: Annotated[date, Query(alias="from", description="First day, YYYY-MM-DD (UTC)")],
+    to: Annotated[
+        date, Query(description=f"Last day, YYYY-MM-DD, not before `from`, at most {MAX_RANGE_DAYS} days after it")
+    ],
+) -> DailyAggregatePage:
+    return analytics.daily(wiring().analytics, tenant_id(router), from_, to)

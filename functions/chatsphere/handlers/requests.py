@@ -1,0 +1,76 @@
+"""Rights request records: list, read, extend (RightsFunction)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from chatsphere.bootstrap import wiring
+from chatsphere.handlers.http import CURSOR_RULES, body_response, problem_responses, tenant_id
+from chatsphere.logic import requests
+from chatsphere.models.common import utc_now
+from chatsphere.models.requests import (
+    REQUEST_ID_PATTERN,
+    ExtensionIn,
+    RequestPage,
+    RequestRecord,
+    RequestStatus,
+    RequestType,
+)
+
+RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As returned when the request was made")]
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+@router.get(
+    "/v1/requests",
+    summary="List the tenant's rights requests, newest first (overdue=true: open past due, most overdue first)",
+    responses={
+        **body_response(200, "A page", RequestPage),
+        **problem_responses(422),
+    },
+)
+def list_requests(
+    status: Annotated[RequestStatus | None, Query()] = None,
+    type: Annotated[RequestType | None, Query()] = None,
+    overdue: Annotated[bool, Query()] = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(min_length=1, max_length=1024, description=f"{CURSOR_RULES} (overdue=true is a listing of its own)"),
+    ] = None,
+) -> RequestPage:
+    return requests.list_requests(
+        wiring().requests,
+        tenant_id(router),
+        utc_now(),
+        status=status,
+        type_=type,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get(
+    "/v1/requests/<request_id>",
+    summary="Read one rights request record",
+    responses={**body_response(200, "The record", RequestRecord), **problem_responses(404, 422)},
+)
+def get_request(request_id: RequestId) -> RequestRecord:
+    return requests.get_request(wiring().requests, tenant_id(router), request_id, utc_now())
+
+
+@router.post(
+    "/v1/requests/<request_id>/extension",
+    summary="Extend an open request's deadline once, with a reason",
+    responses={
+        **body_response(200, "The extended record", RequestRecord),
+        **problem_responses(404, 409, 413, 415, 422),
+    },
+)
+def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
+    return requests.extend_request(wiring().requests, tenant_id(router), request_id, body, utc_now())
