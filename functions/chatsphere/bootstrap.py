@@ -106,27 +106,27 @@ class Adapters:
 
     @cached_property
     def api_keys(self) -> ApiKeyStore:
-        from chatsphere.dal.tenants import DynamoTenantStore
+        from chatsphere.dal.api_keys import DynamoApiKeyStore
 
-        return DynamoTenantStore(self.config.tenants_table)
+        return DynamoApiKeyStore(self.config.tenants_table)
 
     @cached_property
     def settings(self) -> SettingsStore:
-        from chatsphere.dal.tenants import DynamoTenantStore
+        from chatsphere.dal.settings import DynamoSettingsStore
 
-        return DynamoTenantStore(self.config.tenants_table)
+        return DynamoSettingsStore(self.config.tenants_table)
 
     @cached_property
     def policies(self) -> PolicyStore:
-        from chatsphere.dal.tenants import DynamoTenantStore
+        from chatsphere.dal.policies import DynamoPolicyStore
 
-        return DynamoTenantStore(self.config.tenants_table)
+        return DynamoPolicyStore(self.config.tenants_table)
 
     @cached_property
     def directory(self) -> TenantDirectory:
-        from chatsphere.dal.tenants import DynamoTenantStore
+        from chatsphere.dal.tenants import DynamoTenantDirectory
 
-        return DynamoTenantStore(self.config.tenants_table)
+        return DynamoTenantDirectory(self.config.tenants_table)
 
     @cached_property
     def requests(self) -> RequestStore:
@@ -136,15 +136,15 @@ class Adapters:
 
     @cached_property
     def tombstone_store(self) -> TombstoneStore:
-        from chatsphere.dal.requests import DynamoRequestStore
+        from chatsphere.dal.tombstones import DynamoTombstoneStore
 
-        return DynamoRequestStore(self.config.requests_table)
+        return DynamoTombstoneStore(self.config.requests_table)
 
     @cached_property
     def erased(self) -> ErasedSubjects:
-        from chatsphere.dal.requests import DynamoRequestStore
+        from chatsphere.dal.tombstones import DynamoTombstoneStore
 
-        return DynamoRequestStore(self.config.requests_table)
+        return DynamoTombstoneStore(self.config.requests_table)
 
     @cached_property
     def retention_store(self) -> RetentionStore:

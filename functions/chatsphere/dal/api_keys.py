@@ -1,13 +1,30 @@
-"""TenantsTable's API key items, read for the authorizer: one GetItem, a plain dict, no models.
+"""TenantsTable's API key items (pk = T#<tenant>, sk = APIKEY#<hash>): the authorizer's read and the console
+command's administration.
 
-The item DynamoTenantStore.create_tenant writes (pk = T#<tenant>, sk = APIKEY#<hash>)."""
+The authorizer imports this module: it must load no models (tests/unit/test_authorizer_imports.py), so
+DynamoApiKeyReader returns plain dicts, and DynamoApiKeyStore imports the item models inside its methods."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatsphere.dal import keyspace
-from chatsphere.dal.dynamo import DynamoTable, deserialise, serialise
+from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, serialise
+
+if TYPE_CHECKING:
+    from chatsphere.models.items import ApiKeyItem, TenantItem
+
+
+def api_key_put(table_name: str, api_key: ApiKeyItem) -> dict[str, Any]:
+    """A transaction Put of the key item, never over a key that exists (DynamoTenantStore.create_tenant's too)."""
+    item = {"pk": keyspace.tenant_pk(api_key.tenant_id), "sk": keyspace.api_key_sk(api_key.key_hash)}
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": serialise({**item, **api_key.model_dump()}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
 
 
 class DynamoApiKeyReader(DynamoTable):
@@ -17,3 +34,54 @@ class DynamoApiKeyReader(DynamoTable):
         key = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.api_key_sk(key_hash)})
         resp = self._ddb.get_item(TableName=self.table_name, Key=key)
         return deserialise(resp["Item"]) if "Item" in resp else None
+
+
+class DynamoApiKeyStore(DynamoTable):
+    """A tenant's keys, for the console command (logic/tenants.py): add, list, revoke, and the tenant's read."""
+
+    def get_tenant(self, tenant_id: str) -> TenantItem | None:
+        from chatsphere.dal.tenants import DynamoTenantStore
+
+        return DynamoTenantStore(self.table_name).get_tenant(tenant_id)
+
+    def add_api_key(self, api_key: ApiKeyItem) -> None:
+        """Only under a tenant that exists, and never over a key that does."""
+        pk = keyspace.tenant_pk(api_key.tenant_id)
+        with conflict_on_condition("no such tenant, or the key exists"):
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.table_name,
+                            "Key": serialise({"pk": pk, "sk": keyspace.TENANT_SK}),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    api_key_put(self.table_name, api_key),
+                ]
+            )
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKeyItem]:
+        from chatsphere.models.items import ApiKeyItem
+
+        pages = self._ddb.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialise(
+                {":pk": keyspace.tenant_pk(tenant_id), ":prefix": keyspace.api_key_sk("")}
+            ),
+            ConsistentRead=True,
+        )
+        return [ApiKeyItem.model_validate(deserialise(raw)) for page in pages for raw in page["Items"]]
+
+    def revoke_api_key(self, tenant_id: str, key_hash: str, revoked_at: str) -> None:
+        """Conditional on the key existing, so that a revocation never creates an item; a second one is a no-op."""
+        with conflict_on_condition("no such key"):
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.api_key_sk(key_hash)}),
+                UpdateExpression="SET #s = :revoked, revoked_at = if_not_exists(revoked_at, :at)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=serialise({":revoked": "revoked", ":at": revoked_at}),
+            )

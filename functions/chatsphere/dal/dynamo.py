@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 
 from chatsphere.dal.clients import client
 from chatsphere.errors import Conflict
-from chatsphere.models.settings import MAX_RETENTION_DAYS
 
 _SER = TypeSerializer()
 _DE = TypeDeserializer()
@@ -119,9 +118,14 @@ def is_transaction_conflict(error: ClientError) -> bool:
 
 # The TTL backstop (expires_at): past the longest period any tenant may set, so that it never removes what a
 # tenant still keeps; retention removes items on time, and clears the TTL of what a legal hold keeps.
-TTL_BACKSTOP_DAYS = MAX_RETENTION_DAYS + 30
+TTL_BACKSTOP_MARGIN_DAYS = 30
 
 
 def backstop_expiry(at: str) -> int:
     """Epoch seconds of the TTL backstop for an item whose retention is measured from `at`."""
-    return int((datetime.fromisoformat(at) + timedelta(days=TTL_BACKSTOP_DAYS)).timestamp())
+    # Imported here, not with the module: the authorizer's key reader (dal/api_keys.py) builds on this module and
+    # must load no models, which means no pydantic (tests/unit/test_authorizer_imports.py).
+    from chatsphere.models.settings import MAX_RETENTION_DAYS
+
+    days = MAX_RETENTION_DAYS + TTL_BACKSTOP_MARGIN_DAYS
+    return int((datetime.fromisoformat(at) + timedelta(days=days)).timestamp())

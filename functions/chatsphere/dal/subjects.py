@@ -20,7 +20,8 @@ from chatsphere.dal.dynamo import (
     is_transaction_conflict,
     serialise,
 )
-from chatsphere.dal.requests import put_request_op, status_update, tombstone_check_op
+from chatsphere.dal.requests import put_request_op, status_update
+from chatsphere.dal.tombstones import tombstone_check_op
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.reconcile import StoredRef
 from chatsphere.models.refs import InteractionPosition, ItemRef
