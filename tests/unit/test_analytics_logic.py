@@ -16,7 +16,7 @@ from chatsphere.day_index import DAY_SHARDS
 from chatsphere.logic.analytics import aggregate, suppress
 from chatsphere.logic.retention import buckets, watermark_after
 from chatsphere.models.analytics import TURN_BUCKETS, DailyAggregate
-from chatsphere.models.retention import DueEntry, RetentionRunItem
+from chatsphere.models.retention import DueEntry, ItemRef, RetentionRunItem
 
 OTHER = "other"  # the published name of the folded cells
 COMPUTED = "2026-01-02T00:00:00.000000Z"
@@ -24,8 +24,7 @@ COMPUTED = "2026-01-02T00:00:00.000000Z"
 
 def entry(subject: str, channel: str | None = "web", conversation: str = "c", role: str = "customer") -> DueEntry:
     return DueEntry(
-        key={"pk": "p", "sk": "s"},
-        day_sk="2026-01-01T10:00:00.000000Z#i",
+        ref=ItemRef(kind="interaction", item_id="i", at="2026-01-01T10:00:00.000000Z", subject_id=subject),
         subject_id=subject,
         channel=channel,
         conversation_id=conversation,

@@ -21,6 +21,7 @@ from chatsphere.models.retention import (
     ActOutcome,
     Category,
     DueEntry,
+    ItemRef,
     RetentionRunItem,
 )
 
@@ -63,14 +64,16 @@ class DynamoRetentionStore:
         bucket: str,
         shard: int,
         upto: str,
-        start_key: dict[str, str] | None,
+        after: ItemRef | None,
         limit: int,
         since: str | None = None,
-    ) -> tuple[list[DueEntry], dict[str, str] | None]:
+    ) -> tuple[list[DueEntry], ItemRef | None]:
         """One page (at most `limit`) of a bucket's items whose time is at or before `upto` (and at or after
-        `since`), oldest first; and where the next page starts, if the bucket may hold more."""
+        `since`), oldest first, after the item `after`; and the last item read, if the bucket may hold more (its
+        key and index keys are the next Query's ExclusiveStartKey)."""
         table = self._table(category)
-        values = {":p": keyspace.day_pk(tenant_id, category, bucket, shard), ":u": keyspace.day_sk_bound(upto)}
+        day_pk = keyspace.day_pk(tenant_id, category, bucket, shard)
+        values = {":p": day_pk, ":u": keyspace.day_sk_bound(upto)}
         condition = "day_pk = :p AND day_sk <= :u"
         if since is not None:
             values[":s"] = since
@@ -82,12 +85,12 @@ class DynamoRetentionStore:
             "ExpressionAttributeValues": serialise(values),
             "Limit": limit,
         }
-        if start_key:
-            query["ExclusiveStartKey"] = serialise(start_key)
+        if after is not None:
+            start = {**item_key(tenant_id, after), "day_pk": day_pk, "day_sk": keyspace.day_sk(after.at, after.item_id)}
+            query["ExclusiveStartKey"] = serialise(start)
         resp = table._ddb.query(**query)
         entries = [_entry(deserialise(raw)) for raw in resp["Items"]]
-        last = resp.get("LastEvaluatedKey")
-        return entries, {k: str(v) for k, v in deserialise(last).items()} if last else None
+        return entries, entries[-1].ref if resp.get("LastEvaluatedKey") and entries else None
 
     def holds(self, tenant_id: str) -> dict[str, list[str]]:
         """Subject id -> the categories its legal hold keeps, for every held subject of the tenant."""
@@ -131,24 +134,25 @@ class DynamoRetentionStore:
         return str(sk.removeprefix(keyspace.INTERACTION_PREFIX).rpartition("#")[0])
 
     # ------------------------------------------------------------------ acts (each idempotent)
-    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]]) -> None:
+    def remove(self, category: Category, tenant_id: str, refs: list[ItemRef]) -> None:
         """Delete items that belong to no subject (closed request records), 25 keys a BatchWriteItem."""
-        self._table(category)._delete_keys(keys)
+        self._table(category)._delete_keys([item_key(tenant_id, ref) for ref in refs])
 
     def remove_unless_held(
         self,
         act: Act,
         category: Category,
         subject_id: str,
-        keys: list[dict[str, str]],
+        refs: list[ItemRef],
         marker: str | None,
     ) -> ActOutcome | None:
         """Delete one subject's items (at most REMOVALS_PER_TRANSACTION), put its activity marker and record the
         act as `removed`, in one TransactWriteItems whose ConditionCheck on the profile is the write's own: the
         profile exists, its status is open, and no legal hold covers the category. None if that check refuses
         (nothing is written); the outcome already recorded if another attempt recorded this act first."""
-        if len(keys) > REMOVALS_PER_TRANSACTION:
+        if len(refs) > REMOVALS_PER_TRANSACTION:
             raise ValueError("more removals than one transaction holds")
+        keys = [item_key(act.tenant_id, ref) for ref in refs]
         pk = keyspace.subject_pk(act.tenant_id, subject_id)
         ops: list[dict[str, Any]] = [
             {
@@ -228,7 +232,7 @@ class DynamoRetentionStore:
         outcome: ActOutcome = deserialise(resp["Item"])["outcome"]
         return outcome
 
-    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> int:
+    def refile_late(self, category: Category, tenant_id: str, refs: list[ItemRef]) -> int:
         """Move items a legal hold keeps to the late bucket (read on every run, so they go once the hold is
         lifted) and clear their TTL backstop, which would otherwise remove them regardless of the hold. A profile
         is refiled only while its status is open (an erasing one is the erasure's). Returns how many it moved."""
@@ -236,10 +240,10 @@ class DynamoRetentionStore:
         profiles = category == "inactive_profiles"
         moved = 0
         for ref in refs:
-            shard = day_index.shard_of(ref["day_sk"].partition("#")[2])
+            shard = day_index.shard_of(ref.item_id)
             moved += self._update_existing(
                 table,
-                {"pk": ref["pk"], "sk": ref["sk"]},
+                item_key(tenant_id, ref),
                 "SET day_pk = :p REMOVE expires_at",
                 {
                     ":p": keyspace.day_pk(tenant_id, category, day_index.LATE, shard),
@@ -494,11 +498,33 @@ def _failed(reasons: list[dict[str, Any]], index: int) -> bool:
     return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
 
 
+def item_key(tenant_id: str, ref: ItemRef) -> dict[str, str]:
+    """The table key of the item `ref` names (of `tenant_id`: a ref never names another tenant's item)."""
+    if ref.kind == "request":
+        return {"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(ref.item_id)}
+    assert ref.subject_id is not None, "an interaction or profile ref names its subject"
+    pk = keyspace.subject_pk(tenant_id, ref.subject_id)
+    if ref.kind == "profile":
+        return {"pk": pk, "sk": keyspace.PROFILE_SK}
+    return {"pk": pk, "sk": keyspace.interaction_sk(ref.at, ref.item_id)}
+
+
+def item_ref(item: dict[str, Any]) -> ItemRef:
+    """The ref of an item the day index returned, from its table key and its day_sk (<at>#<id>)."""
+    at, _, item_id = str(item["day_sk"]).partition("#")
+    sk = str(item["sk"])
+    owner = keyspace.parse_subject_pk(str(item["pk"]))
+    if owner is None:
+        return ItemRef(kind="request", item_id=sk.removeprefix(keyspace.REQUEST_PREFIX), at=at)
+    if sk == keyspace.PROFILE_SK:
+        return ItemRef(kind="profile", item_id=owner[1], at=at, subject_id=owner[1])
+    return ItemRef(kind="interaction", item_id=item_id, at=at, subject_id=owner[1])
+
+
 def _entry(item: dict[str, Any]) -> DueEntry:
     result = item.get("result") or {}
     return DueEntry(
-        key={"pk": item["pk"], "sk": item["sk"]},
-        day_sk=item["day_sk"],
+        ref=item_ref(item),
         subject_id=item.get("subject_id"),
         conversation_id=item.get("conversation_id"),
         role=item.get("role"),
