@@ -1060,11 +1060,13 @@ class FakeRetentionStore:
         if run is not None and run.status == "running":
             self._put_run(run.model_copy(update={"status": "abandoned", "pending": None}))
 
-    def runs_page(self, tenant_id: str, limit: int, after_sk: str | None) -> tuple[list[RetentionRunItem], str | None]:
+    def runs_page(self, tenant_id: str, limit: int, after: str | None) -> tuple[list[RetentionRunItem], str | None]:
+        """Newest first by sk (RUN#<run id>), after `after`'s, reading one ahead."""
         sks = sorted((keyspace.run_sk(r) for t, r in self.runs if t == tenant_id), reverse=True)
-        rows = [sk for sk in sks if after_sk is None or sk < after_sk][: limit + 1]
+        start = keyspace.run_sk(after.removeprefix(keyspace.RUN_PREFIX)) if after else None
+        rows = [sk for sk in sks if start is None or sk < start][: limit + 1]
         runs = [r for sk in rows[:limit] if (r := self.get_run(tenant_id, sk.removeprefix(keyspace.RUN_PREFIX)))]
-        return runs, keyspace.run_sk(runs[-1].run_id) if len(rows) > limit and runs else None
+        return runs, runs[-1].run_id if len(rows) > limit and runs else None
 
 
 class FakeAnalyticsStore:

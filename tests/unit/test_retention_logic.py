@@ -693,3 +693,23 @@ def test_the_item_key_layout_stays_in_the_dal() -> None:
 
     source = inspect.getsource(retention)
     assert "chatsphere.dal" not in source and '["sk"]' not in source and '["pk"]' not in source
+
+
+# ------------------------------------------------------------------ the API's view
+def test_runs_are_listed_newest_first_in_signed_pages_that_end_with_the_last_run(stage: Stage) -> None:
+    for n in range(5):
+        run_all(stage, run_id=retention.new_run_id(NOW + timedelta(minutes=n)), now=NOW + timedelta(minutes=n))
+    secret = stage.world.secret
+    first = retention.list_runs(stage.store, secret, stage.tenant, 2, None)
+    assert [r.started_at for r in first.items] == [iso(NOW + timedelta(minutes=m)) for m in (4, 3)]
+    assert first.next_cursor is not None
+    second = retention.list_runs(stage.store, secret, stage.tenant, 2, first.next_cursor)
+    assert [r.started_at for r in second.items] == [iso(NOW + timedelta(minutes=m)) for m in (2, 1)]
+    assert second.next_cursor is not None
+    last = retention.list_runs(stage.store, secret, stage.tenant, 2, second.next_cursor)
+    assert [r.started_at for r in last.items] == [iso(NOW)] and last.next_cursor is None
+    # a cursor signed when pages were by sort key (RUN#<run id>) reads the same page
+    from chatsphere.logic import cursors
+
+    old = cursors.sign(secret(stage.tenant), retention.CURSOR_SCOPE, f"RUN#{first.items[-1].run_id}")
+    assert retention.list_runs(stage.store, secret, stage.tenant, 2, old) == second

@@ -455,8 +455,9 @@ class DynamoRetentionStore:
             if not is_condition_failure(error):
                 raise
 
-    def runs_page(self, tenant_id: str, limit: int, after_sk: str | None) -> tuple[list[RetentionRunItem], str | None]:
-        """Newest first; reads one ahead so that the last page has no cursor."""
+    def runs_page(self, tenant_id: str, limit: int, after: str | None) -> tuple[list[RetentionRunItem], str | None]:
+        """Newest first, after the run `after`; reads one ahead so that the last page has no next run id. (A cursor
+        signed before pages were by run id holds the run's sk, RUN#<id>: read as that id.)"""
         query: dict[str, Any] = {
             "TableName": self.tenants.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :run)",
@@ -464,12 +465,13 @@ class DynamoRetentionStore:
             "ScanIndexForward": False,
             "Limit": limit + 1,
         }
-        if after_sk:
-            query["ExclusiveStartKey"] = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": after_sk})
+        if after:
+            sk = keyspace.run_sk(after.removeprefix(keyspace.RUN_PREFIX))
+            query["ExclusiveStartKey"] = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": sk})
         raw = self.tenants._ddb.query(**query)["Items"]
         runs = [RetentionRunItem.model_validate_json(deserialise(i)["document"]) for i in raw[:limit]]
         more = len(raw) > limit and runs
-        return runs, keyspace.run_sk(runs[-1].run_id) if more else None
+        return runs, runs[-1].run_id if more else None
 
     def _transact(self, ops: list[dict[str, Any]]) -> None:
         try:

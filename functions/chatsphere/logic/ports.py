@@ -387,9 +387,9 @@ class RetentionStore(Protocol):
 
     def abandon(self, tenant_id: str, run_id: str) -> None: ...
 
-    def runs_page(
-        self, tenant_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[RetentionRunItem], str | None]: ...
+    def runs_page(self, tenant_id: str, limit: int, after: str | None) -> tuple[list[RetentionRunItem], str | None]:
+        """Up to `limit` runs, newest first, after the run id `after`; and the last one's id if more follow."""
+        ...
 
 
 class DayAggregates(Protocol):
