@@ -20,7 +20,7 @@ from chatsphere.logic.retention import RetentionPorts
 from chatsphere.models.common import iso
 from chatsphere.models.items import InteractionItem, ProfileItem
 from chatsphere.models.requests import ExportDetails, ExportResult, RequestItem
-from chatsphere.models.retention import RetentionCounts, RetentionJob, RetentionRunItem
+from chatsphere.models.retention import ItemRef, RetentionCounts, RetentionJob, RetentionRunItem
 from chatsphere.models.settings import Retention, TenantSettings
 from tests.unit.fakes import FakeAnalyticsStore, FakeJobQueue, FakeRetentionStore, World
 
@@ -713,3 +713,42 @@ def test_runs_are_listed_newest_first_in_signed_pages_that_end_with_the_last_run
 
     old = cursors.sign(secret(stage.tenant), retention.CURSOR_SCOPE, f"RUN#{first.items[-1].run_id}")
     assert retention.list_runs(stage.store, secret, stage.tenant, 2, old) == second
+
+
+def test_a_run_record_written_before_refs_is_read_in_todays_form() -> None:
+    """Every run record keeps its last chunk's decisions: one stored by the earlier code (table keys) loads, so
+    that the runs' listing reads it and a run in flight across the deploy goes on (dal/retention.load_run)."""
+    import json
+
+    from chatsphere.dal.retention import load_run
+
+    t, when = "t1", "2026-05-01T10:00:00.000000Z"
+    pk = f"T#{t}#S#u-1"
+    legacy = {
+        "tenant_id": t,
+        "run_id": "r",
+        "as_of": when,
+        "started_at": when,
+        "cursor": {
+            "category": 0,
+            "bucket": 9,
+            "start_key": {"pk": pk, "sk": f"I#{when}#i9", "day_pk": "x", "day_sk": f"{when}#i9"},
+        },
+        "pending": {
+            "category": "interactions",
+            "remove": [{"pk": pk, "sk": f"I#{when}#i1"}, {"pk": f"T#{t}", "sk": "R#req-1"}],
+            "texts": {f"I#{when}#i1": "tenants/t1/blob"},
+            "refile": [{"pk": pk, "sk": "PROFILE", "day_sk": f"{when}#u-1"}],
+            "filed": {"u-1": f"{when}#u-1"},
+        },
+    }
+    run = load_run(json.dumps(legacy))
+    interaction = ItemRef(kind="interaction", item_id="i1", at=when, subject_id="u-1")
+    profile = ItemRef(kind="profile", item_id="u-1", at=when, subject_id="u-1")
+    assert run.cursor.after == ItemRef(kind="interaction", item_id="i9", at=when, subject_id="u-1")
+    assert run.pending is not None
+    assert run.pending.remove == [interaction, ItemRef(kind="request", item_id="req-1", at="")]
+    assert run.pending.texts == {"i1": "tenants/t1/blob"}
+    assert run.pending.refile == [profile] and run.pending.filed == {"u-1": profile}
+    # and a record in today's form reads as it was written
+    assert load_run(run.model_dump_json()) == run

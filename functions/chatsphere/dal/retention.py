@@ -5,6 +5,7 @@ Retention reads only these indexes, never a Scan: a run's cost grows with what i
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -388,7 +389,7 @@ class DynamoRetentionStore:
             Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.run_sk(run_id)}),
             ConsistentRead=True,
         )
-        return RetentionRunItem.model_validate_json(deserialise(resp["Item"])["document"]) if "Item" in resp else None
+        return load_run(deserialise(resp["Item"])["document"]) if "Item" in resp else None
 
     def commit(self, run: RetentionRunItem, until: str | None) -> None:
         """Write the run record if its stored seq is the one before this one, and renew (or, `until` None,
@@ -469,7 +470,7 @@ class DynamoRetentionStore:
             sk = keyspace.run_sk(after.removeprefix(keyspace.RUN_PREFIX))
             query["ExclusiveStartKey"] = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": sk})
         raw = self.tenants._ddb.query(**query)["Items"]
-        runs = [RetentionRunItem.model_validate_json(deserialise(i)["document"]) for i in raw[:limit]]
+        runs = [load_run(deserialise(i)["document"]) for i in raw[:limit]]
         more = len(raw) > limit and runs
         return runs, runs[-1].run_id if more else None
 
@@ -480,6 +481,38 @@ class DynamoRetentionStore:
             if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 raise Conflict("another retention run holds this tenant, or committed first") from error
             raise
+
+
+def load_run(document: str) -> RetentionRunItem:
+    """A stored run record; one written before items were named by ItemRef (its pending chunk and cursor held
+    table keys) is read in today's form, so that its run goes on and the runs' listing reads it."""
+    data = json.loads(document)
+    cursor, pending = data.get("cursor") or {}, data.get("pending")
+    if "start_key" in cursor:
+        start = cursor.pop("start_key")
+        cursor["after"] = item_ref(start).model_dump() if start else None
+    if pending:
+        for field in ("remove", "refile"):
+            pending[field] = [_legacy_ref(k).model_dump() if "pk" in k else k for k in pending.get(field, [])]
+        texts = pending.get("texts") or {}
+        pending["texts"] = {key.rpartition("#")[2]: blob for key, blob in texts.items()}  # sk I#<at>#<id>, or <id>
+        pending["filed"] = {
+            s: ItemRef(kind="profile", item_id=s, at=f.partition("#")[0], subject_id=s).model_dump()
+            if isinstance(f, str)
+            else f
+            for s, f in (pending.get("filed") or {}).items()
+        }
+    return RetentionRunItem.model_validate(data)
+
+
+def _legacy_ref(key: dict[str, str]) -> ItemRef:
+    """The ref of an earlier record's {pk, sk} (with its day_sk where it kept one): an interaction's time and id are
+    in its sk; a request record's time is needed by no act."""
+    if "day_sk" in key:
+        return item_ref(key)
+    sk = key["sk"]
+    day_sk = sk.removeprefix(keyspace.INTERACTION_PREFIX) if sk.startswith(keyspace.INTERACTION_PREFIX) else "#"
+    return item_ref({**key, "day_sk": day_sk})
 
 
 def _run_record(run: RetentionRunItem) -> dict[str, Any]:
