@@ -352,7 +352,7 @@ def test_a_hold_placed_between_the_decision_and_the_act_keeps_what_it_covers(
     h_pk = keyspace.subject_pk(tenant, "H")
     fired = before_act(
         monkeypatch,
-        lambda pending: any(k["pk"] == h_pk for k in pending.remove),
+        lambda pending: any(ref.subject_id == "H" for ref in pending.remove),
         lambda: place_hold(tenant, "H", "interactions"),
     )
     run_direct(tenant, NOW + timedelta(days=35), chunk)
@@ -402,9 +402,9 @@ def test_a_subject_with_more_due_items_than_one_transaction_holds_takes_several_
     store = wiring().adapters.retention_store
     original, sizes = store.remove_unless_held, []
 
-    def spy(act: Any, category: Any, subject_id: str, keys: list[dict[str, str]], marker: str | None) -> Any:
-        sizes.append(len(keys))
-        return original(act, category, subject_id, keys, marker)
+    def spy(act: Any, category: Any, subject_id: str, refs: list[Any], marker: str | None) -> Any:
+        sizes.append(len(refs))
+        return original(act, category, subject_id, refs, marker)
 
     monkeypatch.setattr(store, "remove_unless_held", spy)
     run_direct(tenant, NOW)

@@ -11,15 +11,18 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
+from chatsphere.dal import keyspace
+from chatsphere.day_index import LATE, shard_of
 from chatsphere.errors import Conflict
 from chatsphere.logic.codec import IDENTIFIER_KINDS
+from chatsphere.models.analytics import DailyAggregate
 from chatsphere.models.items import (
     ApiKeyItem,
     IdentifierKind,
@@ -33,6 +36,15 @@ from chatsphere.models.items import (
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
 from chatsphere.models.refs import InteractionPosition, ItemRef, RecordRef
 from chatsphere.models.requests import ExportResult, ProfileRecords, RequestItem, as_records
+from chatsphere.models.retention import (
+    REMOVALS_PER_TRANSACTION,
+    Act,
+    ActOutcome,
+    Category,
+    DueEntry,
+    IndexedRef,
+    RetentionRunItem,
+)
 from chatsphere.models.settings import TenantSettings
 
 NOT_ALLOWED = "the subject changed or does not allow this write; read it again"
@@ -640,16 +652,23 @@ class World:
         self.events = FakeEventPublisher()
         self.idempotency = FakeIdempotencyRecords()
         self.own_buckets = frozenset({self.blobs.bucket, "access-log-bucket"})
+        self.retention_store = FakeRetentionStore(self.subjects, self.requests)
+        self.analytics_store = FakeAnalyticsStore(self.subjects)
+        self.retention_jobs: FakeJobQueue[RetentionJob] = FakeJobQueue()
         adapters = self.wiring.adapters  # what the fakes make of each other, built once, as a cold start does
         self.keyring, self.secret, self.tombstones = adapters.keyring, adapters.secret, adapters.tombstones
 
     @property
     def wiring(self) -> Wiring:
         """Built anew on each use, over the fakes this world holds now (a test may swap one for a failing one)."""
+        return self.wired()
+
+    def wired(self, **swapped: Any) -> Wiring:
+        """The wiring with some adapters swapped for others (a second retention store, say)."""
         from chatsphere.bootstrap import build
 
-        given = {name: getattr(self, name) for name in ("keyring", "secret", "tombstones") if name in vars(self)}
-        return build(
+        given: dict[str, Any] = {n: getattr(self, n) for n in ("keyring", "secret", "tombstones") if n in vars(self)}
+        adapters: dict[str, Any] = dict(
             subjects=self.subjects,
             data_keys=self.data_keys,
             kms=self.kms,
@@ -668,8 +687,12 @@ class World:
             idempotency=self.idempotency,
             idempotency_layer=self.idempotency.layer,
             own_buckets=self.own_buckets,
+            retention_store=self.retention_store,
+            analytics_store=self.analytics_store,
+            retention_jobs=self.retention_jobs,
             **given,
         )
+        return build(**(adapters | swapped))
 
     @property
     def intake(self) -> IntakePorts:
@@ -703,6 +726,7 @@ if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protoc
     from chatsphere.logic.subject_rights import SubjectRightsPorts
     from chatsphere.models.deletion import DeletionJob
     from chatsphere.models.export import ExportJob
+    from chatsphere.models.retention import RetentionJob
 
     _kms: ports.KeyWrapper = FakeKeyWrapper()
     _keys: ports.DataKeyStore = FakeDataKeyStore()
@@ -720,3 +744,340 @@ if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protoc
     _jobs: ports.JobQueue[ExportJob] = FakeJobQueue[ExportJob]()
     _events: ports.EventPublisher = FakeEventPublisher()
     _idempotency: ports.IdempotencyRecords = FakeIdempotencyRecords()
+
+
+# ---------------------------------------------------------------------------------------------- retention, analytics
+# The day index is a view of what the fake subjects and requests hold, filed as dal/subjects.py and dal/requests.py
+# file it (interactions by occurred_at, back-dated ones late; open profiles by their activity, late once retention
+# found one active; closed records by completion, export_packages while a package is theirs), with retention's own
+# moves to the late bucket on top. Retention's state (watermarks, runs, lease, acts) is TenantsTable's.
+OPEN_PROFILE = ("active", "deactivated")  # dal/retention.OPEN_STATUSES
+RUN_CONFLICT = "another retention run holds this tenant, or committed first"
+
+
+class FakeRetentionStore:
+    """DayIndex and HoldIndex over `subjects` and `requests`, and retention's state, with the DAL's conditions: a
+    subject's removals only while its profile is open and unheld, an act's outcome recorded once, watermarks only
+    forward, a run created once under a free (or the replaced) lease, commits at the next seq only while the lease
+    is the run's. A page is full and has a next position only if more items follow (as moto; set
+    `full_pages_continue` for DynamoDB's, whose full last page may have one too, followed by an empty page)."""
+
+    def __init__(self, subjects: FakeSubjectStore, requests: FakeRequestStore) -> None:
+        self.subjects, self.requests = subjects, requests
+        self.full_pages_continue = False
+        self.late_interactions: set[tuple[str, str, str]] = set()  # (tenant, subject, interaction id): TTL cleared
+        self.late_profiles: dict[tuple[str, str], int] = {}  # refiled at this version (a profile write refiles it)
+        self.late_requests: dict[tuple[str, str], tuple[Category, bool]] = {}  # -> (category, has its TTL)
+        self.markers: dict[tuple[str, str], set[str]] = {}  # a subject's ACTIVITY# markers
+        self.acts: dict[tuple[str, str, int, str], ActOutcome] = {}
+        self.marks: dict[tuple[str, str], str] = {}  # (tenant, category) -> watermark day
+        self.leases: dict[str, tuple[str, str]] = {}  # tenant -> (run id, until)
+        self.runs: dict[tuple[str, str], str] = {}  # (tenant, run id) -> the record as stored (JSON)
+        self.queried: list[tuple[str, str, int]] = []  # (category, bucket, shard) of every due()
+
+    # ------------------------------------------------------------------ the day index
+    def _filed(self, tenant_id: str, category: Category) -> Iterator[tuple[bool, DueEntry]]:
+        """(late, entry) of every item the category's index holds for the tenant."""
+        if category == "interactions":
+            yield from self._interactions(tenant_id)
+        elif category == "inactive_profiles":
+            yield from self._profiles(tenant_id)
+        else:
+            yield from self._requests(tenant_id, category)
+
+    def _interactions(self, tenant_id: str) -> Iterator[tuple[bool, DueEntry]]:
+        for (tenant, subject_id), stored in self.subjects.interactions.items():
+            for item in stored.values() if tenant == tenant_id else ():
+                refiled = (tenant, subject_id, item.interaction_id) in self.late_interactions
+                back_dated = date.fromisoformat(item.occurred_at[:10]) <= date.fromisoformat(
+                    item.received_at[:10]
+                ) - timedelta(days=2)
+                ref = IndexedRef(
+                    kind="interaction", item_id=item.interaction_id, at=item.occurred_at, subject_id=subject_id
+                )
+                yield (
+                    refiled or back_dated,
+                    DueEntry(
+                        ref=ref,
+                        subject_id=subject_id,
+                        conversation_id=item.conversation_id,
+                        role=item.role,
+                        channel=item.channel,
+                        text_blob_key=item.text_blob_key,
+                        expires=not refiled,
+                    ),
+                )
+
+    def _profiles(self, tenant_id: str) -> Iterator[tuple[bool, DueEntry]]:
+        for (tenant, subject_id), profile in self.subjects.profiles.items():
+            if tenant != tenant_id or profile.status in ("erasing", "restricted"):
+                continue
+            refiled = self.late_profiles.get((tenant, subject_id)) == profile.version
+            ref = IndexedRef(
+                kind="profile", item_id=subject_id, at=profile.active_at or profile.created_at, subject_id=subject_id
+            )
+            yield (
+                refiled or profile.active_at is not None,
+                DueEntry(ref=ref, subject_id=subject_id, version=profile.version),
+            )
+
+    @staticmethod
+    def _category_of(record: RequestItem) -> Category:
+        """export_packages from its completion while the package is the record's (the DAL files it so once, and
+        only retention's package_gone moves it), else closed_requests."""
+        result = record.result
+        return (
+            "export_packages"
+            if isinstance(result, ExportResult) and result.package_removed_at is None
+            else "closed_requests"
+        )
+
+    def _requests(self, tenant_id: str, category: Category) -> Iterator[tuple[bool, DueEntry]]:
+        for (tenant, request_id), record in self.requests.items.items():
+            if tenant != tenant_id or record.is_open or record.completed_at is None:
+                continue
+            late, expires = False, True
+            filed = self._category_of(record)
+            if (tenant, request_id) in self.late_requests:
+                (filed, expires), late = self.late_requests[(tenant, request_id)], True
+            if filed != category:
+                continue
+            result = record.result
+            yield (
+                late,
+                DueEntry(
+                    ref=IndexedRef(kind="request", item_id=request_id, at=record.completed_at),
+                    subject_id=record.subject_id,
+                    expires=expires,
+                    type=record.type,
+                    package_key=result.package_key if isinstance(result, ExportResult) else None,
+                ),
+            )
+
+    def due(
+        self,
+        tenant_id: str,
+        category: Category,
+        bucket: str,
+        shard: int,
+        upto: str,
+        after: IndexedRef | None,
+        limit: int,
+        since: str | None = None,
+    ) -> tuple[list[DueEntry], IndexedRef | None]:
+        """The Query's key condition (day_sk <= upto~, and >= since) in day_sk order, after `after`."""
+        self.queried.append((category, bucket, shard))
+
+        def day_sk(ref: IndexedRef) -> str:
+            return f"{ref.at}#{ref.item_id}"
+
+        rows = sorted(
+            (
+                entry
+                for late, entry in self._filed(tenant_id, category)
+                if (bucket == LATE) == late
+                and (late or entry.at[:10] == bucket)
+                and shard_of(entry.ref.item_id) == shard
+                and day_sk(entry.ref) <= f"{upto}~"
+                and (since is None or day_sk(entry.ref) >= since)
+                and (after is None or day_sk(entry.ref) > day_sk(after))
+            ),
+            key=lambda e: day_sk(e.ref),
+        )
+        page = [e.model_copy(deep=True) for e in rows[:limit]]
+        more = len(rows) > limit or (self.full_pages_continue and len(page) == limit)
+        return page, page[-1].ref if more and page else None
+
+    def holds(self, tenant_id: str) -> dict[str, list[str]]:
+        return {
+            s: [str(c) for c in list(p.legal_hold.get("categories") or [])]  # type: ignore[call-overload]
+            for (t, s), p in self.subjects.profiles.items()
+            if t == tenant_id and p.legal_hold
+        }
+
+    def _markers(self, tenant_id: str, subject_id: str) -> set[str]:
+        """A subject's markers: gone with its partition (an erasure deletes them with the profile)."""
+        if (tenant_id, subject_id) not in self.subjects.profiles:
+            self.markers.pop((tenant_id, subject_id), None)
+        return self.markers.get((tenant_id, subject_id), set())
+
+    def last_activity(self, tenant_id: str, subject_id: str) -> str | None:
+        """The newest of ACTIVITY#... and I#... in sort key order: the latest interaction if there is one (I#
+        sorts after ACTIVITY#), else the latest marker."""
+        stored = self.subjects.interactions.get((tenant_id, subject_id), {})
+        if stored:
+            return max(stored)[0]
+        markers = self._markers(tenant_id, subject_id)
+        return max(markers) if markers else None
+
+    # ------------------------------------------------------------------ acts
+    @staticmethod
+    def _item(tenant_id: str, ref: IndexedRef) -> ItemRef:
+        """The subject's item the index entry files (FakeSubjectStore's ref)."""
+        assert ref.subject_id is not None and ref.kind != "request"
+        if ref.kind == "profile":
+            return ItemRef(tenant_id, ref.subject_id, "profile")
+        return ItemRef(tenant_id, ref.subject_id, "interaction", ref.item_id, ref.at)
+
+    def remove(self, category: Category, tenant_id: str, refs: list[IndexedRef]) -> None:
+        for ref in refs:
+            if ref.kind == "request":
+                self.requests.items.pop((tenant_id, ref.item_id), None)
+                self.late_requests.pop((tenant_id, ref.item_id), None)
+            else:
+                self.subjects.delete_items([self._item(tenant_id, ref)])
+
+    def remove_unless_held(
+        self, act: Act, category: Category, subject_id: str, refs: list[IndexedRef], marker: str | None
+    ) -> ActOutcome | None:
+        if len(refs) > REMOVALS_PER_TRANSACTION:
+            raise ValueError("more removals than one transaction holds")
+        profile = self.subjects.profiles.get((act.tenant_id, subject_id))
+        hold = (profile.legal_hold or {}) if profile else {}
+        if profile is None or profile.status not in OPEN_PROFILE or category in (hold.get("categories") or []):  # type: ignore[operator]
+            return None
+        recorded = self.acts.get((act.tenant_id, act.run_id, act.seq, act.name))
+        if recorded is not None:
+            return recorded
+        self.subjects.delete_items([self._item(act.tenant_id, ref) for ref in refs])
+        for ref in refs:
+            self.late_interactions.discard((act.tenant_id, subject_id, ref.item_id))
+        if marker is not None:
+            self.markers.setdefault((act.tenant_id, subject_id), set()).add(marker)
+        self.acts[(act.tenant_id, act.run_id, act.seq, act.name)] = "removed"
+        return "removed"
+
+    def record_outcome(self, act: Act, outcome: ActOutcome) -> ActOutcome:
+        return self.acts.setdefault((act.tenant_id, act.run_id, act.seq, act.name), outcome)
+
+    def outcomes(self, tenant_id: str, run_id: str, seq: int) -> dict[str, ActOutcome]:
+        return {n: o for (t, r, s, n), o in sorted(self.acts.items()) if (t, r, s) == (tenant_id, run_id, seq)}
+
+    def refile_late(self, category: Category, tenant_id: str, refs: list[IndexedRef]) -> int:
+        moved = 0
+        for ref in refs:
+            if ref.kind == "interaction":
+                assert ref.subject_id is not None
+                stored = self.subjects.interactions.get((tenant_id, ref.subject_id), {})
+                if (ref.at, ref.item_id) in stored:
+                    self.late_interactions.add((tenant_id, ref.subject_id, ref.item_id))
+                    moved += 1
+            elif ref.kind == "profile":
+                profile = self.subjects.profiles.get((tenant_id, ref.item_id))
+                if profile is not None and profile.status in OPEN_PROFILE:
+                    self.late_profiles[(tenant_id, ref.item_id)] = profile.version
+                    moved += 1
+            elif (tenant_id, ref.item_id) in self.requests.items:
+                self.late_requests[(tenant_id, ref.item_id)] = (category, False)
+                moved += 1
+        return moved
+
+    def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> bool:
+        profile = self.subjects.profiles.get((tenant_id, subject_id))
+        if profile is None or profile.version != version or profile.status not in OPEN_PROFILE:
+            return False
+        update = {"active_at": active_at, "version": version + 1}
+        self.subjects.profiles[(tenant_id, subject_id)] = profile.model_copy(update=update)
+        return True
+
+    def package_gone(self, tenant_id: str, request_id: str, completed_at: str, now: str) -> None:
+        record = self.requests.items.get((tenant_id, request_id))
+        if record is None or not isinstance(record.result, ExportResult):
+            return
+        result = record.result.model_copy(update={"package_removed_at": now, "package_key": None})
+        self.requests.items[(tenant_id, request_id)] = record.model_copy(update={"result": result})
+        expires = self.late_requests.get((tenant_id, request_id), ("closed_requests", True))[1]
+        self.late_requests[(tenant_id, request_id)] = ("closed_requests", expires)
+
+    # ------------------------------------------------------------------ watermarks
+    def watermark(self, tenant_id: str, category: str) -> str | None:
+        return self.marks.get((tenant_id, category))
+
+    def watermarks(self, tenant_id: str) -> dict[str, str]:
+        return {c: d for (t, c), d in sorted(self.marks.items()) if t == tenant_id}
+
+    def advance_watermark(self, tenant_id: str, category: str, day: str) -> None:
+        if self.marks.get((tenant_id, category), "") < day:
+            self.marks[(tenant_id, category)] = day
+
+    # ------------------------------------------------------------------ runs and the lease
+    def lease(self, tenant_id: str) -> tuple[str, str] | None:
+        return self.leases.get(tenant_id)
+
+    def _put_run(self, run: RetentionRunItem) -> None:
+        self.runs[(run.tenant_id, run.run_id)] = run.model_dump_json()
+
+    def start_run(self, run: RetentionRunItem, until: str, replaces: str | None) -> None:
+        held = self.leases.get(run.tenant_id)
+        free = held is None if replaces is None else held is not None and held[0] == replaces
+        if not free or (run.tenant_id, run.run_id) in self.runs:
+            raise Conflict(RUN_CONFLICT)
+        self.leases[run.tenant_id] = (run.run_id, until)
+        self._put_run(run)
+
+    def get_run(self, tenant_id: str, run_id: str) -> RetentionRunItem | None:
+        stored = self.runs.get((tenant_id, run_id))
+        return RetentionRunItem.model_validate_json(stored) if stored else None
+
+    def commit(self, run: RetentionRunItem, until: str | None) -> None:
+        stored = self.get_run(run.tenant_id, run.run_id)
+        held = self.leases.get(run.tenant_id)
+        if stored is None or stored.seq != run.seq - 1 or held is None or held[0] != run.run_id:
+            raise Conflict(RUN_CONFLICT)
+        self._put_run(run)
+        if until is None:
+            del self.leases[run.tenant_id]
+        else:
+            self.leases[run.tenant_id] = (run.run_id, until)
+
+    def settle(self, run: RetentionRunItem) -> None:
+        stored = self.get_run(run.tenant_id, run.run_id)
+        if stored is not None and stored.seq == run.seq and not stored.settled:
+            self._put_run(run)
+
+    def abandon(self, tenant_id: str, run_id: str) -> None:
+        run = self.get_run(tenant_id, run_id)
+        if run is not None and run.status == "running":
+            self._put_run(run.model_copy(update={"status": "abandoned", "pending": None}))
+
+    def runs_page(self, tenant_id: str, limit: int, after: str | None) -> tuple[list[RetentionRunItem], str | None]:
+        """Newest first by sk (RUN#<run id>), after `after`'s, reading one ahead."""
+        sks = sorted((keyspace.run_sk(r) for t, r in self.runs if t == tenant_id), reverse=True)
+        start = keyspace.run_sk(after.removeprefix(keyspace.RUN_PREFIX)) if after else None
+        rows = [sk for sk in sks if start is None or sk < start][: limit + 1]
+        runs = [r for sk in rows[:limit] if (r := self.get_run(tenant_id, sk.removeprefix(keyspace.RUN_PREFIX)))]
+        return runs, runs[-1].run_id if len(rows) > limit and runs else None
+
+
+class FakeAnalyticsStore:
+    """Profiles' status and objections (from `subjects`) and each day's aggregate, stored once."""
+
+    def __init__(self, subjects: FakeSubjectStore) -> None:
+        self.subjects = subjects
+        self.aggregates: dict[tuple[str, str], DailyAggregate] = {}
+
+    def profiles(self, tenant_id: str, subject_ids: list[str]) -> dict[str, tuple[str, list[str]]]:
+        found = ((s, self.subjects.profiles.get((tenant_id, s))) for s in subject_ids)
+        return {s: (p.status, sorted(p.objections)) for s, p in found if p is not None}
+
+    def get_day(self, tenant_id: str, day: str) -> DailyAggregate | None:
+        found = self.aggregates.get((tenant_id, day))
+        return found.model_copy(deep=True) if found else None
+
+    def put_day(self, tenant_id: str, aggregate: DailyAggregate) -> bool:
+        if (tenant_id, aggregate.day) in self.aggregates:
+            return False
+        self.aggregates[(tenant_id, aggregate.day)] = aggregate.model_copy(deep=True)
+        return True
+
+    def days(self, tenant_id: str, first: str, last: str) -> list[DailyAggregate]:
+        return [
+            a.model_copy(deep=True)
+            for (t, d), a in sorted(self.aggregates.items())
+            if t == tenant_id and first <= d <= last
+        ]
+
+
+if TYPE_CHECKING:  # retention's and analytics' fakes satisfy their ports
+    _retention: ports.RetentionStore = FakeRetentionStore(FakeSubjectStore(), FakeRequestStore())
+    _analytics: ports.AnalyticsStore = FakeAnalyticsStore(FakeSubjectStore())

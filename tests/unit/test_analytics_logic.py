@@ -6,17 +6,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chatsphere.day_index import DAY_SHARDS
-from chatsphere.logic.analytics import aggregate, suppress
+from chatsphere.errors import InvalidInput
+from chatsphere.logic.analytics import Analytics, aggregate, compute_day, daily, run_tenant, suppress
 from chatsphere.logic.retention import buckets, watermark_after
 from chatsphere.models.analytics import TURN_BUCKETS, DailyAggregate
-from chatsphere.models.retention import DueEntry, RetentionRunItem
+from chatsphere.models.common import iso
+from chatsphere.models.items import InteractionItem, ProfileItem
+from chatsphere.models.retention import DueEntry, IndexedRef, RetentionRunItem
+from chatsphere.models.settings import TenantSettings
+from tests.unit.fakes import World
 
 OTHER = "other"  # the published name of the folded cells
 COMPUTED = "2026-01-02T00:00:00.000000Z"
@@ -24,8 +30,7 @@ COMPUTED = "2026-01-02T00:00:00.000000Z"
 
 def entry(subject: str, channel: str | None = "web", conversation: str = "c", role: str = "customer") -> DueEntry:
     return DueEntry(
-        key={"pk": "p", "sk": "s"},
-        day_sk="2026-01-01T10:00:00.000000Z#i",
+        ref=IndexedRef(kind="interaction", item_id="i", at="2026-01-01T10:00:00.000000Z", subject_id=subject),
         subject_id=subject,
         channel=channel,
         conversation_id=conversation,
@@ -390,3 +395,106 @@ def test_the_watermark_stops_before_the_cutoffs_day_and_two_days_short_of_now() 
     # an as_of in the future: never past two days before now, where today's interactions are still filed
     assert watermark_after(r, "interactions", datetime(2026, 3, 4, tzinfo=UTC)) == "2026-03-02"
     assert watermark_after(r, "interactions", datetime(2026, 3, 2, tzinfo=UTC)) is None
+
+
+# ------------------------------------------------------------------ the daily run, over the fakes
+TODAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Calendar:
+    world: World
+    analytics: Analytics
+    tenant: str
+
+    def say(self, subject: str, occurred: str, received: str | None = None, channel: str = "web") -> None:
+        if (self.tenant, subject) not in self.world.subjects.profiles:
+            profile = ProfileItem(tenant_id=self.tenant, subject_id=subject, created_at=occurred, updated_at=occurred)
+            self.world.subjects.save_profile(profile, None)
+        n = sum(len(v) for v in self.world.subjects.interactions.values())
+        item = InteractionItem(
+            tenant_id=self.tenant,
+            subject_id=subject,
+            interaction_id=f"i{n:04d}",
+            conversation_id=f"c-{subject}",
+            role="customer",
+            channel=channel,
+            occurred_at=occurred,
+            received_at=received or occurred,
+            text_bytes=1,
+            text_sealed=b"sealed",
+        )
+        self.world.subjects.add_interaction(item)
+
+    def stored(self) -> dict[str, int | None]:
+        return {d.day: d.interactions for d in self.analytics.store.days(self.tenant, "2000-01-01", "2100-01-01")}
+
+
+@pytest.fixture
+def cal() -> Calendar:
+    world = World()
+    tenant = world.new_tenant()[0]
+    world.tenants.tenants[tenant] = world.tenants.tenants[tenant].model_copy(
+        update={"created_at": "2026-03-07T09:00:00.000000Z"}
+    )
+    world.tenants.settings[tenant] = TenantSettings(analytics_min_count=2)
+    return Calendar(world, world.wiring.analytics, tenant)
+
+
+def test_the_first_run_stores_each_day_since_the_tenant_began_once_and_the_next_only_the_new_day(cal: Calendar) -> None:
+    for subject in ("u-1", "u-2"):
+        cal.say(subject, "2026-03-08T10:00:00.000000Z")
+    cal.say("u-1", "2026-03-09T10:00:00.000000Z")
+    stored = run_tenant(cal.analytics, cal.tenant, TODAY, TODAY)
+    assert stored == ["2026-03-07", "2026-03-08", "2026-03-09"]
+    assert cal.analytics.index.watermark(cal.tenant, "analytics") == "2026-03-09"
+    assert cal.stored() == {"2026-03-07": None, "2026-03-08": 2, "2026-03-09": None}  # fewer than k: suppressed
+    (day,) = cal.analytics.store.days(cal.tenant, "2026-03-08", "2026-03-08")
+    assert (day.subjects, day.by_channel, day.computed_at) == (2, {"web": 2}, iso(TODAY))
+    # an interaction of a stored day changes nothing; the next run computes the next day alone
+    cal.say("u-2", "2026-03-09T11:00:00.000000Z")
+    cal.say("u-2", "2026-03-10T11:00:00.000000Z")
+    tomorrow = TODAY + timedelta(days=1)
+    assert run_tenant(cal.analytics, cal.tenant, tomorrow, tomorrow) == ["2026-03-10"]
+    assert cal.stored()["2026-03-09"] is None and cal.analytics.index.watermark(cal.tenant, "analytics") == "2026-03-10"
+
+
+def test_a_back_fill_computes_its_missing_day_and_leaves_the_watermark(cal: Calendar) -> None:
+    cal.analytics.index.advance_watermark(cal.tenant, "analytics", "2026-03-09")
+    for subject in ("u-1", "u-2"):
+        cal.say(subject, "2026-03-05T10:00:00.000000Z")
+    assert run_tenant(cal.analytics, cal.tenant, datetime(2026, 3, 6, tzinfo=UTC), TODAY) == ["2026-03-05"]
+    assert run_tenant(cal.analytics, cal.tenant, datetime(2026, 3, 6, tzinfo=UTC), TODAY) == []  # stored once
+    assert cal.stored() == {"2026-03-05": 2}
+    assert cal.analytics.index.watermark(cal.tenant, "analytics") == "2026-03-09"
+
+
+def test_a_day_counts_its_late_bucket_items_and_leaves_out_objecting_and_erased_subjects(cal: Calendar) -> None:
+    day = "2026-03-08"
+    for subject in ("u-1", "u-2", "objects", "erasing"):
+        cal.say(subject, f"{day}T10:00:00.000000Z")
+    cal.say("u-3", f"{day}T11:00:00.000000Z", received="2026-03-10T11:00:00.000000Z")  # back-dated: late bucket
+    cal.say("u-3", "2026-03-07T11:00:00.000000Z", received="2026-03-10T11:00:00.000000Z")  # late, another day
+    profiles = cal.world.subjects.profiles
+    objecting = profiles[(cal.tenant, "objects")]
+    profiles[(cal.tenant, "objects")] = objecting.model_copy(update={"objections": {"analytics": iso(TODAY)}})
+    profiles[(cal.tenant, "erasing")] = profiles[(cal.tenant, "erasing")].model_copy(update={"status": "erasing"})
+    aggregate_ = compute_day(cal.analytics, cal.tenant, day, TODAY)
+    assert (aggregate_.subjects, aggregate_.interactions) == (3, 3)
+    # ensure_day (what anonymize calls) stores it once, as first computed
+    cal.analytics.ensure_day(cal.tenant, day, TODAY)
+    cal.say("u-4", f"{day}T12:00:00.000000Z", received=f"{day}T12:00:00.000000Z")
+    cal.analytics.ensure_day(cal.tenant, day, TODAY + timedelta(hours=1))
+    assert cal.stored() == {day: 3}
+
+
+def test_daily_reads_the_stored_days_of_a_range_of_at_most_366(cal: Calendar) -> None:
+    for subject in ("u-1", "u-2"):
+        cal.say(subject, "2026-03-08T10:00:00.000000Z")
+    run_tenant(cal.analytics, cal.tenant, TODAY, TODAY)
+    page = daily(cal.analytics, cal.tenant, date(2026, 3, 8), date(2026, 3, 9))
+    assert [(d.day, d.interactions) for d in page.items] == [("2026-03-08", 2), ("2026-03-09", None)]
+    with pytest.raises(InvalidInput):
+        daily(cal.analytics, cal.tenant, date(2026, 3, 9), date(2026, 3, 8))
+    with pytest.raises(InvalidInput):
+        daily(cal.analytics, cal.tenant, date(2025, 3, 8), date(2026, 3, 9))

@@ -5,6 +5,7 @@ Retention reads only these indexes, never a Scan: a run's cost grows with what i
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -21,6 +22,7 @@ from chatsphere.models.retention import (
     ActOutcome,
     Category,
     DueEntry,
+    IndexedRef,
     RetentionRunItem,
 )
 
@@ -63,14 +65,16 @@ class DynamoRetentionStore:
         bucket: str,
         shard: int,
         upto: str,
-        start_key: dict[str, str] | None,
+        after: IndexedRef | None,
         limit: int,
         since: str | None = None,
-    ) -> tuple[list[DueEntry], dict[str, str] | None]:
+    ) -> tuple[list[DueEntry], IndexedRef | None]:
         """One page (at most `limit`) of a bucket's items whose time is at or before `upto` (and at or after
-        `since`), oldest first; and where the next page starts, if the bucket may hold more."""
+        `since`), oldest first, after the item `after`; and the last item read, if the bucket may hold more (its
+        key and index keys are the next Query's ExclusiveStartKey)."""
         table = self._table(category)
-        values = {":p": keyspace.day_pk(tenant_id, category, bucket, shard), ":u": keyspace.day_sk_bound(upto)}
+        day_pk = keyspace.day_pk(tenant_id, category, bucket, shard)
+        values = {":p": day_pk, ":u": keyspace.day_sk_bound(upto)}
         condition = "day_pk = :p AND day_sk <= :u"
         if since is not None:
             values[":s"] = since
@@ -82,12 +86,12 @@ class DynamoRetentionStore:
             "ExpressionAttributeValues": serialise(values),
             "Limit": limit,
         }
-        if start_key:
-            query["ExclusiveStartKey"] = serialise(start_key)
+        if after is not None:
+            start = {**item_key(tenant_id, after), "day_pk": day_pk, "day_sk": keyspace.day_sk(after.at, after.item_id)}
+            query["ExclusiveStartKey"] = serialise(start)
         resp = table._ddb.query(**query)
         entries = [_entry(deserialise(raw)) for raw in resp["Items"]]
-        last = resp.get("LastEvaluatedKey")
-        return entries, {k: str(v) for k, v in deserialise(last).items()} if last else None
+        return entries, entries[-1].ref if resp.get("LastEvaluatedKey") and entries else None
 
     def holds(self, tenant_id: str) -> dict[str, list[str]]:
         """Subject id -> the categories its legal hold keeps, for every held subject of the tenant."""
@@ -131,24 +135,25 @@ class DynamoRetentionStore:
         return str(sk.removeprefix(keyspace.INTERACTION_PREFIX).rpartition("#")[0])
 
     # ------------------------------------------------------------------ acts (each idempotent)
-    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]]) -> None:
+    def remove(self, category: Category, tenant_id: str, refs: list[IndexedRef]) -> None:
         """Delete items that belong to no subject (closed request records), 25 keys a BatchWriteItem."""
-        self._table(category)._delete_keys(keys)
+        self._table(category)._delete_keys([item_key(tenant_id, ref) for ref in refs])
 
     def remove_unless_held(
         self,
         act: Act,
         category: Category,
         subject_id: str,
-        keys: list[dict[str, str]],
+        refs: list[IndexedRef],
         marker: str | None,
     ) -> ActOutcome | None:
         """Delete one subject's items (at most REMOVALS_PER_TRANSACTION), put its activity marker and record the
         act as `removed`, in one TransactWriteItems whose ConditionCheck on the profile is the write's own: the
         profile exists, its status is open, and no legal hold covers the category. None if that check refuses
         (nothing is written); the outcome already recorded if another attempt recorded this act first."""
-        if len(keys) > REMOVALS_PER_TRANSACTION:
+        if len(refs) > REMOVALS_PER_TRANSACTION:
             raise ValueError("more removals than one transaction holds")
+        keys = [item_key(act.tenant_id, ref) for ref in refs]
         pk = keyspace.subject_pk(act.tenant_id, subject_id)
         ops: list[dict[str, Any]] = [
             {
@@ -228,7 +233,7 @@ class DynamoRetentionStore:
         outcome: ActOutcome = deserialise(resp["Item"])["outcome"]
         return outcome
 
-    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> int:
+    def refile_late(self, category: Category, tenant_id: str, refs: list[IndexedRef]) -> int:
         """Move items a legal hold keeps to the late bucket (read on every run, so they go once the hold is
         lifted) and clear their TTL backstop, which would otherwise remove them regardless of the hold. A profile
         is refiled only while its status is open (an erasing one is the erasure's). Returns how many it moved."""
@@ -236,10 +241,10 @@ class DynamoRetentionStore:
         profiles = category == "inactive_profiles"
         moved = 0
         for ref in refs:
-            shard = day_index.shard_of(ref["day_sk"].partition("#")[2])
+            shard = day_index.shard_of(ref.item_id)
             moved += self._update_existing(
                 table,
-                {"pk": ref["pk"], "sk": ref["sk"]},
+                item_key(tenant_id, ref),
                 "SET day_pk = :p REMOVE expires_at",
                 {
                     ":p": keyspace.day_pk(tenant_id, category, day_index.LATE, shard),
@@ -384,7 +389,7 @@ class DynamoRetentionStore:
             Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.run_sk(run_id)}),
             ConsistentRead=True,
         )
-        return RetentionRunItem.model_validate_json(deserialise(resp["Item"])["document"]) if "Item" in resp else None
+        return load_run(deserialise(resp["Item"])["document"]) if "Item" in resp else None
 
     def commit(self, run: RetentionRunItem, until: str | None) -> None:
         """Write the run record if its stored seq is the one before this one, and renew (or, `until` None,
@@ -451,8 +456,9 @@ class DynamoRetentionStore:
             if not is_condition_failure(error):
                 raise
 
-    def runs_page(self, tenant_id: str, limit: int, after_sk: str | None) -> tuple[list[RetentionRunItem], str | None]:
-        """Newest first; reads one ahead so that the last page has no cursor."""
+    def runs_page(self, tenant_id: str, limit: int, after: str | None) -> tuple[list[RetentionRunItem], str | None]:
+        """Newest first, after the run `after`; reads one ahead so that the last page has no next run id. (A cursor
+        signed before pages were by run id holds the run's sk, RUN#<id>: read as that id.)"""
         query: dict[str, Any] = {
             "TableName": self.tenants.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :run)",
@@ -460,12 +466,13 @@ class DynamoRetentionStore:
             "ScanIndexForward": False,
             "Limit": limit + 1,
         }
-        if after_sk:
-            query["ExclusiveStartKey"] = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": after_sk})
+        if after:
+            sk = keyspace.run_sk(after.removeprefix(keyspace.RUN_PREFIX))
+            query["ExclusiveStartKey"] = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": sk})
         raw = self.tenants._ddb.query(**query)["Items"]
-        runs = [RetentionRunItem.model_validate_json(deserialise(i)["document"]) for i in raw[:limit]]
+        runs = [load_run(deserialise(i)["document"]) for i in raw[:limit]]
         more = len(raw) > limit and runs
-        return runs, keyspace.run_sk(runs[-1].run_id) if more else None
+        return runs, runs[-1].run_id if more else None
 
     def _transact(self, ops: list[dict[str, Any]]) -> None:
         try:
@@ -474,6 +481,38 @@ class DynamoRetentionStore:
             if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 raise Conflict("another retention run holds this tenant, or committed first") from error
             raise
+
+
+def load_run(document: str) -> RetentionRunItem:
+    """A stored run record; one written before items were named by IndexedRef (its pending chunk and cursor held
+    table keys) is read in today's form, so that its run goes on and the runs' listing reads it."""
+    data = json.loads(document)
+    cursor, pending = data.get("cursor") or {}, data.get("pending")
+    if "start_key" in cursor:
+        start = cursor.pop("start_key")
+        cursor["after"] = item_ref(start).model_dump() if start else None
+    if pending:
+        for field in ("remove", "refile"):
+            pending[field] = [_legacy_ref(k).model_dump() if "pk" in k else k for k in pending.get(field, [])]
+        texts = pending.get("texts") or {}
+        pending["texts"] = {key.rpartition("#")[2]: blob for key, blob in texts.items()}  # sk I#<at>#<id>, or <id>
+        pending["filed"] = {
+            s: IndexedRef(kind="profile", item_id=s, at=f.partition("#")[0], subject_id=s).model_dump()
+            if isinstance(f, str)
+            else f
+            for s, f in (pending.get("filed") or {}).items()
+        }
+    return RetentionRunItem.model_validate(data)
+
+
+def _legacy_ref(key: dict[str, str]) -> IndexedRef:
+    """The ref of an earlier record's {pk, sk} (with its day_sk where it kept one): an interaction's time and id are
+    in its sk; a request record's time is needed by no act."""
+    if "day_sk" in key:
+        return item_ref(key)
+    sk = key["sk"]
+    day_sk = sk.removeprefix(keyspace.INTERACTION_PREFIX) if sk.startswith(keyspace.INTERACTION_PREFIX) else "#"
+    return item_ref({**key, "day_sk": day_sk})
 
 
 def _run_record(run: RetentionRunItem) -> dict[str, Any]:
@@ -494,11 +533,33 @@ def _failed(reasons: list[dict[str, Any]], index: int) -> bool:
     return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
 
 
+def item_key(tenant_id: str, ref: IndexedRef) -> dict[str, str]:
+    """The table key of the item `ref` names (of `tenant_id`: a ref never names another tenant's item)."""
+    if ref.kind == "request":
+        return {"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(ref.item_id)}
+    assert ref.subject_id is not None, "an interaction or profile ref names its subject"
+    pk = keyspace.subject_pk(tenant_id, ref.subject_id)
+    if ref.kind == "profile":
+        return {"pk": pk, "sk": keyspace.PROFILE_SK}
+    return {"pk": pk, "sk": keyspace.interaction_sk(ref.at, ref.item_id)}
+
+
+def item_ref(item: dict[str, Any]) -> IndexedRef:
+    """The ref of an item the day index returned, from its table key and its day_sk (<at>#<id>)."""
+    at, _, item_id = str(item["day_sk"]).partition("#")
+    sk = str(item["sk"])
+    owner = keyspace.parse_subject_pk(str(item["pk"]))
+    if owner is None:
+        return IndexedRef(kind="request", item_id=sk.removeprefix(keyspace.REQUEST_PREFIX), at=at)
+    if sk == keyspace.PROFILE_SK:
+        return IndexedRef(kind="profile", item_id=owner[1], at=at, subject_id=owner[1])
+    return IndexedRef(kind="interaction", item_id=item_id, at=at, subject_id=owner[1])
+
+
 def _entry(item: dict[str, Any]) -> DueEntry:
     result = item.get("result") or {}
     return DueEntry(
-        key={"pk": item["pk"], "sk": item["sk"]},
-        day_sk=item["day_sk"],
+        ref=item_ref(item),
         subject_id=item.get("subject_id"),
         conversation_id=item.get("conversation_id"),
         role=item.get("role"),

@@ -42,7 +42,7 @@ from chatsphere.errors import InvalidInput
 from chatsphere.logic.ports import AnalyticsStore, RetentionStore, TenantDirectory
 from chatsphere.models.analytics import OTHER, TURN_RANGES, DailyAggregate, DailyAggregatePage
 from chatsphere.models.common import iso
-from chatsphere.models.retention import DueEntry
+from chatsphere.models.retention import DueEntry, IndexedRef
 
 WATERMARK = "analytics"
 PAGE = 1000
@@ -70,11 +70,11 @@ def day_interactions(index: RetentionStore, tenant_id: str, day: str) -> list[Du
     found: list[DueEntry] = []
     for bucket, since in ((day, None), (LATE, day)):
         for shard in range(DAY_SHARDS):
-            start: dict[str, str] | None = None
+            after: IndexedRef | None = None
             while True:
-                page, start = index.due(tenant_id, "interactions", bucket, shard, end, start, PAGE, since)
+                page, after = index.due(tenant_id, "interactions", bucket, shard, end, after, PAGE, since)
                 found.extend(page)
-                if start is None:
+                if after is None:
                     break
     return found
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # annotations only: the authorizer imports this module and mu
         ActOutcome,
         Category,
         DueEntry,
+        IndexedRef,
         RetentionRunItem,
     )
     from chatsphere.models.settings import TenantSettings
@@ -324,7 +325,8 @@ class EventPublisher(Protocol):
 
 
 class RetentionStore(Protocol):
-    """The day indexes and retention's own state (dal/retention.py)."""
+    """The day indexes and retention's own state (dal/retention.py). Items are named by their IndexedRef, which the
+    store makes (due) and alone turns into storage keys."""
 
     def due(
         self,
@@ -333,26 +335,38 @@ class RetentionStore(Protocol):
         bucket: str,
         shard: int,
         upto: str,
-        start_key: dict[str, str] | None,
+        after: IndexedRef | None,
         limit: int,
         since: str | None = None,
-    ) -> tuple[list[DueEntry], dict[str, str] | None]: ...
+    ) -> tuple[list[DueEntry], IndexedRef | None]:
+        """One page (at most `limit`) of a bucket's items filed at or before `upto` (and at or after `since`), in
+        (at, item_id) order after `after`; and the last item read if the bucket may hold more (the next page's
+        `after`), else None."""
+        ...
 
     def holds(self, tenant_id: str) -> dict[str, list[str]]: ...
 
     def last_activity(self, tenant_id: str, subject_id: str) -> str | None: ...
 
-    def remove(self, category: Category, tenant_id: str, keys: list[dict[str, str]]) -> None: ...
+    def remove(self, category: Category, tenant_id: str, refs: list[IndexedRef]) -> None:
+        """Delete items that belong to no subject (closed request records); one gone already is no error."""
+        ...
 
     def remove_unless_held(
-        self, act: Act, category: Category, subject_id: str, keys: list[dict[str, str]], marker: str | None
-    ) -> ActOutcome | None: ...
+        self, act: Act, category: Category, subject_id: str, refs: list[IndexedRef], marker: str | None
+    ) -> ActOutcome | None:
+        """One subject's items, its activity marker and the act's outcome `removed`, all or nothing, only while
+        its profile exists, is open and no hold covers `category`: None if that refuses; the outcome recorded
+        already if another attempt recorded this act first."""
+        ...
 
     def record_outcome(self, act: Act, outcome: ActOutcome) -> ActOutcome: ...
 
     def outcomes(self, tenant_id: str, run_id: str, seq: int) -> dict[str, ActOutcome]: ...
 
-    def refile_late(self, category: Category, tenant_id: str, refs: list[dict[str, str]]) -> int: ...
+    def refile_late(self, category: Category, tenant_id: str, refs: list[IndexedRef]) -> int:
+        """Move kept items to the late bucket with their TTL cleared (a profile only while open); how many moved."""
+        ...
 
     def reindex_profile(self, tenant_id: str, subject_id: str, active_at: str, version: int) -> bool: ...
 
@@ -376,9 +390,9 @@ class RetentionStore(Protocol):
 
     def abandon(self, tenant_id: str, run_id: str) -> None: ...
 
-    def runs_page(
-        self, tenant_id: str, limit: int, after_sk: str | None
-    ) -> tuple[list[RetentionRunItem], str | None]: ...
+    def runs_page(self, tenant_id: str, limit: int, after: str | None) -> tuple[list[RetentionRunItem], str | None]:
+        """Up to `limit` runs, newest first, after the run id `after`; and the last one's id if more follow."""
+        ...
 
 
 class DayAggregates(Protocol):

@@ -31,7 +31,6 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from chatsphere.config import RETENTION_CHUNK
-from chatsphere.dal.keyspace import INTERACTION_PREFIX, PROFILE_SK, parse_subject_pk, subject_pk
 from chatsphere.day_index import DAY_SHARDS, LATE, shard_of
 from chatsphere.errors import Conflict, DomainError
 from chatsphere.logic import cursors, deletion, sweep
@@ -55,6 +54,7 @@ from chatsphere.models.retention import (
     Category,
     Cursor,
     DueEntry,
+    IndexedRef,
     Pending,
     RetentionCounts,
     RetentionJob,
@@ -178,7 +178,7 @@ def decide(
     taken = 0
     while taken < limit:
         if cursor.bucket >= len(plan):
-            cursor.category, cursor.bucket, cursor.start_key = cursor.category + 1, 0, None
+            cursor.category, cursor.bucket, cursor.after = cursor.category + 1, 0, None
             chunk.finished = cursor.category >= len(CATEGORIES)
             if chunk.finished or _decided(pending):
                 break  # a chunk's decisions are of one category
@@ -186,17 +186,17 @@ def decide(
             pending.category, plan = category, buckets(run, category)
             continue
         bucket, shard = plan[cursor.bucket]
-        if bucket == LATE and cursor.start_key is None and pending.refile and shard == 0:
+        if bucket == LATE and cursor.after is None and pending.refile and shard == 0:
             break  # what this chunk moves to the late bucket must be there when the late bucket is read
-        entries, next_key = ports.store.due(
-            run.tenant_id, category, bucket, shard, run.cutoffs[category], cursor.start_key, limit - taken
+        entries, after = ports.store.due(
+            run.tenant_id, category, bucket, shard, run.cutoffs[category], cursor.after, limit - taken
         )
         taken += len(entries)
         _decide_entries(ports, run, category, bucket == LATE, entries, holds, chunk, dry_run)
-        if next_key is None:
-            cursor.bucket, cursor.start_key = cursor.bucket + 1, None
+        if after is None:
+            cursor.bucket, cursor.after = cursor.bucket + 1, None
         else:
-            cursor.start_key = next_key
+            cursor.after = after
     return chunk
 
 
@@ -226,9 +226,9 @@ def _decide_entries(
             _keep(chunk, category, entry, late, dry_run)
         elif category == "interactions":
             assert entry.subject_id is not None
-            p.remove.append(entry.key)
+            p.remove.append(entry.ref)
             if entry.text_blob_key:
-                p.texts[entry.key["sk"]] = entry.text_blob_key
+                p.texts[entry.ref.item_id] = entry.text_blob_key
             if run.anonymise and entry.at[:10] not in p.anonymised_days:
                 p.anonymised_days.append(entry.at[:10])
             _add(counts.removed, category)
@@ -241,16 +241,15 @@ def _decide_entries(
                 counts.still_active += 1
             else:
                 p.erase.append(entry.subject_id)
-                p.filed[entry.subject_id] = entry.day_sk
+                p.filed[entry.subject_id] = entry.ref
                 _add(counts.removed, category)
         elif category == "export_packages":
-            request_id = entry.key["sk"].removeprefix("R#")
-            p.packages_gone[request_id] = entry.at
+            p.packages_gone[entry.ref.item_id] = entry.at
             if entry.package_key:
                 p.blobs.append(entry.package_key)
                 _add(counts.removed, category)
         else:
-            p.remove.append(entry.key)
+            p.remove.append(entry.ref)
             _add(counts.removed, category)
 
 
@@ -261,7 +260,7 @@ def _keep(chunk: Chunk, category: Category, entry: DueEntry, late: bool, dry_run
     if late or dry_run:
         _add(chunk.counts.kept_by_hold, category)
     if not dry_run and (not late or entry.expires):
-        chunk.pending.refile.append({**entry.key, "day_sk": entry.day_sk})
+        chunk.pending.refile.append(entry.ref)
 
 
 # ------------------------------------------------------------------ acting (idempotent)
@@ -275,7 +274,7 @@ class Removal:
 
     name: str  # its act's name
     subject_id: str
-    keys: list[dict[str, str]]
+    refs: list[IndexedRef]
     blobs: list[str]  # the long texts of these items
     marker: str  # the latest time it removes: the subject's activity marker
 
@@ -283,31 +282,25 @@ class Removal:
 def removals(pending: Pending) -> list[Removal]:
     """The chunk's interaction removals by subject (sorted), each subject's items in transactions of at most
     REMOVALS_PER_TRANSACTION: the same list for every attempt, so that an act's name says the same items."""
-    by_subject: dict[str, list[dict[str, str]]] = {}
-    for key in pending.remove:
-        owner = parse_subject_pk(key["pk"])
-        assert owner is not None
-        by_subject.setdefault(owner[1], []).append(key)
+    by_subject: dict[str, list[IndexedRef]] = {}
+    for ref in pending.remove:
+        assert ref.subject_id is not None
+        by_subject.setdefault(ref.subject_id, []).append(ref)
     found: list[Removal] = []
     for subject_id in sorted(by_subject):
-        keys = sorted(by_subject[subject_id], key=lambda k: k["sk"])
-        for start in range(0, len(keys), REMOVALS_PER_TRANSACTION):
-            part = keys[start : start + REMOVALS_PER_TRANSACTION]
+        refs = sorted(by_subject[subject_id], key=lambda r: r.position)
+        for start in range(0, len(refs), REMOVALS_PER_TRANSACTION):
+            part = refs[start : start + REMOVALS_PER_TRANSACTION]
             found.append(
                 Removal(
                     name=f"g{len(found)}",
                     subject_id=subject_id,
-                    keys=part,
-                    blobs=[pending.texts[k["sk"]] for k in part if k["sk"] in pending.texts],
-                    marker=max(_interaction_day_sk(k["sk"]).rpartition("#")[0] for k in part),
+                    refs=part,
+                    blobs=[pending.texts[r.item_id] for r in part if r.item_id in pending.texts],
+                    marker=max(r.at for r in part),
                 )
             )
     return found
-
-
-def _interaction_day_sk(sk: str) -> str:
-    """An interaction's day_sk from its sk: I#<occurred_at>#<id> is filed as <occurred_at>#<id>."""
-    return sk.removeprefix(INTERACTION_PREFIX)
 
 
 def act(
@@ -369,13 +362,12 @@ def _remove(
     for _ in range(ACT_ATTEMPTS):
         if outcome is not None:
             break
-        outcome = ports.store.remove_unless_held(act_, category, removal.subject_id, removal.keys, removal.marker)
+        outcome = ports.store.remove_unless_held(act_, category, removal.subject_id, removal.refs, removal.marker)
         if outcome is None:  # refused: find out why
             profile = ports.subjects.get_profile(act_.tenant_id, removal.subject_id)
             hold = LegalHold.model_validate(profile.legal_hold) if profile and profile.legal_hold else None
             if hold is not None and category in hold.categories:
-                refs = [{**k, "day_sk": _interaction_day_sk(k["sk"])} for k in removal.keys]
-                ports.store.refile_late(category, act_.tenant_id, refs)
+                ports.store.refile_late(category, act_.tenant_id, removal.refs)
                 outcome = ports.store.record_outcome(act_, "kept")
             elif profile is None or profile.status not in OPEN:
                 outcome = ports.store.record_outcome(act_, "left")
@@ -389,7 +381,7 @@ def _remove(
 
 
 def _erase(
-    ports: RetentionPorts, run: RetentionRunItem, subject_id: str, filed: str | None, now: datetime
+    ports: RetentionPorts, run: RetentionRunItem, subject_id: str, filed: IndexedRef | None, now: datetime
 ) -> ActOutcome:
     """An expired profile, checked again at its act: erased only if it is still open, unheld and inactive, and
     only at the version checked (request_deletion's own write condition). Held: refiled to the late bucket.
@@ -402,8 +394,7 @@ def _erase(
         if profile.status not in OPEN:
             return "left"  # restricted, or erasing under a hold: the erasure keeps what it keeps
         if profile.legal_hold:
-            ref = {"pk": subject_pk(tenant, subject_id), "sk": PROFILE_SK}
-            if ports.store.refile_late("inactive_profiles", tenant, [{**ref, "day_sk": filed or ""}]):
+            if filed is not None and ports.store.refile_late("inactive_profiles", tenant, [filed]):
                 return "kept"
             continue  # it changed since it was read
         last = ports.store.last_activity(tenant, subject_id)
@@ -435,37 +426,37 @@ def settle(run: RetentionRunItem, pending: Pending, outcomes: dict[str, ActOutco
     (where it was moved), which counts it then."""
     counts = run.counts.model_copy(deep=True)
     category = pending.category
-    held: list[str] = []  # day_sk of what the acts kept
+    held: list[IndexedRef] = []  # what the acts kept
     for removal in removals(pending) if category == "interactions" else []:
         outcome = outcomes.get(removal.name, "removed")
         if outcome != "removed":
-            _add(counts.removed, category, -len(removal.keys))
+            _add(counts.removed, category, -len(removal.refs))
         if outcome == "kept":
-            held.extend(_interaction_day_sk(k["sk"]) for k in removal.keys)
+            held.extend(removal.refs)
     for n, subject_id in enumerate(pending.erase):
         outcome = outcomes.get(f"e{n}", "removed")
         if outcome != "removed":
             _add(counts.removed, category, -1)
         if outcome == "kept":
-            held.append(pending.filed.get(subject_id, ""))
+            held.append(pending.filed[subject_id])
         elif outcome == "active":
             counts.still_active += 1
-    _add(counts.kept_by_hold, category, sum(1 for day_sk in held if not _read_later(run, category, day_sk)))
+    _add(counts.kept_by_hold, category, sum(1 for ref in held if not _read_later(run, category, ref)))
     counts.removed = {c: n for c, n in counts.removed.items() if n}
     counts.kept_by_hold = {c: n for c, n in counts.kept_by_hold.items() if n}
     return counts
 
 
-def _read_later(run: RetentionRunItem, category: Category, day_sk: str) -> bool:
-    """Whether the run, from the cursor committed with its pending chunk, still reads the item filed at `day_sk`
-    in the category's late bucket."""
+def _read_later(run: RetentionRunItem, category: Category, ref: IndexedRef) -> bool:
+    """Whether the run, from the cursor committed with its pending chunk, still reads `ref` in the category's late
+    bucket (where a hold's act moved it)."""
     cursor, index = run.cursor, CATEGORIES.index(category)
     if cursor.category != index:
         return cursor.category < index
-    position = buckets(run, category).index((LATE, shard_of(day_sk.partition("#")[2])))
+    position = buckets(run, category).index((LATE, shard_of(ref.item_id)))
     if cursor.bucket != position:
         return cursor.bucket < position
-    return cursor.start_key is None or cursor.start_key["day_sk"] < day_sk
+    return cursor.after is None or cursor.after.position < ref.position
 
 
 def carry_out(ports: RetentionPorts, run: RetentionRunItem, now: datetime, redo: bool) -> RetentionRunItem:

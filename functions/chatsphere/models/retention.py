@@ -40,12 +40,33 @@ class RetentionEvent(BaseModel):
     as_of: DateTimeText | None = None
 
 
+ItemKind = Literal["interaction", "profile", "request"]
+
+
+class IndexedRef(BaseModel):
+    """One item the day index files, as logic knows it: what it is, whose, which, and the time its retention is
+    measured from. The DAL makes it from what the index returns and alone turns it back into the item's key, so
+    logic never builds or reads a storage key. A bucket's items come in (at, item_id) order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ItemKind
+    item_id: str  # the interaction's id, the profile's subject id, the request's id
+    at: str  # the time it is filed under: an interaction's occurred_at, a profile's activity, a record's completion
+    subject_id: str | None = None  # the subject whose partition holds it (interactions and profiles)
+
+    @property
+    def position(self) -> tuple[str, str]:
+        """Its place in its bucket: the index's order."""
+        return self.at, self.item_id
+
+
 class Cursor(BaseModel):
     """Where a run stands: the category, the bucket within it, and the position inside the bucket."""
 
     category: int = 0  # index into CATEGORIES
     bucket: int = 0  # index into the category's bucket list (days after the watermark, then the late bucket)
-    start_key: dict[str, str] | None = None  # DynamoDB's LastEvaluatedKey inside the bucket
+    after: IndexedRef | None = None  # the last item read in the bucket: the next page starts after it
 
 
 class Pending(BaseModel):
@@ -53,13 +74,13 @@ class Pending(BaseModel):
     an interruption between the decision and the act neither loses an item nor counts one twice."""
 
     category: Category
-    remove: list[dict[str, str]] = []  # keys ({pk, sk}) of items to delete
+    remove: list[IndexedRef] = []  # items to delete
     blobs: list[str] = []  # object keys whose every version goes (export packages)
-    texts: dict[str, str] = {}  # interaction sk -> its long text's object key, which goes once the item went
-    refile: list[dict[str, str]] = []  # {pk, sk, day_sk} to move to the late bucket, TTL cleared (a legal hold)
+    texts: dict[str, str] = {}  # interaction id -> its long text's object key, which goes once the item went
+    refile: list[IndexedRef] = []  # items to move to the late bucket, TTL cleared (a legal hold)
     reindex: dict[str, list[str | int]] = {}  # subject id -> [active_at, version read] (still active)
     erase: list[str] = []  # subject ids whose erasure retention requests (inactive profiles)
-    filed: dict[str, str] = {}  # subject id -> its profile's day_sk (where a hold found at the act refiles it)
+    filed: dict[str, IndexedRef] = {}  # subject id -> its profile as filed (where a hold found at the act refiles it)
     packages_gone: dict[str, str] = {}  # request id -> completed_at (the package removed; the record stays)
     anonymised_days: list[str] = []  # days whose aggregates exist before their interactions go
 
@@ -129,10 +150,9 @@ class RetentionRunPage(BaseModel):
 
 
 class DueEntry(BaseModel):
-    """One item the day index returned: its table key and what retention and analytics read of it."""
+    """One item the day index returned: which item it is and what retention and analytics read of it."""
 
-    key: dict[str, str]
-    day_sk: str
+    ref: IndexedRef
     subject_id: str | None = None
     conversation_id: str | None = None
     role: str | None = None
@@ -146,4 +166,4 @@ class DueEntry(BaseModel):
     @property
     def at(self) -> str:
         """The time the item's retention is measured from."""
-        return self.day_sk.partition("#")[0]
+        return self.ref.at
