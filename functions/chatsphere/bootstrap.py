@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when 
         ApiKeyStore,
         BlobStore,
         DataKeyStore,
-        ErasedSubjects,
+        DeletedSubjects,
         EventPublisher,
         IdempotencyRecords,
         JobQueue,
@@ -141,7 +141,7 @@ class Adapters:
         return DynamoTombstoneStore(self.config.requests_table)
 
     @cached_property
-    def erased(self) -> ErasedSubjects:
+    def deleted_subjects(self) -> DeletedSubjects:
         from chatsphere.dal.tombstones import DynamoTombstoneStore
 
         return DynamoTombstoneStore(self.config.requests_table)
@@ -318,7 +318,7 @@ class Wiring:
             aggregates=self.analytics,
             subjects=a.subjects,
             deletion=self.deletion,
-            erased=a.erased,
+            deleted_subjects=a.deleted_subjects,
         )
 
     @cached_property

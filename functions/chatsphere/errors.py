@@ -27,7 +27,7 @@ class Conflict(DomainError):
     slug = "conflict"
 
 
-class ErasureInProgress(Conflict):
+class DeletionInProgress(Conflict):
     slug = "erasure-in-progress"
 
     def __init__(self, request_id: str | None = None) -> None:

@@ -94,7 +94,7 @@ class FakeDataKeyStore:
         for tenant_id, subject_id in sorted(self.rows):
             yield StoredKey(tenant_id, subject_id, self.created.get((tenant_id, subject_id)))
 
-    def shred(self, tenant_id: str, subject_id: str) -> None:
+    def destroy(self, tenant_id: str, subject_id: str) -> None:
         """What deletion does first: the key row goes, the sealed rows become noise."""
         del self.rows[(tenant_id, subject_id)]
 
@@ -151,7 +151,7 @@ class FakeSubjectStore:
             raise ValueError("an admission is for a new profile only")
         assert self.requests is not None and self.data_keys is not None
         tombstone = self.requests.tombstone_items.get((profile.tenant_id, admission.subject_hash))
-        if tombstone is not None and not (admission.reuse_erased_id and tombstone.deleted_at is not None):
+        if tombstone is not None and not (admission.reuse_deleted_id and tombstone.deleted_at is not None):
             raise Conflict(NOT_ALLOWED)
         if admission.wrapped_key is None:
             return
@@ -493,8 +493,8 @@ class FakeRequestStore:
         if current is None or current.status not in expected_status:
             raise Conflict("the request is no longer in a state that allows this")
         update: dict[str, object] = {"status": item.status, "completed_at": item.completed_at, "result": item.result}
-        if item.subject_erased:
-            update.update(subject_id=item.subject_id, subject_erased=True)
+        if item.subject_deleted:
+            update.update(subject_id=item.subject_id, subject_deleted=True)
         self.items[(item.tenant_id, item.request_id)] = current.model_copy(update=update, deep=True)
 
     def extend(self, extended: RequestItem, previous_due_at: str) -> None:
@@ -541,14 +541,14 @@ class FakeRequestStore:
         mine = [
             i
             for (t, _), i in self.items.items()
-            if t == tenant_id and i.subject_id == subject_id and not i.subject_erased
+            if t == tenant_id and i.subject_id == subject_id and not i.subject_deleted
         ]
         return [i.model_copy(deep=True) for i in sorted(mine, key=lambda i: i.request_id)]
 
     def pseudonymise(self, item: RequestItem, subject_hash: str) -> None:
         key = (item.tenant_id, item.request_id)
         stored = self.items[key]
-        update: dict[str, object] = {"subject_id": subject_hash, "subject_erased": True}
+        update: dict[str, object] = {"subject_id": subject_hash, "subject_deleted": True}
         if isinstance(stored.result, ExportResult):
             update["result"] = stored.result.model_copy(update={"package_key": None})
         self.items[key] = stored.model_copy(update=update)
@@ -566,7 +566,7 @@ class FakeRequestStore:
     def tombstones(self, tenant_id: str) -> list[TombstoneItem]:
         return [t.model_copy() for (tenant, _), t in sorted(self.tombstone_items.items()) if tenant == tenant_id]
 
-    # the orphan sweep's view (logic/sweep.ErasedSubjects): completed tombstones still holding a sealed id
+    # the orphan sweep's view (logic/sweep.DeletedSubjects): completed tombstones still holding a sealed id
     def settled_tombstones(self, tenant_id: str, upto: str) -> list[TombstoneItem]:
         filed = [
             t
@@ -680,7 +680,7 @@ class World:
             directory=self.tenants,
             requests=self.requests,
             tombstone_store=self.requests,
-            erased=self.requests,
+            deleted_subjects=self.requests,
             export_jobs=self.export_jobs,
             deletion_jobs=self.deletion_jobs,
             events=self.events,
@@ -740,7 +740,7 @@ if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protoc
     _policies: ports.PolicyStore = FakeTenantStore()
     _requests: ports.RequestStore = FakeRequestStore()
     _tombstones: ports.TombstoneStore = FakeRequestStore()
-    _erased: ports.ErasedSubjects = FakeRequestStore()
+    _erased: ports.DeletedSubjects = FakeRequestStore()
     _jobs: ports.JobQueue[ExportJob] = FakeJobQueue[ExportJob]()
     _events: ports.EventPublisher = FakeEventPublisher()
     _idempotency: ports.IdempotencyRecords = FakeIdempotencyRecords()

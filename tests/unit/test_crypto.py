@@ -120,7 +120,7 @@ def test_a_subject_without_a_key_has_no_cipher() -> None:
     tenant = world.new_tenant()[0]
     assert world.keyring.cipher(tenant, "u-1") is None
     world.keyring.ensure(tenant, "u-1", NOW)
-    world.data_keys.shred(tenant, "u-1")
+    world.data_keys.destroy(tenant, "u-1")
     assert world.keyring.cipher(tenant, "u-1") is None
 
 

@@ -95,7 +95,7 @@ def test_a_hold_lifted_before_the_completion_makes_the_same_record_erase_everyth
 
     run(world, job, lift_now)
     record = world.requests.get(tenant, job.request_id)
-    assert record is not None and record.status == "completed" and record.subject_erased
+    assert record is not None and record.status == "completed" and record.subject_deleted
     assert isinstance(record.result, DeletionReceipt) and record.result.kept == {}
     assert record.result.removed["profile"] == 1 and record.result.removed["interactions"] == 1
     assert "hold_lifted" in record.result.steps

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chatsphere.errors import Conflict, ErasureInProgress, Gone, JobError, NotFound, SubjectRestricted
+from chatsphere.errors import Conflict, DeletionInProgress, Gone, JobError, NotFound, SubjectRestricted
 from chatsphere.logic import deletion, export, intake, subject_rights
 from chatsphere.logic.codec import identifier_digest
 from chatsphere.logic.object_keys import subject_prefix
@@ -167,7 +167,7 @@ def test_a_restricted_subject_refuses_another_request_while_its_hold_stands(worl
 
 def test_a_hold_cannot_be_placed_once_the_subject_is_erasing(world: World, tenant: str) -> None:
     request(world, tenant)
-    with pytest.raises(ErasureInProgress):
+    with pytest.raises(DeletionInProgress):
         subject_rights.place_hold(world.subject_rights, tenant, SUBJECT, LegalHoldIn(reason="late"), LATER)
     profile = world.subjects.get_profile(tenant, SUBJECT)
     assert profile is not None and profile.legal_hold is None
@@ -201,7 +201,7 @@ def test_one_invocation_runs_every_step_in_order_and_completes_with_exact_counts
     job = request(world, tenant)
     assert run_to_end(world, job) == ["done"]
     item = record_of(world, tenant, job)
-    assert (item.status, item.subject_erased) == ("completed", True)
+    assert (item.status, item.subject_deleted) == ("completed", True)
     assert item.subject_id == world.tombstones.hash(tenant, SUBJECT)
     receipt = receipt_of(world, tenant, job)
     assert list(receipt.steps) == list(deletion.STEPS)
@@ -348,7 +348,7 @@ def test_a_data_key_put_back_after_its_step_fails_the_read_back_and_the_record_s
         deletion.run_deletion(world.deletion, job, LATER)
     assert raised.value.code == "residue_found" and "data_key" in str(raised.value)
     item = record_of(world, tenant, job)
-    assert item.status == "in_progress" and not item.subject_erased
+    assert item.status == "in_progress" and not item.subject_deleted
     assert "verified" not in receipt_of(world, tenant, job).steps
     assert world.events.of_type(deletion.EVENT_TYPE) == []
 
@@ -411,7 +411,7 @@ def test_a_hold_on_interactions_keeps_them_their_objects_and_the_key_and_strips_
     job = request(world, tenant)
     assert run_to_end(world, job) == ["done"]
     item = record_of(world, tenant, job)
-    assert (item.status, item.subject_erased, item.subject_id) == ("completed_with_exceptions", False, SUBJECT)
+    assert (item.status, item.subject_deleted, item.subject_id) == ("completed_with_exceptions", False, SUBJECT)
     receipt = receipt_of(world, tenant, job)
     held_by = receipt.held_by
     assert held_by is not None and held_by == _hold_request_id(world, tenant)

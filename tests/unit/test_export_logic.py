@@ -360,7 +360,7 @@ def test_an_export_started_but_interrupted_runs_again_to_completion(world: World
 def test_a_subject_whose_key_is_shredded_is_rejected_with_a_reason(world: World, tenant: str, subject: str) -> None:
     # Given an export requested before the subject's key was deleted
     job = request(world, tenant, subject)
-    world.data_keys.shred(tenant, subject)
+    world.data_keys.destroy(tenant, subject)
     # When the job runs
     done = run(world, job)
     # Then the request is rejected with a reason that names no personal value, and no package exists

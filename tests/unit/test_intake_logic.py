@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chatsphere.errors import Conflict, DomainError, ErasureInProgress, Gone, InvalidInput, NotFound, PayloadTooLarge
+from chatsphere.errors import Conflict, DeletionInProgress, DomainError, Gone, InvalidInput, NotFound, PayloadTooLarge
 from chatsphere.logic import codec, cursors, intake
 from chatsphere.logic.crypto import subject_key_context
 from chatsphere.models.common import PAGE_BYTE_BUDGET, iso, response_bytes
@@ -224,8 +224,8 @@ def test_concurrent_first_writers_agree_on_one_data_key() -> None:
     assert intake.get_subject(racing.intake, tenant, "u-1").name == "Ada Lovelace"
 
 
-def put(world: World, tenant: str, reuse_erased_id: bool = False) -> tuple[Any, bool]:
-    return intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW, reuse_erased_id=reuse_erased_id)
+def put(world: World, tenant: str, reuse_deleted_id: bool = False) -> tuple[Any, bool]:
+    return intake.put_subject(world.intake, tenant, "u-1", full_profile(), NOW, reuse_deleted_id=reuse_deleted_id)
 
 
 def tombstone(world: World, tenant: str, completed: bool) -> None:
@@ -270,7 +270,7 @@ def test_a_new_subject_reads_no_key_and_stores_its_own_in_the_profiles_write(wor
 
 @pytest.mark.parametrize(
     ("completed", "reuse", "error"),
-    [(True, False, Gone), (False, False, ErasureInProgress), (False, True, ErasureInProgress)],
+    [(True, False, Gone), (False, False, DeletionInProgress), (False, True, DeletionInProgress)],
 )
 def test_an_id_refused_by_its_tombstone_gets_the_same_answer_and_no_key(
     world: World, tenant: str, completed: bool, reuse: bool, error: type[DomainError]
@@ -279,7 +279,7 @@ def test_an_id_refused_by_its_tombstone_gets_the_same_answer_and_no_key(
     tombstone(world, tenant, completed)
     # When the tenant puts a subject under it
     with pytest.raises(error):
-        put(world, tenant, reuse_erased_id=reuse)
+        put(world, tenant, reuse_deleted_id=reuse)
     # Then nothing is stored: neither a profile nor a key (the create transaction's check refused both at once)
     assert world.subjects.profiles == {} and world.data_keys.rows == {}
 
@@ -288,7 +288,7 @@ def test_a_reused_erased_id_is_created_by_the_transaction_with_a_fresh_key(world
     # Given an id whose erasure completed
     tombstone(world, tenant, completed=True)
     # When the tenant says that a new person reuses it
-    subject, created = put(world, tenant, reuse_erased_id=True)
+    subject, created = put(world, tenant, reuse_deleted_id=True)
     # Then it is created, with a key of its own, in one save
     assert created is True and subject.name == "Ada Lovelace"
     assert world.subjects.saves == 1 and len(world.data_keys.rows) == 1
@@ -296,7 +296,7 @@ def test_a_reused_erased_id_is_created_by_the_transaction_with_a_fresh_key(world
 
 def test_an_erasure_that_lands_between_the_read_and_the_create_refuses_it(tenant: str) -> None:
     # Given a store where an erased subject's tombstone is completed just before our first save
-    class ErasedMeanwhile(FakeSubjectStore):
+    class DeletedMeanwhile(FakeSubjectStore):
         erase: Callable[[], None] = staticmethod(lambda: None)
 
         def save_profile(
@@ -310,7 +310,7 @@ def test_an_erasure_that_lands_between_the_read_and_the_create_refuses_it(tenant
                 self.erase()
             super().save_profile(profile, expected_version, record, admission)
 
-    store = ErasedMeanwhile()
+    store = DeletedMeanwhile()
     world = World(store)
     tenant = world.new_tenant()[0]
     store.erase = lambda: tombstone(world, tenant, completed=True)
@@ -716,7 +716,7 @@ def test_a_tampered_cursor_is_a_bad_request(world: World, tenant: str, subject: 
 def test_a_subject_whose_key_is_shredded_is_gone(world: World, tenant: str, subject: str) -> None:
     # Given a subject with an interaction, whose data key is then deleted
     intake.add_interaction(world.intake, tenant, subject, message("x" * (40 * KIB)), NOW)
-    world.data_keys.shred(tenant, subject)
+    world.data_keys.destroy(tenant, subject)
     # Then reading, listing and adding all say the subject is not found
     with pytest.raises(NotFound):
         intake.get_subject(world.intake, tenant, subject)

@@ -59,7 +59,7 @@ def ports(world: World) -> ReconcilePorts:
 
 def populate(world: World, tenant: str, subject: str, now: datetime, body: SubjectIn = PERSON) -> None:
     w = world
-    intake.put_subject(w.intake, tenant, subject, body, now, reuse_erased_id=True)
+    intake.put_subject(w.intake, tenant, subject, body, now, reuse_deleted_id=True)
     for text in (f"hello from {subject}", "L" * (40 * KIB)):
         message = InteractionIn(conversation_id="c", role="customer", text=text)
         intake.add_interaction(w.intake, tenant, subject, message, now)
@@ -284,7 +284,7 @@ def test_until_reconcile_runs_a_restored_profile_is_refused_by_every_write_and_s
     w = world
     for attempt in (
         lambda: intake.put_subject(w.intake, tenant, "u-1", PERSON, later),
-        lambda: intake.put_subject(w.intake, tenant, "u-1", PERSON, later, reuse_erased_id=True),
+        lambda: intake.put_subject(w.intake, tenant, "u-1", PERSON, later, reuse_deleted_id=True),
         lambda: intake.get_subject(w.intake, tenant, "u-1"),
         lambda: add_package(w, tenant, "u-1", later),
         lambda: deletion.request_deletion(w.deletion, tenant, "u-1", later),

@@ -260,7 +260,7 @@ def test_an_objection_for_a_subject_whose_key_is_shredded_is_not_found_and_write
     world: World, tenant: str, subject: str
 ) -> None:
     # Given a subject whose data key was deleted (the first step of erasure), its rows still present
-    world.data_keys.shred(tenant, subject)
+    world.data_keys.destroy(tenant, subject)
     before = world.subjects.get_profile(tenant, subject)
     # When the tenant records an objection
     with pytest.raises(NotFound):

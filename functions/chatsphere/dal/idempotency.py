@@ -17,7 +17,7 @@ from chatsphere.models.reconcile import IdempotencyRef
 from chatsphere.models.refs import RecordRef
 
 
-class ErasureSafePersistenceLayer(DynamoDBPersistenceLayer):
+class DeletionSafePersistenceLayer(DynamoDBPersistenceLayer):
     """Powertools' DynamoDB layer whose completion never re-creates a record that an erasure removed.
 
     Powertools puts the record INPROGRESS (conditionally), runs the function, then saves COMPLETED with an
@@ -62,7 +62,7 @@ class ErasureSafePersistenceLayer(DynamoDBPersistenceLayer):
 
 def persistence_layer(table_name: str, tenant_id: str, subject_id: str) -> DynamoDBPersistenceLayer:
     """Powertools' layer for one subject's records (a cheap object over the shared client)."""
-    return ErasureSafePersistenceLayer(
+    return DeletionSafePersistenceLayer(
         table_name=table_name,
         static_pk_value=keyspace.idempotency_pk(tenant_id, subject_id),
         sort_key_attr="sk",

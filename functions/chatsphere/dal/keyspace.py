@@ -96,7 +96,7 @@ DAY_CATEGORIES = {
     "inactive_profiles": "P",
     "export_packages": "X",
     "closed_requests": "R",
-    "erased_subjects": "E",  # tombstones the orphan sweep has yet to visit (logic/sweep.py), late bucket only
+    "deleted_subjects": "E",  # tombstones the orphan sweep has yet to visit (logic/sweep.py), late bucket only
 }
 
 

@@ -29,7 +29,7 @@ def request_record(item: RequestItem) -> dict[str, Any]:
     record.update(item.model_dump(exclude_none=True))
     if item.is_open:
         record["open_pk"] = keyspace.tenant_pk(item.tenant_id)
-    if not item.subject_erased:
+    if not item.subject_deleted:
         record["subject_ref"] = keyspace.subject_pk(item.tenant_id, item.subject_id)
     record.update(closed_index(item))
     return record
@@ -70,8 +70,8 @@ def status_update(table_name: str, item: RequestItem, expected_status: tuple[str
         **dict.fromkeys(("day_pk", "day_sk", "expires_at")),
         **closed_index(item),
     }
-    if item.subject_erased:  # a deletion's own record completes with the subject's keyed hash
-        written.update(subject_id=item.subject_id, subject_erased=True, subject_ref=None)
+    if item.subject_deleted:  # a deletion's own record completes with the subject's keyed hash
+        written.update(subject_id=item.subject_id, subject_deleted=True, subject_ref=None)
     for field, value in written.items():
         names[f"#{field}"] = field  # `result` is a reserved word
         if value is None:
@@ -150,7 +150,7 @@ class DynamoRequestStore(DynamoTable):
             TableName=self.table_name,
             Key=self._key(item.tenant_id, item.request_id),
             # An export's package key names the subject's prefix: the package is gone, and so is its key.
-            UpdateExpression="SET subject_id = :h, subject_erased = :t"
+            UpdateExpression="SET subject_id = :h, subject_deleted = :t"
             + (", #r.package_key = :none" if export else "")
             + " REMOVE subject_ref",
             **({"ExpressionAttributeNames": {"#r": "result"}} if export else {}),

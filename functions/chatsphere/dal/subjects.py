@@ -150,7 +150,7 @@ class DynamoSubjectStore(DynamoTable):
                 raise ValueError("an admission is for a new profile only")
             tenant_id, subject_id = profile.tenant_id, profile.subject_id
             ops.append(
-                tombstone_check_op(self.requests_table, tenant_id, admission.subject_hash, admission.reuse_erased_id)
+                tombstone_check_op(self.requests_table, tenant_id, admission.subject_hash, admission.reuse_deleted_id)
             )
             if admission.wrapped_key is not None:
                 ops.append(

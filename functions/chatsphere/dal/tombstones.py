@@ -1,7 +1,7 @@
 """RequestsTable's tombstones: what is left of an erased subject (pk = T#<tenant>, sk = TOMB#<keyed hash>).
 
 A tombstone without deleted_at marks an erasure that runs; with it, one that completed. A completed erasure's
-tombstone is filed for the orphan sweep (logic/sweep.py) in the DayIndex's `erased_subjects` late bucket, with
+tombstone is filed for the orphan sweep (logic/sweep.py) in the DayIndex's `deleted_subjects` late bucket, with
 the subject id sealed, until the sweep forgets it."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from chatsphere.models.items import TombstoneItem
 DAY_INDEX = "DayIndex"
 
 
-def tombstone_check_op(table_name: str, tenant_id: str, subject_hash: str, reuse_erased_id: bool) -> dict[str, Any]:
+def tombstone_check_op(table_name: str, tenant_id: str, subject_hash: str, reuse_deleted_id: bool) -> dict[str, Any]:
     """A transaction ConditionCheck that admits a new profile under an id: no tombstone (never erased), or, when a
     new person reuses the id, a completed one; never while an erasure runs (tombstone without deleted_at)."""
-    condition = "attribute_not_exists(pk)" + (" OR attribute_exists(deleted_at)" if reuse_erased_id else "")
+    condition = "attribute_not_exists(pk)" + (" OR attribute_exists(deleted_at)" if reuse_deleted_id else "")
     return {
         "ConditionCheck": {
             "TableName": table_name,
@@ -39,7 +39,7 @@ class DynamoTombstoneStore(DynamoTable):
         if tombstone.deleted_at is not None and tombstone.sealed_subject_id is not None:  # filed for the sweep
             item.update(
                 keyspace.day_entry(
-                    tombstone.tenant_id, "erased_subjects", tombstone.deleted_at, tombstone.subject_hash, late=True
+                    tombstone.tenant_id, "deleted_subjects", tombstone.deleted_at, tombstone.subject_hash, late=True
                 )
             )
         try:
@@ -64,7 +64,7 @@ class DynamoTombstoneStore(DynamoTable):
 
     def settled_tombstones(self, tenant_id: str, upto: str) -> list[TombstoneItem]:
         """The tombstones filed for the orphan sweep whose erasure completed at or before `upto`: one Query per
-        shard of the `erased_subjects` late bucket (DayIndex), which holds only those not yet swept, then each
+        shard of the `deleted_subjects` late bucket (DayIndex), which holds only those not yet swept, then each
         tombstone itself (the index projects its keys alone: day_sk is <deleted_at>#<subject hash>)."""
         hashes: list[str] = []
         for shard in range(day_index.DAY_SHARDS):
@@ -74,7 +74,7 @@ class DynamoTombstoneStore(DynamoTable):
                 "KeyConditionExpression": "day_pk = :p AND day_sk <= :u",
                 "ExpressionAttributeValues": serialise(
                     {
-                        ":p": keyspace.day_pk(tenant_id, "erased_subjects", day_index.LATE, shard),
+                        ":p": keyspace.day_pk(tenant_id, "deleted_subjects", day_index.LATE, shard),
                         ":u": keyspace.day_sk_bound(upto),
                     }
                 ),

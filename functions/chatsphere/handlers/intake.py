@@ -48,7 +48,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-ReuseErasedId = Annotated[
+ReuseDeletedId = Annotated[
     str,
     Header(
         alias="Reuse-Erased-Subject-Id",
@@ -70,7 +70,7 @@ ReuseErasedId = Annotated[
     },
 )
 def put_subject(
-    subject_id: SubjectId, body: SubjectIn, reuse: ReuseErasedId = "false", if_match: IfMatchHeader = None
+    subject_id: SubjectId, body: SubjectIn, reuse: ReuseDeletedId = "false", if_match: IfMatchHeader = None
 ) -> Response[Any]:
     subject, created = intake.put_subject(
         wiring().intake,
@@ -78,7 +78,7 @@ def put_subject(
         subject_id,
         body,
         utc_now(),
-        reuse_erased_id=reuse == "true",
+        reuse_deleted_id=reuse == "true",
         if_match=parse_if_match(if_match),
     )
     metrics.add_metric(name="SubjectsCreated" if created else "SubjectsReplaced", unit="Count", value=1)

@@ -143,7 +143,7 @@ def run_deletion(
     if not item.is_open:  # a closed record publishes its status again: a failed publish made the queue retry
         publish_status(ports.events, item, now, retried=True)
         return "skipped"
-    if item.subject_erased:
+    if item.subject_deleted:
         return "skipped"
     run = _Run(ports, item, now, chunk)
     try:
@@ -402,7 +402,7 @@ class _Run:
         self.p.events.publish(EVENT_TYPE, detail)
         receipt = self.receipt.model_copy(update={"lookup_digests": []})
         done = finish(self.item, "completed", self.now, receipt)
-        self.save(done.model_copy(update={"subject_id": subject_hash, "subject_erased": True}))
+        self.save(done.model_copy(update={"subject_id": subject_hash, "subject_deleted": True}))
 
     def _restrict(self) -> None:
         """Complete with exceptions, the subject `restricted` (GDPR art. 18), in one write conditioned on the hold

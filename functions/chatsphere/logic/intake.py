@@ -88,7 +88,7 @@ def put_subject(
     body: SubjectIn,
     now: datetime,
     *,
-    reuse_erased_id: bool = False,
+    reuse_deleted_id: bool = False,
     if_match: IfMatch = None,
 ) -> tuple[Subject, bool]:
     """Create or replace the whole profile (status and objections stay). Returns it and whether it was created.
@@ -102,7 +102,7 @@ def put_subject(
     stamp = iso(now)
     existing = ports.subjects.get_profile(tenant_id, subject_id)
     if existing is not None or if_match is not None:  # a new one is admitted by its own create transaction
-        _admit(ports.tombstones, tenant_id, subject_id, existing, reuse_erased_id)
+        _admit(ports.tombstones, tenant_id, subject_id, existing, reuse_deleted_id)
     require(if_match, existing.version if existing else None)
     values = body.model_dump()
     keyed = _Sealed(ports.keyring, ports.tombstones, tenant_id, subject_id, values, new=existing is None)
@@ -110,7 +110,7 @@ def put_subject(
     settings = ports.settings.get_settings(tenant_id) if existing is not None else None
     admission = ProfileAdmission(
         subject_hash=ports.tombstones.hash(tenant_id, subject_id),
-        reuse_erased_id=reuse_erased_id,
+        reuse_deleted_id=reuse_deleted_id,
         wrapped_key=None,
         key_created_at=stamp,
     )
@@ -120,7 +120,7 @@ def put_subject(
         nonlocal attempts
         attempts += 1
         if attempts > 1:  # refused: the profile changed, or the create's tombstone check or key put failed
-            _admit(ports.tombstones, tenant_id, subject_id, current, reuse_erased_id)
+            _admit(ports.tombstones, tenant_id, subject_id, current, reuse_deleted_id)
             keyed.refresh(current)
         require(if_match, current.version if current else None)  # the write is conditioned on this version
         base = current or ProfileItem(tenant_id=tenant_id, subject_id=subject_id, created_at=stamp, updated_at=stamp)
@@ -147,10 +147,10 @@ def put_subject(
 
 
 def _admit(
-    tombstones: Tombstones, tenant_id: str, subject_id: str, existing: ProfileItem | None, reuse_erased_id: bool
+    tombstones: Tombstones, tenant_id: str, subject_id: str, existing: ProfileItem | None, reuse_deleted_id: bool
 ) -> None:
     if existing is None:
-        tombstones.may_create(tenant_id, subject_id, reuse_erased_id)
+        tombstones.may_create(tenant_id, subject_id, reuse_deleted_id)
     else:
         tombstones.require(tenant_id, subject_id, existing)
 

@@ -70,7 +70,7 @@ class SubjectStore(Protocol):
     ) -> None:
         """The profile (new if expected_version is None, else at that version), its lookups and the change's
         record(s), all or nothing; else Conflict. A new profile's `admission` joins the same write: the subject's
-        tombstone must be absent (or completed, if reuse_erased_id), and its data key is created, only if it has
+        tombstone must be absent (or completed, if reuse_deleted_id), and its data key is created, only if it has
         none (wrapped_key; None: its stored key is used); either refused is Conflict too."""
         ...
 
@@ -286,7 +286,7 @@ class TombstoneStore(Protocol):
     def tombstones(self, tenant_id: str) -> list[TombstoneItem]: ...
 
 
-class ErasedSubjects(Protocol):
+class DeletedSubjects(Protocol):
     """Tombstones filed for the orphan sweep (logic/sweep.py)."""
 
     def settled_tombstones(self, tenant_id: str, upto: str) -> list[TombstoneItem]:

@@ -130,7 +130,7 @@ def reconcile(ports: ReconcilePorts, dry_run: bool = False) -> Report:
     """Remove, in every tenant, whatever a restore brought back of its erased subjects."""
     tenant_ids = ports.tenants.tenant_ids()
     reports = {t: TenantReport(t) for t in tenant_ids}
-    erased = _erased(ports, reports)
+    erased = _tombstoned(ports, reports)
     found = _find(ports, _Matcher(ports.secret, erased))
     for (tenant_id, subject_id), hit in sorted(found.items()):
         plan = _plan(ports, tenant_id, subject_id, hit)
@@ -145,7 +145,7 @@ def reconcile(ports: ReconcilePorts, dry_run: bool = False) -> Report:
     return Report([reports[t] for t in tenant_ids], dry_run)
 
 
-def _erased(ports: ReconcilePorts, reports: dict[str, TenantReport]) -> dict[str, dict[str, TombstoneItem]]:
+def _tombstoned(ports: ReconcilePorts, reports: dict[str, TenantReport]) -> dict[str, dict[str, TombstoneItem]]:
     """Each tenant's completed tombstones by subject hash (tenants without one left out); counts them in `reports`."""
     erased: dict[str, dict[str, TombstoneItem]] = {}
     for tenant_id, report in reports.items():
@@ -317,7 +317,7 @@ def _keeps(
         return False
     if kind == "exports" and name.endswith(".zip"):
         record = ports.requests.get(tenant_id, name.removesuffix(".zip"))
-        return record is not None and not record.subject_erased
+        return record is not None and not record.subject_deleted
     # Not referenced by anything found: a write of the new person still in flight, or a restored copy (its
     # ciphertext under the shredded key). Only its time can tell, and a restore makes it recent.
     return iso(version.last_modified) > deleted_at

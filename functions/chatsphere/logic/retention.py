@@ -37,7 +37,7 @@ from chatsphere.logic import cursors, deletion, sweep
 from chatsphere.logic.ports import (
     BlobStore,
     DayAggregates,
-    ErasedSubjects,
+    DeletedSubjects,
     JobQueue,
     RetentionStore,
     SubjectStore,
@@ -77,7 +77,7 @@ class RetentionPorts:
     aggregates: DayAggregates
     subjects: SubjectStore  # the profiles an act is conditional on
     deletion: deletion.DeletionPorts  # the deletion path, for expired profiles
-    erased: ErasedSubjects  # the orphan sweep's tombstones (logic/sweep.py)
+    deleted_subjects: DeletedSubjects  # the orphan sweep's tombstones (logic/sweep.py)
 
 
 Outcome = Literal["done", "continue", "skipped"]
@@ -331,18 +331,18 @@ def act(
         ports.store.remove(category, tenant, pending.remove)
     for subject_id, (active_at, version) in pending.reindex.items():
         ports.store.reindex_profile(tenant, subject_id, str(active_at), int(version))
-    _erase_all(ports, run, pending, now, found)
+    _delete_all(ports, run, pending, now, found)
     return {name: outcome for name, outcome in found.items() if outcome != "removed"}
 
 
-def _erase_all(
+def _delete_all(
     ports: RetentionPorts, run: RetentionRunItem, pending: Pending, now: datetime, found: dict[str, ActOutcome]
 ) -> None:
     """The chunk's erasures (acts e0, e1, ...), each recorded in `found`; one recorded already is not redone."""
     for n, subject_id in enumerate(pending.erase):
         name = f"e{n}"
         if name not in found:
-            outcome = _erase(ports, run, subject_id, pending.filed.get(subject_id), now)
+            outcome = _delete_expired(ports, run, subject_id, pending.filed.get(subject_id), now)
             found[name] = ports.store.record_outcome(
                 Act(tenant_id=run.tenant_id, run_id=run.run_id, seq=run.seq, name=name), outcome
             )
@@ -380,7 +380,7 @@ def _remove(
     return outcome
 
 
-def _erase(
+def _delete_expired(
     ports: RetentionPorts, run: RetentionRunItem, subject_id: str, filed: IndexedRef | None, now: datetime
 ) -> ActOutcome:
     """An expired profile, checked again at its act: erased only if it is still open, unheld and inactive, and
@@ -531,14 +531,14 @@ def run_chunk(ports: RetentionPorts, job: RetentionJob, now: datetime, chunk: in
 def _orphans(ports: RetentionPorts, tenant_id: str, as_of: str) -> int:
     p = ports
     return sweep.count_orphans(
-        p.erased, p.subjects, p.blobs, p.deletion.tombstones, tenant_id, datetime.fromisoformat(as_of)
+        p.deleted_subjects, p.subjects, p.blobs, p.deletion.tombstones, tenant_id, datetime.fromisoformat(as_of)
     )
 
 
 def _sweep(ports: RetentionPorts, run: RetentionRunItem) -> None:
     """The orphan sweep (logic/sweep.py), once the run's last chunk is committed, with its count."""
     p, as_of = ports, datetime.fromisoformat(run.as_of)
-    sweep.remove_orphans(p.erased, p.subjects, p.blobs, p.deletion.tombstones, run.tenant_id, as_of)
+    sweep.remove_orphans(p.deleted_subjects, p.subjects, p.blobs, p.deletion.tombstones, run.tenant_id, as_of)
 
 
 def _advance_watermarks(ports: RetentionPorts, run: RetentionRunItem, now: datetime) -> None:

@@ -6,7 +6,7 @@ then refuses it and removes that version, unless the call dies first), or an exp
 only happen while that call runs, so no later than SETTLE after the erasure completed.
 
 So the erasure's completing tombstone write files the tombstone in the RequestsTable DayIndex (category
-`erased_subjects`, the late bucket: read on every run) with the subject id SEALED: AES-GCM under a key derived
+`deleted_subjects`, the late bucket: read on every run) with the subject id SEALED: AES-GCM under a key derived
 (HKDF) from the tenant's secret, bound to the tenant and the subject's keyed hash; never in clear, never an unkeyed
 hash. The prefix carries the subject id, and the tombstone alone holds only its keyed hash, so this is the one
 way back to the prefix. The daily retention run of the tenant (logic/retention.py) takes every tombstone that has
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from chatsphere.logic.crypto import FORMAT, NONCE_BYTES
 from chatsphere.logic.object_keys import subject_prefix
-from chatsphere.logic.ports import BlobStore, ErasedSubjects, SubjectStore, TenantSecret
+from chatsphere.logic.ports import BlobStore, DeletedSubjects, SubjectStore, TenantSecret
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
 from chatsphere.models.items import TombstoneItem
@@ -90,12 +90,12 @@ def _orphans(
     return [v for v in found if v.last_modified < since]
 
 
-def _settled(erased: ErasedSubjects, tenant_id: str, as_of: datetime) -> list[TombstoneItem]:
+def _settled(erased: DeletedSubjects, tenant_id: str, as_of: datetime) -> list[TombstoneItem]:
     return erased.settled_tombstones(tenant_id, iso(as_of - SETTLE))
 
 
 def count_orphans(
-    erased: ErasedSubjects,
+    erased: DeletedSubjects,
     subjects: SubjectStore,
     blobs: BlobStore,
     tombstones: Tombstones,
@@ -108,7 +108,7 @@ def count_orphans(
 
 
 def remove_orphans(
-    erased: ErasedSubjects,
+    erased: DeletedSubjects,
     subjects: SubjectStore,
     blobs: BlobStore,
     tombstones: Tombstones,

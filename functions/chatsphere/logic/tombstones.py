@@ -4,7 +4,7 @@ A tombstone holds the subject's keyed hash, never its id."""
 
 from __future__ import annotations
 
-from chatsphere.errors import DomainError, ErasureInProgress, Gone, NotFound, SubjectRestricted
+from chatsphere.errors import DeletionInProgress, DomainError, Gone, NotFound, SubjectRestricted
 from chatsphere.logic.crypto import keyed_digest
 from chatsphere.logic.ports import TenantSecret, TombstoneStore
 from chatsphere.models.items import ProfileItem, TombstoneItem
@@ -33,7 +33,7 @@ class Tombstones:
         if tombstone is None:
             return NotFound("no such subject")
         if tombstone.deleted_at is None:
-            return ErasureInProgress(tombstone.request_id)
+            return DeletionInProgress(tombstone.request_id)
         return Gone(tombstone.request_id)
 
     def require(
@@ -44,7 +44,7 @@ class Tombstones:
         if profile is None:
             raise self.absent(tenant_id, subject_id)
         if profile.status == "erasing":
-            raise ErasureInProgress(profile.deletion_request_id)
+            raise DeletionInProgress(profile.deletion_request_id)
         if profile.status == "restricted" and not reading:
             raise SubjectRestricted(profile.deletion_request_id)
         return profile
@@ -65,5 +65,5 @@ class Tombstones:
         """A new profile under this id: refused after an erasure (no resurrection by a replay), unless the
         caller says it is a new person reusing the id; never while an erasure runs."""
         error = self.absent(tenant_id, subject_id)
-        if isinstance(error, ErasureInProgress) or (isinstance(error, Gone) and not reuse):
+        if isinstance(error, DeletionInProgress) or (isinstance(error, Gone) and not reuse):
             raise error

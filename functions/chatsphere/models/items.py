@@ -99,7 +99,7 @@ class ProfileAdmission(BaseModel):
     ever left for a subject that was refused, and no profile without its key."""
 
     subject_hash: str = Field(description="The keyed hash naming the subject's tombstone (logic/tombstones)")
-    reuse_erased_id: bool = Field(description="A completed erasure's tombstone does not refuse the id")
+    reuse_deleted_id: bool = Field(description="A completed erasure's tombstone does not refuse the id")
     wrapped_key: bytes | None = Field(
         description="The subject's new KMS-wrapped data key, created only if it has none; None: its stored key"
     )

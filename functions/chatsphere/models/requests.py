@@ -157,7 +157,7 @@ class RequestItem(BaseModel):
     details: RequestDetails
     result: RequestResult | None = None
     extension: dict[str, Any] | None = None
-    subject_erased: bool = False  # then subject_id holds the subject's keyed hash, never the id
+    subject_deleted: bool = False  # then subject_id holds the subject's keyed hash, never the id
 
     @model_validator(mode="before")
     @classmethod
