@@ -13,7 +13,9 @@ from chatsphere.telemetry import logger, metrics
 
 __all__ = ["logger", "metrics", "ref", "tracer"]
 
-tracer = Tracer()
+# AWS calls are the service's only outgoing calls, all through botocore: patch it alone. Patching everything the
+# X-Ray SDK knows imports requests, urllib3's and httplib's wrappers too, on every cold start.
+tracer = Tracer(patch_modules=("botocore",))
 
 # Powertools' own DEBUG lines quote each route's arguments, request bodies included: never create them.
 logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)

@@ -9,7 +9,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from chatsphere.bootstrap import wiring
 from chatsphere.handlers.http import SubjectId, accepted, accepted_response, problem_responses, tenant_id
-from chatsphere.logic import export
 from chatsphere.models.common import utc_now
 from chatsphere.models.export import ExportIn
 from chatsphere.models.requests import RequestRecord
@@ -28,6 +27,8 @@ router = Router()  # type: ignore[no-untyped-call]
     },
 )
 def create_export(subject_id: SubjectId, body: ExportIn) -> Response[Any]:
+    from chatsphere.logic import export  # zip, CSV and the codec: this route's alone, not RightsFunction's cold start
+
     record = export.request_export(wiring().export, tenant_id(router), subject_id, body, utc_now())
     metrics.add_metric(name="ExportsRequested", unit="Count", value=1)
     return accepted(router, record)

@@ -21,10 +21,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -234,16 +230,6 @@ def make_resolver() -> APIGatewayRestResolver:
             )
         return problem(422, "the request has invalid fields; see errors", "validation", errors)
 
-    @app.exception_handler(IdempotencyValidationError)
-    def _reused_key(_: IdempotencyValidationError) -> Response[str]:
-        return problem(422, "this Idempotency-Key was used with a different body", "idempotency-key-reused")
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _in_flight(_: IdempotencyAlreadyInProgressError) -> Response[str]:
-        return problem(
-            409, "a request with this Idempotency-Key is in progress; retry shortly", "idempotency-in-progress"
-        )
-
     @app.exception_handler(DomainError)
     def _domain(error: DomainError) -> Response[str]:
         return problem(error.status, error.detail, error.slug, request_id=getattr(error, "request_id", None))
@@ -264,6 +250,27 @@ def make_resolver() -> APIGatewayRestResolver:
         return problem(500, "the service failed; retry later", "internal")
 
     return app
+
+
+def handle_idempotency_errors(app: APIGatewayRestResolver) -> None:
+    """The answers to Powertools' idempotency errors, for a function whose routes take an Idempotency-Key (Intake).
+
+    Not in make_resolver: importing them loads Powertools' idempotency package and its DynamoDB persistence (boto3
+    with it) at import time, which RightsFunction, whose routes never raise them, would pay on every cold start."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _reused_key(_: IdempotencyValidationError) -> Response[str]:
+        return problem(422, "this Idempotency-Key was used with a different body", "idempotency-key-reused")
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _in_flight(_: IdempotencyAlreadyInProgressError) -> Response[str]:
+        return problem(
+            409, "a request with this Idempotency-Key is in progress; retry shortly", "idempotency-in-progress"
+        )
 
 
 def tenant_id(app: APIGatewayRestResolver | Router) -> str:

@@ -16,6 +16,7 @@ from chatsphere.handlers.http import (
     SubjectId,
     api_handler,
     body_response,
+    handle_idempotency_errors,
     make_resolver,
     problem_responses,
     tenant_id,
@@ -37,6 +38,7 @@ from chatsphere.models.subjects import (
 from chatsphere.observability import metrics
 
 app = make_resolver()
+handle_idempotency_errors(app)  # POST .../interactions takes an Idempotency-Key
 
 IdempotencyKey = Annotated[
     str | None,
