@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when 
 
     from chatsphere.config import Config
     from chatsphere.dal.api_keys import DynamoApiKeyReader
-    from chatsphere.logic.analytics import Analytics
+    from chatsphere.logic.analytics import AnalyticsPorts
     from chatsphere.logic.crypto import Keyring
     from chatsphere.logic.deletion import DeletionPorts
     from chatsphere.logic.export import ExportPorts
@@ -322,12 +322,12 @@ class Wiring:
         )
 
     @cached_property
-    def analytics(self) -> Analytics:
+    def analytics(self) -> AnalyticsPorts:
         """The daily aggregates (AnalyticsFunction, RightsFunction's read, and retention's anonymize)."""
-        from chatsphere.logic.analytics import Analytics
+        from chatsphere.logic.analytics import AnalyticsPorts
 
         a = self.adapters
-        return Analytics(a.retention_store, a.analytics_store, a.directory)
+        return AnalyticsPorts(a.retention_store, a.analytics_store, a.directory)
 
     @cached_property
     def requests(self) -> RequestsPorts:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from chatsphere.day_index import DAY_SHARDS
 from chatsphere.errors import InvalidInput
-from chatsphere.logic.analytics import Analytics, aggregate, compute_day, daily, run_tenant, suppress
+from chatsphere.logic.analytics import AnalyticsPorts, aggregate, compute_day, daily, run_tenant, suppress
 from chatsphere.logic.retention import buckets, watermark_after
 from chatsphere.models.analytics import TURN_BUCKETS, DailyAggregate
 from chatsphere.models.common import iso
@@ -404,7 +404,7 @@ TODAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 @dataclass
 class Calendar:
     world: World
-    analytics: Analytics
+    analytics: AnalyticsPorts
     tenant: str
 
     def say(self, subject: str, occurred: str, received: str | None = None, channel: str = "web") -> None:

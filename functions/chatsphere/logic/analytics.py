@@ -52,7 +52,7 @@ RADIUS = 2  # how far from the truth, in conversations a bucket, the audit looks
 
 
 @dataclass(frozen=True)
-class Analytics:
+class AnalyticsPorts:
     """The ports analytics uses; also what retention's `anonymize` calls (ensure_day)."""
 
     index: RetentionStore
@@ -79,7 +79,7 @@ def day_interactions(index: RetentionStore, tenant_id: str, day: str) -> list[Du
     return found
 
 
-def compute_day(ports: Analytics, tenant_id: str, day: str, now: datetime) -> DailyAggregate:
+def compute_day(ports: AnalyticsPorts, tenant_id: str, day: str, now: datetime) -> DailyAggregate:
     entries = day_interactions(ports.index, tenant_id, day)
     profiles = ports.store.profiles(tenant_id, sorted({e.subject_id for e in entries if e.subject_id}))
     counted = [
@@ -212,7 +212,7 @@ def _most_turns(counts: Mapping[str, int]) -> float:
 
 
 # ------------------------------------------------------------------ the daily run
-def run_tenant(ports: Analytics, tenant_id: str, as_of: datetime, now: datetime) -> list[str]:
+def run_tenant(ports: AnalyticsPorts, tenant_id: str, as_of: datetime, now: datetime) -> list[str]:
     """Compute every day after the tenant's analytics watermark up to the day before `as_of` (a back-fill with an
     earlier `as_of` computes that day if it is missing). Returns the days it stored."""
     last = (as_of.date() - timedelta(days=1)).isoformat()
@@ -236,7 +236,7 @@ def run_tenant(ports: Analytics, tenant_id: str, as_of: datetime, now: datetime)
     return stored
 
 
-def daily(ports: Analytics, tenant_id: str, first: date, last: date) -> DailyAggregatePage:
+def daily(ports: AnalyticsPorts, tenant_id: str, first: date, last: date) -> DailyAggregatePage:
     if last < first:
         raise InvalidInput("`to` is before `from`")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
