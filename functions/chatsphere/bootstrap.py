@@ -371,7 +371,7 @@ class Wiring:
     @cached_property
     def reconcile(self) -> ReconcilePorts:
         """The console command's `reconcile`, after a restore."""
-        from chatsphere.logic.intake import IDEMPOTENCY
+        from chatsphere.logic.intake import IDEMPOTENCY_LIFETIME_SECONDS
         from chatsphere.logic.reconcile import ReconcilePorts
 
         a = self.adapters
@@ -384,7 +384,7 @@ class Wiring:
             blobs=a.blobs,
             idempotency=a.idempotency,
             secret=a.secret,
-            idempotency_lifetime=IDEMPOTENCY.expires_after_seconds,
+            idempotency_lifetime=IDEMPOTENCY_LIFETIME_SECONDS,
         )
 
 

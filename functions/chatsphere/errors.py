@@ -81,6 +81,20 @@ class InvalidInput(DomainError):
     slug = "invalid-input"
 
 
+class IdempotencyKeyReused(DomainError):
+    """An Idempotency-Key sent again with another body."""
+
+    status = 422
+    title = "Invalid input"
+    slug = "idempotency-key-reused"
+
+
+class IdempotencyInProgress(Conflict):
+    """An Idempotency-Key whose first request has not finished yet."""
+
+    slug = "idempotency-in-progress"
+
+
 class JobError(Exception):
     """A job's step failed for a reason its record can state: a stable code (models/requests.FailureCode) and a
     sentence naming no personal value. `permanent`: no retry can succeed, so the record fails at once."""

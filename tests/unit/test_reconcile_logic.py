@@ -19,7 +19,7 @@ from tests.unit.fakes import World
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 KIB = 1024
-LIFETIME = intake.IDEMPOTENCY.expires_after_seconds
+LIFETIME = intake.IDEMPOTENCY_LIFETIME_SECONDS
 PERSON = SubjectIn(name="Orla Erasmus", email="orla@example.org", phone="+12015550177")
 
 

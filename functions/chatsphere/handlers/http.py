@@ -252,27 +252,6 @@ def make_resolver() -> APIGatewayRestResolver:
     return app
 
 
-def handle_idempotency_errors(app: APIGatewayRestResolver) -> None:
-    """The answers to Powertools' idempotency errors, for a function whose routes take an Idempotency-Key (Intake).
-
-    Not in make_resolver: importing them loads Powertools' idempotency package and its DynamoDB persistence (boto3
-    with it) at import time, which RightsFunction, whose routes never raise them, would pay on every cold start."""
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    @app.exception_handler(IdempotencyValidationError)
-    def _reused_key(_: IdempotencyValidationError) -> Response[str]:
-        return problem(422, "this Idempotency-Key was used with a different body", "idempotency-key-reused")
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _in_flight(_: IdempotencyAlreadyInProgressError) -> Response[str]:
-        return problem(
-            409, "a request with this Idempotency-Key is in progress; retry shortly", "idempotency-in-progress"
-        )
-
-
 def tenant_id(app: APIGatewayRestResolver | Router) -> str:
     """The tenant, from the authorizer's context only: never from the path, body or headers."""
     context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer")

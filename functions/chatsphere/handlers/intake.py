@@ -16,7 +16,6 @@ from chatsphere.handlers.http import (
     SubjectId,
     api_handler,
     body_response,
-    handle_idempotency_errors,
     make_resolver,
     problem_responses,
     tenant_id,
@@ -38,7 +37,6 @@ from chatsphere.models.subjects import (
 from chatsphere.observability import metrics
 
 app = make_resolver()
-handle_idempotency_errors(app)  # POST .../interactions takes an Idempotency-Key
 
 IdempotencyKey = Annotated[
     str | None,
@@ -116,7 +114,7 @@ def create_interaction(
     if idempotency_key is None:
         created = intake.add_interaction(wiring().intake, tenant, subject_id, body, now)
     else:
-        intake.IDEMPOTENCY.register_lambda_context(app.lambda_context)
+        intake.idempotency_config().register_lambda_context(app.lambda_context)
         created = intake.add_interaction_once(wiring().intake, tenant, subject_id, idempotency_key, body, now)
     metrics.add_metric(name="InteractionsStored", unit="Count", value=1)
     return created

@@ -8,12 +8,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from pydantic import BaseModel
 
-from chatsphere.errors import Conflict, DomainError, InvalidInput, PayloadTooLarge
+from chatsphere.errors import (
+    Conflict,
+    DomainError,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidInput,
+    PayloadTooLarge,
+)
 from chatsphere.logic import cursors
 from chatsphere.logic.codec import (
     identifier_digest,
@@ -57,6 +64,7 @@ from chatsphere.models.subjects import (
 )
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 INLINE_TEXT_BYTES = 32 * 1024  # longer text goes to S3, transparently to callers
@@ -348,13 +356,22 @@ class InteractionRequest(BaseModel):
     body_digest: str
 
 
-# The one place idempotency is configured; handlers/http.py maps its two errors to problem bodies.
-IDEMPOTENCY = IdempotencyConfig(
-    event_key_jmespath="[tenant_id, subject_id, idempotency_key]",
-    payload_validation_jmespath="body_digest",
-    hash_function="sha256",
-    expires_after_seconds=24 * 3600,
-)
+IDEMPOTENCY_LIFETIME_SECONDS = 24 * 3600  # how long an Idempotency-Key's first answer is kept
+
+
+@cache
+def idempotency_config() -> IdempotencyConfig:
+    """The one place idempotency is configured. Powertools' idempotency package (and the DynamoDB persistence and
+    boto3 resources it imports) loads here, on the first request that sends an Idempotency-Key, not at every cold
+    start of the Intake function."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        event_key_jmespath="[tenant_id, subject_id, idempotency_key]",
+        payload_validation_jmespath="body_digest",
+        hash_function="sha256",
+        expires_after_seconds=IDEMPOTENCY_LIFETIME_SECONDS,
+    )
 
 
 def body_digest(secret: bytes, body: InteractionIn) -> str:
@@ -365,7 +382,14 @@ def body_digest(secret: bytes, body: InteractionIn) -> str:
 def add_interaction_once(
     ports: IntakePorts, tenant_id: str, subject_id: str, idempotency_key: str, body: InteractionIn, now: datetime
 ) -> InteractionCreated:
-    """add_interaction, at most once per (tenant, subject, Idempotency-Key); a retry gets the first answer."""
+    """add_interaction, at most once per (tenant, subject, Idempotency-Key); a retry gets the first answer, the
+    same key with another body IdempotencyKeyReused (422), and one whose first request is still running
+    IdempotencyInProgress (409)."""
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
 
     def record(*, request: InteractionRequest) -> dict[str, Any]:
         created = add_interaction(ports, request.tenant_id, request.subject_id, request.body, now)
@@ -374,7 +398,7 @@ def add_interaction_once(
     once = idempotent_function(
         data_keyword_argument="request",
         persistence_store=ports.idempotency_layer(tenant_id, subject_id),
-        config=IDEMPOTENCY,
+        config=idempotency_config(),
         key_prefix="interaction",  # within the subject's own partition (T#<tenant>#S#<subject>#idempotency)
     )(record)
     request = InteractionRequest(
@@ -384,4 +408,9 @@ def add_interaction_once(
         body=body,
         body_digest=body_digest(ports.secret(tenant_id), body),
     )
-    return InteractionCreated.model_validate(once(request=request))
+    try:
+        return InteractionCreated.model_validate(once(request=request))
+    except IdempotencyValidationError:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from None
+    except IdempotencyAlreadyInProgressError:
+        raise IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly") from None

@@ -75,7 +75,7 @@ class ReconcilePorts:
     blobs: BlobStore
     idempotency: IdempotencyRecords
     secret: TenantSecretPort
-    idempotency_lifetime: int  # seconds: logic/intake.IDEMPOTENCY's expires_after_seconds
+    idempotency_lifetime: int  # seconds: logic/intake.IDEMPOTENCY_LIFETIME_SECONDS
 
 
 @dataclass
