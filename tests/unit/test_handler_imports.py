@@ -85,11 +85,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "chatsphere.logic.intake",
         "chatsphere.logic.retention",
     ),
+    # It counts open requests and re-sends job messages: the jobs' own code (and cryptography) is not its to load.
     "MonitorFunction": (
         RESOLVER,
         IDEMPOTENCY,
         BATCH,
         "aws_lambda_powertools.utilities.parser",
+        "cryptography",
+        "chatsphere.logic.export",
+        "chatsphere.logic.deletion",
         "chatsphere.logic.intake",
         "chatsphere.logic.retention",
         "chatsphere.logic.analytics",

@@ -6,8 +6,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chatsphere.logic.deletion import deletion_job
-from chatsphere.logic.export import export_job
 from chatsphere.logic.ports import JobQueue, RequestStore
 from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
@@ -42,9 +40,11 @@ def watch_requests(ports: MonitorPorts, now: datetime) -> MonitorReport:
         if item.status != "received" or item.received_at >= stuck_before:
             continue
         if item.type == "export":
-            ports.export_jobs.send(export_job(item))  # the workers ignore duplicates
+            # The job messages themselves, not logic.export's and logic.deletion's helpers: the monitor's cold start
+            # does not load the export package's or the deletion's code. The workers ignore duplicates.
+            ports.export_jobs.send(ExportJob(tenant_id=item.tenant_id, request_id=item.request_id))
             report.requeued += 1
         elif item.type == "deletion":
-            ports.deletion_jobs.send(deletion_job(item))
+            ports.deletion_jobs.send(DeletionJob(tenant_id=item.tenant_id, request_id=item.request_id))
             report.requeued += 1
     return report
