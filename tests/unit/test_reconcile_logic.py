@@ -44,17 +44,7 @@ def world(clock: Clock) -> World:
 
 
 def ports(world: World) -> ReconcilePorts:
-    return ReconcilePorts(
-        tenants=world.tenants,
-        requests=world.requests,
-        tombstones=world.requests,
-        subjects=world.subjects,
-        data_keys=world.data_keys,
-        blobs=world.blobs,
-        idempotency=world.idempotency,
-        secret=world.secret,
-        idempotency_lifetime=LIFETIME,
-    )
+    return world.wiring.reconcile
 
 
 def populate(world: World, tenant: str, subject: str, now: datetime, body: SubjectIn = PERSON) -> None:
