@@ -177,9 +177,9 @@ def test_a_destination_stored_before_the_check_is_refused_at_request_and_at_deli
     # and a request recorded before the check is rejected by the job, which writes no package at all
     item = new_request(stale, attacker, "b-1", utc_now(), ExportDetails(deliver_to=uri))
     wiring().adapters.requests.create(item)
-    from chatsphere.logic.export import export_job
+    from chatsphere.models.export import ExportJob
 
-    wiring().adapters.export_jobs.send(export_job(item))
+    wiring().adapters.export_jobs.send(ExportJob.for_request(item))
     drain(aws, "ExportQueue")
     record = call("GET", f"/v1/requests/{item.request_id}", tenant=attacker).body
     assert record["status"] == "rejected" and "own buckets" in record["result"]["reason"]

@@ -11,9 +11,10 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 from chatsphere.logic.crypto import Keyring, SubjectCipher
-from chatsphere.logic.export import export_job, run_export
+from chatsphere.logic.export import run_export
 from chatsphere.logic.requests import new_request
 from chatsphere.models.common import iso
+from chatsphere.models.export import ExportJob
 from chatsphere.models.items import InteractionItem, ProfileItem, TenantItem
 from chatsphere.models.refs import InteractionPosition
 from chatsphere.models.requests import ExportDetails, ExportFormat, ExportResult, RequestItem
@@ -107,7 +108,7 @@ class _FixedKeyring(Keyring):
 def export_peak(count: int, fmt: ExportFormat = "json") -> int:
     """Bytes of peak traced memory while exporting `count` interactions."""
     world, request = _world(count, fmt)
-    job, ports = export_job(request), world.export
+    job, ports = ExportJob.for_request(request), world.export
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()

@@ -109,7 +109,7 @@ def request_deletion(
     if not opened:  # another caller closed it between our reads
         assert item.deletion_request_id is not None
         return _open_record(ports.requests, ports.blobs, tenant_id, item.deletion_request_id, now), False
-    ports.jobs.send(deletion_job(opened[0]))
+    ports.jobs.send(DeletionJob.for_request(opened[0]))
     return to_record(ports.blobs, opened[0], now), True
 
 
@@ -120,10 +120,6 @@ def _open_record(
     if record is None:
         raise Conflict("the subject is being erased; its record is not readable yet, retry")
     return to_record(blobs, record, now)
-
-
-def deletion_job(item: RequestItem) -> DeletionJob:
-    return DeletionJob(tenant_id=item.tenant_id, request_id=item.request_id)
 
 
 # ---------------------------------------------------------------------- job

@@ -110,12 +110,8 @@ def request_export(ports: ExportPorts, tenant_id: str, subject_id: str, body: Ex
     )
     ports.requests.create(item)
     publish_status(ports.events, item, now, retried=False)
-    ports.jobs.send(export_job(item))
+    ports.jobs.send(ExportJob.for_request(item))
     return to_record(ports.blobs, item, now)
-
-
-def export_job(item: RequestItem) -> ExportJob:
-    return ExportJob(tenant_id=item.tenant_id, request_id=item.request_id)
 
 
 # ------------------------------------------------------------------- package

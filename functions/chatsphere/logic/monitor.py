@@ -40,11 +40,9 @@ def watch_requests(ports: MonitorPorts, now: datetime) -> MonitorReport:
         if item.status != "received" or item.received_at >= stuck_before:
             continue
         if item.type == "export":
-            # The job messages themselves, not logic.export's and logic.deletion's helpers: the monitor's cold start
-            # does not load the export package's or the deletion's code. The workers ignore duplicates.
-            ports.export_jobs.send(ExportJob(tenant_id=item.tenant_id, request_id=item.request_id))
+            ports.export_jobs.send(ExportJob.for_request(item))  # the workers ignore duplicates
             report.requeued += 1
         elif item.type == "deletion":
-            ports.deletion_jobs.send(DeletionJob(tenant_id=item.tenant_id, request_id=item.request_id))
+            ports.deletion_jobs.send(DeletionJob.for_request(item))
             report.requeued += 1
     return report

@@ -20,7 +20,6 @@ from chatsphere.logic.codec import (
     write_profile,
 )
 from chatsphere.logic.crypto import Keyring, SubjectCipher
-from chatsphere.logic.deletion import deletion_job
 from chatsphere.logic.ports import (
     BlobStore,
     EventPublisher,
@@ -245,7 +244,7 @@ def lift_hold(ports: SubjectRightsPorts, tenant_id: str, subject_id: str, now: d
 
     item, _ = write_profile(ports.subjects, tenant_id, subject_id, apply, ports.events)
     if opened:
-        ports.deletion_jobs.send(deletion_job(opened[0]))
+        ports.deletion_jobs.send(DeletionJob.for_request(opened[0]))
         return to_record(ports.blobs, opened[0], now)
     if item.status == "erasing" and item.deletion_request_id is not None:
         running = ports.requests.get(tenant_id, item.deletion_request_id)

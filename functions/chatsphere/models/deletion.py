@@ -3,7 +3,12 @@ consumes (and re-sends to continue a long erasure) and the monitor re-sends when
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from chatsphere.models.requests import RequestItem
 
 
 class DeletionJob(BaseModel):
@@ -13,3 +18,8 @@ class DeletionJob(BaseModel):
 
     tenant_id: str
     request_id: str
+
+    @classmethod
+    def for_request(cls, item: RequestItem) -> DeletionJob:
+        """The message that runs (or, from the monitor, re-runs) the deletion `item` records."""
+        return cls(tenant_id=item.tenant_id, request_id=item.request_id)

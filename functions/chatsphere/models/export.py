@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatsphere.models.common import StrictModel
-from chatsphere.models.requests import ExportFormat
+from chatsphere.models.requests import ExportFormat, RequestItem
 
 S3Uri = Annotated[
     str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]{0,512})?$")
@@ -36,3 +36,8 @@ class ExportJob(BaseModel):
 
     tenant_id: str
     request_id: str
+
+    @classmethod
+    def for_request(cls, item: RequestItem) -> ExportJob:
+        """The message that runs (or, from the monitor, re-runs) the export `item` records."""
+        return cls(tenant_id=item.tenant_id, request_id=item.request_id)
