@@ -202,3 +202,27 @@ def test_a_local_stack_that_is_not_running_is_one_line_and_exit_2(
         clients.reset()
     assert status == 2 and err.count("\n") == 1 and "not running" in err and "make run" in err
     assert "Traceback" not in err
+
+
+def test_a_request_record_keeps_the_stored_name_of_its_pseudonymised_flag(aws: Any) -> None:
+    """Records written before the code said "deletion" carry `subject_erased`: such a record still reads as
+    pseudonymised (else the deletion job and reconcile would take its keyed hash for a subject id), and a record
+    written now stores the same name."""
+    from datetime import UTC, datetime
+
+    from chatsphere.bootstrap import wiring
+    from chatsphere.logic.requests import new_request
+    from chatsphere.models.requests import DeletionDetails
+    from chatsphere.models.settings import TenantSettings
+
+    store = wiring().adapters.requests
+    table = aws.refs["RequestsTable"]
+    item = new_request(TenantSettings(), "t" + "0" * 16, "u-1", datetime.now(UTC), DeletionDetails())
+    store.create(item)
+    raw = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    assert [r["subject_erased"] for r in raw] == [{"BOOL": False}] and all("subject_deleted" not in r for r in raw)
+    old = {**raw[0], "subject_id": {"S": "h" * 64}, "subject_erased": {"BOOL": True}}
+    old.pop("subject_ref", None)
+    boto3.client("dynamodb").put_item(TableName=table, Item=old)
+    read = store.get(item.tenant_id, item.request_id)
+    assert read is not None and read.subject_deleted and read.subject_id == "h" * 64

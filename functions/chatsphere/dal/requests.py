@@ -21,12 +21,16 @@ from chatsphere.models.requests import OPEN_STATUSES, ExportResult, RequestItem
 OPEN_INDEX = "OpenRequestsIndex"
 SUBJECT_INDEX = "SubjectIndex"
 _ITEM_FIELDS = tuple(RequestItem.model_fields)
+# The stored name of RequestItem.subject_deleted: records written before the code said "deletion" carry it, so the
+# stored form keeps it (a record read without it would look un-pseudonymised to the deletion job and reconcile).
+DELETED_FLAG = "subject_erased"
 
 
 def request_record(item: RequestItem) -> dict[str, Any]:
     """The stored form, with the open-index attribute while the request is open."""
     record: dict[str, Any] = {"pk": keyspace.tenant_pk(item.tenant_id), "sk": keyspace.request_sk(item.request_id)}
     record.update(item.model_dump(exclude_none=True))
+    record[DELETED_FLAG] = record.pop("subject_deleted")
     if item.is_open:
         record["open_pk"] = keyspace.tenant_pk(item.tenant_id)
     if not item.subject_deleted:
@@ -71,7 +75,7 @@ def status_update(table_name: str, item: RequestItem, expected_status: tuple[str
         **closed_index(item),
     }
     if item.subject_deleted:  # a deletion's own record completes with the subject's keyed hash
-        written.update(subject_id=item.subject_id, subject_deleted=True, subject_ref=None)
+        written.update({"subject_id": item.subject_id, DELETED_FLAG: True, "subject_ref": None})
     for field, value in written.items():
         names[f"#{field}"] = field  # `result` is a reserved word
         if value is None:
@@ -150,7 +154,7 @@ class DynamoRequestStore(DynamoTable):
             TableName=self.table_name,
             Key=self._key(item.tenant_id, item.request_id),
             # An export's package key names the subject's prefix: the package is gone, and so is its key.
-            UpdateExpression="SET subject_id = :h, subject_deleted = :t"
+            UpdateExpression=f"SET subject_id = :h, {DELETED_FLAG} = :t"
             + (", #r.package_key = :none" if export else "")
             + " REMOVE subject_ref",
             **({"ExpressionAttributeNames": {"#r": "result"}} if export else {}),
@@ -229,6 +233,8 @@ class DynamoRequestStore(DynamoTable):
 
 def _item(raw: dict[str, Any]) -> RequestItem:
     data = deserialise(raw)
+    if DELETED_FLAG in data:
+        data["subject_deleted"] = data.pop(DELETED_FLAG)
     return RequestItem.model_validate({k: data[k] for k in _ITEM_FIELDS if k in data})
 
 
