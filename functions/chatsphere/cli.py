@@ -11,6 +11,10 @@
     chatsphere retention run [--dry-run] [--as-of ISO_TIME] [--tenant ID]
                                                one retention pass now, in-process (or with --dry-run, what it
                                                would remove); prints the counts per tenant and category as JSON
+    chatsphere verify RECEIPT.json --public-key KEY.pem
+                                               offline, no AWS: checks a ledger receipt (format, entry, inclusion,
+                                               signature) with the ledger's public key alone; prints each check
+                                               and what the receipt proves; exit 0 verified, 1 not verified
 
 Names come from flags, else the functions' environment variables (TENANTS_TABLE, DATA_KEY_ID, and for
 reconcile REQUESTS_TABLE, SUBJECTS_TABLE, SUBJECT_KEYS_TABLE, IDEMPOTENCY_TABLE, DATA_BUCKET; for retention the
@@ -154,6 +158,18 @@ def _parser() -> argparse.ArgumentParser:
     for env in RETENTION_NAMES:
         names.add_argument(f"--{env.lower().replace('_', '-')}", dest=env, metavar=env)
     _local_flags(run)
+    verify = groups.add_parser(
+        "verify",
+        help="check a ledger receipt offline, with the ledger's public key alone (no AWS)",
+        description="Check a receipt (GET /v1/requests/{id}/receipt) offline: its format, that its entry is the "
+        "one it places in the tree, its audit path to the signed root, and the tree head's signature with the "
+        "public key given. Prints each check and, when all pass, what the receipt proves. Exit 0 when it "
+        "verifies, 1 when it does not, 2 when a file cannot be read or is not JSON.",
+    )
+    verify.add_argument("receipt", type=Path, metavar="RECEIPT.json", help="the receipt file")
+    verify.add_argument(
+        "--public-key", type=Path, required=True, metavar="KEY.pem", help="the ledger's public key (PEM, P-256)"
+    )
     return parser
 
 
@@ -353,6 +369,28 @@ def _retention_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """`chatsphere verify`: reads the receipt and the key, prints each check and the statement; loads no boto3."""
+    from chatsphere.logic.evidence import NOT_RUN, verify_receipt
+
+    try:
+        document = json.loads(args.receipt.read_bytes())
+        public_key_pem = args.public_key.read_bytes()
+    except OSError as error:
+        print(f"chatsphere: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    except ValueError:  # not UTF-8, or not JSON
+        print(f"chatsphere: {args.receipt} is not JSON", file=sys.stderr)
+        return 2
+    verdict = verify_receipt(document, public_key_pem)
+    for check in verdict.checks:
+        status = "ok" if check.ok else "not run" if check.detail == NOT_RUN else "FAILED"
+        print(f"{status:<8} {check.name:<10} {check.detail}")
+    failed = next((check.name for check in verdict.checks if not check.ok), None)
+    print(verdict.statement if verdict.ok else f"Not verified: the {failed} check failed.")
+    return 0 if verdict.ok else 1
+
+
 COMMANDS = {
     ("tenants", "create"): _tenants_create,
     ("tenants", "list"): _tenants_list,
@@ -365,9 +403,11 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.group == "verify":  # offline: no AWS, so neither boto3 nor botocore is loaded
+        return _verify(args)
     from botocore.exceptions import BotoCoreError, ClientError
 
-    args = _parser().parse_args(argv)
     command = COMMANDS[(args.group, getattr(args, "action", None))]
     try:
         return command(args)

@@ -59,7 +59,7 @@ RECEIPT_FIELDS: Mapping[str, type] = {
 }
 CHECKS = ("format", "entry", "inclusion", "signature")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
-_NOT_RUN = "not run: an earlier check failed"
+NOT_RUN = "not run: an earlier check failed"  # the detail of a check after a failed one
 
 
 def canonical(value: Mapping[str, Any]) -> bytes:
@@ -245,7 +245,7 @@ def verify_receipt(document: Mapping[str, Any], public_key_pem: bytes) -> Verdic
     checks: list[Check] = []
     for name, run in zip(CHECKS, _RECEIPT_CHECKS, strict=True):
         if checks and not checks[-1].ok:
-            checks.append(Check(name, False, _NOT_RUN))
+            checks.append(Check(name, False, NOT_RUN))
             continue
         ok, detail = run(document, public_key_pem)
         checks.append(Check(name, ok, detail))
