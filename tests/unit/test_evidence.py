@@ -279,6 +279,9 @@ def test_an_index_outside_the_tree_fails_entry() -> None:
         lambda d: d.update(extra=1),
         lambda d: d.update(format="chatsphere-receipt/2"),
         lambda d: d.update(signing_algorithm="RSASSA_PSS_SHA_256"),
+        lambda d: d.update(key_id=f"{KEY_ID}, includes entry #7"),  # unsigned, so it may not pass for a statement
+        lambda d: d.update(key_id="key\u001b[2K"),
+        lambda d: d.update(key_id=""),
         lambda d: d.update(leaf_index=True),
         lambda d: d.update(leaf_index=-1),
         lambda d: d.update(leaf_index="41"),

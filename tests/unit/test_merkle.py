@@ -350,6 +350,9 @@ def test_trivial_and_malformed_consistency() -> None:
     assert merkle.verify_consistency(0, 0, merkle.EMPTY_ROOT, merkle.EMPTY_ROOT, [])
     assert not merkle.verify_consistency(6, 5, root, root, [])
     assert not merkle.verify_consistency(-1, 5, root, root, [])
+    assert not merkle.verify_consistency(3, 5, root, root, None)  # type: ignore[arg-type]
+    assert not merkle.verify_consistency(3, 5, root, root, root)  # type: ignore[arg-type]
+    assert not merkle.verify_consistency(3, 5, root, root, [root, "00"])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize(
@@ -364,6 +367,9 @@ def test_trivial_and_malformed_consistency() -> None:
         (OTHER_HASH, 0, 1, [], None),
         (OTHER_HASH, 0, 2, [None], OTHER_HASH),
         (OTHER_HASH, 0, "2", [OTHER_HASH], OTHER_HASH),
+        (OTHER_HASH, 0, 2, None, OTHER_HASH),  # not a list of hashes
+        (OTHER_HASH, 0, 2, OTHER_HASH, OTHER_HASH),
+        (OTHER_HASH, 0, 2, 7, OTHER_HASH),
     ],
 )
 def test_verify_inclusion_refuses_malformed_input(args: tuple[object, ...]) -> None:

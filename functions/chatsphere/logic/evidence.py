@@ -59,6 +59,9 @@ RECEIPT_FIELDS: Mapping[str, type] = {
 }
 CHECKS = ("format", "entry", "inclusion", "signature")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
+# A KMS key id, alias or ARN. key_id is not signed, and the statement quotes it: no spaces, no control characters,
+# nothing that could pass for more of the statement.
+_KEY_ID = re.compile(r"[A-Za-z0-9:/_.\-]{1,2048}")
 NOT_RUN = "not run: an earlier check failed"  # the detail of a check after a failed one
 
 
@@ -182,6 +185,8 @@ def _format_problem(document: Mapping[str, Any]) -> str | None:
         return problem
     if document["format"] != FORMAT:
         return f"the format is not {FORMAT}"
+    if not _KEY_ID.fullmatch(document["key_id"]):
+        return "key_id is not a KMS key id, alias or ARN"
     if document["signing_algorithm"] != SIGNING_ALGORITHM:
         return f"signing_algorithm is not {SIGNING_ALGORITHM}"
     if not _is_utc(document["entry"]["at"]):

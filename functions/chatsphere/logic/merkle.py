@@ -226,10 +226,14 @@ def _are_hashes(*hashes: object) -> bool:
     return all(isinstance(h, bytes) and len(h) == HASH_SIZE for h in hashes)
 
 
+def _is_path(proof: object) -> bool:
+    return isinstance(proof, Sequence) and not isinstance(proof, bytes | str) and _are_hashes(*proof)
+
+
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
     """Whether `proof` shows the leaf hash `leaf` at `index` in the tree of `size` leaves whose root is `root`:
     RFC 9162 §2.1.3.2, step by step. False on any malformed input."""
-    if not (_is_size(index) and _is_size(size) and _are_hashes(leaf, root, *proof)):
+    if not (_is_size(index) and _is_size(size) and _are_hashes(leaf, root) and _is_path(proof)):
         return False
     if index >= size:  # step 1
         return False
@@ -252,7 +256,7 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, pro
     """Whether `proof` shows that the tree of `new` leaves with root `new_root` extends the tree of `old` leaves
     with root `old_root`: RFC 9162 §2.1.4.2, step by step, for 0 < old < new. old == new holds with an empty proof
     and equal roots, old == 0 with an empty proof and old_root the empty tree's. False on any malformed input."""
-    if not (_is_size(old) and _is_size(new) and _are_hashes(old_root, new_root, *proof)) or old > new:
+    if not (_is_size(old) and _is_size(new) and _are_hashes(old_root, new_root) and _is_path(proof)) or old > new:
         return False
     if old == new:
         return not proof and old_root == new_root
