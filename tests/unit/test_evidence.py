@@ -364,6 +364,15 @@ def test_describe_never_raises(entry: dict[str, Any]) -> None:
     assert evidence.describe(entry).endswith(".")
 
 
+def test_describe_a_status_change() -> None:
+    assert evidence.describe({"type": "request.status_changed", "data": DATA_BY_TYPE["request.status_changed"]}) == (
+        "Request rq_1's status changed to in_progress (from received)."
+    )
+    assert evidence.describe({"type": "request.status_changed", "data": {"request_id": "rq_2", "status": "done"}}) == (
+        "Request rq_2's status changed to done."
+    )
+
+
 def test_describe_an_unknown_type() -> None:
     assert evidence.describe({"type": "something.new"}) == "An entry of type something.new was recorded."
 

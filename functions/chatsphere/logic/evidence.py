@@ -323,6 +323,12 @@ def _request_created(data: Mapping[str, Any]) -> str:
     return f"Request {data.get('request_id', '(not given)')} was received" + (f" ({kind})." if kind else ".")
 
 
+def _status_changed(data: Mapping[str, Any]) -> str:
+    before, after = data.get("from") or data.get("previous_status"), data.get("to") or data.get("status")
+    text = f"Request {data.get('request_id', '(not given)')}'s status changed to {after or '(not given)'}"
+    return text + (f" (from {before})." if before else ".")
+
+
 def _settings_changed(data: Mapping[str, Any]) -> str:
     changed = data.get("changed") or data.get("fields") or sorted(str(k) for k in data)
     names = ", ".join(str(c) for c in changed) if isinstance(changed, list | tuple) else _summary(changed)
@@ -337,7 +343,6 @@ def _counted(sentence: str) -> Callable[[Mapping[str, Any]], str]:
 
 
 _TEMPLATES = {
-    "request.status_changed": "Request {request_id} changed status from {from} to {to}.",
     "deletion.tombstone": "A tombstone records that request {request_id}'s subject was erased, so that a restore "
     "from backup cannot bring the data back unnoticed.",
     "api_key.created": "API key {key_id} was created.",
@@ -348,6 +353,7 @@ _TEMPLATES = {
 }
 _DESCRIBERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "request.created": _request_created,
+    "request.status_changed": _status_changed,
     "deletion.receipt": _deletion_receipt,
     "settings.changed": _settings_changed,
     "retention.run": _counted("A retention run removed {items} whose retention period had ended."),
