@@ -105,6 +105,19 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str = "us-
     }
 
 
+def stream_event(records: list[dict[str, Any]], stream_arn: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The event a DynamoDB stream's event source mapping hands a function, from GetRecords' records (botocore
+    gives ApproximateCreationDateTime as a datetime; Lambda gives epoch seconds)."""
+    out = []
+    for record in records:
+        data = dict(record["dynamodb"])
+        stamp = data.get("ApproximateCreationDateTime")
+        if stamp is not None and not isinstance(stamp, int | float):
+            data["ApproximateCreationDateTime"] = int(stamp.timestamp())
+        out.append({**record, "dynamodb": data, "eventSourceARN": stream_arn, "awsRegion": region})
+    return {"Records": out}
+
+
 def schedule_event(rule_arn: str, region: str = "us-east-1") -> dict[str, Any]:
     """What an EventBridge (Scheduler) schedule delivers to its target function."""
     return {

@@ -90,7 +90,7 @@ class Resolver:
             return self.ref(arg)
         if fn == "Fn::GetAtt":
             logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
-            return self.attrs[(logical, attr)]
+            return self._attr(logical, attr)
         if fn == "Fn::Sub":
             return self._sub(arg)
         if fn == "Fn::Join":
@@ -104,6 +104,13 @@ class Resolver:
             return a == b
         return self.condition(arg)  # "Condition"
 
+    def _attr(self, logical: str, attr: str) -> Any:
+        """A provisioned resource's attribute; or the ARN of the role SAM makes for a function (<Function>Role),
+        which the template may name (a key or bucket policy) though it declares no such resource."""
+        if (logical, attr) not in self.attrs and attr == "Arn" and logical.removesuffix("Role") in functions():
+            return f"arn:aws:iam::{self.account}:role/chatsphere-local-{logical}"
+        return self.attrs[(logical, attr)]
+
     def _sub(self, arg: Any) -> str:
         text, local = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
 
@@ -113,7 +120,7 @@ class Resolver:
                 return str(local[name])
             if "." in name:
                 logical, attr = name.split(".", 1)
-                return self.attrs[(logical, attr)]
+                return str(self._attr(logical, attr))
             return self.ref(name)
 
         return re.sub(r"\$\{([^}!]+)\}", one, text)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when 
     from chatsphere.logic.deletion import DeletionPorts
     from chatsphere.logic.export import ExportPorts
     from chatsphere.logic.intake import IntakePorts
+    from chatsphere.logic.ledger import LedgerPorts
     from chatsphere.logic.monitor import MonitorPorts
     from chatsphere.logic.policies import PoliciesPorts
     from chatsphere.logic.ports import (
@@ -34,10 +35,14 @@ if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when 
         IdempotencyRecords,
         JobQueue,
         KeyWrapper,
+        LedgerArchive,
+        LedgerIndex,
+        LedgerOutbox,
         PolicyStore,
         RequestStore,
         RetentionStore,
         SettingsStore,
+        Signer,
         SubjectStore,
         TenantDirectory,
         TenantSecret,
@@ -84,7 +89,7 @@ class Adapters:
         from chatsphere.dal.subjects import DynamoSubjectStore
 
         c = self.config
-        return DynamoSubjectStore(c.subjects_table, c.requests_table, c.subject_keys_table)
+        return DynamoSubjectStore(c.subjects_table, c.requests_table, c.subject_keys_table, c.outbox_table)
 
     @cached_property
     def data_keys(self) -> DataKeyStore:
@@ -102,25 +107,25 @@ class Adapters:
     def tenants(self) -> TenantStore:
         from chatsphere.dal.tenants import DynamoTenantStore
 
-        return DynamoTenantStore(self.config.tenants_table)
+        return DynamoTenantStore(self.config.tenants_table, self.config.outbox_table)
 
     @cached_property
     def api_keys(self) -> ApiKeyStore:
         from chatsphere.dal.api_keys import DynamoApiKeyStore
 
-        return DynamoApiKeyStore(self.config.tenants_table)
+        return DynamoApiKeyStore(self.config.tenants_table, self.config.outbox_table)
 
     @cached_property
     def settings(self) -> SettingsStore:
         from chatsphere.dal.settings import DynamoSettingsStore
 
-        return DynamoSettingsStore(self.config.tenants_table)
+        return DynamoSettingsStore(self.config.tenants_table, self.config.outbox_table)
 
     @cached_property
     def policies(self) -> PolicyStore:
         from chatsphere.dal.policies import DynamoPolicyStore
 
-        return DynamoPolicyStore(self.config.tenants_table)
+        return DynamoPolicyStore(self.config.tenants_table, self.config.outbox_table)
 
     @cached_property
     def directory(self) -> TenantDirectory:
@@ -132,26 +137,26 @@ class Adapters:
     def requests(self) -> RequestStore:
         from chatsphere.dal.requests import DynamoRequestStore
 
-        return DynamoRequestStore(self.config.requests_table)
+        return DynamoRequestStore(self.config.requests_table, self.config.outbox_table)
 
     @cached_property
     def tombstone_store(self) -> TombstoneStore:
         from chatsphere.dal.tombstones import DynamoTombstoneStore
 
-        return DynamoTombstoneStore(self.config.requests_table)
+        return DynamoTombstoneStore(self.config.requests_table, self.config.outbox_table)
 
     @cached_property
     def deleted_subjects(self) -> DeletedSubjects:
         from chatsphere.dal.tombstones import DynamoTombstoneStore
 
-        return DynamoTombstoneStore(self.config.requests_table)
+        return DynamoTombstoneStore(self.config.requests_table, self.config.outbox_table)
 
     @cached_property
     def retention_store(self) -> RetentionStore:
         from chatsphere.dal.retention import DynamoRetentionStore
 
         c = self.config
-        return DynamoRetentionStore(c.subjects_table, c.requests_table, c.tenants_table)
+        return DynamoRetentionStore(c.subjects_table, c.requests_table, c.tenants_table, c.outbox_table)
 
     @cached_property
     def analytics_store(self) -> AnalyticsStore:
@@ -196,6 +201,30 @@ class Adapters:
         from chatsphere.dal.idempotency import DynamoIdempotencyRecords
 
         return DynamoIdempotencyRecords(self.config.idempotency_table).layer
+
+    @cached_property
+    def outbox(self) -> LedgerOutbox:
+        from chatsphere.dal.ledger import DynamoOutbox
+
+        return DynamoOutbox(self.config.outbox_table)
+
+    @cached_property
+    def ledger_index(self) -> LedgerIndex:
+        from chatsphere.dal.ledger import DynamoLedgerIndex
+
+        return DynamoLedgerIndex(self.config.ledger_table, self.config.outbox_table)
+
+    @cached_property
+    def ledger_archive(self) -> LedgerArchive:
+        from chatsphere.dal.ledger import S3LedgerArchive
+
+        return S3LedgerArchive(self.config.ledger_bucket)
+
+    @cached_property
+    def signer(self) -> Signer:
+        from chatsphere.dal.ledger import KmsSigner
+
+        return KmsSigner(self.config.ledger_key_id)
 
     @cached_property
     def own_buckets(self) -> frozenset[str]:
@@ -302,6 +331,7 @@ class Wiring:
             tombstones=a.tombstones,
             settings=a.settings,
             jobs=a.deletion_jobs,
+            policies=a.policies,
         )
 
     @cached_property
@@ -367,6 +397,21 @@ class Wiring:
 
         a = self.adapters
         return TenantsPorts(tenants=a.tenants, api_keys=a.api_keys, kms=a.kms)
+
+    @cached_property
+    def ledger(self) -> LedgerPorts:
+        """The evidence ledger: its sequencer and signer (LedgerFunction), its proofs (RightsFunction)."""
+        from chatsphere.logic.ledger import LedgerPorts
+
+        a = self.adapters
+        return LedgerPorts(
+            outbox=a.outbox,
+            index=a.ledger_index,
+            archive=a.ledger_archive,
+            signer=a.signer,
+            events=a.events,
+            tenants=a.tenants,
+        )
 
     @cached_property
     def reconcile(self) -> ReconcilePorts:

@@ -8,6 +8,11 @@
                                                expires (ReauthorizeEvery in template.yaml: 60 s)
     chatsphere reconcile [--dry-run]           after any restore: removes again what the restore brought back
                                                of erased subjects; prints the counts per store as JSON
+    chatsphere ledger verify --tenant ID [--public-key KEY.pem]
+                                               re-reads the tenant's whole evidence ledger: the tree, every
+                                               signed head, consistency, the locked copies; names the first
+                                               entry that breaks it (exit 1)
+    chatsphere ledger rebuild --tenant ID      the ledger's index (LedgerTable) anew from the locked bucket
     chatsphere retention run [--dry-run] [--as-of ISO_TIME] [--tenant ID]
                                                one retention pass now, in-process (or with --dry-run, what it
                                                would remove); prints the counts per tenant and category as JSON
@@ -54,6 +59,14 @@ RECONCILE_NAMES = (
     ("key_id", "DATA_KEY_ID", "DataKey"),
 )
 
+# the ledger's names, as reconcile's
+LEDGER_NAMES = (
+    ("ledger_table", "LEDGER_TABLE", "LedgerTable"),
+    ("outbox_table", "OUTBOX_TABLE", "OutboxTable"),
+    ("ledger_bucket", "LEDGER_BUCKET", "LedgerBucket"),
+    ("ledger_key_id", "LEDGER_KEY_ID", "LedgerSigningKey"),
+)
+
 # retention's names: every variable the functions' Config requires (the run uses the same adapters they do)
 RETENTION_NAMES = tuple(name.upper() for name, field in Config.model_fields.items() if field.is_required())
 RETENTION_FUNCTION = "RetentionFunction"  # whose environment --local takes from the stack file
@@ -98,6 +111,11 @@ def _stack_file(args: argparse.Namespace) -> Path:
 
 def _tenants_table_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenants-table", default=os.environ.get("TENANTS_TABLE"), help="default: $TENANTS_TABLE")
+    parser.add_argument(
+        "--outbox-table",
+        default=os.environ.get("OUTBOX_TABLE"),
+        help="where a change's evidence-ledger entry goes (default: $OUTBOX_TABLE)",
+    )
     _local_flags(parser)
 
 
@@ -158,6 +176,31 @@ def _parser() -> argparse.ArgumentParser:
     for env in RETENTION_NAMES:
         names.add_argument(f"--{env.lower().replace('_', '-')}", dest=env, metavar=env)
     _local_flags(run)
+    ledger = groups.add_parser("ledger", help="the evidence ledger").add_subparsers(dest="action", required=True)
+    for action, text in (
+        (
+            "verify",
+            "re-read a tenant's whole log: recompute its tree, check every signed head's signature and that each "
+            "later head extends the earlier (RFC 9162 consistency), and that the index holds the bytes the locked "
+            "bucket does; names the first entry that breaks it. Exit 0 when it holds, 1 when it does not",
+        ),
+        (
+            "rebuild",
+            "rebuild a tenant's index (LedgerTable) from the locked bucket alone, after the table was lost or "
+            "restored; prints the tree's size",
+        ),
+    ):
+        command = ledger.add_parser(
+            action, help=text.split(":")[0].split(";")[0], description=text[0].upper() + text[1:] + "."
+        )
+        command.add_argument("--tenant", metavar="ID", required=True, help="the tenant id")
+        if action == "verify":
+            command.add_argument(
+                "--public-key", type=Path, metavar="KEY.pem", help="the ledger's public key (default: read from KMS)"
+            )
+        for dest, env, _ in LEDGER_NAMES:
+            command.add_argument(f"--{dest.replace('_', '-')}", dest=dest, default=os.environ.get(env))
+        _local_flags(command)
     verify = groups.add_parser(
         "verify",
         help="check a ledger receipt offline, with the ledger's public key alone (no AWS)",
@@ -223,23 +266,30 @@ def _tenants_create(args: argparse.Namespace) -> int:
     aws, resources = _local_stack(args)
     tenants_table = args.tenants_table or resources.get("TenantsTable")
     key_id = args.key_id or resources.get("DataKey")
-    if not tenants_table or not key_id:
-        raise UsageError("set --tenants-table and --key-id (or TENANTS_TABLE and DATA_KEY_ID)")
+    outbox_table = args.outbox_table or resources.get("OutboxTable")
+    if not tenants_table or not key_id or not outbox_table:
+        raise UsageError(
+            "set --tenants-table, --key-id and --outbox-table (or TENANTS_TABLE, DATA_KEY_ID and OUTBOX_TABLE)"
+        )
     name = args.name.strip()
     if not 1 <= len(name) <= 128:
         raise UsageError("--name must be 1 to 128 characters")
-    wiring = build(Config.naming(aws, tenants_table=tenants_table, data_key_id=key_id))
+    wiring = build(Config.naming(aws, tenants_table=tenants_table, data_key_id=key_id, outbox_table=outbox_table))
     tenant, api_key = create_tenant(wiring.tenants, name)
     print(json.dumps({"tenant_id": tenant.tenant_id, "api_key": api_key}))
     return 0
 
 
-def _tenants_wiring(args: argparse.Namespace) -> Wiring:
+def _tenants_wiring(args: argparse.Namespace, writes: bool = False) -> Wiring:
+    """The tenants' and keys' wiring; one that `writes` (a key's creation or revocation) needs the outbox too."""
     aws, resources = _local_stack(args)
     tenants_table = args.tenants_table or resources.get("TenantsTable")
+    outbox_table = args.outbox_table or resources.get("OutboxTable") or ""
     if not tenants_table:
         raise UsageError("set --tenants-table (or TENANTS_TABLE, or --local)")
-    return build(Config.naming(aws, tenants_table=tenants_table))
+    if writes and not outbox_table:
+        raise UsageError("set --outbox-table (or OUTBOX_TABLE, or --local)")
+    return build(Config.naming(aws, tenants_table=tenants_table, outbox_table=outbox_table))
 
 
 def _tenants_list(args: argparse.Namespace) -> int:
@@ -249,7 +299,7 @@ def _tenants_list(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    store = _tenants_wiring(args).tenants
+    store = _tenants_wiring(args, writes=args.action != "list").tenants
     if args.action == "create":
         item, api_key = create_api_key(store, args.tenant)
         print(json.dumps({"tenant_id": item.tenant_id, "key_id": item.key_id, "api_key": api_key}))
@@ -391,6 +441,46 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if verdict.ok else 1
 
 
+def _ledger_ports(args: argparse.Namespace) -> Any:
+    aws, resources = _local_stack(args)
+    names = {env.lower(): getattr(args, dest) or resources.get(logical, "") for dest, env, logical in LEDGER_NAMES}
+    missing = [env for _, env, _ in LEDGER_NAMES if not names[env.lower()]]
+    if missing:
+        raise UsageError(f"set {', '.join(missing)} (or the matching flags, or --local)")
+    return build(Config.naming(aws, **names)).ledger
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    """`chatsphere ledger verify` and `ledger rebuild`: one tenant's log, from the index and the locked bucket."""
+    from chatsphere.logic import ledger
+
+    ports = _ledger_ports(args)
+    if args.action == "rebuild":
+        head = ledger.rebuild(ports, args.tenant)
+        print(json.dumps({"tenant_id": args.tenant, "tree_size": head.size, "signed_heads": head.signed}))
+        return 0
+    try:
+        key = args.public_key.read_bytes() if args.public_key else ports.signer.public_key_pem()
+    except OSError as error:
+        raise UsageError(f"cannot read {error.filename}: {error.strerror}") from None
+    report = ledger.verify(ports, args.tenant, key)
+    for fault in report.faults:
+        where = f"entry #{fault.seq}" if fault.seq is not None else "the heads"
+        print(f"FAILED   {fault.check:<10} {where}: {fault.detail}")
+    if report.faults:
+        first = next((f.seq for f in report.faults if f.seq is not None), None)
+        print(
+            f"Not verified: {len(report.faults)} fault(s)"
+            + (f"; the first entry that breaks it is #{first}." if first is not None else ".")
+        )
+        return 1
+    print(
+        f"The ledger of tenant {args.tenant} verified: {report.entries} entries, {report.heads} signed heads, each "
+        "signed by the key, each extending the one before, and the index matching the locked bucket."
+    )
+    return 0
+
+
 COMMANDS = {
     ("tenants", "create"): _tenants_create,
     ("tenants", "list"): _tenants_list,
@@ -399,6 +489,8 @@ COMMANDS = {
     ("keys", "revoke"): _keys,
     ("reconcile", None): _reconcile,
     ("retention", "run"): _retention_run,
+    ("ledger", "verify"): _ledger,
+    ("ledger", "rebuild"): _ledger,
 }
 
 

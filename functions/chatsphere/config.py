@@ -52,6 +52,10 @@ class Config(BaseModel):
     deletion_chunk: int = Field(default=DELETION_CHUNK, ge=1)
     retention_queue_url: str
     retention_chunk: int = Field(default=RETENTION_CHUNK, ge=1)
+    outbox_table: str
+    ledger_table: str
+    ledger_bucket: str
+    ledger_key_id: str
     aws: AwsTarget = AwsTarget()  # never from the environment (no variable is named AWS)
 
     @property

@@ -196,7 +196,11 @@ def _serve_with(
     except OSError as exc:
         print(f"run: cannot listen on {HOST}:{port} ({exc.strerror}); set PORT", file=sys.stderr)
         return 1
-    names = {"tenants_table": resolver.ref("TenantsTable"), "data_key_id": resolver.ref("DataKey")}
+    names = {
+        "tenants_table": resolver.ref("TenantsTable"),
+        "data_key_id": resolver.ref("DataKey"),
+        "outbox_table": resolver.ref("OutboxTable"),
+    }
     ports = build(Config.naming(AwsTarget(), **names)).tenants  # AWS as use_local_aws set it
     tenants = []
     for name, demo_key in DEMO_TENANTS:

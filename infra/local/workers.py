@@ -1,5 +1,5 @@
-"""The template's non-HTTP event sources, run beside the local gateway: SQS event source mappings and
-EventBridge schedules. Each reads its settings from template.yaml's function events.
+"""The template's non-HTTP event sources, run beside the local gateway: SQS and DynamoDB stream event source
+mappings, and EventBridge schedules. Each reads its settings from template.yaml's function events.
 
 They mimic Lambda closely where a developer would notice (batching, partial batch failures, the
 queue's redrive to its DLQ) and differ where waiting would only slow a developer down: a failed
@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 
 from infra import template
-from infra.events import schedule_event, sqs_event
+from infra.events import schedule_event, sqs_event, stream_event
 from infra.local import Functions
 from infra.template import Resolver
 
@@ -99,6 +99,79 @@ class SqsPoller(_Worker):
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
                 self.delivered += 1
         return len(messages)
+
+
+class StreamPoller(_Worker):
+    """One DynamoDB stream event source mapping: each shard read from its start (TRIM_HORIZON), the records its
+    filter patterns let through handed to the function in order, a batch at a time. A failed batch is retried from
+    its first failed record (ReportBatchItemFailures) after RETRY_DELAY_S, so nothing behind it overtakes it."""
+
+    def __init__(
+        self, functions: Functions, function_id: str, stream_arn: str, batch_size: int, patterns: list[dict[str, Any]]
+    ) -> None:
+        super().__init__(functions, function_id, "stream")
+        self.stream_arn, self.batch_size, self.patterns = stream_arn, batch_size, patterns
+        self.delivered = 0
+        self._iterators: dict[str, str | None] = {}
+        self._held: list[dict[str, Any]] = []  # read, not yet handled
+        self.retry_delay_s = RETRY_DELAY_S
+
+    def _run(self) -> None:
+        streams = boto3.client("dynamodbstreams")
+        while not self._stop.is_set():
+            try:
+                if not self.poll_once(streams):
+                    self._stop.wait(POLL_WAIT_S)
+            except Exception as error:  # the poller outlives a failing backend, as Lambda's does
+                log.warning("stream poller %s: %s", self.function_id, type(error).__name__)
+                self._stop.wait(RETRY_DELAY_S)
+
+    def poll_once(self, streams: Any) -> int:
+        """Deliver one batch, if any; returns how many records it held."""
+        if not self._held:
+            self._read(streams)
+        if not self._held:
+            return 0
+        batch = self._held[: self.batch_size]
+        try:
+            response = self.functions.invoke(self.function_id, stream_event(batch, self.stream_arn))
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        except Exception as error:  # a handler error fails the whole batch
+            log.warning("%s failed a batch: %s", self.function_id, type(error).__name__)
+            failed = {batch[0]["dynamodb"]["SequenceNumber"]}
+        numbers = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        first_failed = next((i for i, n in enumerate(numbers) if n in failed), None)
+        handled = len(batch) if first_failed is None else first_failed
+        self._held = self._held[handled:]
+        self.delivered += handled
+        if first_failed is not None:
+            self._stop.wait(self.retry_delay_s)
+        return len(batch)
+
+    def _read(self, streams: Any) -> None:
+        for shard in streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
+            if shard["ShardId"] not in self._iterators:
+                self._iterators[shard["ShardId"]] = streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        for shard_id, iterator in self._iterators.items():
+            if iterator is None:
+                continue
+            resp = streams.get_records(ShardIterator=iterator, Limit=1000)
+            self._iterators[shard_id] = resp.get("NextShardIterator")
+            self._held.extend(r for r in resp["Records"] if self._wanted(r))
+
+    def _wanted(self, record: dict[str, Any]) -> bool:
+        return not self.patterns or any(_matches(record, pattern) for pattern in self.patterns)
+
+
+def _matches(value: Any, pattern: Any) -> bool:
+    """Lambda's event filtering, for the patterns the template uses: a field's list of allowed values, nested."""
+    if isinstance(pattern, list):
+        return value in pattern
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(_matches(value.get(k), p) for k, p in pattern.items())
+    return bool(value == pattern)
 
 
 class Schedule(_Worker):
@@ -241,11 +314,11 @@ def paused_functions(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
 
 def from_template(
     functions: Functions, resolver: Resolver, schedule_s: float, paused: frozenset[str] = frozenset()
-) -> list[SqsPoller | Schedule]:
-    """A worker for every SQS and schedule event of every function in template.yaml, but no queue poller for a
-    function in `paused`; each schedule, whatever its expression, fires every schedule_s seconds (0: only when
-    fire() is called)."""
-    workers: list[SqsPoller | Schedule] = []
+) -> list[SqsPoller | StreamPoller | Schedule]:
+    """A worker for every SQS, DynamoDB stream and schedule event of every function in template.yaml, but no queue
+    poller for a function in `paused`; each schedule, whatever its expression, fires every schedule_s seconds (0:
+    only when fire() is called)."""
+    workers: list[SqsPoller | StreamPoller | Schedule] = []
     for fn in template.functions().values():
         for name, event in fn.events.items():
             props = event.get("Properties", {})
@@ -262,6 +335,15 @@ def from_template(
                         int(props.get("BatchSize", 10)),
                     )
                 )
+            elif event["Type"] == "DynamoDB":
+                table_id = props["Stream"]["Fn::GetAtt"][0]
+                stream_arn = resolver.attrs.get((table_id, "StreamArn"))
+                if stream_arn is None:  # a resolver of the queues alone (the workers' own tests)
+                    log.warning("%s.%s: %s has no stream here; not polled", fn.logical_id, name, table_id)
+                    continue
+                patterns = [json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])]
+                batch = int(props.get("BatchSize", 100))
+                workers.append(StreamPoller(functions, fn.logical_id, stream_arn, batch, patterns))
             elif event["Type"] in ("Schedule", "ScheduleV2"):
                 if not props["ScheduleExpression"].strip().startswith(("rate(", "cron(")):
                     log.warning(

@@ -79,6 +79,11 @@ def test_queue_and_schedule_samples_have_their_sources_shape(function: str, name
             assert record["eventSource"] == "aws:sqs"
             assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324 (SQS's own)
             assert json.loads(record["body"])["tenant_id"] == DEMO_TENANT
+    elif kind == "DynamoDB":
+        assert event["Records"], function
+        for record in event["Records"]:
+            assert record["eventSource"] == "aws:dynamodb" and record["eventName"] == "INSERT"
+            assert record["dynamodb"]["Keys"]["pk"]["S"] == f"T#{DEMO_TENANT}"
     elif kind in ("Schedule", "ScheduleV2"):
         schedule_input = template.functions()[function].events[name]["Properties"].get("Input")
         if schedule_input is None:

@@ -208,6 +208,10 @@ def kms_problems(doc: Doc) -> list[str]:
     problems = []
     for logical, statement in _kms_statements(doc):
         where = f"{logical}/{statement.get('Sid', '?')}"
+        if set(as_list(statement["Action"])) == {"kms:GetPublicKey"} and referenced(statement["Resource"]) == {
+            "LedgerSigningKey"
+        }:
+            continue  # the ledger's public key: anyone may have it (GET /v1/ledger/public-key serves it)
         condition = statement.get("Condition") or {}
         if not condition:
             problems.append(f"{where}: kms grant with no condition (it could unwrap any data key or tenant secret)")
@@ -317,6 +321,11 @@ def dead_letter_alarm_problems(doc: Doc) -> list[str]:
     return [f"{queue}: a dead-letter queue with no alarm" for queue in sorted(dead_letter_queues(doc) - watched)]
 
 
+# The ledger's tables keep their items: a leaf or a subtree hash gone would break every proof through it (the bucket's
+# Object Lock bounds how long the evidence is kept); an outbox item leaves when it is appended, never by expiry.
+NO_TTL_TABLES = frozenset({"LedgerTable", "OutboxTable"})
+
+
 def table_problems(doc: Doc) -> list[str]:
     tables = of_type(doc, "AWS::DynamoDB::Table")
     problems = [f"{name}: no such table (named as an exception)" for name in sorted(NO_PITR_TABLES - set(tables))]
@@ -329,7 +338,7 @@ def table_problems(doc: Doc) -> list[str]:
         if not (sse.get("SSEEnabled") is True and sse.get("SSEType") == "KMS" and cmk):
             problems.append(f"{logical}: not SSE-KMS with the template's CMK")
         ttl = props.get("TimeToLiveSpecification", {})
-        if ttl.get("Enabled") is not True or not ttl.get("AttributeName"):
+        if logical not in NO_TTL_TABLES and (ttl.get("Enabled") is not True or not ttl.get("AttributeName")):
             problems.append(f"{logical}: TTL not enabled")
         pitr = props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled")
         wanted = logical not in NO_PITR_TABLES

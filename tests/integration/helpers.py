@@ -87,7 +87,7 @@ def _send(
     for name, value in out.headers:
         key = name.lower()
         headers_out[key] = f"{headers_out[key]}, {value}" if key in headers_out else value
-    parsed = json.loads(text) if text else None
+    parsed = json.loads(text) if text and "json" in (out.header("Content-Type") or "json") else None
     return Reply(out.status, headers_out, parsed, text, out.header("x-amzn-RequestId") or "")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from infra.local import workers
-from infra.local.workers import Schedule, SqsPoller
+from infra.local.workers import Schedule, SqsPoller, StreamPoller
 from infra.template import Resolver
 from tests.integration.helpers import functions
 
@@ -44,3 +44,15 @@ def fire(resolver: Resolver, function_logical_id: str) -> Any:
         if isinstance(w, Schedule) and w.function_id == function_logical_id
     ]
     return schedule.fire()
+
+
+def sequence(resolver: Resolver, max_batches: int = 50) -> int:
+    """Hand the outbox's stream to LedgerFunction, as `make run`'s stream poller does, until it holds no record
+    not yet handled: every entry written so far is then in its tenant's tree. Returns how many records it read."""
+    (mapping,) = [w for w in workers.from_template(functions(), resolver, schedule_s=0) if isinstance(w, StreamPoller)]
+    mapping.retry_delay_s = 0
+    streams = boto3.client("dynamodbstreams")
+    for _ in range(max_batches):
+        if not mapping.poll_once(streams):
+            break
+    return mapping.delivered

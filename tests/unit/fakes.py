@@ -19,9 +19,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
 from chatsphere.dal import keyspace
+from chatsphere.dal.policies import published_entry
 from chatsphere.day_index import LATE, shard_of
 from chatsphere.errors import Conflict
 from chatsphere.logic.codec import IDENTIFIER_KINDS
+from chatsphere.models import ledger
 from chatsphere.models.analytics import DailyAggregate
 from chatsphere.models.items import (
     ApiKeyItem,
@@ -46,6 +48,7 @@ from chatsphere.models.retention import (
     RetentionRunItem,
 )
 from chatsphere.models.settings import TenantSettings
+from tests.unit.fake_ledger import FakeLedgerArchive, FakeLedgerIndex, FakeOutbox, FakeSigner
 
 NOT_ALLOWED = "the subject changed or does not allow this write; read it again"
 
@@ -144,6 +147,9 @@ class FakeSubjectStore:
             else:
                 self.lookups[(*key, kind)] = digest
         self.records.extend(r.model_copy(deep=True) for r in as_records(record))
+        if self.requests is not None:
+            for each in as_records(record):
+                self.requests.outbox.record(ledger.request_created(each))
 
     def _admit(self, profile: ProfileItem, expected_version: int | None, admission: ProfileAdmission) -> None:
         """The admission's checks, then its key put (the last step that can refuse, so a refusal writes nothing)."""
@@ -386,7 +392,10 @@ class FakeBlobStore:
 
 
 class FakeTenantStore:
-    def __init__(self) -> None:
+    """TenantsTable: tenants, keys, settings, policies; each change puts its ledger entry in `outbox`."""
+
+    def __init__(self, outbox: FakeOutbox | None = None) -> None:
+        self.outbox = outbox or FakeOutbox()
         self.tenants: dict[str, TenantItem] = {}
         self.api_keys: dict[tuple[str, str], ApiKeyItem] = {}
         self.settings: dict[str, TenantSettings] = {}
@@ -409,11 +418,15 @@ class FakeTenantStore:
             raise Conflict("tenant exists")
         self.tenants[tenant.tenant_id] = tenant
         self.api_keys[(api_key.tenant_id, api_key.key_hash)] = api_key
+        self.outbox.record(ledger.event(tenant.tenant_id, "api_key.created", api_key.created_at, key_id=api_key.key_id))
 
     def add_api_key(self, api_key: ApiKeyItem) -> None:
         if api_key.tenant_id not in self.tenants or (api_key.tenant_id, api_key.key_hash) in self.api_keys:
             raise Conflict("no such tenant, or the key exists")
         self.api_keys[(api_key.tenant_id, api_key.key_hash)] = api_key.model_copy()
+        self.outbox.record(
+            ledger.event(api_key.tenant_id, "api_key.created", api_key.created_at, key_id=api_key.key_id)
+        )
 
     def list_api_keys(self, tenant_id: str) -> list[ApiKeyItem]:
         return [k.model_copy() for (t, h), k in sorted(self.api_keys.items()) if t == tenant_id]
@@ -424,6 +437,7 @@ class FakeTenantStore:
             raise Conflict("no such key")
         if found.status != "revoked":
             found.status, found.revoked_at = "revoked", revoked_at
+            self.outbox.record(ledger.event(tenant_id, "api_key.revoked", revoked_at, key_id=found.key_id))
 
     def get_settings(self, tenant_id: str) -> TenantSettings:
         return self.settings.get(tenant_id, TenantSettings()).model_copy(deep=True)
@@ -438,8 +452,14 @@ class FakeTenantStore:
         version = self.settings_versions.get(tenant_id, 0)
         if expected_version is not None and version != expected_version:
             raise Conflict("the settings changed since they were read")
+        current = self.get_settings(tenant_id)
+        changed = [name for name in TenantSettings.model_fields if getattr(current, name) != getattr(settings, name)]
+        data: dict[str, Any] = {"version": version + 1, "fields": changed}
+        if "processors" in changed:
+            data["processors"] = [p.model_dump(mode="json") for p in settings.processors]
         self.settings[tenant_id] = settings.model_copy(deep=True)
         self.settings_versions[tenant_id] = version + 1
+        self.outbox.record(ledger.event(tenant_id, "settings.changed", updated_at, **data))
         return version + 1
 
     def add_policy(self, policy: PolicyItem) -> None:
@@ -447,6 +467,7 @@ class FakeTenantStore:
         if key in self.policies:
             raise Conflict("this policy version exists already")
         self.policies[key] = policy.model_copy()
+        self.outbox.record(published_entry(policy))
 
     def get_policy(self, tenant_id: str, version: str) -> PolicyItem | None:
         found = self.policies.get((tenant_id, version))
@@ -471,17 +492,20 @@ class FakeTenantStore:
 
 class FakeRequestStore:
     """RequestsTable: create once, compare-and-set saves, newest-first pages, open requests by due_at,
-    a subject's records until they are pseudonymised, tombstones."""
+    a subject's records until they are pseudonymised, tombstones. Each write puts its ledger entry in `outbox`,
+    as the DAL's transaction does."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbox: FakeOutbox | None = None) -> None:
         self.items: dict[tuple[str, str], RequestItem] = {}
         self.tombstone_items: dict[tuple[str, str], TombstoneItem] = {}
+        self.outbox = outbox or FakeOutbox()
 
     def create(self, item: RequestItem) -> None:
         key = (item.tenant_id, item.request_id)
         if key in self.items:
             raise Conflict("request id already exists")
         self.items[key] = item.model_copy(deep=True)
+        self.outbox.record(ledger.request_created(item))
 
     def get(self, tenant_id: str, request_id: str) -> RequestItem | None:
         found = self.items.get((tenant_id, request_id))
@@ -496,6 +520,7 @@ class FakeRequestStore:
         if item.subject_deleted:
             update.update(subject_id=item.subject_id, subject_deleted=True)
         self.items[(item.tenant_id, item.request_id)] = current.model_copy(update=update, deep=True)
+        self.outbox.record(ledger.status_changed(item))
 
     def extend(self, extended: RequestItem, previous_due_at: str) -> None:
         current = self.items.get((extended.tenant_id, extended.request_id))
@@ -503,6 +528,7 @@ class FakeRequestStore:
             raise Conflict("the request is closed or has been extended already")
         update = {"due_at": extended.due_at, "extension": extended.extension}
         self.items[(extended.tenant_id, extended.request_id)] = current.model_copy(update=update, deep=True)
+        self.outbox.record(ledger.extended(extended))
 
     def page(
         self, tenant_id: str, limit: int, after: str | None, status: str | None, type_: str | None
@@ -558,6 +584,11 @@ class FakeRequestStore:
         current = self.tombstone_items.get(key)
         if current is None or current.deleted_at is None:
             self.tombstone_items[key] = tombstone.model_copy()
+            t = tombstone
+            at = t.deleted_at or t.started_at
+            self.outbox.record(
+                ledger.tombstone(t.tenant_id, t.subject_hash, t.request_id, t.started_at, t.deleted_at, at)
+            )
 
     def get_tombstone(self, tenant_id: str, subject_hash: str) -> TombstoneItem | None:
         found = self.tombstone_items.get((tenant_id, subject_hash))
@@ -643,8 +674,12 @@ class World:
         self.data_keys = data_keys or FakeDataKeyStore()
         self.kms = FakeKeyWrapper()
         self.blobs = FakeBlobStore()
-        self.tenants = FakeTenantStore()
-        self.requests = FakeRequestStore()
+        self.outbox = FakeOutbox()
+        self.ledger_index = FakeLedgerIndex(self.outbox)
+        self.ledger_archive = FakeLedgerArchive()
+        self.signer = FakeSigner()
+        self.tenants = FakeTenantStore(self.outbox)
+        self.requests = FakeRequestStore(self.outbox)
         self.subjects.requests = self.requests
         self.subjects.data_keys = self.data_keys
         self.export_jobs: FakeJobQueue[ExportJob] = FakeJobQueue()
@@ -690,6 +725,10 @@ class World:
             retention_store=self.retention_store,
             analytics_store=self.analytics_store,
             retention_jobs=self.retention_jobs,
+            outbox=self.outbox,
+            ledger_index=self.ledger_index,
+            ledger_archive=self.ledger_archive,
+            signer=self.signer,
             **given,
         )
         return build(**(adapters | swapped))
@@ -1025,6 +1064,8 @@ class FakeRetentionStore:
         if stored is None or stored.seq != run.seq - 1 or held is None or held[0] != run.run_id:
             raise Conflict(RUN_CONFLICT)
         self._put_run(run)
+        if run.status == "completed":
+            self.requests.outbox.record(ledger.retention_run(run, "completed"))
         if until is None:
             del self.leases[run.tenant_id]
         else:
@@ -1034,6 +1075,8 @@ class FakeRetentionStore:
         stored = self.get_run(run.tenant_id, run.run_id)
         if stored is not None and stored.seq == run.seq and not stored.settled:
             self._put_run(run)
+            if run.status == "completed":
+                self.requests.outbox.record(ledger.retention_run(run, "settled"))
 
     def abandon(self, tenant_id: str, run_id: str) -> None:
         run = self.get_run(tenant_id, run_id)

@@ -205,7 +205,11 @@ def test_one_invocation_runs_every_step_in_order_and_completes_with_exact_counts
     assert item.subject_id == world.tombstones.hash(tenant, SUBJECT)
     receipt = receipt_of(world, tenant, job)
     assert list(receipt.steps) == list(deletion.STEPS)
-    assert set(receipt.steps.values()) == {"2025-03-01T12:05:00.000000Z"}
+    # each step's own time: in order, from the invocation's start, none after the completion (issue 16: they were
+    # all the invocation's start, to the microsecond)
+    times = list(receipt.steps.values())
+    assert times == sorted(times) and times[0] >= "2025-03-01T12:05:00.000000Z" and len(set(times)) > 1
+    assert item.completed_at is not None and item.completed_at >= times[-1]
     assert receipt.removed == REMOVED
     assert receipt.remaining == NOTHING_LEFT
     assert receipt.verified is True
@@ -263,10 +267,12 @@ def test_the_tombstone_refuses_the_id_from_the_inventory_and_completes_with_the_
     run_to_end(world, job)
     done = world.requests.get_tombstone(tenant, subject_hash)
     assert done is not None
+    receipt, record = receipt_of(world, tenant, job), record_of(world, tenant, job)
+    # started when the inventory finished, deleted when the record completed: the times of those very steps
     assert (done.request_id, done.started_at, done.deleted_at) == (
         job.request_id,
-        "2025-03-01T12:05:00.000000Z",
-        "2025-03-01T12:05:00.000000Z",
+        receipt.steps["inventory"],
+        record.completed_at,
     )
     assert done.sealed_subject_id is not None and SUBJECT.encode() not in done.sealed_subject_id
 
@@ -287,7 +293,7 @@ def test_the_completion_cancels_open_exports_pseudonymises_records_and_tells_pro
         "tenant_id": tenant,
         "subject_id": SUBJECT,
         "request_id": job.request_id,
-        "deleted_at": "2025-03-01T12:05:00.000000Z",
+        "deleted_at": record_of(world, tenant, job).completed_at,
     }
 
 

@@ -52,6 +52,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "chatsphere.logic.deletion",
         "chatsphere.logic.intake",
     ),
+    # The sequencer and signer: no routes, no verification (cryptography), no job's logic.
+    "LedgerFunction": (
+        RESOLVER,
+        IDEMPOTENCY,
+        "cryptography",
+        "chatsphere.logic.export",
+        "chatsphere.logic.deletion",
+        "chatsphere.logic.retention",
+        "chatsphere.logic.intake",
+    ),
     "ExportFunction": (
         RESOLVER,
         IDEMPOTENCY,

@@ -18,6 +18,7 @@ from infra.local.workers import (
     BadScheduleSetting,
     Schedule,
     SqsPoller,
+    StreamPoller,
     from_template,
     paused_functions,
     queue_consumers,
@@ -169,12 +170,16 @@ def test_workers_come_from_the_template(sqs: Any) -> None:
     resolver = Resolver()
     for logical in template.resources("AWS::SQS::Queue"):
         resolver.refs[logical], resolver.attrs[(logical, "Arn")] = queue(sqs, logical)
+    resolver.attrs[("OutboxTable", "StreamArn")] = "arn:aws:dynamodb:us-east-1:123456789012:table/OutboxTable/stream/x"
     stub = Functions({}, {})
     workers = from_template(stub, resolver, schedule_s=60)
     pollers = {w.function_id: w for w in workers if isinstance(w, SqsPoller)}
     schedules = {w.function_id: w for w in workers if isinstance(w, Schedule)}
     assert pollers["ExportFunction"].queue_url == resolver.refs["ExportQueue"]
     assert pollers["ExportFunction"].batch_size == 1
+    (stream,) = [w for w in workers if isinstance(w, StreamPoller)]
+    assert (stream.function_id, stream.stream_arn) == ("LedgerFunction", resolver.attrs[("OutboxTable", "StreamArn")])
+    assert stream.patterns == [{"eventName": ["INSERT"]}]  # the template's FilterCriteria
     assert schedules["MonitorFunction"].period_s == 60
     assert all(w.period_s == 60 for w in schedules.values())
 
@@ -183,6 +188,7 @@ def test_with_period_0_the_templates_schedules_start_no_thread(sqs: Any) -> None
     resolver = Resolver()
     for logical in template.resources("AWS::SQS::Queue"):
         resolver.refs[logical], resolver.attrs[(logical, "Arn")] = queue(sqs, logical)
+    resolver.attrs[("OutboxTable", "StreamArn")] = "arn:aws:dynamodb:us-east-1:123456789012:table/OutboxTable/stream/x"
     schedules = [w for w in from_template(Functions({}, {}), resolver, schedule_s=0) if isinstance(w, Schedule)]
     assert schedules
     for schedule in schedules:

@@ -21,6 +21,7 @@ _DE = TypeDeserializer()
 
 BATCH_WRITE_KEYS = 25  # BatchWriteItem's limit per call
 BATCH_ATTEMPTS = 8
+TRANSACTION_ATTEMPTS = 4
 
 
 class DynamoTable:
@@ -51,6 +52,23 @@ class DynamoTable:
                 break
             query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         return keys
+
+    def _transact(
+        self,
+        ops: list[dict[str, Any]],
+        refused: str = "the subject changed or does not allow this write; read it again",
+    ) -> None:
+        """TransactWriteItems; a conflict with another transaction in flight is retried (botocore does not),
+        a failed condition is the domain's Conflict."""
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            try:
+                with conflict_on_condition(refused):
+                    self._ddb.transact_write_items(TransactItems=ops)
+                return
+            except ClientError as error:
+                if not is_transaction_conflict(error) or attempt == TRANSACTION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security
 
     def _delete_keys(self, keys: list[dict[str, str]]) -> None:
         self._write_batch([{"DeleteRequest": {"Key": serialise(k)}} for k in keys])

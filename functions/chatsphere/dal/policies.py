@@ -10,10 +10,30 @@ from typing import Any
 
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, serialise
+from chatsphere.dal.ledger import outbox_op
+from chatsphere.models import ledger
 from chatsphere.models.items import PolicyItem
 
 
+def published_entry(policy: PolicyItem) -> ledger.LedgerEntry:
+    """The version, when it takes effect, and the digest of its text (its URL is the tenant's, not ours to keep)."""
+    return ledger.event(
+        policy.tenant_id,
+        "policy.published",
+        policy.published_at,
+        version=policy.version,
+        effective_at=policy.effective_at,
+        sha256=policy.sha256,
+    )
+
+
 class DynamoPolicyStore(DynamoTable):
+    """A tenant's policy versions; a publication goes with its ledger entry, in one transaction."""
+
+    def __init__(self, table_name: str, outbox_table: str) -> None:
+        super().__init__(table_name)
+        self.outbox_table = outbox_table
+
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         resp = self._ddb.get_item(TableName=self.table_name, Key=serialise({"pk": pk, "sk": sk}))
         return deserialise(resp["Item"]) if "Item" in resp else None
@@ -50,6 +70,7 @@ class DynamoPolicyStore(DynamoTable):
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
+                    outbox_op(self.outbox_table, published_entry(policy)),
                 ]
             )
 

@@ -12,10 +12,11 @@ from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import (
     DynamoTable,
     backstop_expiry,
-    conflict_on_condition,
     deserialise,
     serialise,
 )
+from chatsphere.dal.ledger import outbox_op
+from chatsphere.models import ledger
 from chatsphere.models.requests import OPEN_STATUSES, ExportResult, RequestItem
 
 OPEN_INDEX = "OpenRequestsIndex"
@@ -61,6 +62,21 @@ def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
     }
 
 
+def request_ops(table_name: str, outbox_table: str, item: RequestItem) -> list[dict[str, Any]]:
+    """A new record and its ledger entry, for one transaction."""
+    return [put_request_op(table_name, item), outbox_op(outbox_table, ledger.request_created(item))]
+
+
+def status_ops(
+    table_name: str, outbox_table: str, item: RequestItem, expected_status: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """A status change and its ledger entry (a completed erasure's is its receipt), for one transaction."""
+    return [
+        {"Update": status_update(table_name, item, expected_status)},
+        outbox_op(outbox_table, ledger.status_changed(item)),
+    ]
+
+
 def status_update(table_name: str, item: RequestItem, expected_status: tuple[str, ...]) -> dict[str, Any]:
     """The UpdateItem of a status change (set_status), also a transaction's Update: status, completion time
     and result only, if the stored status is one of `expected_status`."""
@@ -95,9 +111,14 @@ def status_update(table_name: str, item: RequestItem, expected_status: tuple[str
 
 
 class DynamoRequestStore(DynamoTable):
+    """Every write of a record goes with its ledger entry (OutboxTable), in one transaction."""
+
+    def __init__(self, table_name: str, outbox_table: str) -> None:
+        super().__init__(table_name)
+        self.outbox_table = outbox_table
+
     def create(self, item: RequestItem) -> None:
-        with conflict_on_condition("request id already exists"):
-            self._ddb.put_item(**put_request_op(self.table_name, item)["Put"])
+        self._transact(request_ops(self.table_name, self.outbox_table, item), "request id already exists")
 
     def get(self, tenant_id: str, request_id: str) -> RequestItem | None:
         resp = self._ddb.get_item(
@@ -110,8 +131,10 @@ class DynamoRequestStore(DynamoTable):
     def set_status(self, item: RequestItem, expected_status: tuple[str, ...]) -> None:
         """Write the record's status, completion time and result, and nothing else (a stale copy never
         undoes an extension), if its stored status is one of `expected_status`: a compare-and-set."""
-        with conflict_on_condition("the request is no longer in a state that allows this"):
-            self._ddb.update_item(**status_update(self.table_name, item, expected_status))
+        self._transact(
+            status_ops(self.table_name, self.outbox_table, item, expected_status),
+            "the request is no longer in a state that allows this",
+        )
 
     def extend(self, extended: RequestItem, previous_due_at: str) -> None:
         """Record the one extension: only while the request is open, not extended, and due when it was read."""
@@ -123,15 +146,18 @@ class DynamoRequestStore(DynamoTable):
             **{f":o{i}": s for i, s in enumerate(OPEN_STATUSES)},
         }
         open_ = ", ".join(f":o{i}" for i in range(len(OPEN_STATUSES)))
-        with conflict_on_condition("the request is closed or has been extended already"):
-            self._ddb.update_item(
-                TableName=self.table_name,
-                Key=self._key(extended.tenant_id, extended.request_id),
-                UpdateExpression="SET due_at = :due, extension = :ext",
-                ConditionExpression=f"attribute_not_exists(extension) AND due_at = :was AND #s IN ({open_})",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=serialise(values),
-            )
+        update = {
+            "TableName": self.table_name,
+            "Key": self._key(extended.tenant_id, extended.request_id),
+            "UpdateExpression": "SET due_at = :due, extension = :ext",
+            "ConditionExpression": f"attribute_not_exists(extension) AND due_at = :was AND #s IN ({open_})",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": serialise(values),
+        }
+        self._transact(
+            [{"Update": update}, outbox_op(self.outbox_table, ledger.extended(extended))],
+            "the request is closed or has been extended already",
+        )
 
     # ------------------------------------------------------------ a subject's records
     def of_subject(self, tenant_id: str, subject_id: str) -> list[RequestItem]:

@@ -15,7 +15,9 @@ from botocore.exceptions import ClientError
 from chatsphere import day_index
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, is_transaction_conflict, serialise
+from chatsphere.dal.ledger import outbox_op
 from chatsphere.errors import Conflict
+from chatsphere.models import ledger
 from chatsphere.models.retention import (
     REMOVALS_PER_TRANSACTION,
     Act,
@@ -49,10 +51,11 @@ def act_sk(act: Act) -> str:
 
 
 class DynamoRetentionStore:
-    def __init__(self, subjects_table: str, requests_table: str, tenants_table: str) -> None:
+    def __init__(self, subjects_table: str, requests_table: str, tenants_table: str, outbox_table: str) -> None:
         self.subjects = DynamoTable(subjects_table)
         self.requests = DynamoTable(requests_table)
         self.tenants = DynamoTable(tenants_table)
+        self.outbox_table = outbox_table  # a finished run's counts go to the ledger with its record
 
     def _table(self, category: Category) -> DynamoTable:
         return self.subjects if category in SUBJECT_CATEGORIES else self.requests
@@ -422,19 +425,27 @@ class DynamoRetentionStore:
                     }
                 },
                 lease_op,
+                *self._finished_entry(run, "completed"),
             ]
         )
+
+    def _finished_entry(self, run: RetentionRunItem, phase: str) -> list[dict[str, Any]]:
+        """A finished run's ledger entry (its counts per category), for the transaction that records them."""
+        if run.status != "completed":
+            return []
+        return [outbox_op(self.outbox_table, ledger.retention_run(run, phase))]
 
     def settle(self, run: RetentionRunItem) -> None:
         """Write the counts that include what the pending chunk's acts found, once (the record still at its seq,
         not yet settled); a no-op if another attempt settled it or the run went on."""
+        put = {
+            "TableName": self.tenants.table_name,
+            "Item": serialise(_run_record(run)),
+            "ConditionExpression": "seq = :s AND (attribute_not_exists(settled) OR settled = :f)",
+            "ExpressionAttributeValues": serialise({":s": run.seq, ":f": False}),
+        }
         try:
-            self.tenants._ddb.put_item(
-                TableName=self.tenants.table_name,
-                Item=serialise(_run_record(run)),
-                ConditionExpression="seq = :s AND (attribute_not_exists(settled) OR settled = :f)",
-                ExpressionAttributeValues=serialise({":s": run.seq, ":f": False}),
-            )
+            self.tenants._ddb.transact_write_items(TransactItems=[{"Put": put}, *self._finished_entry(run, "settled")])
         except ClientError as error:
             if not is_condition_failure(error):
                 raise

@@ -5,17 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from chatsphere.dal import keyspace
-from chatsphere.dal.dynamo import DynamoTable, conflict_on_condition, deserialise, serialise
+from chatsphere.dal.dynamo import TRANSACTION_ATTEMPTS, DynamoTable, deserialise, serialise
+from chatsphere.dal.ledger import outbox_op
+from chatsphere.errors import Conflict
+from chatsphere.models import ledger
 from chatsphere.models.settings import TenantSettings
 
 
 class DynamoSettingsStore(DynamoTable):
+    """A tenant's settings. Each write goes with its ledger entry (which fields changed, and the processor
+    register when it did), in one transaction; a store built without the outbox only reads."""
+
+    def __init__(self, table_name: str, outbox_table: str = "") -> None:
+        super().__init__(table_name)
+        self.outbox_table = outbox_table
+
     def get_settings(self, tenant_id: str) -> TenantSettings:
         return self.read_settings(tenant_id)[0]
 
-    def read_settings(self, tenant_id: str) -> tuple[TenantSettings, int]:
+    def read_settings(self, tenant_id: str, consistent: bool = False) -> tuple[TenantSettings, int]:
         key = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.SETTINGS_SK})
-        resp = self._ddb.get_item(TableName=self.table_name, Key=key)
+        resp = self._ddb.get_item(TableName=self.table_name, Key=key, ConsistentRead=consistent)
         if "Item" not in resp:
             return TenantSettings(), 0
         raw = deserialise(resp["Item"])
@@ -24,22 +34,38 @@ class DynamoSettingsStore(DynamoTable):
     def put_settings(
         self, tenant_id: str, settings: TenantSettings, updated_at: str, expected_version: int | None = None
     ) -> int:
-        """One UpdateItem: the document, and the version incremented in place (ADD), so that two writes never
-        store the same version; with expected_version, conditioned on the stored one."""
-        update: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Key": serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.SETTINGS_SK}),
-            "UpdateExpression": "SET #d = :d, updated_at = :u ADD version :one",
-            "ExpressionAttributeNames": {"#d": "document"},
-            "ExpressionAttributeValues": {":d": settings.model_dump_json(), ":u": updated_at, ":one": 1},
-            "ReturnValues": "UPDATED_NEW",
-        }
-        if expected_version == 0:  # none stored yet (or stored before versions were)
-            update["ConditionExpression"] = "attribute_not_exists(version)"
-        elif expected_version is not None:
-            update["ConditionExpression"] = "version = :v"
-            update["ExpressionAttributeValues"][":v"] = expected_version
-        update["ExpressionAttributeValues"] = serialise(update["ExpressionAttributeValues"])
-        with conflict_on_condition("the settings changed since they were read"):
-            resp = self._ddb.update_item(**update)
-        return int(deserialise(resp["Attributes"])["version"])
+        """The document and the next version, conditioned on the version read (`expected_version`, else the one
+        stored now, retried when another write lands between), with the entry; returns the new version."""
+        if not self.outbox_table:
+            raise RuntimeError("this settings store was built to read only")
+        for _ in range(TRANSACTION_ATTEMPTS):
+            current, version = self.read_settings(tenant_id, consistent=True)
+            if expected_version is not None and version != expected_version:
+                raise Conflict("the settings changed since they were read")
+            changed = [
+                name for name in TenantSettings.model_fields if getattr(current, name) != getattr(settings, name)
+            ]
+            data: dict[str, Any] = {"version": version + 1, "fields": changed}
+            if "processors" in changed:
+                data["processors"] = [p.model_dump(mode="json") for p in settings.processors]
+            values: dict[str, Any] = {":d": settings.model_dump_json(), ":u": updated_at, ":n": version + 1}
+            update: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Key": serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.SETTINGS_SK}),
+                "UpdateExpression": "SET #d = :d, updated_at = :u, version = :n",
+                "ExpressionAttributeNames": {"#d": "document"},
+                # none stored yet (or stored before versions were), else the one read
+                "ConditionExpression": "version = :v" if version else "attribute_not_exists(version)",
+            }
+            if version:
+                values[":v"] = version
+            update["ExpressionAttributeValues"] = serialise(values)
+            entry = ledger.event(tenant_id, "settings.changed", updated_at, **data)
+            try:
+                self._transact([{"Update": update}, outbox_op(self.outbox_table, entry)], "the settings changed")
+            except Conflict:
+                if expected_version is not None:
+                    raise
+                continue
+            return version + 1
+        raise Conflict("the settings are being changed concurrently; retry")

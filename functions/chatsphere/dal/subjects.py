@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from chatsphere.dal import keyspace
 from chatsphere.dal.data_keys import create_key_op
 from chatsphere.dal.dynamo import (
     DynamoTable,
     backstop_expiry,
-    conflict_on_condition,
     deserialise,
-    is_transaction_conflict,
     serialise,
 )
-from chatsphere.dal.requests import put_request_op, status_update
+from chatsphere.dal.requests import request_ops, status_ops
 from chatsphere.dal.tombstones import tombstone_check_op
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.reconcile import StoredRef
@@ -29,7 +23,6 @@ from chatsphere.models.requests import ProfileRecords, RequestItem, as_records
 
 IDENTIFIER_INDEX = "IdentifierIndex"
 LOOKUP_PREFIX = keyspace.lookup_sk("")
-TRANSACTION_ATTEMPTS = 4
 
 
 def interaction_index(item: InteractionItem) -> dict[str, Any]:
@@ -95,10 +88,11 @@ def indexed_digest(ref: ItemRef, ipk: str | None) -> str | None:
 
 
 class DynamoSubjectStore(DynamoTable):
-    def __init__(self, table_name: str, requests_table: str, keys_table: str) -> None:
+    def __init__(self, table_name: str, requests_table: str, keys_table: str, outbox_table: str) -> None:
         super().__init__(table_name)
         self.requests_table = requests_table  # the records of profile changes and a new one's tombstone check
         self.keys_table = keys_table  # a new subject's data key joins its profile's transaction
+        self.outbox_table = outbox_table  # each record's ledger entry joins it
 
     # ------------------------------------------------------------ profiles
     def get_profile(self, tenant_id: str, subject_id: str) -> ProfileItem | None:
@@ -144,7 +138,7 @@ class DynamoSubjectStore(DynamoTable):
                 lookup = {**lookup_key, "ipk": ipk, "subject_id": profile.subject_id}
                 ops.append({"Put": {"TableName": self.table_name, "Item": serialise(lookup)}})
         for each in as_records(record):
-            ops.append(put_request_op(self.requests_table, each))
+            ops.extend(request_ops(self.requests_table, self.outbox_table, each))
         if admission is not None:
             if expected_version is not None:
                 raise ValueError("an admission is for a new profile only")
@@ -185,8 +179,8 @@ class DynamoSubjectStore(DynamoTable):
                 ),
             }
         }
-        completed = {"Update": status_update(self.requests_table, record, ("in_progress",))}
-        self._transact([profile, completed], "the legal hold was lifted, or the deletion is no longer in progress")
+        completed = status_ops(self.requests_table, self.outbox_table, record, ("in_progress",))
+        self._transact([profile, *completed], "the legal hold was lifted, or the deletion is no longer in progress")
 
     def find_subjects(self, tenant_id: str, kind: IdentifierKind, digest: str) -> list[str]:
         ipk = keyspace.identifier_pk(tenant_id, kind, digest)
@@ -326,20 +320,3 @@ class DynamoSubjectStore(DynamoTable):
                     digest=indexed_digest(ref, item.get("ipk")),
                     lookups=dict(item.get("lookups") or {}),
                 )
-
-    def _transact(
-        self,
-        ops: list[dict[str, Any]],
-        refused: str = "the subject changed or does not allow this write; read it again",
-    ) -> None:
-        """TransactWriteItems; a conflict with another transaction in flight is retried (botocore does not),
-        a failed condition is the domain's Conflict."""
-        for attempt in range(TRANSACTION_ATTEMPTS):
-            try:
-                with conflict_on_condition(refused):
-                    self._ddb.transact_write_items(TransactItems=ops)
-                return
-            except ClientError as error:
-                if not is_transaction_conflict(error) or attempt == TRANSACTION_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not security

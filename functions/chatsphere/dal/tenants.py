@@ -6,7 +6,7 @@ The same table holds each tenant's API keys (dal/api_keys.py), settings (dal/set
 from __future__ import annotations
 
 from chatsphere.dal import keyspace
-from chatsphere.dal.api_keys import api_key_put
+from chatsphere.dal.api_keys import api_key_put, key_entry_op
 from chatsphere.dal.dynamo import DynamoTable, deserialise, serialise
 from chatsphere.dal.settings import DynamoSettingsStore
 from chatsphere.models.items import ApiKeyItem, TenantItem
@@ -16,6 +16,12 @@ TENANT_REGISTRY_INDEX = "TenantRegistry"
 
 
 class DynamoTenantStore(DynamoTable):
+    """The tenants; a new tenant's first key goes with its ledger entry."""
+
+    def __init__(self, table_name: str, outbox_table: str) -> None:
+        super().__init__(table_name)
+        self.outbox_table = outbox_table
+
     def get_tenant(self, tenant_id: str) -> TenantItem | None:
         key = serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.TENANT_SK})
         resp = self._ddb.get_item(TableName=self.table_name, Key=key)
@@ -45,6 +51,7 @@ class DynamoTenantStore(DynamoTable):
                     }
                 },
                 api_key_put(self.table_name, api_key),
+                key_entry_op(self.outbox_table, api_key, "api_key.created", api_key.created_at),
             ]
         )
 
@@ -53,7 +60,7 @@ class DynamoTenantDirectory:
     """What a job reads of its tenant (logic/ports.TenantDirectory): the tenant, and its settings."""
 
     def __init__(self, table_name: str) -> None:
-        self._tenants = DynamoTenantStore(table_name)
+        self._tenants = DynamoTenantStore(table_name, outbox_table="")  # reads only
         self._settings = DynamoSettingsStore(table_name)
 
     def get_tenant(self, tenant_id: str) -> TenantItem | None:

@@ -6,6 +6,7 @@ the subject id sealed, until the sweep forgets it."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -13,6 +14,9 @@ from botocore.exceptions import ClientError
 from chatsphere import day_index
 from chatsphere.dal import keyspace
 from chatsphere.dal.dynamo import DynamoTable, deserialise, is_condition_failure, serialise
+from chatsphere.dal.ledger import outbox_op
+from chatsphere.errors import Conflict
+from chatsphere.models import ledger
 from chatsphere.models.items import TombstoneItem
 
 DAY_INDEX = "DayIndex"
@@ -32,6 +36,13 @@ def tombstone_check_op(table_name: str, tenant_id: str, subject_hash: str, reuse
 
 
 class DynamoTombstoneStore(DynamoTable):
+    """Each tombstone's write goes with its ledger entry (OutboxTable), in one transaction: the ledger's record of
+    an erasure outlives any restore of this table (logic/reconcile.py reads it back)."""
+
+    def __init__(self, table_name: str, outbox_table: str) -> None:
+        super().__init__(table_name)
+        self.outbox_table = outbox_table
+
     def put_tombstone(self, tombstone: TombstoneItem) -> None:
         """Create or complete the tombstone; a completed one is never changed again."""
         item = {"pk": keyspace.tenant_pk(tombstone.tenant_id), "sk": keyspace.tombstone_sk(tombstone.subject_hash)}
@@ -42,15 +53,21 @@ class DynamoTombstoneStore(DynamoTable):
                     tombstone.tenant_id, "deleted_subjects", tombstone.deleted_at, tombstone.subject_hash, late=True
                 )
             )
-        try:
-            self._ddb.put_item(
-                TableName=self.table_name,
-                Item=serialise(item),
-                ConditionExpression="attribute_not_exists(deleted_at)",
-            )
-        except ClientError as error:
-            if not is_condition_failure(error):
-                raise
+        put = {
+            "TableName": self.table_name,
+            "Item": serialise(item),
+            "ConditionExpression": "attribute_not_exists(deleted_at)",
+        }
+        entry = ledger.tombstone(
+            tombstone.tenant_id,
+            tombstone.subject_hash,
+            tombstone.request_id,
+            tombstone.started_at,
+            tombstone.deleted_at,
+            at=tombstone.deleted_at or tombstone.started_at,
+        )
+        with contextlib.suppress(Conflict):  # completed before: it never changes again
+            self._transact([{"Put": put}, outbox_op(self.outbox_table, entry)])
 
     def get_tombstone(self, tenant_id: str, subject_hash: str) -> TombstoneItem | None:
         resp = self._ddb.get_item(

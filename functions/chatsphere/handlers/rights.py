@@ -1,14 +1,22 @@
 """RightsFunction: the routes of the rights a tenant serves from records, each capability's a Router of its own:
-request records, export requests (the job runs in ExportFunction), tenant settings, policy versions, retention runs
-and daily analytics."""
+request records, export requests (the job runs in ExportFunction), tenant settings, policy versions, retention runs,
+daily analytics and the evidence ledger's proofs."""
 
 from __future__ import annotations
 
-from chatsphere.handlers import analytics_daily, export_requests, policies, requests, retention_runs, settings
+from chatsphere.handlers import (
+    analytics_daily,
+    export_requests,
+    ledger_proofs,
+    policies,
+    requests,
+    retention_runs,
+    settings,
+)
 from chatsphere.handlers.http import api_handler, make_resolver
 
 app = make_resolver()
-for capability in (export_requests, requests, settings, policies, retention_runs, analytics_daily):
+for capability in (export_requests, requests, settings, policies, retention_runs, analytics_daily, ledger_proofs):
     app.include_router(capability.router)
 
 lambda_handler = api_handler(app)

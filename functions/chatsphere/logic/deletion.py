@@ -9,8 +9,9 @@ anything is removed, so that a receipt counts every item exactly once whatever w
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from chatsphere.config import DELETION_CHUNK
@@ -23,6 +24,7 @@ from chatsphere.logic.ports import (
     EventPublisher,
     IdempotencyRecords,
     JobQueue,
+    PolicyStore,
     RequestStore,
     SettingsReader,
     SubjectStore,
@@ -60,6 +62,7 @@ class DeletionPorts:
     tombstones: Tombstones
     settings: SettingsReader  # the record's due date
     jobs: JobQueue[DeletionJob]
+    policies: PolicyStore  # the policy version in force, on the receipt
 
 
 def request_deletion(
@@ -160,6 +163,7 @@ class _Run:
 
     def __init__(self, ports: DeletionPorts, item: RequestItem, now: datetime, chunk: int) -> None:
         self.p, self.item, self.now, self.chunk = ports, item, now, chunk
+        self._started = time.monotonic()
         self.tenant_id, self.subject_id = item.tenant_id, item.subject_id
         self.prefix = subject_prefix(item.tenant_id, item.subject_id)
 
@@ -207,8 +211,13 @@ class _Run:
         if changed:  # in_progress best-effort; the terminal status raises, and the retry publishes it again
             publish_status(self.p.events, item, self.now, retried=not item.is_open)
 
+    def clock(self) -> datetime:
+        """The time now: the invocation's `now` and what has elapsed since (a receipt's steps show when each really
+        finished, not when the invocation began)."""
+        return self.now + timedelta(seconds=time.monotonic() - self._started)
+
     def step_done(self, step: str, **changes: object) -> None:
-        receipt = self.receipt.model_copy(update={"steps": {**self.receipt.steps, step: iso(self.now)}, **changes})
+        receipt = self.receipt.model_copy(update={"steps": {**self.receipt.steps, step: iso(self.clock())}, **changes})
         self.save(self.item.model_copy(update={"result": receipt}))
 
     def resume(self) -> Outcome:
@@ -239,7 +248,7 @@ class _Run:
             tenant_id=self.tenant_id,
             subject_hash=subject_hash,
             request_id=self.item.request_id,
-            started_at=iso(self.now),
+            started_at=iso(self.clock()),
         )
         if not self.held:
             p.tombstones.put(started)
@@ -375,7 +384,8 @@ class _Run:
         for record in self._records():
             if record.request_id != self.item.request_id:
                 self.p.requests.pseudonymise(record, subject_hash)
-        deleted_at = iso(self.now)
+        completed = self.clock()
+        deleted_at = iso(completed)
         self.p.tombstones.put(
             TombstoneItem(
                 tenant_id=self.tenant_id,
@@ -396,8 +406,10 @@ class _Run:
             "deleted_at": deleted_at,
         }
         self.p.events.publish(EVENT_TYPE, detail)
-        receipt = self.receipt.model_copy(update={"lookup_digests": []})
-        done = finish(self.item, "completed", self.now, receipt)
+        receipt = self.receipt.model_copy(
+            update={"lookup_digests": [], "policy_version": self._policy_version(completed)}
+        )
+        done = finish(self.item, "completed", completed, receipt)
         self.save(done.model_copy(update={"subject_id": subject_hash, "subject_deleted": True}))
 
     def _restrict(self) -> None:
@@ -405,8 +417,11 @@ class _Run:
         still standing: the receipt says what was kept for a hold that was in force when the erasure finished.
         If the hold was lifted before (its lift and this write both change the profile, so exactly one of them
         lands first), nothing protects what was kept: the erasure goes on, in the same record, to remove it."""
-        receipt = self.receipt.model_copy(update={"lookup_digests": []})
-        done = finish(self.item, "completed_with_exceptions", self.now, receipt)
+        completed = self.clock()
+        receipt = self.receipt.model_copy(
+            update={"lookup_digests": [], "policy_version": self._policy_version(completed)}
+        )
+        done = finish(self.item, "completed_with_exceptions", completed, receipt)
         held_by = self.receipt.held_by or self._hold_request_id()  # or inventoried before receipts named it
         try:
             if held_by is None:  # while a subject is erasing a hold can only be lifted, never placed
@@ -423,6 +438,11 @@ class _Run:
             return
         self.item = done
         publish_status(self.p.events, done, self.now, retried=True)
+
+    def _policy_version(self, at: datetime) -> str | None:
+        """The tenant's privacy policy version in force when the erasure completed, if it published one."""
+        policy = self.p.policies.policy_in_force(self.tenant_id, iso(at))
+        return policy.version if policy else None
 
     def _hold_request_id(self) -> str | None:
         """The request that placed the subject's legal hold now in force, if one is."""

@@ -34,12 +34,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+
+if TYPE_CHECKING:  # cryptography loads on the first verification: the sequencer and the routes never verify
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 from chatsphere.logic import merkle
 
@@ -103,6 +103,10 @@ class LogFault:
 
 
 def _public_key(public_key_pem: bytes) -> ec.EllipticCurvePublicKey | None:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         key = serialization.load_pem_public_key(public_key_pem)
     except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -128,6 +132,10 @@ def verify_signature(head: Mapping[str, Any], signature_b64: str, public_key_pem
     """Whether `signature_b64` (base64 of a DER ECDSA signature, as KMS's ECDSA_SHA_256 gives) signs the tree
     head's canonical bytes under the P-256 public key in `public_key_pem`. False for any other key or malformed
     input, never an exception."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = _public_key(public_key_pem)
     signature = _base64(signature_b64)
     if key is None or signature is None:

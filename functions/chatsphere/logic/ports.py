@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: the authorizer imports this module and mu
         TenantItem,
         TombstoneItem,
     )
+    from chatsphere.models.ledger import LedgerEntry, LedgerHead, SignedTreeHead, StoredEntry
     from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
     from chatsphere.models.refs import InteractionPosition, ItemRef, RecordRef
     from chatsphere.models.requests import ProfileRecords, RequestItem
@@ -409,6 +410,90 @@ class AnalyticsStore(Protocol):
     def put_day(self, tenant_id: str, aggregate: DailyAggregate) -> bool: ...
 
     def days(self, tenant_id: str, first: str, last: str) -> list[DailyAggregate]: ...
+
+
+# ------------------------------------------------------------------ the evidence ledger (logic/ledger.py)
+class LedgerOutbox(Protocol):
+    """Entries not yet in their tenant's tree. An action's own store writes its entry, in its transaction."""
+
+    def record(self, entry: LedgerEntry) -> None:
+        """An entry no other write goes with (written once: the same entry again is a no-op)."""
+        ...
+
+    def pending(self, tenant_id: str, limit: int) -> list[LedgerEntry]:
+        """The tenant's oldest entries first."""
+        ...
+
+
+Node = tuple[int, int]  # a perfect subtree: (level, index), covering leaves [index * 2**level, (index + 1) * 2**level)
+
+
+class LedgerIndex(Protocol):
+    """Every tenant's tree, to append to, page and prove from (rebuildable from the archive)."""
+
+    def head(self, tenant_id: str) -> LedgerHead: ...
+
+    def appended(self, tenant_id: str, entry_ids: list[str]) -> set[str]: ...
+
+    def append(
+        self,
+        before: LedgerHead,
+        after: LedgerHead,
+        leaves: list[tuple[LedgerEntry, StoredEntry]],
+        nodes: dict[Node, str],
+        consumed: list[LedgerEntry],
+    ) -> None:
+        """All or nothing, if the tree is still `before.size` (else Conflict); `consumed` leave the outbox."""
+        ...
+
+    def mark(self, tenant_id: str, size: int, **fields: int) -> None:
+        """Raise the head's `archived` or `signed` (never lowers them)."""
+        ...
+
+    def nodes(self, tenant_id: str, wanted: set[Node]) -> dict[Node, bytes]: ...
+
+    def leaves(self, tenant_id: str, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]: ...
+
+    def page(
+        self, tenant_id: str, limit: int, after: int | None, type_: str | None, since: str | None, until: str | None
+    ) -> tuple[list[StoredEntry], int | None]: ...
+
+    def of_request(self, tenant_id: str, request_id: str) -> list[StoredEntry]: ...
+
+    def of_type(self, tenant_id: str, type_: str) -> Iterator[StoredEntry]: ...
+
+    def put_signed(self, signed: SignedTreeHead) -> bool:
+        """Keep the first signed head of a size; False if one was kept before."""
+        ...
+
+    def signed_heads(self, tenant_id: str, at_least: int = 0, limit: int | None = None) -> list[SignedTreeHead]: ...
+
+    def restore(
+        self,
+        tenant_id: str,
+        leaves: list[tuple[LedgerEntry, StoredEntry]],
+        nodes: dict[Node, str],
+        head: LedgerHead,
+        signed: list[SignedTreeHead],
+    ) -> None: ...
+
+
+class LedgerArchive(Protocol):
+    """The locked bucket: what is written there stays, unchanged, for the stack's retention."""
+
+    def put_entry(self, tenant_id: str, seq: int, document: str) -> None: ...
+
+    def put_head(self, tenant_id: str, size: int, signed: SignedTreeHead) -> None: ...
+
+    def documents(self, tenant_id: str, kind: str) -> Iterator[tuple[str, bytes]]: ...
+
+
+class Signer(Protocol):
+    def sign(self, message: bytes) -> tuple[str, str]:
+        """(base64 DER signature, the key's id)."""
+        ...
+
+    def public_key_pem(self) -> bytes: ...
 
 
 # tenant id -> the tenant's secret for identifier digests and cursors (logic/tenants.TenantSecrets)

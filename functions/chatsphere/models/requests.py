@@ -132,6 +132,7 @@ class DeletionReceipt(_Part):
     kept: dict[str, int] = {}  # store -> items a legal hold keeps (completed_with_exceptions)
     kept_because: str | None = None  # the hold's reason and the request that placed it
     held_by: str | None = None  # that request: the completing write is conditioned on its hold still standing
+    policy_version: str | None = None  # the tenant's privacy policy in force when the erasure completed
 
 
 RequestResult = ExportResult | DeletionReceipt | Refusal
