@@ -430,6 +430,8 @@ class Wiring:
             idempotency=a.idempotency,
             secret=a.secret,
             idempotency_lifetime=IDEMPOTENCY_LIFETIME_SECONDS,
+            ledger=a.ledger_index,
+            outbox=a.outbox,
         )
 
 

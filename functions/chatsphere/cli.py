@@ -57,6 +57,8 @@ RECONCILE_NAMES = (
     ("idempotency_table", "IDEMPOTENCY_TABLE", "IdempotencyTable"),
     ("data_bucket", "DATA_BUCKET", "DataBucket"),
     ("key_id", "DATA_KEY_ID", "DataKey"),
+    ("ledger_table", "LEDGER_TABLE", "LedgerTable"),  # the erasures the ledger records
+    ("outbox_table", "OUTBOX_TABLE", "OutboxTable"),  # the run's own entries
 )
 
 # the ledger's names, as reconcile's

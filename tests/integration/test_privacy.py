@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     scan,
     stored_bytes,
 )
+from tests.integration.queues import drain, sequence
 
 SUBJECT = "cust-0042"
 
@@ -91,7 +92,7 @@ def store_everything(tenant: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ at rest
-def test_no_personal_value_is_stored_in_any_item_or_object_version(acme: tuple[str, str]) -> None:
+def test_no_personal_value_is_stored_in_any_item_or_object_version(acme: tuple[str, str], aws: Any) -> None:
     # Given a subject with every field, short and long interactions, and a replaced profile (an older S3/DB state)
     tenant, api_key = acme
     store_everything(tenant)
@@ -99,9 +100,21 @@ def test_no_personal_value_is_stored_in_any_item_or_object_version(acme: tuple[s
     assert call("PUT", f"/v1/subjects/{SUBJECT}", tenant=tenant, body=replaced).status == 200
     assert call("PUT", f"/v1/subjects/{SUBJECT}", tenant=tenant, body=PERSON).status == 200
     assert call("POST", "/v1/subject-lookups", tenant=tenant, body={"email": PERSON["email"]}).status == 200
+    # and the evidence ledger holds every one of those actions' entries, a hold and an export, sequenced and signed
+    hold = {"reason": "Case 12", "categories": ["interactions"]}
+    assert call("PUT", f"/v1/subjects/{SUBJECT}/legal-hold", tenant=tenant, body=hold).status in (200, 201)
+    assert call("POST", f"/v1/subjects/{SUBJECT}/exports", tenant=tenant, body={}).status == 202
+    drain(aws, "ExportQueue")
+    sequence(aws)
+    from chatsphere.bootstrap import wiring
+    from chatsphere.logic import ledger
+
+    ledger.sign(wiring().ledger, tenant, "2026-12-01T00:00:00.000000Z")
     # When we read every item of every table and every version of every object, keys included
     stored = stored_bytes()
     assert any(where.startswith("s3://") for where, _ in stored), "the long text should be in the bucket"
+    assert any("/ledger/entries/" in where for where, _ in stored), "the ledger's entries should be in its bucket"
+    assert any("/ledger/heads/" in where for where, _ in stored), "a signed head should be in the ledger's bucket"
     # Then no personal value and no API key appears anywhere, in any case
     secret = api_key.split(".", 1)[1]
     for where, blob in stored:

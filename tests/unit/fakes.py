@@ -571,6 +571,11 @@ class FakeRequestStore:
         ]
         return [i.model_copy(deep=True) for i in sorted(mine, key=lambda i: i.request_id)]
 
+    def with_subject_ids(self) -> Iterator[RequestItem]:
+        for item in list(self.items.values()):
+            if not item.subject_deleted:
+                yield item.model_copy(deep=True)
+
     def pseudonymise(self, item: RequestItem, subject_hash: str) -> None:
         key = (item.tenant_id, item.request_id)
         stored = self.items[key]

@@ -285,3 +285,43 @@ def test_until_reconcile_runs_a_restored_profile_is_refused_by_every_write_and_s
     assert w.data_keys.get(tenant, "u-1") is None  # no new key was made for the restored profile
     assert lookup(world, tenant, email="orla@example.org") == []
     assert lookup(world, tenant, phone="+12015550177") == []
+
+
+def test_a_restore_of_the_records_loses_no_tombstone_the_ledger_keeps_nor_leaves_an_id_in_clear(
+    world: World, clock: Clock
+) -> None:
+    from chatsphere.logic import ledger
+
+    tenant = world.new_tenant()[0]
+    populate(world, tenant, "u-1", T0)
+    request_id = request_erasure(world, tenant, "u-1", T0 + timedelta(minutes=30))
+    records_then = copy.deepcopy(world.requests.items)  # the erasure asked, not yet carried out
+    job = DeletionJob(tenant_id=tenant, request_id=request_id)
+    while deletion.run_deletion(world.deletion, job, T0 + timedelta(hours=1)) == "continue":
+        pass
+    ledger.sequence(world.wiring.ledger, tenant, iso_now())
+    subject_hash = world.tombstones.hash(tenant, "u-1")
+    # A restore of RequestsTable to before the erasure: the tombstone is gone, the records name u-1 again
+    world.requests.items, world.requests.tombstone_items = records_then, {}
+    assert any(r.subject_id == "u-1" for r in world.requests.items.values())
+    report = reconcile(ports(world))
+    acme = report.as_dict()["tenants"][0]  # type: ignore[index]
+    assert (acme["tombstones_restored"], acme["records_closed"]) == (1, 1)
+    assert acme["records_pseudonymised"] >= 1
+    assert all(r.subject_id != "u-1" for r in world.requests.items.values())
+    record = world.requests.get(tenant, request_id)
+    assert record is not None and (record.status, record.subject_id) == ("completed", subject_hash)
+    stone = world.requests.get_tombstone(tenant, subject_hash)
+    assert stone is not None and stone.deleted_at is not None
+    with pytest.raises(Gone):  # the erased id answers 410 again
+        intake.get_subject(world.intake, tenant, "u-1")
+    # and the run is in the ledger; a second run changes nothing
+    assert [e.type for e in world.outbox.entries(tenant)][-1] == "reconcile.run"
+    again = reconcile(ports(world)).as_dict()["tenants"][0]  # type: ignore[index]
+    assert (again["tombstones_restored"], again["records_pseudonymised"], again["records_closed"]) == (0, 0, 0)
+
+
+def iso_now() -> str:
+    from chatsphere.models.common import iso
+
+    return iso(T0 + timedelta(hours=2))

@@ -187,6 +187,12 @@ class DynamoRequestStore(DynamoTable):
             ExpressionAttributeValues=values,
         )
 
+    def with_subject_ids(self) -> Iterator[RequestItem]:
+        """A Scan of the sparse SubjectIndex: only records not pseudonymised carry subject_ref."""
+        for page in self._ddb.get_paginator("scan").paginate(TableName=self.table_name, IndexName=SUBJECT_INDEX):
+            for raw in page["Items"]:
+                yield _item(raw)
+
     def _key(self, tenant_id: str, request_id: str) -> dict[str, Any]:
         return serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(request_id)})
 

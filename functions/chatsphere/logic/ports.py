@@ -274,6 +274,10 @@ class RequestStore(Protocol):
 
     def pseudonymise(self, item: RequestItem, subject_hash: str) -> None: ...
 
+    def with_subject_ids(self) -> Iterator[RequestItem]:
+        """Every record of every tenant that still names its subject in clear (reconcile's full scan)."""
+        ...
+
 
 class TombstoneStore(Protocol):
     """What is left of an erased subject: its keyed hash and when (RequestsTable)."""

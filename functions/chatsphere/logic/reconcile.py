@@ -24,12 +24,21 @@ tombstones. For each match, with D the tombstone's `deleted_at`:
   alone proves little: a restore writes objects anew, so restored copies carry the restore's time;
 - a delete marker goes when no version of its key stays.
 
+The tombstones come from the evidence ledger as well as RequestsTable (the ledger's `deletion.tombstone` entries,
+which no restore of a table reaches): a restore of RequestsTable that lost a tombstone is found out, the tombstone
+is written back (so the id answers 410 again), and every restored request record of the erased subject gets its
+keyed hash back in place of the subject id; the erasure's own record, restored while open, is closed again as its
+receipt in the ledger says. Each erasure a run finds something of gets an entry in the ledger (a restore
+addendum: what came back and went again), and each tenant's run one more (`reconcile.run`), so that the
+receipt's story includes the restore.
+
 Counts, tenant ids and request ids only are reported: never a subject id or a value. Running it twice
 removes nothing the second time. An erasure still running (its tombstone not completed) is left to its own
 job, and counted, so that the operator knows to run this again once it completes."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,6 +49,8 @@ from chatsphere.logic.ports import (
     BlobStore,
     DataKeyStore,
     IdempotencyRecords,
+    LedgerIndex,
+    LedgerOutbox,
     RequestStore,
     SubjectStore,
     TenantStore,
@@ -47,10 +58,12 @@ from chatsphere.logic.ports import (
 )
 from chatsphere.logic.ports import TenantSecret as TenantSecretPort
 from chatsphere.logic.tombstones import subject_hash
-from chatsphere.models.common import iso
+from chatsphere.models import ledger
+from chatsphere.models.common import iso, utc_now
 from chatsphere.models.items import TombstoneItem
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
 from chatsphere.models.refs import ItemRef, RecordRef
+from chatsphere.models.requests import OPEN_STATUSES, DeletionReceipt, RequestItem
 
 # What is counted, per store; every key is always present in a report, zero or not.
 STORES = (
@@ -76,6 +89,8 @@ class ReconcilePorts:
     idempotency: IdempotencyRecords
     secret: TenantSecretPort
     idempotency_lifetime: int  # seconds: logic/intake.IDEMPOTENCY_LIFETIME_SECONDS
+    ledger: LedgerIndex  # the erasures' tombstones and receipts, as the evidence ledger keeps them
+    outbox: LedgerOutbox  # the entries this run adds: an addendum per erasure it reapplied, a summary per tenant
 
 
 @dataclass
@@ -86,6 +101,13 @@ class TenantReport:
     reused_ids: int = 0  # erased ids that a new person holds again (their data is kept)
     reapplied: list[str] = field(default_factory=list)  # request ids of the deletions that found something
     removed: Counter[str] = field(default_factory=Counter)
+    tombstones_restored: int = 0  # in the ledger, missing (or not completed) in RequestsTable: written back
+    records_pseudonymised: int = 0  # restored request records of erased subjects: the keyed hash again
+    records_closed: int = 0  # an erasure's own record restored while open: completed again, as its receipt says
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.reapplied or self.tombstones_restored or self.records_pseudonymised or self.records_closed)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -95,6 +117,9 @@ class TenantReport:
             "reused_ids": self.reused_ids,
             "reapplied": sorted(self.reapplied),
             "removed": {store: self.removed[store] for store in STORES},
+            "tombstones_restored": self.tombstones_restored,
+            "records_pseudonymised": self.records_pseudonymised,
+            "records_closed": self.records_closed,
         }
 
 
@@ -130,8 +155,9 @@ def reconcile(ports: ReconcilePorts, dry_run: bool = False) -> Report:
     """Remove, in every tenant, whatever a restore brought back of its erased subjects."""
     tenant_ids = ports.tenants.tenant_ids()
     reports = {t: TenantReport(t) for t in tenant_ids}
-    erased = _tombstoned(ports, reports)
-    found = _find(ports, _Matcher(ports.secret, erased))
+    erased = _tombstoned(ports, reports, dry_run)
+    matcher = _Matcher(ports.secret, erased)
+    found = _find(ports, matcher)
     for (tenant_id, subject_id), hit in sorted(found.items()):
         plan = _plan(ports, tenant_id, subject_id, hit)
         report = reports[tenant_id]
@@ -142,20 +168,58 @@ def reconcile(ports: ReconcilePorts, dry_run: bool = False) -> Report:
         report.removed.update(plan.counts)
         if not dry_run:
             _apply(ports, tenant_id, subject_id, plan)
+            ports.outbox.record(_addendum(hit.tombstone, plan.counts))
+    _pseudonymise_records(ports, matcher, reports, dry_run)
+    if not dry_run:
+        for report in reports.values():
+            if report.changed:
+                ports.outbox.record(_summary(report))
     return Report([reports[t] for t in tenant_ids], dry_run)
 
 
-def _tombstoned(ports: ReconcilePorts, reports: dict[str, TenantReport]) -> dict[str, dict[str, TombstoneItem]]:
-    """Each tenant's completed tombstones by subject hash (tenants without one left out); counts them in `reports`."""
+def _tombstoned(
+    ports: ReconcilePorts, reports: dict[str, TenantReport], dry_run: bool
+) -> dict[str, dict[str, TombstoneItem]]:
+    """Each tenant's completed tombstones by subject hash (tenants without one left out), from RequestsTable and
+    the ledger: one the ledger holds and the table lost, or holds only as running, is written back (but in a dry
+    run). Counts them in `reports`."""
     erased: dict[str, dict[str, TombstoneItem]] = {}
     for tenant_id, report in reports.items():
-        stones = ports.tombstones.tombstones(tenant_id)
+        stones = {t.subject_hash: t for t in ports.tombstones.tombstones(tenant_id)}
+        for subject_hash_, kept in _ledger_tombstones(ports.ledger, tenant_id).items():
+            stored = stones.get(subject_hash_)
+            if stored is not None and stored.deleted_at is not None and stored.deleted_at >= (kept.deleted_at or ""):
+                continue
+            stones[subject_hash_] = kept
+            report.tombstones_restored += 1
+            if not dry_run:
+                ports.tombstones.put_tombstone(kept)
         report.tombstones = len(stones)
-        report.erasures_running = sum(1 for t in stones if t.deleted_at is None)
-        done = {t.subject_hash: t for t in stones if t.deleted_at is not None}
+        report.erasures_running = sum(1 for t in stones.values() if t.deleted_at is None)
+        done = {h: t for h, t in stones.items() if t.deleted_at is not None}
         if done:
             erased[tenant_id] = done
     return erased
+
+
+def _ledger_tombstones(index: LedgerIndex, tenant_id: str) -> dict[str, TombstoneItem]:
+    """The completed erasures the tenant's ledger records, by subject hash (the latest, for an id erased again)."""
+    stones: dict[str, TombstoneItem] = {}
+    for stored in index.of_type(tenant_id, "deletion.tombstone"):
+        data = json.loads(stored.document)["data"]
+        if data.get("phase") != "completed":
+            continue
+        stone = TombstoneItem(
+            tenant_id=tenant_id,
+            subject_hash=data["subject_hash"],
+            request_id=data["request_id"],
+            started_at=data["started_at"],
+            deleted_at=data["deleted_at"],
+        )
+        before = stones.get(stone.subject_hash)
+        if before is None or (before.deleted_at or "") < (stone.deleted_at or ""):
+            stones[stone.subject_hash] = stone
+    return stones
 
 
 def _find(ports: ReconcilePorts, matcher: _Matcher) -> dict[tuple[str, str], _Found]:
@@ -321,6 +385,73 @@ def _keeps(
     # Not referenced by anything found: a write of the new person still in flight, or a restored copy (its
     # ciphertext under the shredded key). Only its time can tell, and a restore makes it recent.
     return iso(version.last_modified) > deleted_at
+
+
+def _pseudonymise_records(
+    ports: ReconcilePorts, matcher: _Matcher, reports: dict[str, TenantReport], dry_run: bool
+) -> None:
+    """Every request record that names an erased subject in clear (a restore of RequestsTable brought it back)
+    and was received before the erasure completed gets the keyed hash again; the erasure's own record, restored
+    open, completes again as its receipt in the ledger says. A record received after it is a new person's."""
+    for record in ports.requests.with_subject_ids():
+        tombstone = matcher.tombstone(record.tenant_id, record.subject_id)
+        if tombstone is None or tombstone.deleted_at is None or record.received_at > tombstone.deleted_at:
+            continue
+        report = reports[record.tenant_id]
+        report.records_pseudonymised += 1
+        closed = _as_receipt_says(ports.ledger, record, tombstone) if record.is_open else None
+        report.records_closed += int(closed is not None)
+        if dry_run:
+            continue
+        if closed is not None:
+            ports.requests.set_status(closed, OPEN_STATUSES)
+        else:
+            ports.requests.pseudonymise(record, tombstone.subject_hash)
+
+
+def _as_receipt_says(index: LedgerIndex, record: RequestItem, tombstone: TombstoneItem) -> RequestItem | None:
+    """The erasure's own record as it completed, from its `deletion.receipt` entry; None for any other record."""
+    if record.request_id != tombstone.request_id:
+        return None
+    entries = [json.loads(s.document) for s in index.of_request(record.tenant_id, record.request_id)]
+    receipts = [e["data"] for e in entries if e["type"] == "deletion.receipt"]
+    if not receipts:
+        return None
+    data = receipts[-1]
+    receipt = DeletionReceipt(
+        removed=data.get("counts", {}),
+        remaining=data.get("read_back", {}),
+        verified=bool(data.get("verified")),
+        steps={step["step"]: step["completed_at"] for step in data.get("steps", [])},
+        policy_version=data.get("policy_version"),
+    )
+    return record.model_copy(
+        update={
+            "status": data.get("status", "completed"),
+            "completed_at": data.get("completed_at") or tombstone.deleted_at,
+            "result": receipt,
+            "subject_id": tombstone.subject_hash,
+            "subject_deleted": True,
+        }
+    )
+
+
+def _addendum(tombstone: TombstoneItem, counts: Counter[str]) -> ledger.LedgerEntry:
+    """What a restore brought back of one erasure, and this run removed again: counts per store only."""
+    return ledger.event(
+        tombstone.tenant_id,
+        "reconcile.restore_addendum",
+        iso(utc_now()),
+        request_id=tombstone.request_id,
+        subject_hash=tombstone.subject_hash,
+        removed={store: counts[store] for store in STORES},
+    )
+
+
+def _summary(report: TenantReport) -> ledger.LedgerEntry:
+    data = report.as_dict()
+    data.pop("tenant_id")
+    return ledger.event(report.tenant_id, "reconcile.run", iso(utc_now()), **data)
 
 
 def _apply(ports: ReconcilePorts, tenant_id: str, subject_id: str, plan: _Plan) -> None:
