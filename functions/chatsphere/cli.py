@@ -328,15 +328,21 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_wiring(args: argparse.Namespace, wanted: tuple[tuple[str, str, str], ...]) -> Wiring:
+    """A wiring over the resources a command names: each (flag, environment variable, the local stack's logical
+    id) from its flag, else the variable, else with --local the stack file; all of them, or a usage error."""
+    aws, resources = _local_stack(args)
+    names = {env.lower(): getattr(args, dest) or resources.get(logical, "") for dest, env, logical in wanted}
+    missing = [env for _, env, _ in wanted if not names[env.lower()]]
+    if missing:
+        raise UsageError(f"set {', '.join(missing)} (or the matching flags, or --local)")
+    return build(Config.naming(aws, **names))
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     from chatsphere.logic.reconcile import reconcile
 
-    aws, resources = _local_stack(args)
-    names = {env.lower(): getattr(args, dest) or resources.get(logical, "") for dest, env, logical in RECONCILE_NAMES}
-    missing = [env for _, env, _ in RECONCILE_NAMES if not names[env.lower()]]
-    if missing:
-        raise UsageError(f"set {', '.join(missing)} (or the matching flags, or --local)")
-    report = reconcile(build(Config.naming(aws, **names)).reconcile, dry_run=args.dry_run)
+    report = reconcile(_named_wiring(args, RECONCILE_NAMES).reconcile, dry_run=args.dry_run)
     print(json.dumps(report.as_dict(), sort_keys=True))
     return 0
 
@@ -443,20 +449,11 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if verdict.ok else 1
 
 
-def _ledger_ports(args: argparse.Namespace) -> Any:
-    aws, resources = _local_stack(args)
-    names = {env.lower(): getattr(args, dest) or resources.get(logical, "") for dest, env, logical in LEDGER_NAMES}
-    missing = [env for _, env, _ in LEDGER_NAMES if not names[env.lower()]]
-    if missing:
-        raise UsageError(f"set {', '.join(missing)} (or the matching flags, or --local)")
-    return build(Config.naming(aws, **names)).ledger
-
-
 def _ledger(args: argparse.Namespace) -> int:
     """`chatsphere ledger verify` and `ledger rebuild`: one tenant's log, from the index and the locked bucket."""
     from chatsphere.logic import ledger
 
-    ports = _ledger_ports(args)
+    ports = _named_wiring(args, LEDGER_NAMES).ledger
     if args.action == "rebuild":
         head = ledger.rebuild(ports, args.tenant)
         print(json.dumps({"tenant_id": args.tenant, "tree_size": head.size, "signed_heads": head.signed}))

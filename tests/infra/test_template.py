@@ -174,11 +174,15 @@ def _allow_problems(where: str, statement: dict[str, Any], own: set[str], bound:
 
 
 def _kms_statements(doc: Doc) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(logical id, statement) of every Allow that names a kms: action."""
+    """(logical id, statement) of every Allow that names a kms: action (but reading the ledger's public key)."""
     for logical, policies in _inline_policies(doc):
         for policy in policies:
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
                 actions = [str(a) for a in as_list(statement.get("Action", []))]
+                if set(actions) == {"kms:GetPublicKey"} and referenced(statement.get("Resource")) == {
+                    "LedgerSigningKey"
+                }:
+                    continue  # the ledger's public key, which anyone may have: no data key, no secret
                 if statement.get("Effect") == "Allow" and any(a.startswith("kms:") for a in actions):
                     yield logical, statement
 
@@ -208,10 +212,6 @@ def kms_problems(doc: Doc) -> list[str]:
     problems = []
     for logical, statement in _kms_statements(doc):
         where = f"{logical}/{statement.get('Sid', '?')}"
-        if set(as_list(statement["Action"])) == {"kms:GetPublicKey"} and referenced(statement["Resource"]) == {
-            "LedgerSigningKey"
-        }:
-            continue  # the ledger's public key: anyone may have it (GET /v1/ledger/public-key serves it)
         condition = statement.get("Condition") or {}
         if not condition:
             problems.append(f"{where}: kms grant with no condition (it could unwrap any data key or tenant secret)")

@@ -155,6 +155,7 @@ def test_local_takes_the_retention_functions_environment_from_the_stack_file(
     environment |= {"IDEMPOTENCY_TABLE": "idem", "DATA_BUCKET": "data", "DATA_KEY_ID": "key", "STACK_BUCKETS": "data"}
     environment |= {"EXPORT_QUEUE_URL": "x", "DELETION_QUEUE_URL": "d", "EVENT_BUS_NAME": "bus"}
     environment |= {"DELIVERY_ROLE_ARN": "arn:aws:iam::123456789012:role/delivery"}
+    environment |= {"OUTBOX_TABLE": "outbox", "LEDGER_TABLE": "ledger", "LEDGER_BUCKET": "ev", "LEDGER_KEY_ID": "k"}
     for name in environment:
         monkeypatch.delenv(name, raising=False)
     stack.write_text(

@@ -16,6 +16,7 @@ from chatsphere.cli import main
 from chatsphere.logic import evidence, merkle
 from tests.integration.helpers import call, new_tenant
 from tests.integration.queues import drain, sequence
+from tests.ledger_tamper import edit_entry
 
 PERSON = {"name": "Lena Ledger", "email": "lena.ledger@example.org", "phone": "+12015550123"}
 
@@ -196,18 +197,8 @@ def test_ledger_verify_passes_and_names_the_entry_an_edit_of_the_index_breaks(
     assert "verified" in out
     # an operator edits entry #1 in the index (and its stored hash, to match): the signed root and the locked
     # copy both tell
-    ddb, table = boto3.client("dynamodb"), aws.refs["LedgerTable"]
-    key = {"pk": {"S": f"T#{tenant}#L"}, "sk": {"S": "E#000000000001"}}
-    item = ddb.get_item(TableName=table, Key=key)["Item"]
-    document = json.loads(item["document"]["S"])
-    document["at"] = "2000-01-01T00:00:00+00:00"
-    edited = evidence.canonical(document)
-    ddb.update_item(
-        TableName=table,
-        Key=key,
-        UpdateExpression="SET #d = :d, leaf_hash = :h",
-        ExpressionAttributeNames={"#d": "document"},
-        ExpressionAttributeValues={":d": {"S": edited.decode()}, ":h": {"S": merkle.leaf_hash(edited).hex()}},
+    edit_entry(
+        boto3.client("dynamodb"), aws.refs["LedgerTable"], tenant, 1, lambda d: d.update(at="2000-01-01T00:00:00Z")
     )
     assert main(["ledger", "verify", "--tenant", tenant]) == 1
     out = capsys.readouterr().out

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chatsphere.logic import evidence, merkle
+from tests.ledger_tamper import edit_entry
 from tests.local_stack.conftest import ROOT, RunningStack, http, make_invoke
 
 pytestmark = pytest.mark.local_stack
@@ -91,18 +91,7 @@ def test_a_days_log_verifies_its_receipt_verifies_offline_and_an_edited_entry_is
         aws_access_key_id=aws_env.get("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=aws_env.get("AWS_SECRET_ACCESS_KEY"),
     )
-    table = stack.state["resources"]["LedgerTable"]
-    item_key = {"pk": {"S": f"T#{tenant}#L"}, "sk": {"S": "E#000000000001"}}
-    document = json.loads(ddb.get_item(TableName=table, Key=item_key)["Item"]["document"]["S"])
-    document["data"] = {**document["data"], "status": "rejected"}
-    edited = evidence.canonical(document)
-    ddb.update_item(
-        TableName=table,
-        Key=item_key,
-        UpdateExpression="SET #d = :d, leaf_hash = :h",
-        ExpressionAttributeNames={"#d": "document"},
-        ExpressionAttributeValues={":d": {"S": edited.decode()}, ":h": {"S": merkle.leaf_hash(edited).hex()}},
-    )
+    edit_entry(ddb, stack.state["resources"]["LedgerTable"], tenant, 1, lambda d: d["data"].update(status="rejected"))
     done = cli(stack, "ledger", "verify", "--tenant", tenant, "--local")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "entry #1" in done.stdout

@@ -4,7 +4,6 @@ appends and signs, is handlers/ledger.py."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -13,13 +12,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from chatsphere.bootstrap import wiring
 from chatsphere.handlers.http import body_response, problem_responses, tenant_id
-from chatsphere.models.common import iso
+from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, iso
 from chatsphere.models.ledger import AuditPage, ConsistencyProof, EntryType, Receipt
 from chatsphere.models.requests import REQUEST_ID_PATTERN
 
 router = Router()  # type: ignore[no-untyped-call]
 PEM = "application/x-pem-file"
-TIME_RULE = "An ISO-8601 time with its offset"
 
 
 @router.get(
@@ -45,8 +43,8 @@ def get_receipt(
 )
 def list_audit(
     type: Annotated[EntryType | None, Query(description="Only entries of this type")] = None,
-    from_: Annotated[datetime | None, Query(alias="from", description=f"{TIME_RULE}: at or after")] = None,
-    to: Annotated[datetime | None, Query(description=f"{TIME_RULE}: before")] = None,
+    from_: Annotated[DateTimeText | None, Query(alias="from", description=f"{DATE_TIME_RULES}: at or after")] = None,
+    to: Annotated[DateTimeText | None, Query(description=f"{DATE_TIME_RULES}: before")] = None,
     after: Annotated[
         int | None, Query(ge=0, le=10**12, description="The sequence number the page starts after")
     ] = None,
