@@ -375,6 +375,7 @@ def erasure_calls(n: int) -> Erasure:
         "the inventory reads the idempotency keys and object versions once more": 1 + max(1, -(-versions // S3_BATCH)),
         "the sweep reads the partition and the prefix again, for writes that raced the close": 2,
         "the subject's records are read again to cancel its exports and at completion": 2,
+        "the receipt names the privacy policy in force: one policy Query at completion (issue 16)": 1,
     }
     batches = sum(-(-k // LEDGER_APPEND) for k in deliveries)
     appended_runs = sum(1 for k in deliveries if k)
