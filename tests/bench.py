@@ -775,6 +775,16 @@ def print_ledger() -> None:
             f" {'seeded whole' if r.full else 'seeded with only the items read'};"
             f" receipt and consistency proof {'verify' if r.verified else 'DO NOT VERIFY'}"
         )
+    flat = all(len({sum(r.calls[name].values()) for r in results}) == 1 for name in LEDGER_BOUNDS)
+    depth = {r.size: (r.size - 1).bit_length() for r in results}
+    within = all(
+        r.hashes["receipt (proof included)"] <= depth[r.size] and r.hashes["consistency proof"] <= depth[r.size] + 1
+        for r in results
+    )
+    print(
+        f"  calls the same at every size: {'yes' if flat else 'NO'}; proofs within ceil(log2 n) hashes"
+        f" (a consistency proof one more): {'yes' if within else 'NO'}"
+    )
     (whole,) = [r for r in results if r.size == LEDGER_FULL_UP_TO]
     same = (whole.calls, whole.hashes) == (sparse.calls, sparse.hashes)
     print(
