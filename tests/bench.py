@@ -1,6 +1,10 @@
 """Benchmarks that print figures (never timed asserts): `make bench`.
 
 - AWS calls per API operation, against moto, beside the lower bound the design allows;
+- an erasure's calls against its floor, without and with the evidence ledger's share (appending its entries,
+  signing the head after it);
+- the evidence ledger's calls per append, signed tree head, receipt and consistency proof on logs of 1k, 10k and
+  100k entries (seeded in-process), and the proofs' hash counts;
 - peak memory of an export at 1k and 10k interactions (in-memory ports), and their ratio;
 - the time to provision the template's stateful resources in-process (each integration test does), beside
   moto's CloudFormation making the same resources (docs/architecture.md: why it is not used);
@@ -218,6 +222,11 @@ class Erasure:
     invocations: int
     floor: dict[str, int]  # term -> calls
     extra: dict[str, int]  # why the job makes more -> calls
+    ledger: Counter[str]  # LedgerFunction's calls appending the job's entries (and signing the head after)
+    ledger_floor: dict[str, int]
+    ledger_extra: dict[str, int]
+    ledger_entries: int  # the job's entries the ledger appended
+    ledger_runs: int  # LedgerFunction invocations (each sequences the tenant once)
 
     @property
     def made(self) -> int:
@@ -227,10 +236,20 @@ class Erasure:
     def bound(self) -> int:
         return sum(self.floor.values())
 
+    @property
+    def ledger_made(self) -> int:
+        return sum(self.ledger.values())
+
+    @property
+    def ledger_bound(self) -> int:
+        return sum(self.ledger_floor.values())
+
 
 def erasure_calls(n: int) -> Erasure:
     """The AWS calls DeletionFunction makes to erase a subject of `n` interactions (`S3_TEXTS` of them in S3,
-    with an idempotency record each), every invocation counted, continuations included; seeded in-process."""
+    with an idempotency record each), every invocation counted, continuations included; seeded in-process.
+    After each invocation the outbox's stream is handed to LedgerFunction (the local stack's stream poller), and
+    its calls appending the job's entries are counted apart (not the poller's own stream reads: Lambda's)."""
     import boto3
     from moto import mock_aws
 
@@ -293,6 +312,10 @@ def erasure_calls(n: int) -> Erasure:
         with redirect_stdout(io.StringIO()):
             accepted = call("DELETE", "/v1/subjects/u-1", tenant=tenant)  # the request: not the job's calls
         assert accepted.status == 202, accepted.body
+        stream = LedgerStream(resolver, tenant)
+        stream.deliver()  # the entries before the job (the key's, the request's): not the job's
+        stream.runs = 0
+        ledger, deliveries = Counter[str](), []
         sqs, queue = boto3.client("sqs"), resolver.refs["DeletionQueue"]
         arn = resolver.attrs[("DeletionQueue", "Arn")]
         invocations, calls = 0, Counter[str]()
@@ -308,6 +331,9 @@ def erasure_calls(n: int) -> Erasure:
             calls.update(counted)
             invocations += 1
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+            before = stream.size()
+            ledger.update(stream.deliver())
+            deliveries.append(stream.size() - before)
         record = call("GET", f"/v1/requests/{accepted.body['request_id']}", tenant=tenant).body
         assert record["status"] == "completed", record
         removed = record["result"]["removed"]
@@ -349,8 +375,70 @@ def erasure_calls(n: int) -> Erasure:
         "the inventory reads the idempotency keys and object versions once more": 1 + max(1, -(-versions // S3_BATCH)),
         "the sweep reads the partition and the prefix again, for writes that raced the close": 2,
         "the subject's records are read again to cancel its exports and at completion": 2,
+        "the receipt names the privacy policy in force: one policy Query at completion (issue 16)": 1,
     }
-    return Erasure(n, calls, invocations, floor, extra)
+    batches = sum(-(-k // LEDGER_APPEND) for k in deliveries)
+    appended_runs = sum(1 for k in deliveries if k)
+    ledger_floor = {
+        "outbox Query": batches,
+        "head GetItem": batches,
+        "id marks BatchGetItem": batches,
+        "TransactWriteItems": batches,
+        "entry PutObject": sum(deliveries),
+        "signed head: Sign, PutItem, PutObject, PutEvents": 4,
+    }
+    ledger_extra = {
+        "each run that appended reads the outbox once more, to see it empty": appended_runs,
+        "each batch's archive reads its leaves back from the index and marks the head archived": 2 * batches,
+        "the signed head reads the head again and marks it signed": 2,
+        "a run with nothing to append (outbox Query, head GetItem)": 2 * (stream.runs - appended_runs),
+    }
+    return Erasure(
+        n,
+        calls,
+        invocations,
+        floor,
+        extra,
+        ledger,
+        ledger_floor,
+        {k: v for k, v in ledger_extra.items() if v},
+        sum(deliveries),
+        stream.runs,
+    )
+
+
+class LedgerStream:
+    """OutboxTable's stream handed to LedgerFunction, as the local stack's stream poller does (one poller, so that
+    each record is delivered once); counts the function's invocations."""
+
+    def __init__(self, resolver: Any, tenant: str) -> None:
+        import boto3
+
+        from infra.local import workers
+        from tests.integration.helpers import functions
+
+        (self.mapping,) = [
+            w for w in workers.from_template(functions(), resolver, schedule_s=0) if isinstance(w, workers.StreamPoller)
+        ]
+        self.mapping.retry_delay_s = 0
+        self.streams, self.ddb = boto3.client("dynamodbstreams"), boto3.client("dynamodb")
+        self.table, self.tenant = resolver.refs["LedgerTable"], tenant
+        self.runs = 0
+
+    def deliver(self, max_batches: int = 50) -> Counter[str]:
+        """Every record not yet handed over; the calls the function made (the stream's reads left out)."""
+        with counting() as counted, redirect_stdout(io.StringIO()):
+            for _ in range(max_batches):
+                if not self.mapping.poll_once(self.streams):
+                    break
+                self.runs += 1
+        return Counter({k: v for k, v in counted.items() if not k.startswith("dynamodbstreams:")})
+
+    def size(self) -> int:
+        """The tenant's tree size (not counted)."""
+        key = {"pk": {"S": f"T#{self.tenant}#L"}, "sk": {"S": "HEAD"}}
+        item = self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        return int(item["size"]["N"]) if item else 0
 
 
 def greedy_pages(sizes: list[int]) -> int:
@@ -460,6 +548,249 @@ def print_erasures() -> None:
             f"  {'':>12} above the floor by {e.made - e.bound}: {why}"
             + (f"; unexplained {unexplained:+d}" * bool(unexplained))
         )
+        print_ledger_share(e)
+
+
+def print_ledger_share(e: Erasure) -> None:
+    """The erasure's figures again with the ledger in them: LedgerFunction's calls beside the ledger's floor."""
+    made, bound = e.made + e.ledger_made, e.bound + e.ledger_bound
+    detail = ", ".join(f"{k}x{v}" for k, v in sorted(e.ledger.items()))
+    print(
+        f"  {'':>12} with the ledger: {made} calls for a floor of {bound}: {made / bound:.2f}"
+        f" (without: {e.made / e.bound:.2f}); the ledger {e.ledger_made} for {e.ledger_bound}"
+        f" ({e.ledger_entries} entries, {e.ledger_runs} LedgerFunction runs): {detail}"
+    )
+    print(f"  {'':>12} ledger floor terms: " + ", ".join(f"{k} {v}" for k, v in e.ledger_floor.items()))
+    unexplained = e.ledger_made - e.ledger_bound - sum(e.ledger_extra.values())
+    why = "; ".join(f"{reason} (+{calls})" for reason, calls in e.ledger_extra.items())
+    print(
+        f"  {'':>12} the ledger above its floor by {e.ledger_made - e.ledger_bound}: {why}"
+        + (f"; unexplained {unexplained:+d}" * bool(unexplained))
+    )
+
+
+# ------------------------------------------------------------------------------------------- ledger
+LEDGER_SIZES = (1_000, 10_000, 100_000)
+# Seeded whole up to this size. Moto takes about 0.4 ms an item (a log of n entries is about 4n items: leaves, id
+# marks, perfect nodes), so beyond it only the items a measurement can read are written: the head, the signed head,
+# the request's leaves and marks, and the nodes its proofs need (every call's count is the same: none reads more).
+LEDGER_FULL_UP_TO = 10_000
+LEDGER_TENANT = "t-bench"
+LEDGER_REQUEST = "r-bench"
+# The erasure's entries at the start of the log (the receipt last, at seq 4): its proof to the head is the deepest.
+RECEIPT_SEQ = 4
+LEDGER_NOW = "2026-12-01T00:00:00Z"
+LEDGER_APPEND = 10  # logic/ledger.BATCH: the entries of one append transaction (checked when measured)
+
+# Each ledger operation's minimum number of AWS calls, and why.
+LEDGER_BOUNDS: dict[str, tuple[int, str]] = {
+    "append (one batch)": (
+        5 + LEDGER_APPEND,
+        "outbox Query (the stream carries keys only), head GetItem (size and frontier: the single writer's"
+        " condition), id marks BatchGetItem (an entry id is appended once), one TransactWriteItems (leaves, marks,"
+        " nodes, head and the outbox's removal, or none of them), a PutObject per entry (S3 has no batch put; each"
+        " is its own locked object), the head's archived UpdateItem (a crash re-archives from it)",
+    ),
+    "signed tree head": (
+        5,
+        "head GetItem (the root from the frontier), KMS Sign, signed head PutItem, its PutObject, PutEvents",
+    ),
+    "receipt (proof included)": (
+        3,
+        "RequestIndex Query (the request's entries), signed heads Query (Limit 1: the first over it), one"
+        " BatchGetItem of the proof's perfect nodes (at most 2 log2 n + 2, under 100 keys)",
+    ),
+    "consistency proof": (2, "head GetItem (the sizes must be in the tree), one BatchGetItem of the nodes"),
+}
+LEDGER_ABOVE: dict[str, str] = {
+    "append (one batch)": (
+        "the outbox Query again, to see it empty (a batch of 10 may not be the last), and the leaves Query the"
+        " archive copies from (it reads the index, not memory, so that a crash between the transaction and the"
+        " puts is repaired by the next run)"
+    ),
+    "signed tree head": "the head's signed UpdateItem (the daily run skips a tree that has not grown from it)",
+}
+
+
+@dataclass
+class LedgerBench:
+    size: int
+    full: bool  # every item written, or only what the measurements read
+    calls: dict[str, Counter[str]]  # operation -> calls by API
+    hashes: dict[str, int]  # operation -> hashes in its proof
+    nodes: dict[str, int]  # operation -> perfect nodes read for it
+    verified: bool  # the receipt verifies offline and the consistency proof checks
+
+
+def ledger_entries(size: int) -> list[Any]:
+    """The seeded log: an erasure's five entries first (created, in progress, the tombstone's two phases, the
+    receipt), then settings changes."""
+    from chatsphere.models.ledger import LedgerEntry
+
+    at = "2026-01-01T00:00:00Z"
+
+    def entry(seq: int, kind: Any, data: dict[str, Any]) -> LedgerEntry:
+        return LedgerEntry(entry_id=f"seed-{seq:08d}", tenant_id=LEDGER_TENANT, type=kind, at=at, data=data)
+
+    request = {"request_id": LEDGER_REQUEST, "request_type": "deletion"}
+    head = [
+        entry(0, "request.created", {**request, "status": "received"}),
+        entry(1, "request.status_changed", {**request, "status": "in_progress"}),
+        entry(2, "deletion.tombstone", {"request_id": LEDGER_REQUEST, "subject_hash": "ab" * 32, "phase": "started"}),
+        entry(3, "deletion.tombstone", {"request_id": LEDGER_REQUEST, "subject_hash": "ab" * 32, "phase": "completed"}),
+        entry(
+            RECEIPT_SEQ,
+            "deletion.receipt",
+            {**request, "status": "completed", "subject_hash": "ab" * 32, "counts": {"interactions": 1000}},
+        ),
+    ]
+    return head + [entry(seq, "settings.changed", {"fields": ["deadline_days"]}) for seq in range(len(head), size)]
+
+
+def consistency_from(size: int) -> int:
+    return size // 2 + 1  # neither a power of two nor the frontier's: a proof of every kind of step
+
+
+def seed_ledger(ports: Any, size: int, full: bool) -> None:
+    """Compute the tenant's tree of `size` entries in-process (`merkle.append`), sign its head with the ledger's key,
+    and write it into LedgerTable with BatchWriteItem in the DAL's own shapes (`DynamoLedgerIndex.restore`)."""
+    from chatsphere.logic import evidence, ledger, merkle
+    from chatsphere.models.ledger import LedgerHead, SignedTreeHead, TreeHead
+
+    leaves = [(entry, ledger.stored_entry(entry, seq)) for seq, entry in enumerate(ledger_entries(size))]
+    frontier, nodes = merkle.append(0, [], [bytes.fromhex(s.leaf_hash) for _, s in leaves])
+    root = merkle.frontier_root(size, frontier)
+    tree_head = TreeHead(tenant_id=LEDGER_TENANT, tree_size=size, root_hash=root.hex(), timestamp=LEDGER_NOW)
+    signature, key_id = ports.signer.sign(evidence.tree_head_message(tree_head.model_dump()))
+    signed = SignedTreeHead(tree_head=tree_head, signature=signature, key_id=key_id)
+    head = LedgerHead(
+        tenant_id=LEDGER_TENANT, size=size, frontier=[h.hex() for h in frontier], archived=size, signed=size
+    )
+    if not full:
+        old = consistency_from(size)
+        read = (
+            merkle.needed_for_inclusion(RECEIPT_SEQ, size)
+            | merkle.needed_for_consistency(old, size)
+            | set(merkle.frontier_nodes(old))
+            | set(merkle.frontier_nodes(size))
+        )
+        nodes = {node: h for node, h in nodes.items() if node in read}
+        leaves = leaves[: RECEIPT_SEQ + 1]
+    ports.index.restore(LEDGER_TENANT, leaves, {n: h.hex() for n, h in nodes.items()}, head, [signed])
+
+
+def ledger_calls(size: int, full: bool | None = None) -> LedgerBench:
+    """The AWS calls of a receipt, a consistency proof, one append of BATCH entries and one signed head, on a
+    tenant's log of `size` entries seeded in-process (whole, or with only what is read: `LEDGER_FULL_UP_TO`)."""
+    from moto import mock_aws
+
+    from chatsphere.dal import clients
+    from chatsphere.dal.ledger import DynamoOutbox
+    from chatsphere.logic import evidence, ledger, merkle
+    from chatsphere.models.ledger import event
+    from infra.provision import function_environment, provision
+
+    full = size <= LEDGER_FULL_UP_TO if full is None else full
+    calls: dict[str, Counter[str]] = {}
+    hashes: dict[str, int] = {}
+    nodes: dict[str, int] = {}
+    with mock_aws():
+        clients.reset()
+        resolver = provision()
+        os.environ.update(function_environment(resolver, "LedgerFunction"))
+        from chatsphere.bootstrap import wiring
+        from chatsphere.config import get_config
+
+        get_config.cache_clear()
+        wiring.cache_clear()
+        ports = wiring().ledger
+        seed_ledger(ports, size, full)
+
+        with counting() as calls["receipt (proof included)"]:
+            receipt = ledger.receipt(ports, LEDGER_TENANT, LEDGER_REQUEST)
+        hashes["receipt (proof included)"] = len(receipt["inclusion_proof"])
+        nodes["receipt (proof included)"] = len(merkle.needed_for_inclusion(RECEIPT_SEQ, size))
+        verified = evidence.verify_receipt(receipt, ports.signer.public_key_pem()).ok
+
+        old = consistency_from(size)
+        with counting() as calls["consistency proof"]:
+            proof = ledger.consistency(ports, LEDGER_TENANT, old, size)
+        hashes["consistency proof"] = len(proof["proof"])
+        nodes["consistency proof"] = len(
+            merkle.needed_for_consistency(old, size)
+            | set(merkle.frontier_nodes(old))
+            | set(merkle.frontier_nodes(size))
+        )
+        verified = verified and merkle.verify_consistency(
+            old,
+            size,
+            bytes.fromhex(proof["from_root"]),
+            bytes.fromhex(proof["to_root"]),
+            [bytes.fromhex(h) for h in proof["proof"]],
+        )
+        verified = verified and proof["to_root"] == receipt["tree_head"]["root_hash"]
+
+        assert ledger.BATCH == LEDGER_APPEND, ledger.BATCH
+        outbox = DynamoOutbox(get_config().outbox_table)
+        for k in range(ledger.BATCH):  # the actions' own writes: not the append's calls
+            outbox.record(event(LEDGER_TENANT, "settings.changed", f"2026-12-01T00:00:{k:02d}Z", fields=["locale"]))
+        with counting() as calls["append (one batch)"]:
+            appended = ledger.sequence(ports, LEDGER_TENANT, LEDGER_NOW)
+        assert appended == ledger.BATCH, appended
+
+        with counting() as calls["signed tree head"]:
+            signed = ledger.sign(ports, LEDGER_TENANT, LEDGER_NOW)
+        assert signed is not None and signed.tree_head.tree_size == size + ledger.BATCH, signed
+        clients.reset()
+    return LedgerBench(size, full, calls, hashes, nodes, verified)
+
+
+def print_ledger() -> None:
+    from chatsphere.logic.ledger import BATCH as LEDGER_BATCH
+
+    print(
+        f"AWS calls of the evidence ledger (moto; one tenant's log seeded in-process; an append of {LEDGER_BATCH}"
+        " entries, the batch; the receipt of an erasure at the log's start, proven to the head at the log's size)"
+    )
+    with quiet():
+        results = [ledger_calls(n) for n in LEDGER_SIZES]
+        sparse = ledger_calls(LEDGER_FULL_UP_TO, full=False)  # the check of seeding only what is read
+    sizes = "".join(f" {f'{n // 1000}k':>6}" for n in LEDGER_SIZES)
+    print(f"  {'operation':26} {'calls at':>8}{sizes} {'bound':>5}  {'proof hashes at':>15}{sizes}")
+    for name, (bound, why) in LEDGER_BOUNDS.items():
+        made = [sum(r.calls[name].values()) for r in results]
+        counts = "".join(f" {m:>6}" for m in made)
+        proof = "".join(f" {r.hashes[name]:>6}" for r in results) if name in results[0].hashes else ""
+        print(f"  {name:26} {'':>8}{counts} {bound:>5}  {'':>15}{proof}")
+        print(f"  {'':26} by API: " + ", ".join(f"{k}x{v}" for k, v in sorted(results[-1].calls[name].items())))
+        print(f"  {'':26} bound: {why}")
+        if max(made) > bound:
+            print(f"  {'':26} above the bound by {max(made) - bound}: {LEDGER_ABOVE.get(name, 'not explained yet')}")
+    append = results[0].calls["append (one batch)"]
+    print(f"  per entry appended: {sum(append.values()) / LEDGER_BATCH:.1f} calls (of which 1 PutObject)")
+    for r in results:
+        reads = ", ".join(f"{name.split(' ')[0]} {r.nodes[name]} nodes" for name in r.nodes)
+        print(
+            f"  {r.size:>7} entries: ceil(log2 n) = {(r.size - 1).bit_length():>2}; read {reads};"
+            f" {'seeded whole' if r.full else 'seeded with only the items read'};"
+            f" receipt and consistency proof {'verify' if r.verified else 'DO NOT VERIFY'}"
+        )
+    flat = all(len({sum(r.calls[name].values()) for r in results}) == 1 for name in LEDGER_BOUNDS)
+    depth = {r.size: (r.size - 1).bit_length() for r in results}
+    within = all(
+        r.hashes["receipt (proof included)"] <= depth[r.size] and r.hashes["consistency proof"] <= depth[r.size] + 1
+        for r in results
+    )
+    print(
+        f"  calls the same at every size: {'yes' if flat else 'NO'}; proofs within ceil(log2 n) hashes"
+        f" (a consistency proof one more): {'yes' if within else 'NO'}"
+    )
+    (whole,) = [r for r in results if r.size == LEDGER_FULL_UP_TO]
+    same = (whole.calls, whole.hashes) == (sparse.calls, sparse.hashes)
+    print(
+        f"  seeded at {LEDGER_FULL_UP_TO} with only the items read: {'the same' if same else 'NOT the same'} calls"
+        " and proofs as seeded whole"
+    )
 
 
 RETENTION_DUE = 1000
@@ -672,6 +1003,8 @@ def main() -> int:
             print(f"  {'':32} above the bound by {made - bound}: {ABOVE_BOUND.get(name, 'not explained yet')}")
     print()
     print_erasures()
+    print()
+    print_ledger()
     print()
     print_retention()
     print()
