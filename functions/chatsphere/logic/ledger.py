@@ -64,20 +64,23 @@ class ReceiptNotSealed(Conflict):
 def sequence(ports: LedgerPorts, tenant_id: str, now: str) -> int:
     """Append every entry waiting in the tenant's outbox, in order; returns how many were appended. Signs a head
     at once when a sealing entry (an erasure's receipt) went in."""
-    head = ports.index.head(tenant_id)
-    head = _archive(ports, head)
+    head = _archive(ports, ports.index.head(tenant_id), [])
     appended, seal = 0, False
     while pending := ports.outbox.pending(tenant_id, BATCH):
         head, added = _append(ports, head, pending)
         appended += len(added)
-        seal = seal or any(entry.type in SEALING_TYPES for entry in added)
-        head = _archive(ports, head)
+        seal = seal or any(entry.type in SEALING_TYPES for entry, _ in added)
+        head = _archive(ports, head, [stored for _, stored in added])
+        if len(pending) < BATCH:  # the outbox had no more: no need to ask it again
+            break
     if seal:
-        sign(ports, tenant_id, now)
+        sign(ports, tenant_id, now, head=head)
     return appended
 
 
-def _append(ports: LedgerPorts, head: LedgerHead, pending: list[LedgerEntry]) -> tuple[LedgerHead, list[LedgerEntry]]:
+def _append(
+    ports: LedgerPorts, head: LedgerHead, pending: list[LedgerEntry]
+) -> tuple[LedgerHead, list[tuple[LedgerEntry, StoredEntry]]]:
     """Append one batch (entries appended before are only taken out of the outbox); retries when another writer
     moved the tree on, from the head it then reads."""
     for _ in range(CONFLICT_RETRIES):
@@ -97,7 +100,7 @@ def _append(ports: LedgerPorts, head: LedgerHead, pending: list[LedgerEntry]) ->
         except Conflict:
             head = ports.index.head(head.tenant_id)
             continue
-        return after, fresh
+        return after, leaves
     raise RuntimeError("the ledger's head kept moving; the stream will redeliver")
 
 
@@ -106,21 +109,26 @@ def stored_entry(entry: LedgerEntry, seq: int) -> StoredEntry:
     return StoredEntry(seq=seq, document=document.decode(), leaf_hash=merkle.leaf_hash(document).hex())
 
 
-def _archive(ports: LedgerPorts, head: LedgerHead) -> LedgerHead:
-    """Copy to the locked bucket every leaf the index holds and the bucket not yet (after a crash, too)."""
+def _archive(ports: LedgerPorts, head: LedgerHead, appended: list[StoredEntry]) -> LedgerHead:
+    """Copy to the locked bucket every leaf the index holds and the bucket not yet: the leaves just `appended`
+    when they are exactly those, else (after a crash between the two) read back from the index."""
     if head.archived >= head.size:
         return head
-    for stored in ports.index.leaves(head.tenant_id, head.archived, head.size):
+    missing = appended if appended and appended[0].seq == head.archived else None
+    for stored in missing if missing is not None else ports.index.leaves(head.tenant_id, head.archived, head.size):
         ports.archive.put_entry(head.tenant_id, stored.seq, stored.document)
     ports.index.mark(head.tenant_id, head.size, archived=head.size)
     return head.model_copy(update={"archived": head.size})
 
 
 # ------------------------------------------------------------------ signing
-def sign(ports: LedgerPorts, tenant_id: str, now: str, *, only_if_grown: bool = False) -> SignedTreeHead | None:
-    """Sign the tenant's tree as it stands, archive the head and publish it; None if there is nothing to sign
-    (an empty tree, or with `only_if_grown` one whose newest signed head has its size)."""
-    head = ports.index.head(tenant_id)
+def sign(
+    ports: LedgerPorts, tenant_id: str, now: str, *, only_if_grown: bool = False, head: LedgerHead | None = None
+) -> SignedTreeHead | None:
+    """Sign the tenant's tree as it stands (`head`, when the caller has just written it), archive the head and
+    publish it; None if there is nothing to sign (an empty tree, or with `only_if_grown` one whose newest signed
+    head has its size)."""
+    head = head or ports.index.head(tenant_id)
     if head.size == 0 or (only_if_grown and head.signed >= head.size):
         return None
     root = merkle.frontier_root(head.size, [bytes.fromhex(h) for h in head.frontier])
