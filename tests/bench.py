@@ -743,6 +743,63 @@ def ledger_calls(size: int, full: bool | None = None) -> LedgerBench:
     return LedgerBench(size, full, calls, hashes, nodes, verified)
 
 
+REPORT_TENANT = "t0000000000re9047"
+
+
+def report_calls(records: int) -> Counter[str]:
+    """The AWS calls of a year's request metrics report for a tenant with `records` records received over 365
+    days. The counters are seeded as the records' own transactions leave them: one item per day of receipt, each
+    ADDed once with what that day's records add (the DAL's own metrics_op), instead of `records` transactions."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from moto import mock_aws
+
+    from chatsphere.dal import clients
+    from chatsphere.dal.requests import metrics_op
+    from chatsphere.logic import reports
+    from infra.provision import function_environment, provision
+
+    first = date(2026, 1, 1)
+    with mock_aws():
+        clients.reset()
+        resolver = provision()
+        os.environ.update(function_environment(resolver, "RightsFunction"))
+        from chatsphere.bootstrap import wiring
+        from chatsphere.config import get_config
+
+        get_config.cache_clear()
+        wiring.cache_clear()
+        table = resolver.refs["RequestsTable"]
+        ddb = clients.client("dynamodb")
+        for day in range(365):
+            received = datetime(2026, 1, 1, 9, tzinfo=UTC) + timedelta(days=day)
+            n = records // 365 + (1 if day < records % 365 else 0)
+            counts = {
+                "n#deletion#received": n,
+                "n#deletion#completed": n,
+                "d#deletion#3": n,
+                "s#deletion": n * 259200000,
+            }
+            ddb.update_item(**metrics_op(table, REPORT_TENANT, received.isoformat(), counts)["Update"])
+        with counting() as calls:
+            report = reports.request_report(
+                wiring().reports, REPORT_TENANT, first + timedelta(days=365), first, first + timedelta(days=364)
+            )
+        assert sum(t.received for t in report.types) == records  # the seeding is what the report reads
+    return calls
+
+
+def print_reports() -> None:
+    print("AWS calls of a year's request metrics report (GET /v1/reports/requests; moto; counters per day of receipt)")
+    for records in (1_000, 100_000):
+        calls = report_calls(records)
+        detail = ", ".join(f"{op}x{n}" for op, n in sorted(calls.items()))
+        print(f"  {records:>7} records: {sum(calls.values())} calls ({detail})")
+    print(
+        "  bound: one Query page of the year's 365 day items (each well under 1 KB): the same at any number of records"
+    )
+
+
 def print_ledger() -> None:
     from chatsphere.logic.ledger import BATCH as LEDGER_BATCH
 
@@ -1003,6 +1060,8 @@ def main() -> int:
     print_erasures()
     print()
     print_ledger()
+    print()
+    print_reports()
     print()
     print_retention()
     print()

@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when 
         TombstoneStore,
     )
     from chatsphere.logic.reconcile import ReconcilePorts
+    from chatsphere.logic.reports import ReportsPorts
     from chatsphere.logic.requests import RequestsPorts
     from chatsphere.logic.retention import RetentionPorts
     from chatsphere.logic.settings import SettingsPorts
@@ -366,6 +367,13 @@ class Wiring:
 
         a = self.adapters
         return RequestsPorts(requests=a.requests, blobs=a.blobs, secret=a.secret, settings=a.settings)
+
+    @cached_property
+    def reports(self) -> ReportsPorts:
+        """The request metrics (RightsFunction)."""
+        from chatsphere.logic.reports import ReportsPorts
+
+        return ReportsPorts(requests=self.adapters.requests)
 
     @cached_property
     def settings(self) -> SettingsPorts:

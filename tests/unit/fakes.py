@@ -37,6 +37,7 @@ from chatsphere.models.items import (
 )
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
 from chatsphere.models.refs import InteractionPosition, ItemRef, RecordRef
+from chatsphere.models.reports import DayCounts, TypeCounts
 from chatsphere.models.requests import ExportResult, ProfileRecords, RequestItem, as_records
 from chatsphere.models.retention import (
     REMOVALS_PER_TRANSACTION,
@@ -490,6 +491,10 @@ class FakeTenantStore:
         self.api_keys[(tenant_id, key_hash)] = item.model_copy(update={"status": "revoked"})
 
 
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 class FakeRequestStore:
     """RequestsTable: create once, compare-and-set saves, newest-first pages, open requests by due_at,
     a subject's records until they are pseudonymised, tombstones. Each write puts its ledger entry in `outbox`,
@@ -570,6 +575,24 @@ class FakeRequestStore:
             if t == tenant_id and i.subject_id == subject_id and not i.subject_deleted
         ]
         return [i.model_copy(deep=True) for i in sorted(mine, key=lambda i: i.request_id)]
+
+    def metrics(self, tenant_id: str, first_day: str, last_day: str) -> list[DayCounts]:
+        """Counted from the records themselves: what the DAL's counters must come to."""
+        days: dict[str, DayCounts] = {}
+        for (tenant, _), item in sorted(self.items.items()):
+            day = item.received_at[:10]
+            if tenant != tenant_id or not first_day <= day <= last_day:
+                continue
+            counts = days.setdefault(day, DayCounts(day=day)).by_type.setdefault(item.type, TypeCounts())
+            counts.received += 1
+            if item.is_open:
+                counts.open_due[item.due_at[:10]] = counts.open_due.get(item.due_at[:10], 0) + 1
+                continue
+            seconds = (_at(item.completed_at or item.received_at) - _at(item.received_at)).total_seconds()
+            counts.closed[item.status] = counts.closed.get(item.status, 0) + 1
+            counts.close_days[int(seconds // 86400)] = counts.close_days.get(int(seconds // 86400), 0) + 1
+            counts.close_seconds += seconds
+        return [days[d] for d in sorted(days)]
 
     def with_subject_ids(self) -> Iterator[RequestItem]:
         for item in list(self.items.values()):

@@ -6,6 +6,7 @@ overdue requests are one Query per tenant, and one Scan of open requests only fo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from chatsphere.dal import keyspace
@@ -17,6 +18,7 @@ from chatsphere.dal.dynamo import (
 )
 from chatsphere.dal.ledger import outbox_op
 from chatsphere.models import ledger
+from chatsphere.models.reports import DayCounts, TypeCounts
 from chatsphere.models.requests import OPEN_STATUSES, ExportResult, RequestItem
 
 OPEN_INDEX = "OpenRequestsIndex"
@@ -63,18 +65,84 @@ def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
 
 
 def request_ops(table_name: str, outbox_table: str, item: RequestItem) -> list[dict[str, Any]]:
-    """A new record and its ledger entry, for one transaction."""
-    return [put_request_op(table_name, item), outbox_op(outbox_table, ledger.request_created(item))]
+    """A new record, its ledger entry and its count in the request metrics, for one transaction."""
+    counts = {f"n#{item.type}#received": 1, **(_closed(item) if not item.is_open else _open(item, 1))}
+    return [
+        put_request_op(table_name, item),
+        outbox_op(outbox_table, ledger.request_created(item)),
+        metrics_op(table_name, item.tenant_id, item.received_at, counts),
+    ]
 
 
 def status_ops(
     table_name: str, outbox_table: str, item: RequestItem, expected_status: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    """A status change and its ledger entry (a completed erasure's is its receipt), for one transaction."""
-    return [
+    """A status change and its ledger entry (a completed erasure's is its receipt), for one transaction; and, when
+    it closes an open record (every expected status open), the close in the request metrics."""
+    ops = [
         {"Update": status_update(table_name, item, expected_status)},
         outbox_op(outbox_table, ledger.status_changed(item)),
     ]
+    if not item.is_open and set(expected_status) <= set(OPEN_STATUSES):
+        ops.append(metrics_op(table_name, item.tenant_id, item.received_at, {**_closed(item), **_open(item, -1)}))
+    return ops
+
+
+# ------------------------------------------------------------ request metrics (models/reports.py)
+# pk = T#<tenant>, sk = M#<the day requests were received>: counters ADDed in the records' own transactions:
+# n#<type>#received, n#<type>#<closing status>, d#<type>#<whole days to close>, s#<type> (ms to close, summed)
+# and o#<type>#<due date> (open, by due date: past due is a sum over the dates before today).
+METRICS_PREFIX = "M#"
+
+
+def metrics_op(table_name: str, tenant_id: str, received_at: str, counts: dict[str, int]) -> dict[str, Any]:
+    """The ADD of `counts` to the metrics of the day `received_at` falls on."""
+    names = {f"#c{i}": name for i, name in enumerate(counts)}
+    values = {f":c{i}": value for i, value in enumerate(counts.values())}
+    return {
+        "Update": {
+            "TableName": table_name,
+            "Key": serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": METRICS_PREFIX + received_at[:10]}),
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialise(values),
+        }
+    }
+
+
+def _open(item: RequestItem, delta: int) -> dict[str, int]:
+    return {f"o#{item.type}#{item.due_at[:10]}": delta}
+
+
+def _closed(item: RequestItem) -> dict[str, int]:
+    seconds = max(0.0, (_when(item.completed_at or item.received_at) - _when(item.received_at)).total_seconds())
+    days = int(seconds // 86400)
+    return {f"n#{item.type}#{item.status}": 1, f"d#{item.type}#{days}": 1, f"s#{item.type}": round(seconds * 1000)}
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _day_counts(raw: dict[str, Any]) -> DayCounts:
+    counts = DayCounts(day=str(raw["sk"]).removeprefix(METRICS_PREFIX))
+    for name, value in raw.items():
+        kind, _, rest = name.partition("#")
+        if kind not in ("n", "d", "s", "o"):
+            continue
+        type_, _, key = rest.partition("#")
+        of_type = counts.by_type.setdefault(type_, TypeCounts())
+        if kind == "n" and key == "received":
+            of_type.received = int(value)
+        elif kind == "n":
+            of_type.closed[key] = int(value)
+        elif kind == "d":
+            of_type.close_days[int(key)] = int(value)
+        elif kind == "s":
+            of_type.close_seconds = int(value) / 1000
+        else:
+            of_type.open_due[key] = int(value)
+    return counts
 
 
 def status_update(table_name: str, item: RequestItem, expected_status: tuple[str, ...]) -> dict[str, Any]:
@@ -154,10 +222,11 @@ class DynamoRequestStore(DynamoTable):
             "ExpressionAttributeNames": {"#s": "status"},
             "ExpressionAttributeValues": serialise(values),
         }
-        self._transact(
-            [{"Update": update}, outbox_op(self.outbox_table, ledger.extended(extended))],
-            "the request is closed or has been extended already",
-        )
+        moved = {**_open(extended.model_copy(update={"due_at": previous_due_at}), -1), **_open(extended, 1)}
+        ops = [{"Update": update}, outbox_op(self.outbox_table, ledger.extended(extended))]
+        if previous_due_at[:10] != extended.due_at[:10]:  # the open count moves to its new due date
+            ops.append(metrics_op(self.table_name, extended.tenant_id, extended.received_at, moved))
+        self._transact(ops, "the request is closed or has been extended already")
 
     # ------------------------------------------------------------ a subject's records
     def of_subject(self, tenant_id: str, subject_id: str) -> list[RequestItem]:
@@ -186,6 +255,28 @@ class DynamoRequestStore(DynamoTable):
             **({"ExpressionAttributeNames": {"#r": "result"}} if export else {}),
             ExpressionAttributeValues=values,
         )
+
+    def metrics(self, tenant_id: str, first_day: str, last_day: str) -> list[DayCounts]:
+        """The request metrics of the requests received from `first_day` to `last_day` (YYYY-MM-DD): one item per
+        day that had a request, whatever the number of records."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": serialise(
+                {
+                    ":pk": keyspace.tenant_pk(tenant_id),
+                    ":a": METRICS_PREFIX + first_day,
+                    ":b": METRICS_PREFIX + last_day,
+                }
+            ),
+        }
+        days: list[DayCounts] = []
+        while True:
+            resp = self._ddb.query(**query)
+            days.extend(_day_counts(deserialise(raw)) for raw in resp["Items"])
+            if "LastEvaluatedKey" not in resp:
+                return days
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def with_subject_ids(self) -> Iterator[RequestItem]:
         """A Scan of the sparse SubjectIndex: only records not pseudonymised carry subject_ref."""

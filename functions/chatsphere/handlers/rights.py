@@ -9,6 +9,7 @@ from chatsphere.handlers import (
     export_requests,
     ledger_proofs,
     policies,
+    reports,
     requests,
     retention_runs,
     settings,
@@ -16,7 +17,16 @@ from chatsphere.handlers import (
 from chatsphere.handlers.http import api_handler, make_resolver
 
 app = make_resolver()
-for capability in (export_requests, requests, settings, policies, retention_runs, analytics_daily, ledger_proofs):
+for capability in (
+    export_requests,
+    requests,
+    settings,
+    policies,
+    retention_runs,
+    analytics_daily,
+    ledger_proofs,
+    reports,
+):
     app.include_router(capability.router)
 
 lambda_handler = api_handler(app)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # annotations only: the authorizer imports this module and mu
     from chatsphere.models.ledger import LedgerEntry, LedgerHead, SignedTreeHead, StoredEntry
     from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
     from chatsphere.models.refs import InteractionPosition, ItemRef, RecordRef
+    from chatsphere.models.reports import DayCounts
     from chatsphere.models.requests import ProfileRecords, RequestItem
     from chatsphere.models.retention import (
         Act,
@@ -273,6 +274,10 @@ class RequestStore(Protocol):
     def of_subject(self, tenant_id: str, subject_id: str) -> list[RequestItem]: ...
 
     def pseudonymise(self, item: RequestItem, subject_hash: str) -> None: ...
+
+    def metrics(self, tenant_id: str, first_day: str, last_day: str) -> list[DayCounts]:
+        """The request metrics' counts per day of receipt, from `first_day` to `last_day` (YYYY-MM-DD)."""
+        ...
 
     def with_subject_ids(self) -> Iterator[RequestItem]:
         """Every record of every tenant that still names its subject in clear (reconcile's full scan)."""
