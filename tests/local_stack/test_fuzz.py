@@ -32,6 +32,7 @@ from schemathesis.core.result import Err
 from schemathesis.generation.meta import TestPhase
 from schemathesis.generation.stateful.state_machine import StepInput
 
+from chatsphere.logic import reports
 from chatsphere.logic.analytics import MAX_RANGE_DAYS
 from chatsphere.models.common import looks_personal
 from chatsphere.models.settings import TenantSettings
@@ -181,6 +182,18 @@ def _keep_day_range(query: dict[str, Any]) -> None:
         query["to"] = query["from"]
 
 
+def _keep_report_range(query: dict[str, Any]) -> None:
+    """A report's range: `from` not after `to`, at most reports.MAX_DAYS days (stated in both descriptions); the
+    defaults as the route takes them (`to` today, `from` a year before it)."""
+    try:
+        last = date.fromisoformat(query["to"]) if "to" in query else datetime.now(UTC).date()
+        first = date.fromisoformat(query["from"]) if "from" in query else None
+    except (TypeError, ValueError):
+        return  # not a date: left to the schema's own checks
+    if first is not None and (first > last or (last - first).days >= reports.MAX_DAYS):
+        query["from"] = last.isoformat()
+
+
 def _keep_subject_id_rule(case: OpenApiCase) -> None:
     """A subject id must not look like an email address or a phone number (stated in its description). The
     stateful phase's steps bypass map_case and may carry no meta: their data is meant valid. Its ids may come
@@ -208,6 +221,9 @@ def within_rules_no_schema_states(_: Any, case: OpenApiCase) -> OpenApiCase:
     daily = path == "/v1/analytics/daily" and isinstance(case.query, dict)
     if daily and not meta.is_negative_at(ParameterLocation.QUERY):
         _keep_day_range(case.query)
+    report = path == "/v1/reports/requests" and isinstance(case.query, dict)
+    if report and not meta.is_negative_at(ParameterLocation.QUERY):
+        _keep_report_range(case.query)
     # An Idempotency-Key reused with another request is refused (422), by design: one key per distinct request.
     if isinstance(case.headers, MutableMapping) and not meta.is_negative_at(ParameterLocation.HEADER):
         for name in [n for n in case.headers if n.lower() == "idempotency-key"]:

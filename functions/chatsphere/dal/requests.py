@@ -64,14 +64,19 @@ def put_request_op(table_name: str, item: RequestItem) -> dict[str, Any]:
     }
 
 
-def request_ops(table_name: str, outbox_table: str, item: RequestItem) -> list[dict[str, Any]]:
-    """A new record, its ledger entry and its count in the request metrics, for one transaction."""
-    counts = {f"n#{item.type}#received": 1, **(_closed(item) if not item.is_open else _open(item, 1))}
-    return [
-        put_request_op(table_name, item),
-        outbox_op(outbox_table, ledger.request_created(item)),
-        metrics_op(table_name, item.tenant_id, item.received_at, counts),
-    ]
+def request_ops(table_name: str, outbox_table: str, *items: RequestItem) -> list[dict[str, Any]]:
+    """New records, their ledger entries and their counts in the request metrics, for one transaction: one ADD per
+    day of receipt (a transaction may touch an item once; a hold's lift and the deletion it opens share a day)."""
+    ops: list[dict[str, Any]] = []
+    by_day: dict[tuple[str, str], dict[str, int]] = {}
+    for item in items:
+        ops += [put_request_op(table_name, item), outbox_op(outbox_table, ledger.request_created(item))]
+        counts = {f"n#{item.type}#received": 1, **(_closed(item) if not item.is_open else _open(item, 1))}
+        day = by_day.setdefault((item.tenant_id, item.received_at[:10]), {})
+        for name, n in counts.items():
+            day[name] = day.get(name, 0) + n
+    ops += [metrics_op(table_name, tenant, received, counts) for (tenant, received), counts in by_day.items()]
+    return ops
 
 
 def status_ops(

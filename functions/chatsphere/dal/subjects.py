@@ -137,8 +137,7 @@ class DynamoSubjectStore(DynamoTable):
                 ipk = keyspace.identifier_pk(profile.tenant_id, kind, digest)
                 lookup = {**lookup_key, "ipk": ipk, "subject_id": profile.subject_id}
                 ops.append({"Put": {"TableName": self.table_name, "Item": serialise(lookup)}})
-        for each in as_records(record):
-            ops.extend(request_ops(self.requests_table, self.outbox_table, each))
+        ops.extend(request_ops(self.requests_table, self.outbox_table, *as_records(record)))
         if admission is not None:
             if expected_version is not None:
                 raise ValueError("an admission is for a new profile only")

@@ -3,7 +3,6 @@ handlers/analytics.py)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -14,6 +13,7 @@ from chatsphere.handlers.http import body_response, problem_responses, tenant_id
 from chatsphere.logic import analytics
 from chatsphere.logic.analytics import MAX_RANGE_DAYS
 from chatsphere.models.analytics import DailyAggregatePage
+from chatsphere.models.common import DateText
 
 router = Router()  # type: ignore[no-untyped-call]
 
@@ -24,9 +24,10 @@ router = Router()  # type: ignore[no-untyped-call]
     responses={**body_response(200, "The days computed in the range", DailyAggregatePage), **problem_responses(422)},
 )
 def daily_analytics(
-    from_: Annotated[date, Query(alias="from", description="First day, YYYY-MM-DD (UTC)")],
+    from_: Annotated[DateText, Query(alias="from", description="First day, YYYY-MM-DD (UTC)")],
     to: Annotated[
-        date, Query(description=f"Last day, YYYY-MM-DD, not before `from`, at most {MAX_RANGE_DAYS} days after it")
+        DateText,
+        Query(description=f"Last day, YYYY-MM-DD, not before `from`, at most {MAX_RANGE_DAYS} days after it"),
     ],
 ) -> DailyAggregatePage:
     return analytics.daily(wiring().analytics, tenant_id(router), from_, to)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -11,11 +10,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from chatsphere.bootstrap import wiring
 from chatsphere.handlers.http import body_response, problem_responses, tenant_id
 from chatsphere.logic import reports
-from chatsphere.models.common import utc_now
+from chatsphere.models.common import DateText, utc_now
 from chatsphere.models.reports import RequestReport
 
 router = Router()  # type: ignore[no-untyped-call]
 DAY = "A date, YYYY-MM-DD (UTC)"
+RANGE = f"`from` not after `to`, and at most {reports.MAX_DAYS} days from one to the other (422 otherwise)"
 
 
 @router.get(
@@ -25,8 +25,11 @@ DAY = "A date, YYYY-MM-DD (UTC)"
 )
 def get_request_report(
     from_: Annotated[
-        date | None, Query(alias="from", description=f"{DAY}: the first day of receipt (default: a year before `to`)")
+        DateText | None,
+        Query(alias="from", description=f"{DAY}: the first day of receipt (default: a year before `to`); {RANGE}"),
     ] = None,
-    to: Annotated[date | None, Query(description=f"{DAY}: the last day of receipt (default: today)")] = None,
+    to: Annotated[
+        DateText | None, Query(description=f"{DAY}: the last day of receipt (default: today); {RANGE}")
+    ] = None,
 ) -> RequestReport:
     return reports.request_report(wiring().reports, tenant_id(router), utc_now().date(), from_, to)

@@ -26,7 +26,8 @@ def request_report(
     ports: ReportsPorts, tenant_id: str, today: date, first: date | None = None, last: date | None = None
 ) -> RequestReport:
     last = last or today
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first is None:  # a year back, or as far as the calendar goes
+        first = last - timedelta(days=DEFAULT_DAYS - 1) if last.toordinal() >= DEFAULT_DAYS else date.min
     if first > last:
         raise InvalidInput("`from` is after `to`")
     if (last - first).days >= MAX_DAYS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
@@ -122,6 +122,19 @@ DateTimeText = Annotated[
     AfterValidator(_in_utc_range),
     Field(description=DATE_TIME_RULES),
 ]
+
+
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str) and _DATE.fullmatch(value)):
+        return value
+    raise ValueError("must be a date, YYYY-MM-DD")
+
+
+# A calendar day as text, YYYY-MM-DD; never a number of seconds (pydantic's lax `date` takes "0" for 1970-01-01).
+DateText = Annotated[date, BeforeValidator(_date_text), Field(description="A date, YYYY-MM-DD")]
 
 
 # ------------------------------------------------------------------ JSON merge patch (RFC 7396), for every PATCH
