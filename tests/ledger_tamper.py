@@ -7,12 +7,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from chatsphere.dal import keyspace
 from chatsphere.logic import evidence, merkle
 
 
 def edit_entry(ddb: Any, table: str, tenant_id: str, seq: int, change: Callable[[dict[str, Any]], None]) -> None:
     """Rewrite entry `seq` of the tenant's tree in LedgerTable (dal/ledger.py's layout) after `change(document)`."""
-    key = {"pk": {"S": f"T#{tenant_id}#L"}, "sk": {"S": f"E#{seq:012d}"}}
+    key = {"pk": {"S": keyspace.ledger_pk(tenant_id)}, "sk": {"S": keyspace.numbered_sk(keyspace.ENTRY_PREFIX, seq)}}
     document = json.loads(ddb.get_item(TableName=table, Key=key)["Item"]["document"]["S"])
     change(document)
     edited = evidence.canonical(document)

@@ -595,8 +595,10 @@ def test_a_run_interrupted_at_every_kth_call_and_rerun_removes_exactly_what_is_d
 
     def records(tenant: str) -> list[str]:
         """The tenant's items in RequestsTable but its request metrics (counts per day, which outlive records)."""
-        rows = items(aws, "RequestsTable")
-        return [i["sk"]["S"] for i in rows if i["pk"]["S"] == f"T#{tenant}" and not i["sk"]["S"].startswith("M#")]
+        from chatsphere.dal import keyspace
+
+        rows = [i for i in items(aws, "RequestsTable") if i["pk"]["S"] == keyspace.tenant_pk(tenant)]
+        return [i["sk"]["S"] for i in rows if not i["sk"]["S"].startswith(keyspace.METRICS_PREFIX)]
 
     def remaining(tenant: str) -> list[str]:
         """subject:day of every interaction left (the items as stored: no decryption needed)."""

@@ -6,10 +6,8 @@ test can show a cost that does not grow with the tree."""
 from __future__ import annotations
 
 import base64
-import json
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -159,14 +157,6 @@ class FakeLedgerIndex:
             self.signed[(tenant_id, each.tree_head.tree_size)] = each
         self.heads[tenant_id] = head
 
-    def forget(self, tenant_id: str) -> None:
-        """Lose the tenant's whole index, as a table lost or restored from nothing would."""
-        self.leaf_items = {k: v for k, v in self.leaf_items.items() if k[0] != tenant_id}
-        self.marks = {k: v for k, v in self.marks.items() if k[0] != tenant_id}
-        self.node_hashes = {k: v for k, v in self.node_hashes.items() if k[0] != tenant_id}
-        self.signed = {k: v for k, v in self.signed.items() if k[0] != tenant_id}
-        self.heads.pop(tenant_id, None)
-
 
 class FakeLedgerArchive:
     def __init__(self) -> None:
@@ -191,10 +181,6 @@ class FakeLedgerArchive:
         prefix = f"tenants/{tenant_id}/ledger/{kind}/"
         for key in sorted(k for k in self.objects if k.startswith(prefix)):
             yield key, self.objects[key][0]
-
-    def entry(self, tenant_id: str, seq: int) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads(self.objects[f"tenants/{tenant_id}/ledger/entries/{seq:012d}.json"][0])
-        return document
 
 
 class FakeSigner:

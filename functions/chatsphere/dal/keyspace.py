@@ -151,4 +151,53 @@ def analytics_sk(day: str) -> str:
     return f"{ANALYTICS_PREFIX}{day}"
 
 
+# ---------------------------------------------------------------- the evidence ledger (dal/ledger.py)
+OUTBOX_PREFIX = "O#"  # OutboxTable, under tenant_pk: O#<time>#<entry id>, in the order the actions happened
+LEDGER_HEAD_SK = "HEAD"
+ENTRY_PREFIX = "E#"  # a leaf: E#<seq>
+SIGNED_PREFIX = "H#"  # a signed tree head: H#<size>
+MARK_PREFIX = "I#"  # an entry id appended: I#<entry id>
+AFTER_ALL = "~"  # sorts after every digit: the end of an E# or H# range
+
+
+def outbox_sk(at: str, entry_id: str) -> str:
+    return f"{OUTBOX_PREFIX}{at}#{entry_id}"
+
+
+def ledger_pk(tenant_id: str) -> str:
+    """A tenant's tree: its head, leaves, marks and signed heads."""
+    return f"T#{tenant_id}#L"
+
+
+def ledger_nodes_pk(tenant_id: str) -> str:
+    """A tenant's perfect subtrees' hashes: <level>#<index>."""
+    return f"T#{tenant_id}#N"
+
+
+def numbered_sk(prefix: str, number: int) -> str:
+    return f"{prefix}{number:012d}"
+
+
+def node_sk(level: int, index: int) -> str:
+    return f"{level:02d}#{index:012d}"
+
+
+def entry_type_pk(tenant_id: str, type_: str) -> str:
+    """TypeIndex: a tenant's entries of one type."""
+    return f"T#{tenant_id}#Y#{type_}"
+
+
+def entry_request_pk(tenant_id: str, request_id: str) -> str:
+    """RequestIndex: a request's entries."""
+    return f"T#{tenant_id}#R#{request_id}"
+
+
+# ---------------------------------------------------------------- request metrics (dal/requests.py)
+METRICS_PREFIX = "M#"  # RequestsTable, under tenant_pk: M#<YYYY-MM-DD>, the counts of a day's requests
+
+
+def metrics_sk(day: str) -> str:
+    return f"{METRICS_PREFIX}{day}"
+
+
 TENANT_REGISTRY = "tenants"  # the TENANT item's `registry` attribute: TenantRegistry lists tenants, no Scan

@@ -26,10 +26,9 @@ from chatsphere.models.ledger import SIGNING_ALGORITHM, LedgerEntry, LedgerHead,
 
 REQUEST_INDEX = "RequestIndex"
 TYPE_INDEX = "TypeIndex"
-OUTBOX_PREFIX = "O#"
-HEAD_SK = "HEAD"
 BATCH_GET_KEYS = 100  # BatchGetItem's limit per call
 Node = tuple[int, int]
+E, H = keyspace.ENTRY_PREFIX, keyspace.SIGNED_PREFIX
 
 
 def outbox_op(table_name: str, entry: LedgerEntry) -> dict[str, Any]:
@@ -40,24 +39,11 @@ def outbox_op(table_name: str, entry: LedgerEntry) -> dict[str, Any]:
 
 
 def _outbox_sk(entry: LedgerEntry) -> str:
-    """In the order the actions happened (their time, then the id), which the sequencer appends them in."""
-    return f"{OUTBOX_PREFIX}{entry.at}#{entry.entry_id}"
-
-
-def _ledger_pk(tenant_id: str) -> str:
-    return f"T#{tenant_id}#L"
-
-
-def _nodes_pk(tenant_id: str) -> str:
-    return f"T#{tenant_id}#N"
-
-
-def _seq_sk(prefix: str, number: int) -> str:
-    return f"{prefix}{number:012d}"
+    return keyspace.outbox_sk(entry.at, entry.entry_id)
 
 
 def _node_sk(node: Node) -> str:
-    return f"{node[0]:02d}#{node[1]:012d}"
+    return keyspace.node_sk(*node)
 
 
 class DynamoOutbox(DynamoTable):
@@ -72,7 +58,7 @@ class DynamoOutbox(DynamoTable):
         resp = self._ddb.query(
             TableName=self.table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :o)",
-            ExpressionAttributeValues=serialise({":pk": keyspace.tenant_pk(tenant_id), ":o": OUTBOX_PREFIX}),
+            ExpressionAttributeValues=serialise({":pk": keyspace.tenant_pk(tenant_id), ":o": keyspace.OUTBOX_PREFIX}),
             ConsistentRead=True,
             Limit=limit,
         )
@@ -90,7 +76,7 @@ class DynamoLedgerIndex(DynamoTable):
     def head(self, tenant_id: str) -> LedgerHead:
         resp = self._ddb.get_item(
             TableName=self.table_name,
-            Key=serialise({"pk": _ledger_pk(tenant_id), "sk": HEAD_SK}),
+            Key=serialise({"pk": keyspace.ledger_pk(tenant_id), "sk": keyspace.LEDGER_HEAD_SK}),
             ConsistentRead=True,
         )
         if "Item" not in resp:
@@ -99,8 +85,11 @@ class DynamoLedgerIndex(DynamoTable):
 
     def appended(self, tenant_id: str, entry_ids: list[str]) -> set[str]:
         """Which of these entry ids the tree holds already."""
-        keys = [{"pk": _ledger_pk(tenant_id), "sk": "I#" + entry_id} for entry_id in sorted(set(entry_ids))]
-        return {item["sk"].removeprefix("I#") for item in self._batch_get(keys)}
+        keys = [
+            {"pk": keyspace.ledger_pk(tenant_id), "sk": keyspace.MARK_PREFIX + entry_id}
+            for entry_id in sorted(set(entry_ids))
+        ]
+        return {item["sk"].removeprefix(keyspace.MARK_PREFIX) for item in self._batch_get(keys)}
 
     def append(
         self,
@@ -126,7 +115,7 @@ class DynamoLedgerIndex(DynamoTable):
                     }
                 )
         for node, digest in nodes.items():
-            item = {"pk": _nodes_pk(tenant), "sk": _node_sk(node), "hash": digest}
+            item = {"pk": keyspace.ledger_nodes_pk(tenant), "sk": _node_sk(node), "hash": digest}
             ops.append({"Put": {"TableName": self.table_name, "Item": serialise(item)}})
         for entry in consumed:
             key = {"pk": keyspace.tenant_pk(entry.tenant_id), "sk": _outbox_sk(entry)}
@@ -142,7 +131,7 @@ class DynamoLedgerIndex(DynamoTable):
         return {
             "Update": {
                 "TableName": self.table_name,
-                "Key": serialise({"pk": _ledger_pk(before.tenant_id), "sk": HEAD_SK}),
+                "Key": serialise({"pk": keyspace.ledger_pk(before.tenant_id), "sk": keyspace.LEDGER_HEAD_SK}),
                 "UpdateExpression": "SET tenant_id = :t, #n = :n, frontier = :f",
                 "ConditionExpression": "#n = :was" if before.size else "attribute_not_exists(#n)",
                 "ExpressionAttributeNames": {"#n": "size"},
@@ -157,7 +146,7 @@ class DynamoLedgerIndex(DynamoTable):
         try:
             self._ddb.update_item(
                 TableName=self.table_name,
-                Key=serialise({"pk": _ledger_pk(tenant_id), "sk": HEAD_SK}),
+                Key=serialise({"pk": keyspace.ledger_pk(tenant_id), "sk": keyspace.LEDGER_HEAD_SK}),
                 UpdateExpression=f"SET {sets}",
                 ConditionExpression=f"#size >= :size AND {conds}",
                 ExpressionAttributeNames={"#size": "size", **{f"#{k}": k for k in fields}},
@@ -169,7 +158,7 @@ class DynamoLedgerIndex(DynamoTable):
 
     # ------------------------------------------------------------ reading the tree
     def nodes(self, tenant_id: str, wanted: set[Node]) -> dict[Node, bytes]:
-        keys = [{"pk": _nodes_pk(tenant_id), "sk": _node_sk(node)} for node in sorted(wanted)]
+        keys = [{"pk": keyspace.ledger_nodes_pk(tenant_id), "sk": _node_sk(node)} for node in sorted(wanted)]
         found: dict[Node, bytes] = {}
         for item in self._batch_get(keys):
             level, index = item["sk"].split("#")
@@ -180,9 +169,9 @@ class DynamoLedgerIndex(DynamoTable):
         """Leaves `start` (included) to `end` (excluded), in order; the whole tree when `end` is None."""
         condition = "pk = :pk AND sk BETWEEN :a AND :b"
         values = {
-            ":pk": _ledger_pk(tenant_id),
-            ":a": _seq_sk("E#", start),
-            ":b": "E#~" if end is None else _seq_sk("E#", end - 1),
+            ":pk": keyspace.ledger_pk(tenant_id),
+            ":a": keyspace.numbered_sk(E, start),
+            ":b": E + keyspace.AFTER_ALL if end is None else keyspace.numbered_sk(E, end - 1),
         }
         for item in self._query({"KeyConditionExpression": condition, "ExpressionAttributeValues": serialise(values)}):
             yield StoredEntry.model_validate({k: item[k] for k in StoredEntry.model_fields})
@@ -194,12 +183,12 @@ class DynamoLedgerIndex(DynamoTable):
         times (a filter: entries are in sequence order, which follows time but does not sort by it)."""
         if type_:
             query: dict[str, Any] = {"IndexName": TYPE_INDEX, "KeyConditionExpression": "type_pk = :pk AND sk > :a"}
-            first = "E#" if after is None else _seq_sk("E#", after)
-            values: dict[str, Any] = {":pk": f"T#{tenant_id}#Y#{type_}", ":a": first}
+            first = E if after is None else keyspace.numbered_sk(E, after)
+            values: dict[str, Any] = {":pk": keyspace.entry_type_pk(tenant_id, type_), ":a": first}
         else:
             query = {"KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :z"}
-            first = _seq_sk("E#", 0 if after is None else after + 1)
-            values = {":pk": _ledger_pk(tenant_id), ":a": first, ":z": "E#~"}
+            first = keyspace.numbered_sk(E, 0 if after is None else after + 1)
+            values = {":pk": keyspace.ledger_pk(tenant_id), ":a": first, ":z": E + keyspace.AFTER_ALL}
         filters = []
         if since:
             filters.append("#at >= :since")
@@ -222,7 +211,7 @@ class DynamoLedgerIndex(DynamoTable):
         query = {
             "IndexName": REQUEST_INDEX,
             "KeyConditionExpression": "req_pk = :pk",
-            "ExpressionAttributeValues": serialise({":pk": f"T#{tenant_id}#R#{request_id}"}),
+            "ExpressionAttributeValues": serialise({":pk": keyspace.entry_request_pk(tenant_id, request_id)}),
         }
         return [StoredEntry.model_validate({k: i[k] for k in StoredEntry.model_fields}) for i in self._query(query)]
 
@@ -230,7 +219,7 @@ class DynamoLedgerIndex(DynamoTable):
         query = {
             "IndexName": TYPE_INDEX,
             "KeyConditionExpression": "type_pk = :pk",
-            "ExpressionAttributeValues": serialise({":pk": f"T#{tenant_id}#Y#{type_}"}),
+            "ExpressionAttributeValues": serialise({":pk": keyspace.entry_type_pk(tenant_id, type_)}),
         }
         for item in self._query(query):
             yield StoredEntry.model_validate({k: item[k] for k in StoredEntry.model_fields})
@@ -239,7 +228,11 @@ class DynamoLedgerIndex(DynamoTable):
     def put_signed(self, signed: SignedTreeHead) -> bool:
         """Keep the first signature of a size (ECDSA signs differently each time); False if one was kept before."""
         head = signed.tree_head
-        item = {"pk": _ledger_pk(head.tenant_id), "sk": _seq_sk("H#", head.tree_size), **signed.model_dump()}
+        item = {
+            "pk": keyspace.ledger_pk(head.tenant_id),
+            "sk": keyspace.numbered_sk(H, head.tree_size),
+            **signed.model_dump(),
+        }
         try:
             self._ddb.put_item(
                 TableName=self.table_name, Item=serialise(item), ConditionExpression="attribute_not_exists(pk)"
@@ -255,7 +248,11 @@ class DynamoLedgerIndex(DynamoTable):
         query: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :z",
             "ExpressionAttributeValues": serialise(
-                {":pk": _ledger_pk(tenant_id), ":a": _seq_sk("H#", at_least), ":z": "H#~"}
+                {
+                    ":pk": keyspace.ledger_pk(tenant_id),
+                    ":a": keyspace.numbered_sk(H, at_least),
+                    ":z": H + keyspace.AFTER_ALL,
+                }
             ),
         }
         heads = []
@@ -278,11 +275,16 @@ class DynamoLedgerIndex(DynamoTable):
         puts: list[dict[str, Any]] = []
         for entry, stored in leaves:
             puts += _leaf_items(entry, stored)
-        puts += [{"pk": _nodes_pk(tenant_id), "sk": _node_sk(n), "hash": h} for n, h in nodes.items()]
+        puts += [{"pk": keyspace.ledger_nodes_pk(tenant_id), "sk": _node_sk(n), "hash": h} for n, h in nodes.items()]
         puts += [
-            {"pk": _ledger_pk(tenant_id), "sk": _seq_sk("H#", s.tree_head.tree_size), **s.model_dump()} for s in signed
+            {
+                "pk": keyspace.ledger_pk(tenant_id),
+                "sk": keyspace.numbered_sk(H, s.tree_head.tree_size),
+                **s.model_dump(),
+            }
+            for s in signed
         ]
-        puts.append({"pk": _ledger_pk(tenant_id), "sk": HEAD_SK, **head.model_dump()})
+        puts.append({"pk": keyspace.ledger_pk(tenant_id), "sk": keyspace.LEDGER_HEAD_SK, **head.model_dump()})
         self._write_batch([{"PutRequest": {"Item": serialise(p)}} for p in puts])
 
     # ------------------------------------------------------------ helpers
@@ -320,17 +322,17 @@ def _leaf_items(entry: LedgerEntry, stored: StoredEntry) -> list[dict[str, Any]]
     """A leaf (in TypeIndex, and in RequestIndex when it names a request) and its entry id's mark."""
     tenant = entry.tenant_id
     leaf = {
-        "pk": _ledger_pk(tenant),
-        "sk": _seq_sk("E#", stored.seq),
-        "type_pk": f"T#{tenant}#Y#{entry.type}",
+        "pk": keyspace.ledger_pk(tenant),
+        "sk": keyspace.numbered_sk(E, stored.seq),
+        "type_pk": keyspace.entry_type_pk(tenant, entry.type),
         "at": entry.at,
         "entry_id": entry.entry_id,
         **stored.model_dump(),
     }
     request_id = entry.data.get("request_id")
     if isinstance(request_id, str):
-        leaf["req_pk"] = f"T#{tenant}#R#{request_id}"
-    return [leaf, {"pk": _ledger_pk(tenant), "sk": "I#" + entry.entry_id, "seq": stored.seq}]
+        leaf["req_pk"] = keyspace.entry_request_pk(tenant, request_id)
+    return [leaf, {"pk": keyspace.ledger_pk(tenant), "sk": keyspace.MARK_PREFIX + entry.entry_id, "seq": stored.seq}]
 
 
 def _without_keys(item: dict[str, Any]) -> dict[str, Any]:

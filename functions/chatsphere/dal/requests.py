@@ -97,7 +97,6 @@ def status_ops(
 # pk = T#<tenant>, sk = M#<the day requests were received>: counters ADDed in the records' own transactions:
 # n#<type>#received, n#<type>#<closing status>, d#<type>#<whole days to close>, s#<type> (ms to close, summed)
 # and o#<type>#<due date> (open, by due date: past due is a sum over the dates before today).
-METRICS_PREFIX = "M#"
 
 
 def metrics_op(table_name: str, tenant_id: str, received_at: str, counts: dict[str, int]) -> dict[str, Any]:
@@ -107,7 +106,7 @@ def metrics_op(table_name: str, tenant_id: str, received_at: str, counts: dict[s
     return {
         "Update": {
             "TableName": table_name,
-            "Key": serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": METRICS_PREFIX + received_at[:10]}),
+            "Key": serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.metrics_sk(received_at[:10])}),
             "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": serialise(values),
@@ -130,7 +129,7 @@ def _when(text: str) -> datetime:
 
 
 def _day_counts(raw: dict[str, Any]) -> DayCounts:
-    counts = DayCounts(day=str(raw["sk"]).removeprefix(METRICS_PREFIX))
+    counts = DayCounts(day=str(raw["sk"]).removeprefix(keyspace.METRICS_PREFIX))
     for name, value in raw.items():
         kind, _, rest = name.partition("#")
         if kind not in ("n", "d", "s", "o"):
@@ -270,8 +269,8 @@ class DynamoRequestStore(DynamoTable):
             "ExpressionAttributeValues": serialise(
                 {
                     ":pk": keyspace.tenant_pk(tenant_id),
-                    ":a": METRICS_PREFIX + first_day,
-                    ":b": METRICS_PREFIX + last_day,
+                    ":a": keyspace.metrics_sk(first_day),
+                    ":b": keyspace.metrics_sk(last_day),
                 }
             ),
         }

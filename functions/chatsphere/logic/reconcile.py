@@ -63,7 +63,7 @@ from chatsphere.models.common import iso, utc_now
 from chatsphere.models.items import TombstoneItem
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
 from chatsphere.models.refs import ItemRef, RecordRef
-from chatsphere.models.requests import OPEN_STATUSES, DeletionReceipt, RequestItem
+from chatsphere.models.requests import OPEN_STATUSES, RequestItem
 
 # What is counted, per store; every key is always present in a report, zero or not.
 STORES = (
@@ -418,13 +418,7 @@ def _as_receipt_says(index: LedgerIndex, record: RequestItem, tombstone: Tombsto
     if not receipts:
         return None
     data = receipts[-1]
-    receipt = DeletionReceipt(
-        removed=data.get("counts", {}),
-        remaining=data.get("read_back", {}),
-        verified=bool(data.get("verified")),
-        steps={step["step"]: step["completed_at"] for step in data.get("steps", [])},
-        policy_version=data.get("policy_version"),
-    )
+    receipt = ledger.receipt_of(data)
     return record.model_copy(
         update={
             "status": data.get("status", "completed"),

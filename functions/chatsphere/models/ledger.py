@@ -123,6 +123,22 @@ def _receipt_data(item: RequestItem, receipt: DeletionReceipt) -> dict[str, Any]
     return data
 
 
+def receipt_of(data: dict[str, Any]) -> DeletionReceipt:
+    """The receipt a `deletion.receipt` entry's data holds (the inverse of `_receipt_data`): what reconcile writes
+    back on an erasure's record that a restore brought back open."""
+    held = data.get("held") or {}
+    return DeletionReceipt(
+        removed=data.get("counts", {}),
+        remaining=data.get("read_back", {}),
+        verified=bool(data.get("verified")),
+        steps={step["step"]: step["completed_at"] for step in data.get("steps", [])},
+        policy_version=data.get("policy_version"),
+        held=held.get("categories", []),
+        kept=held.get("kept", {}),
+        held_by=held.get("hold_request_id"),
+    )
+
+
 def _result_summary(item: RequestItem) -> dict[str, Any]:
     """What an outcome proves without a personal value: a package's digest and size, a refusal's code."""
     raw = item.result.model_dump(exclude_none=True) if item.result else {}
