@@ -447,13 +447,18 @@ class FakeTenantStore:
         return self.get_settings(tenant_id), self.settings_versions.get(tenant_id, 0)
 
     def put_settings(
-        self, tenant_id: str, settings: TenantSettings, updated_at: str, expected_version: int | None = None
+        self,
+        tenant_id: str,
+        settings: TenantSettings,
+        updated_at: str,
+        expected_version: int | None = None,
+        previous: TenantSettings | None = None,
     ) -> int:
         """ADD version :one, conditioned on version = :v (attribute_not_exists for 0) when expected."""
         version = self.settings_versions.get(tenant_id, 0)
         if expected_version is not None and version != expected_version:
             raise Conflict("the settings changed since they were read")
-        current = self.get_settings(tenant_id)
+        current = previous if previous is not None and expected_version is not None else self.get_settings(tenant_id)
         changed = [name for name in TenantSettings.model_fields if getattr(current, name) != getattr(settings, name)]
         data: dict[str, Any] = {"version": version + 1, "fields": changed}
         if "processors" in changed:

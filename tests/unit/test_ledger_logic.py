@@ -194,3 +194,9 @@ def test_every_action_of_the_services_stores_writes_its_entry(world: World, tena
     replace_settings(world.wiring.settings, tenant, TenantSettings(deadline_days=40), datetime(2026, 12, 1, tzinfo=UTC))
     [changed] = [e for e in world.outbox.entries(tenant) if e.type == "settings.changed"]
     assert changed.data["fields"] == ["deadline_days"] and changed.data["version"] == 1
+    # a patch writes from the document it read: its entry names what changed from that one
+    from chatsphere.logic.settings import patch_settings
+
+    patch_settings(world.wiring.settings, tenant, {"extension_days": 30}, datetime(2026, 12, 2, tzinfo=UTC))
+    patched = [e for e in world.outbox.entries(tenant) if e.type == "settings.changed" and e.data["version"] == 2]
+    assert [e.data["fields"] for e in patched] == [["extension_days"]]

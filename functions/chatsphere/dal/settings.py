@@ -32,14 +32,24 @@ class DynamoSettingsStore(DynamoTable):
         return TenantSettings.model_validate_json(raw["document"]), int(raw.get("version", 0))
 
     def put_settings(
-        self, tenant_id: str, settings: TenantSettings, updated_at: str, expected_version: int | None = None
+        self,
+        tenant_id: str,
+        settings: TenantSettings,
+        updated_at: str,
+        expected_version: int | None = None,
+        previous: TenantSettings | None = None,
     ) -> int:
         """The document and the next version, conditioned on the version read (`expected_version`, else the one
-        stored now, retried when another write lands between), with the entry; returns the new version."""
+        stored now, retried when another write lands between), with the entry; returns the new version. The entry
+        names the fields that changed from `previous`, the document at `expected_version` when the caller read it
+        (else this reads it)."""
         if not self.outbox_table:
             raise RuntimeError("this settings store was built to read only")
         for _ in range(TRANSACTION_ATTEMPTS):
-            current, version = self.read_settings(tenant_id, consistent=True)
+            if expected_version is not None and previous is not None:
+                current, version = previous, expected_version  # read by the caller: the condition checks it
+            else:
+                current, version = self.read_settings(tenant_id, consistent=True)
             if expected_version is not None and version != expected_version:
                 raise Conflict("the settings changed since they were read")
             changed = [

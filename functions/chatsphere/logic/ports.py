@@ -213,10 +213,16 @@ class SettingsStore(Protocol):
         ...
 
     def put_settings(
-        self, tenant_id: str, settings: TenantSettings, updated_at: str, expected_version: int | None = None
+        self,
+        tenant_id: str,
+        settings: TenantSettings,
+        updated_at: str,
+        expected_version: int | None = None,
+        previous: TenantSettings | None = None,
     ) -> int:
         """Store the whole document and increment the version; returns the new version. With expected_version,
-        only if the stored version is that one (the write's own condition), else Conflict."""
+        only if the stored version is that one (the write's own condition), else Conflict; `previous` is the
+        document at that version, when the caller has read it (the ledger entry names the fields that changed)."""
         ...
 
 

@@ -47,10 +47,12 @@ def replace_settings(
     if if_match is None:
         return settings, tenants.put_settings(tenant_id, settings, iso(now))
     for _ in range(SAVE_ATTEMPTS):
-        _, version = tenants.read_settings(tenant_id)
+        current, version = tenants.read_settings(tenant_id)
         require(if_match, version)
         try:
-            return settings, tenants.put_settings(tenant_id, settings, iso(now), expected_version=version)
+            return settings, tenants.put_settings(
+                tenant_id, settings, iso(now), expected_version=version, previous=current
+            )
         except Conflict:
             continue  # read again: a named version that is gone is a 412, `*` tries again
     raise Conflict("the settings are being changed concurrently; retry")
@@ -69,7 +71,9 @@ def patch_settings(
         settings = merge_patched(TenantSettings, current.model_dump(mode="json"), patch)
         _check(ports.own_buckets, settings)
         try:
-            return settings, tenants.put_settings(tenant_id, settings, iso(now), expected_version=version)
+            return settings, tenants.put_settings(
+                tenant_id, settings, iso(now), expected_version=version, previous=current
+            )
         except Conflict:
             continue
     raise Conflict("the settings are being changed concurrently; retry")
