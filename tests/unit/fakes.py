@@ -249,6 +249,18 @@ class FakeSubjectStore:
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
         return subject_id in self.find_subjects(tenant_id, kind, digest)
 
+    def subject_ids(
+        self, tenant_id: str, shard: int, limit: int, after: str | None = None
+    ) -> tuple[list[str], str | None]:
+        """MemberIndex's order: by subject id within the shard."""
+        ids = sorted(s for (t, s) in self.profiles if t == tenant_id and shard_of(s) == shard)
+        rest = [s for s in ids if after is None or s > after]
+        page = rest[:limit]
+        return page, (page[-1] if len(rest) > limit else None)
+
+    def count_subjects(self, tenant_id: str) -> int:
+        return sum(1 for (t, _) in self.profiles if t == tenant_id)
+
     def scan(self) -> Iterator[StoredRef]:
         """Every item's key, the profile's created_at and lookups, an interaction's received_at, a lookup's ipk."""
         owners = set(self.profiles) | set(self.interactions) | {(t, s) for (t, s, _) in self.lookups}

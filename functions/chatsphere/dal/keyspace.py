@@ -120,6 +120,12 @@ def day_entry(tenant_id: str, category: str, at: str, item_id: str, late: bool =
     return {"day_pk": day_pk(tenant_id, category, bucket, shard_of(item_id)), "day_sk": day_sk(at, item_id)}
 
 
+def member_pk(tenant_id: str, shard: int) -> str:
+    """Every profile carries member_pk (MemberIndex): a tenant's subjects are a Query per shard, never a Scan (the
+    offboarding job walks them; the record of processing counts them). Shards as the day index's (shard_of)."""
+    return f"T#{tenant_id}#M#{shard}"
+
+
 def held_pk(tenant_id: str) -> str:
     """Profiles under a legal hold carry held_pk (sparse HoldIndex): a tenant's holds are one Query."""
     return f"T#{tenant_id}#HOLDS"

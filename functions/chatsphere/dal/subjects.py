@@ -16,12 +16,14 @@ from chatsphere.dal.dynamo import (
 )
 from chatsphere.dal.requests import request_ops, status_ops
 from chatsphere.dal.tombstones import tombstone_check_op
+from chatsphere.day_index import DAY_SHARDS, shard_of
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.reconcile import StoredRef
 from chatsphere.models.refs import InteractionPosition, ItemRef
 from chatsphere.models.requests import ProfileRecords, RequestItem, as_records
 
 IDENTIFIER_INDEX = "IdentifierIndex"
+MEMBER_INDEX = "MemberIndex"
 LOOKUP_PREFIX = keyspace.lookup_sk("")
 
 
@@ -35,8 +37,9 @@ def interaction_index(item: InteractionItem) -> dict[str, Any]:
 
 def profile_index(profile: ProfileItem) -> dict[str, Any]:
     """A profile's day index entry (from its last known activity) while it can expire, and its hold marker.
-    No TTL: a profile ends by an erasure, with its receipt, never silently."""
-    attributes: dict[str, Any] = {}
+    No TTL: a profile ends by an erasure, with its receipt, never silently. Every profile is a member of its tenant
+    (MemberIndex), whatever its status, until the erasure removes it."""
+    attributes: dict[str, Any] = {"member_pk": keyspace.member_pk(profile.tenant_id, shard_of(profile.subject_id))}
     if profile.status not in ("erasing", "restricted"):  # neither expires: the one ends, the other awaits its hold
         at = profile.active_at or profile.created_at
         # Retention re-files a profile it found active into the late bucket (its new day may be behind the
@@ -287,6 +290,42 @@ class DynamoSubjectStore(DynamoTable):
             UpdateExpression="REMOVE sealed, lookups",
             ConditionExpression="attribute_exists(pk)",
         )
+
+    def subject_ids(
+        self, tenant_id: str, shard: int, limit: int, after: str | None = None
+    ) -> tuple[list[str], str | None]:
+        """Up to `limit` of the tenant's subjects in one MemberIndex shard, after the subject id `after`; and the
+        last id if more may follow (None when the shard is done)."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": MEMBER_INDEX,
+            "KeyConditionExpression": "member_pk = :m",
+            "ExpressionAttributeValues": serialise({":m": keyspace.member_pk(tenant_id, shard)}),
+            "Limit": limit,
+        }
+        if after is not None:
+            member = keyspace.member_pk(tenant_id, shard)
+            query["ExclusiveStartKey"] = serialise(
+                {"member_pk": member, "pk": keyspace.subject_pk(tenant_id, after), "sk": keyspace.PROFILE_SK}
+            )
+        resp = self._ddb.query(**query)
+        ids = [owner[1] for raw in resp["Items"] if (owner := keyspace.parse_subject_pk(deserialise(raw)["pk"]))]
+        return ids, (ids[-1] if ids and "LastEvaluatedKey" in resp else None)
+
+    def count_subjects(self, tenant_id: str) -> int:
+        """How many subjects the tenant has (every status), by counting queries over MemberIndex: one call per
+        shard and per 1 MB of index keys (about 10,000 subjects), never a Scan."""
+        total = 0
+        for shard in range(DAY_SHARDS):
+            pages = self._ddb.get_paginator("query").paginate(
+                TableName=self.table_name,
+                IndexName=MEMBER_INDEX,
+                KeyConditionExpression="member_pk = :m",
+                ExpressionAttributeValues=serialise({":m": keyspace.member_pk(tenant_id, shard)}),
+                Select="COUNT",
+            )
+            total += sum(page["Count"] for page in pages)
+        return total
 
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:
         """Whether the identifier index still maps this digest to the subject (the read-back of a deletion)."""

@@ -105,6 +105,17 @@ class SubjectStore(Protocol):
 
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool: ...
 
+    def subject_ids(
+        self, tenant_id: str, shard: int, limit: int, after: str | None = None
+    ) -> tuple[list[str], str | None]:
+        """Up to `limit` of the tenant's subjects (every status) in one of DAY_SHARDS shards, after the id `after`,
+        in a stable order; and the last id returned if more may follow (None once the shard is done)."""
+        ...
+
+    def count_subjects(self, tenant_id: str) -> int:
+        """How many subjects the tenant has, every status: from an index, never a Scan."""
+        ...
+
     def scan(self) -> Iterator[StoredRef]:
         """Every item of every subject of every tenant, keys and timestamps only: a full Scan, for the
         reconcile command only (after a restore), never for a request."""
