@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when 
     from chatsphere.logic.intake import IntakePorts
     from chatsphere.logic.ledger import LedgerPorts
     from chatsphere.logic.monitor import MonitorPorts
+    from chatsphere.logic.offboarding import OffboardingPorts
     from chatsphere.logic.policies import PoliciesPorts
     from chatsphere.logic.ports import (
         AnalyticsStore,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when 
         LedgerArchive,
         LedgerIndex,
         LedgerOutbox,
+        OffboardingStore,
         PolicyStore,
         RequestStore,
         RetentionStore,
@@ -91,6 +93,13 @@ class Adapters:
 
         c = self.config
         return DynamoSubjectStore(c.subjects_table, c.requests_table, c.subject_keys_table, c.outbox_table)
+
+    @cached_property
+    def offboarding(self) -> OffboardingStore:
+        from chatsphere.dal.offboarding import DynamoOffboardingStore
+
+        c = self.config
+        return DynamoOffboardingStore(c.requests_table, c.tenants_table, c.outbox_table)
 
     @cached_property
     def data_keys(self) -> DataKeyStore:
@@ -314,6 +323,20 @@ class Wiring:
             tombstones=a.tombstones,
             jobs=a.export_jobs,
             own_buckets=a.own_buckets,
+        )
+
+    @cached_property
+    def offboarding(self) -> OffboardingPorts:
+        """A tenant's offboarding: its request (RightsFunction) and its job (DeletionFunction)."""
+        from chatsphere.logic.offboarding import OffboardingPorts
+
+        return OffboardingPorts(
+            offboarding=self.adapters.offboarding,
+            export=self.export,
+            deletion=self.deletion,
+            jobs=self.adapters.deletion_jobs,
+            own_buckets=self.adapters.own_buckets,
+            secret=self.adapters.secret,
         )
 
     @cached_property

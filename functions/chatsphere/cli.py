@@ -1,7 +1,12 @@
 """`chatsphere` console command: operator tasks against real AWS or the local stack.
 
     chatsphere tenants create --name NAME      prints {"tenant_id": ..., "api_key": ...}
-    chatsphere tenants list                    prints every tenant's id, name and created_at
+    chatsphere tenants list                    prints every tenant's id, name, created_at and status
+    chatsphere tenants offboard --tenant ID [--deliver-to URI] [--yes]
+                                               returns all the tenant's data, then (asked first, unless --yes)
+                                               deletes every copy; prints the record as it ends
+    chatsphere tenants receipt --tenant ID     prints an offboarded tenant's receipt (verify it offline with
+                                               `chatsphere verify`)
     chatsphere keys create --tenant ID         another API key: prints {"tenant_id", "key_id", "api_key"}
     chatsphere keys list --tenant ID           each key's key_id, created_at and status (never the key)
     chatsphere keys revoke --tenant ID KEY_ID  the key stops working once the authorizer's cached answer
@@ -69,8 +74,8 @@ LEDGER_NAMES = (
     ("ledger_key_id", "LEDGER_KEY_ID", "LedgerSigningKey"),
 )
 
-# retention's names: every variable the functions' Config requires (the run uses the same adapters they do)
-RETENTION_NAMES = tuple(name.upper() for name, field in Config.model_fields.items() if field.is_required())
+# retention's and offboarding's names: every variable the functions' Config requires (the same adapters as theirs)
+FUNCTION_NAMES = tuple(name.upper() for name, field in Config.model_fields.items() if field.is_required())
 RETENTION_FUNCTION = "RetentionFunction"  # whose environment --local takes from the stack file
 
 
@@ -121,6 +126,14 @@ def _tenants_table_flags(parser: argparse.ArgumentParser) -> None:
     _local_flags(parser)
 
 
+def _function_names(parser: argparse.ArgumentParser) -> None:
+    """The flags of a command that runs with the functions' whole configuration."""
+    names = parser.add_argument_group("names (default: the environment variable of the same name, else --local)")
+    for env in FUNCTION_NAMES:
+        names.add_argument(f"--{env.lower().replace('_', '-')}", dest=env, metavar=env)
+    _local_flags(parser)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatsphere", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -131,7 +144,33 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True, help="the tenant's display name")
     create.add_argument("--key-id", default=os.environ.get("DATA_KEY_ID"), help="KMS key id or ARN")
     _tenants_table_flags(create)
-    _tenants_table_flags(tenants.add_parser("list", help="every tenant: id, name, created_at (JSON)"))
+    _tenants_table_flags(tenants.add_parser("list", help="every tenant: id, name, created_at, status (JSON)"))
+    offboard = tenants.add_parser(
+        "offboard",
+        help="return all of a tenant's data, then delete every copy",
+        description="The tenant's offboarding, as POST /v1/offboarding: every subject's package and a manifest "
+        "(delivered to --deliver-to, one of the tenant's portability_destinations, or linked from the manifest), "
+        "then, once you confirm (or with --yes), every subject erased through the deletion path and everything "
+        "else the tenant holds removed; a subject under a legal hold is kept and reported. The jobs run in the "
+        "Deletion function (locally: the stack's queue poller); this command waits for each phase.",
+    )
+    offboard.add_argument("--tenant", metavar="ID", required=True, help="the tenant id")
+    offboard.add_argument("--format", choices=("json", "csv"), default="json", help="the packages' format")
+    offboard.add_argument("--deliver-to", metavar="URI", help="s3:// destination, one of the tenant's")
+    offboard.add_argument("--yes", action="store_true", help="delete without asking, once the data is returned")
+    offboard.add_argument("--wait", type=int, default=3600, metavar="SECONDS", help="the longest to wait a phase")
+    _function_names(offboard)
+    receipt = tenants.add_parser(
+        "receipt",
+        help="an offboarded tenant's receipt, from the evidence ledger",
+        description="The receipt of the tenant's offboarding: its ledger entry, the inclusion proof and the signed "
+        "tree head over it. It verifies offline with `chatsphere verify RECEIPT.json --public-key KEY.pem`.",
+    )
+    receipt.add_argument("--tenant", metavar="ID", required=True, help="the tenant id")
+    receipt.add_argument("--output", type=Path, metavar="FILE", help="write it here (default: standard output)")
+    for dest, env, _ in LEDGER_NAMES:
+        receipt.add_argument(f"--{dest.replace('_', '-')}", dest=dest, default=os.environ.get(env))
+    _local_flags(receipt)
     keys = groups.add_parser(
         "keys",
         help="a tenant's API keys: several at once, so that a key can be rotated without downtime",
@@ -174,10 +213,7 @@ def _parser() -> argparse.ArgumentParser:
         "--as-of", metavar="ISO_TIME", help="ISO time with a timezone, e.g. 2025-01-31T00:00:00Z (default: now)"
     )
     run.add_argument("--tenant", metavar="ID", help="one tenant id (default: every tenant)")
-    names = run.add_argument_group("names (default: the environment variable of the same name, else --local)")
-    for env in RETENTION_NAMES:
-        names.add_argument(f"--{env.lower().replace('_', '-')}", dest=env, metavar=env)
-    _local_flags(run)
+    _function_names(run)
     ledger = groups.add_parser("ledger", help="the evidence ledger").add_subparsers(dest="action", required=True)
     for action, text in (
         (
@@ -296,7 +332,14 @@ def _tenants_wiring(args: argparse.Namespace, writes: bool = False) -> Wiring:
 
 def _tenants_list(args: argparse.Namespace) -> int:
     tenants = list_tenants(_tenants_wiring(args).tenants)
-    print(json.dumps([{"tenant_id": t.tenant_id, "name": t.name, "created_at": t.created_at} for t in tenants]))
+    print(
+        json.dumps(
+            [
+                {"tenant_id": t.tenant_id, "name": t.name, "created_at": t.created_at, "status": t.status}
+                for t in tenants
+            ]
+        )
+    )
     return 0
 
 
@@ -359,7 +402,7 @@ def _as_of(text: str | None, now: datetime) -> datetime:
     return as_of
 
 
-def _retention_config(args: argparse.Namespace) -> Config:
+def _function_config(args: argparse.Namespace) -> Config:
     """The functions' configuration, as the Retention function has it: flags, else the environment, else (--local)
     the local stack's RetentionFunction environment, and (--local) its AWS."""
     environment: dict[str, str] = {}
@@ -373,8 +416,8 @@ def _retention_config(args: argparse.Namespace) -> Config:
             raise UsageError(f"the local stack in {stack_file} has no {RETENTION_FUNCTION}; restart it") from None
         aws = _local_target(stack)
     environment.update(os.environ)
-    environment.update({env: getattr(args, env) for env in RETENTION_NAMES if getattr(args, env)})
-    missing = [env for env in RETENTION_NAMES if not environment.get(env)]
+    environment.update({env: getattr(args, env) for env in FUNCTION_NAMES if getattr(args, env)})
+    missing = [env for env in FUNCTION_NAMES if not environment.get(env)]
     if missing:
         raise UsageError(f"set {', '.join(missing)} (or the matching flags, or --local)")
     return Config.model_validate({**{k.lower(): v for k, v in environment.items()}, "aws": aws})
@@ -389,7 +432,7 @@ def _retention_run(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of, now)
     if as_of > now and not args.dry_run:
         raise UsageError("--as-of is in the future: only a --dry-run may look ahead")
-    config = _retention_config(args)
+    config = _function_config(args)
     wiring = build(config)
     tenants = wiring.adapters.tenants
     if args.tenant is not None:
@@ -480,9 +523,84 @@ def _ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tenants_offboard(args: argparse.Namespace) -> int:
+    """Request, wait for the return, ask (unless --yes), confirm, wait for the end; prints the record."""
+    import time
+
+    from chatsphere.logic import offboarding
+    from chatsphere.models.common import utc_now
+    from chatsphere.models.offboarding import OffboardingIn
+
+    wiring = build(_function_config(args))
+    if wiring.adapters.tenants.get_tenant(args.tenant) is None:
+        raise UsageError(f"no tenant {args.tenant}")
+    ports = wiring.offboarding
+    body = OffboardingIn(format=args.format, deliver_to=args.deliver_to)
+    record, _ = offboarding.request_offboarding(ports, args.tenant, body, utc_now(), initiated_by="operator")
+
+    def wait(until: tuple[str, ...]) -> Any:
+        deadline = time.monotonic() + args.wait
+        while True:
+            item = ports.export.requests.get(args.tenant, record.request_id)
+            if item is not None and item.status in until:
+                return item
+            if time.monotonic() > deadline:
+                raise UsageError(f"the offboarding {record.request_id} did not reach {'/'.join(until)} in time")
+            time.sleep(0.5)
+
+    closed = ("completed", "completed_with_exceptions", "failed")
+    item = wait(("awaiting_confirmation", *closed))
+    if item.status == "awaiting_confirmation":
+        result = item.result
+        print(
+            f"Returned: {result.packages} subjects' packages, {result.interactions} interactions; manifest "
+            f"{result.manifest_sha256}" + (f", delivered to {result.delivered_to}" if result.delivered_to else ""),
+            file=sys.stderr,
+        )
+        if not args.yes:
+            answer = input(f"Delete every copy of tenant {args.tenant}'s data? Type the tenant id to confirm: ")
+            if answer.strip() != args.tenant:
+                print(f"Not confirmed; the offboarding {record.request_id} waits for confirmation.", file=sys.stderr)
+                return 1
+        offboarding.confirm_offboarding(ports, args.tenant, record.request_id, utc_now())
+        item = wait(closed)
+    print(json.dumps(_record_json(wiring, item), sort_keys=True))
+    return 0 if item.status != "failed" else 1
+
+
+def _record_json(wiring: Wiring, item: Any) -> Any:
+    from chatsphere.logic.requests import to_record
+    from chatsphere.models.common import utc_now
+
+    return to_record(wiring.adapters.blobs, item, utc_now()).model_dump(mode="json")
+
+
+def _tenants_receipt(args: argparse.Namespace) -> int:
+    from chatsphere.logic import ledger
+
+    ports = _named_wiring(args, LEDGER_NAMES).ledger
+    found, after = None, None
+    while True:
+        page = ledger.audit_page(ports, args.tenant, 100, after, "offboarding.receipt", None, None)
+        found = page.items[-1] if page.items else found
+        if page.next_after is None:
+            break
+        after = page.next_after
+    if found is None:
+        raise UsageError(f"tenant {args.tenant} has no offboarding receipt in the ledger (not offboarded yet?)")
+    document = json.dumps(ledger.receipt(ports, args.tenant, str(found.data["request_id"])), indent=2)
+    if args.output is not None:
+        args.output.write_text(document + "\n")
+    else:
+        print(document)
+    return 0
+
+
 COMMANDS = {
     ("tenants", "create"): _tenants_create,
     ("tenants", "list"): _tenants_list,
+    ("tenants", "offboard"): _tenants_offboard,
+    ("tenants", "receipt"): _tenants_receipt,
     ("keys", "create"): _keys,
     ("keys", "list"): _keys,
     ("keys", "revoke"): _keys,

@@ -404,7 +404,8 @@ def test_an_erasure_that_keeps_failing_lands_in_the_dlq_and_its_record_says_fail
     assert record["status"] == "failed" and "failed repeatedly" in record["result"]["reason"]
     sqs = boto3.client("sqs")
     dead = sqs.receive_message(QueueUrl=aws.refs["DeletionDeadLetterQueue"], MaxNumberOfMessages=10).get("Messages", [])
-    assert [json.loads(m["Body"]) for m in dead] == [{"tenant_id": tenant, "request_id": record["request_id"]}]
+    expected = {"tenant_id": tenant, "request_id": record["request_id"], "scope": "subject"}
+    assert [json.loads(m["Body"]) for m in dead] == [expected]
     # the subject stays closed, and asking again starts a new deletion
     monkeypatch.undo()
     again = call("DELETE", "/v1/subjects/u-1", tenant=tenant)

@@ -206,4 +206,13 @@ def metrics_sk(day: str) -> str:
     return f"{METRICS_PREFIX}{day}"
 
 
+# ---------------------------------------------------------------- offboarding (dal/offboarding.py)
+OFFBOARDING_SK = "OFFBOARDING"  # RequestsTable, under tenant_pk: the tenant's one offboarding (its request id)
+PACKAGE_LINE_PREFIX = "OB#"  # RequestsTable, under tenant_pk: OB#<request id>#<subject id>, a package's line
+
+
+def package_line_sk(request_id: str, subject_id: str) -> str:
+    return f"{PACKAGE_LINE_PREFIX}{request_id}#{subject_id}"
+
+
 TENANT_REGISTRY = "tenants"  # the TENANT item's `registry` attribute: TenantRegistry lists tenants, no Scan

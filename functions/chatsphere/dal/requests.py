@@ -19,7 +19,7 @@ from chatsphere.dal.dynamo import (
 from chatsphere.dal.ledger import outbox_op
 from chatsphere.models import ledger
 from chatsphere.models.reports import DayCounts, TypeCounts
-from chatsphere.models.requests import OPEN_STATUSES, ExportResult, RequestItem
+from chatsphere.models.requests import OPEN_STATUSES, WHOLE_TENANT, ExportResult, RequestItem
 
 OPEN_INDEX = "OpenRequestsIndex"
 SUBJECT_INDEX = "SubjectIndex"
@@ -36,7 +36,7 @@ def request_record(item: RequestItem) -> dict[str, Any]:
     record[DELETED_FLAG] = record.pop("subject_deleted")
     if item.is_open:
         record["open_pk"] = keyspace.tenant_pk(item.tenant_id)
-    if not item.subject_deleted:
+    if not item.subject_deleted and item.subject_id != WHOLE_TENANT:
         record["subject_ref"] = keyspace.subject_pk(item.tenant_id, item.subject_id)
     record.update(closed_index(item))
     return record

@@ -1,6 +1,6 @@
-"""DeletionFunction: erases subjects from DeletionQueue (partial batch failures go back to the queue; the last
-attempt marks the request failed, and the message goes to the alarmed DLQ). A long erasure continues through a
-new message."""
+"""DeletionFunction: erases subjects, and offboards tenants (logic/offboarding.py), from DeletionQueue (partial
+batch failures go back to the queue; the last attempt marks the request failed, and the message goes to the alarmed
+DLQ). A long erasure or offboarding continues through a new message."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ def handle(record: DeletionRecord) -> None:
     logger.append_keys(tenant_id=job.tenant_id, request_id=job.request_id)
     ports = wiring().deletion
     attempt = int(record.attributes.ApproximateReceiveCount)
-    outcome = deletion.run_deletion(ports, job, utc_now(), get_config().deletion_chunk, attempt)
+    if job.scope == "tenant":
+        from chatsphere.logic import offboarding
+
+        outcome = offboarding.run_offboarding(wiring().offboarding, job, utc_now(), attempt)
+    else:
+        outcome = deletion.run_deletion(ports, job, utc_now(), get_config().deletion_chunk, attempt)
     if outcome == "continue":
         ports.jobs.send(job)  # the rest in a fresh invocation, well inside the Lambda timeout
     logger.info("deletion handled", extra={"outcome": outcome})

@@ -1,6 +1,6 @@
 """RightsFunction: the routes of the rights a tenant serves from records, each capability's a Router of its own:
 request records, export requests (the job runs in ExportFunction), tenant settings, policy versions, retention runs,
-daily analytics and the evidence ledger's proofs."""
+daily analytics, the evidence ledger's proofs, request metrics and the tenant's offboarding."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from chatsphere.handlers import (
     analytics_daily,
     export_requests,
     ledger_proofs,
+    offboarding_requests,
     policies,
     reports,
     requests,
@@ -26,6 +27,7 @@ for capability in (
     analytics_daily,
     ledger_proofs,
     reports,
+    offboarding_requests,
 ):
     app.include_router(capability.router)
 

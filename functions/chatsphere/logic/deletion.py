@@ -71,7 +71,7 @@ def request_deletion(
     subject_id: str,
     now: datetime,
     *,
-    initiated_by: Literal["api", "retention", "hold_lifted"] = "api",
+    initiated_by: Literal["api", "retention", "hold_lifted", "offboarding"] = "api",
     expected_version: int | None = None,
 ) -> tuple[RequestRecord, bool]:
     """Close the subject (status `erasing`, in the same transaction as the record) and queue the job.

@@ -326,6 +326,21 @@ def _deletion_receipt(data: Mapping[str, Any]) -> str:
     return text
 
 
+def _offboarding_receipt(data: Mapping[str, Any]) -> str:
+    given = data.get("returned")
+    returned: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    kept = data.get("subjects_kept") if isinstance(data.get("subjects_kept"), list) else []
+    text = (
+        f"The tenant was offboarded by request {data.get('request_id', '(not given)')}: "
+        f"{returned.get('packages', 0)} subjects' data returned (manifest {returned.get('manifest_sha256')}), "
+        f"{data.get('subjects_erased', 0)} subjects erased, {_items(data.get('counts'))} deleted"
+    )
+    text += "." + _read_back(data.get("read_back")) + _steps(data.get("steps"))
+    if kept:
+        text += f" {len(kept)} subjects kept under a legal hold."
+    return text
+
+
 def _request_created(data: Mapping[str, Any]) -> str:
     kind = data.get("kind") or data.get("request_type")
     return f"Request {data.get('request_id', '(not given)')} was received" + (f" ({kind})." if kind else ".")
@@ -363,6 +378,7 @@ _DESCRIBERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "request.created": _request_created,
     "request.status_changed": _status_changed,
     "deletion.receipt": _deletion_receipt,
+    "offboarding.receipt": _offboarding_receipt,
     "settings.changed": _settings_changed,
     "retention.run": _counted("A retention run removed {items} whose retention period had ended."),
     "reconcile.run": _counted("A reconcile run after a restore removed again {items} of erased subjects."),

@@ -291,6 +291,56 @@ def run_export(ports: ExportPorts, job: ExportJob, now: datetime, *, attempt: in
 INTERNAL = "the export failed repeatedly; request it again"
 
 
+@dataclass(frozen=True)
+class Package:
+    """A package as written: its object version, digest, size and manifest."""
+
+    version: str | None
+    sha256: str
+    bytes: int
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """Whose package, in which format, under which key; and the tenant's settings and name it describes."""
+
+    tenant_id: str
+    subject_id: str
+    format: str
+    key: str
+    settings: TenantSettings
+    controller: str
+
+
+def build_package(ports: ExportPorts, spec: PackageSpec, now: datetime) -> tuple[Package, ProfileItem] | None:
+    """Write the subject's package to `spec.key`, streamed (one page of interactions in memory), and return it with
+    the profile it was built from; None if the subject (or its key) is gone. An export's, and each subject's return
+    package of an offboarding."""
+    tenant_id, subject_id = spec.tenant_id, spec.subject_id
+    profile = ports.subjects.get_profile(tenant_id, subject_id)
+    cipher = ports.keyring.cipher(tenant_id, subject_id) if profile else None
+    if profile is None or cipher is None:
+        return None
+    record = processing_record(spec.settings, spec.controller, profile.objections)
+    key, fmt = spec.key, spec.format
+    upload = ports.blobs.open_upload(key, PACKAGE_KIND)
+    sink = _HashingUpload(upload)
+    try:
+        manifest = write_package(
+            sink,
+            fmt,
+            subject_document(cipher, profile, now),
+            record,
+            interactions(ports.subjects, ports.blobs, cipher, tenant_id, subject_id),
+        )
+        version = upload.close()
+    except BaseException:
+        upload.abort()
+        raise
+    return Package(version=version, sha256=sink.sha256.hexdigest(), bytes=upload.size, manifest=manifest), profile
+
+
 def _build(ports: ExportPorts, item: RequestItem, now: datetime, written: list[str]) -> RequestItem:
     """The finished record; `written` receives the package version created, so that a failure after it
     can remove it."""
@@ -298,40 +348,26 @@ def _build(ports: ExportPorts, item: RequestItem, now: datetime, written: list[s
     assert isinstance(item.details, ExportDetails)  # RequestItem validates details by type
     if item.details.deliver_to is not None and bucket_of(item.details.deliver_to) in ports.own_buckets:
         return finish(item, "rejected", now, refusal("own_bucket", OWN_BUCKET))  # settings from before the check
-    profile = ports.subjects.get_profile(tenant_id, subject_id)
-    cipher = ports.keyring.cipher(tenant_id, subject_id) if profile else None
-    if profile is None or cipher is None:
-        return finish(item, "rejected", now, refusal("subject_gone", "the subject no longer exists"))
+    key = export_package_key(tenant_id, subject_id, item.request_id)
     settings = ports.tenants.get_settings(tenant_id)
     tenant = ports.tenants.get_tenant(tenant_id)
-    record = processing_record(settings, tenant.name if tenant else tenant_id, profile.objections)
-    key = export_package_key(tenant_id, subject_id, item.request_id)
-    upload = ports.blobs.open_upload(key, PACKAGE_KIND)
-    sink = _HashingUpload(upload)
-    try:
-        manifest = write_package(
-            sink,
-            item.details.format,
-            subject_document(cipher, profile, now),
-            record,
-            interactions(ports.subjects, ports.blobs, cipher, tenant_id, subject_id),
-        )
-        version = upload.close()
-        if version is not None:
-            written.append(version)
-    except BaseException:
-        upload.abort()
-        raise
+    spec = PackageSpec(tenant_id, subject_id, item.details.format, key, settings, tenant.name if tenant else tenant_id)
+    built = build_package(ports, spec, now)
+    if built is None:
+        return finish(item, "rejected", now, refusal("subject_gone", "the subject no longer exists"))
+    package, _ = built
+    if package.version is not None:
+        written.append(package.version)
     delivered_to = None
     if item.details.deliver_to is not None:
         delivered_to = ports.blobs.deliver(key, item.details.deliver_to, f"{item.request_id}.zip")
     result = ExportResult(
         package_key=key,
         expires_at=iso(now + timedelta(hours=settings.download_link_hours)),
-        sha256=sink.sha256.hexdigest(),
-        bytes=upload.size,
-        interaction_count=manifest["interaction_count"],
-        files=[*sorted(manifest["files"]), "manifest.json"],
+        sha256=package.sha256,
+        bytes=package.bytes,
+        interaction_count=package.manifest["interaction_count"],
+        files=[*sorted(package.manifest["files"]), "manifest.json"],
         delivered_to=delivered_to,
     )
     return finish(item, "completed", now, result)

@@ -36,7 +36,8 @@ from chatsphere.models.ledger import (
 # Entries per append transaction: each takes its leaf, its id's mark and its outbox item's removal, and the leaves
 # complete at most two subtrees each plus one per level above: 1 + 10 * 3 + (20 + 40) items, under DynamoDB's 100.
 BATCH = 10
-SEALING_TYPES = frozenset({"deletion.receipt"})  # an entry of these gets its own signed tree head at once
+# An entry of these gets its own signed tree head at once: the receipts of an erasure and of an offboarding.
+SEALING_TYPES = frozenset({"deletion.receipt", "offboarding.receipt"})
 CHECKPOINT_EVENT = "LedgerCheckpointSigned"
 CONFLICT_RETRIES = 5
 
@@ -167,10 +168,11 @@ def daily(ports: LedgerPorts, now: str) -> dict[str, int]:
 
 # ------------------------------------------------------------------ proofs
 def receipt(ports: LedgerPorts, tenant_id: str, request_id: str) -> dict[str, Any]:
-    """The erasure's receipt, self-contained: its entry, the inclusion proof, and the first signed head over it."""
-    stored = [s for s in ports.index.of_request(tenant_id, request_id) if _type(s) == "deletion.receipt"]
+    """The receipt of an erasure or an offboarding, self-contained: its entry, the inclusion proof, and the first
+    signed head over it."""
+    stored = [s for s in ports.index.of_request(tenant_id, request_id) if _type(s) in SEALING_TYPES]
     if not stored:
-        raise NotFound("no erasure receipt for this request (not a deletion, or not completed yet)")
+        raise NotFound("no receipt for this request (not a deletion or an offboarding, or not completed yet)")
     entry = stored[-1]
     heads = ports.index.signed_heads(tenant_id, entry.seq + 1, limit=1)
     if not heads:

@@ -20,3 +20,9 @@ def interaction_blob_key(tenant_id: str, subject_id: str, interaction_id: str) -
 def export_package_key(tenant_id: str, subject_id: str, request_id: str) -> str:
     """Under the subject's prefix, so erasure removes packages with the rest of the subject's objects."""
     return f"{subject_prefix(tenant_id, subject_id)}exports/{request_id}.zip"
+
+
+def offboarding_prefix(tenant_id: str, request_id: str) -> str:
+    """An offboarding's return: each subject's package and the manifest, apart from the subjects' own prefixes (the
+    packages outlive each subject's erasure until the offboarding removes them)."""
+    return f"tenants/{tenant_id}/offboarding/{request_id}/"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: the authorizer imports this module and mu
         TombstoneItem,
     )
     from chatsphere.models.ledger import LedgerEntry, LedgerHead, SignedTreeHead, StoredEntry
+    from chatsphere.models.offboarding import Leftover, PackageLine
     from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
     from chatsphere.models.refs import InteractionPosition, ItemRef, RecordRef
     from chatsphere.models.reports import DayCounts
@@ -119,6 +120,30 @@ class SubjectStore(Protocol):
     def scan(self) -> Iterator[StoredRef]:
         """Every item of every subject of every tenant, keys and timestamps only: a full Scan, for the
         reconcile command only (after a restore), never for a request."""
+        ...
+
+
+class OffboardingStore(Protocol):
+    """An offboarding's own items, and what the tenant leaves besides its subjects (dal/offboarding.py)."""
+
+    def create(self, item: RequestItem, replaces: str | None = None) -> None:
+        """The record, as the tenant's one offboarding: Conflict if it has one (other than `replaces`)."""
+        ...
+
+    def current(self, tenant_id: str) -> str | None: ...
+
+    def put_lines(self, tenant_id: str, request_id: str, lines: list[PackageLine]) -> None: ...
+
+    def lines(
+        self, tenant_id: str, request_id: str, limit: int, after: str | None = None
+    ) -> tuple[list[PackageLine], str | None]: ...
+
+    def leftovers(self, tenant_id: str, keep_request: str, limit: int) -> list[Leftover]: ...
+
+    def remove(self, tenant_id: str, leftovers: list[Leftover]) -> None: ...
+
+    def close(self, record: RequestItem, expected_status: tuple[str, ...]) -> None:
+        """The record closes (with its ledger receipt) and the tenant is offboarded, its secret destroyed."""
         ...
 
 

@@ -20,6 +20,7 @@ from chatsphere.models.requests import (
     ExportResult,
     ExtensionIn,
     FailureCode,
+    OffboardingResult,
     RequestDetails,
     RequestItem,
     RequestPage,
@@ -140,6 +141,8 @@ def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestReco
         link = f"{item.request_id}.zip"
         key = item.result.package_key
         result["download_url"] = blobs.presign_get(key, remaining, link) if remaining > 0 and key else None
+    elif isinstance(item.result, OffboardingResult):  # its links: GET /v1/offboarding/{request_id}/manifest
+        result = item.result.model_dump(exclude_none=True, exclude={"manifest_key", "current"})
     elif item.result is not None:
         result = item.result.model_dump(exclude_none=True)
     return RequestRecord(

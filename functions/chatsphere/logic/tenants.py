@@ -117,6 +117,6 @@ class TenantSecrets:
 
     def _hmac_key(self, tenant_id: str) -> bytes:
         tenant = self._store.get_tenant(tenant_id)
-        if tenant is None:
+        if tenant is None or tenant.hmac_key_wrapped is None:  # none, or offboarded: its secret is destroyed
             raise Unauthorized("unknown tenant")
         return self._kms.unwrap(tenant.hmac_key_wrapped, tenant_hmac_context(tenant_id))

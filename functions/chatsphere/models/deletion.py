@@ -3,7 +3,7 @@ consumes (and re-sends to continue a long erasure) and the monitor re-sends when
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,8 +18,10 @@ class DeletionJob(BaseModel):
 
     tenant_id: str
     request_id: str
+    scope: Literal["subject", "tenant"] = "subject"  # tenant: an offboarding (logic/offboarding.py)
 
     @classmethod
     def for_request(cls, item: RequestItem) -> DeletionJob:
-        """The message that runs (or, from the monitor, re-runs) the deletion `item` records."""
-        return cls(tenant_id=item.tenant_id, request_id=item.request_id)
+        """The message that runs (or, from the monitor, re-runs) the deletion or offboarding `item` records."""
+        scope = "tenant" if item.type == "offboarding" else "subject"
+        return cls(tenant_id=item.tenant_id, request_id=item.request_id, scope=scope)

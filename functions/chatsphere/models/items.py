@@ -56,7 +56,11 @@ class TenantItem(BaseModel):
     tenant_id: str
     name: str
     created_at: str
-    hmac_key_wrapped: bytes = Field(description="KMS-wrapped secret for the identifier lookup index")
+    hmac_key_wrapped: bytes | None = Field(
+        default=None, description="KMS-wrapped secret for the identifier lookup index; destroyed by an offboarding"
+    )
+    status: Literal["active", "offboarded"] = "active"
+    offboarded_at: str | None = None
 
 
 # A key's public name: the first hex digits of its hash (the sk's), enough to tell a tenant's keys apart.

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatsphere.models.common import iso, utc_now
-from chatsphere.models.requests import DeletionReceipt, LegalHoldDetails, RequestItem
+from chatsphere.models.requests import DeletionReceipt, LegalHoldDetails, OffboardingResult, RequestItem
 from chatsphere.models.retention import RetentionRunItem
 
 EntryType = Literal[
@@ -25,6 +25,7 @@ EntryType = Literal[
     "request.extended",
     "deletion.receipt",
     "deletion.tombstone",
+    "offboarding.receipt",
     "retention.run",
     "settings.changed",
     "api_key.created",
@@ -91,6 +92,9 @@ def status_changed(item: RequestItem, at: str | None = None) -> LedgerEntry:
     if isinstance(item.result, DeletionReceipt) and not item.is_open:
         kind = "deletion.receipt"
         data.update(_receipt_data(item, item.result))
+    elif isinstance(item.result, OffboardingResult) and not item.is_open:
+        kind = "offboarding.receipt"
+        data.update(_offboarding_data(item.result))
     elif item.result is not None and not item.is_open:
         data["result"] = _result_summary(item)
     return LedgerEntry(
@@ -121,6 +125,26 @@ def _receipt_data(item: RequestItem, receipt: DeletionReceipt) -> dict[str, Any]
             "hold_request_id": receipt.held_by,
         }
     return data
+
+
+def _offboarding_data(result: OffboardingResult) -> dict[str, Any]:
+    """What an offboarding proves: what was returned (the manifest's digest), what each store lost, the subjects
+    erased, and those a legal hold kept (their keyed hashes and the requests that placed the holds)."""
+    return {
+        "returned": {
+            "packages": result.packages,
+            "interactions": result.interactions,
+            "bytes": result.package_bytes,
+            "manifest_sha256": result.manifest_sha256,
+            "delivered": result.delivered_to is not None,
+        },
+        "counts": dict(result.removed),
+        "read_back": dict(result.remaining or {}),
+        "subjects_erased": result.erased,
+        "subjects_kept": [{"subject_hash": k.subject_hash, "hold_request_id": k.hold_request_id} for k in result.kept],
+        "steps": [{"step": step, "completed_at": at} for step, at in sorted(result.steps.items(), key=lambda s: s[1])],
+        "policy_version": result.policy_version,
+    }
 
 
 def receipt_of(data: dict[str, Any]) -> DeletionReceipt:

@@ -14,9 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from chatsphere.models.common import JSON_INTEGER, StrictModel
 from chatsphere.models.subjects import ObjectablePurpose
 
-RequestType = Literal["export", "correction", "objection", "deactivation", "deletion", "legal_hold"]
-RequestStatus = Literal["received", "in_progress", "completed", "completed_with_exceptions", "rejected", "failed"]
-OPEN_STATUSES: tuple[RequestStatus, ...] = ("received", "in_progress")
+RequestType = Literal["export", "correction", "objection", "deactivation", "deletion", "legal_hold", "offboarding"]
+RequestStatus = Literal[
+    "received",
+    "in_progress",
+    "awaiting_confirmation",  # an offboarding whose data is returned, waiting for the controller's go-ahead
+    "completed",
+    "completed_with_exceptions",
+    "rejected",
+    "failed",
+]
+OPEN_STATUSES: tuple[RequestStatus, ...] = ("received", "in_progress", "awaiting_confirmation")
+WHOLE_TENANT = "*"  # the subject_id of a record about the whole tenant (offboarding): never a subject's id
 REQUEST_ID_PATTERN = r"^r[0-9a-f]{28}$"
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -53,7 +62,7 @@ class DeactivationDetails(_Part):
 
 
 class DeletionDetails(_Part):
-    initiated_by: Literal["api", "retention", "hold_lifted"] = "api"
+    initiated_by: Literal["api", "retention", "hold_lifted", "offboarding"] = "api"
     follows: str | None = None  # the deletion a legal hold interrupted, when this one completes it
 
 
@@ -63,8 +72,20 @@ class LegalHoldDetails(_Part):
     reason: str | None = None  # tenant text, given when the hold is placed
 
 
+class OffboardingDetails(_Part):
+    format: ExportFormat = "json"
+    deliver_to: str | None = None
+    initiated_by: Literal["api", "operator"] = "api"
+
+
 RequestDetails = (
-    ExportDetails | CorrectionDetails | ObjectionDetails | DeactivationDetails | DeletionDetails | LegalHoldDetails
+    ExportDetails
+    | CorrectionDetails
+    | ObjectionDetails
+    | DeactivationDetails
+    | DeletionDetails
+    | LegalHoldDetails
+    | OffboardingDetails
 )
 DETAILS_BY_TYPE: dict[str, type[_Part]] = {
     "export": ExportDetails,
@@ -73,6 +94,7 @@ DETAILS_BY_TYPE: dict[str, type[_Part]] = {
     "deactivation": DeactivationDetails,
     "deletion": DeletionDetails,
     "legal_hold": LegalHoldDetails,
+    "offboarding": OffboardingDetails,
 }
 
 
@@ -135,8 +157,43 @@ class DeletionReceipt(_Part):
     policy_version: str | None = None  # the tenant's privacy policy in force when the erasure completed
 
 
-RequestResult = ExportResult | DeletionReceipt | Refusal
-RESULT_BY_TYPE: dict[str, type[_Part]] = {"export": ExportResult, "deletion": DeletionReceipt}
+class KeptSubject(_Part):
+    """A subject an offboarding could not erase: a legal hold keeps it (its erasure completed with exceptions)."""
+
+    subject_id: str
+    subject_hash: str  # the keyed hash: what the ledger's receipt names
+    deletion_request_id: str
+    hold_request_id: str | None
+
+
+class OffboardingResult(_Part):
+    """An offboarding's progress and, once closed, its receipt: counts per store, times per step, no personal value
+    but the ids of the subjects a hold kept (the tenant's own pseudonymous ids; the ledger holds their hashes)."""
+
+    steps: dict[str, str] = {}  # step -> when it finished; `confirmed` starts the delete phase
+    shard: int = 0  # where the walk over the tenant's subjects stands: its shard and the last subject done there
+    after: str | None = None
+    current: str | None = None  # the erasure the delete phase is running (its deletion request id)
+    packages: int = 0
+    package_bytes: int = 0
+    interactions: int = 0
+    manifest_key: str | None = None
+    manifest_sha256: str | None = None
+    expires_at: str | None = None  # the manifest's and the packages' links last until then
+    delivered_to: str | None = None
+    erased: int = 0
+    kept: list[KeptSubject] = []
+    removed: dict[str, int] = {}  # store -> items removed: the erasures' receipts summed, then the tenant's own
+    remaining: dict[str, int] | None = None  # the read-back (all zero to complete)
+    policy_version: str | None = None
+
+
+RequestResult = ExportResult | DeletionReceipt | OffboardingResult | Refusal
+RESULT_BY_TYPE: dict[str, type[_Part]] = {
+    "export": ExportResult,
+    "deletion": DeletionReceipt,
+    "offboarding": OffboardingResult,
+}
 
 
 def _typed_result(type_: Any, status: Any, raw: dict[str, Any]) -> _Part:
