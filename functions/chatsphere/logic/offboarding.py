@@ -441,7 +441,10 @@ class _Run:
         blobs = self.p.blobs
         if "packages_counted" not in self.result.steps:
             versions = blobs.versions(self.prefix, EVERYTHING)
-            removed = {**self.result.removed, "return_object_versions": len(versions)}
+            # The objects (each package, the manifest) and their versions: a page the return retried wrote its
+            # packages again, so the versions can outnumber the objects.
+            objects = len({key for key, _, _ in versions})
+            removed = {**self.result.removed, "return_objects": objects, "return_object_versions": len(versions)}
             self.update(**_step(self.result, "packages_counted", self.now, removed=removed))
         found = blobs.versions(self.prefix, deletion.CHUNK)
         blobs.delete_versions([(key, version) for key, version, _ in found])
