@@ -141,19 +141,16 @@ class S3BlobStore:
 
 
 class MultipartUpload:
-    """A write-only file object over an S3 multipart upload: memory holds at most one part.
+    """A write-only file object over an S3 multipart upload: memory holds at most one part. The upload begins with
+    the first full part; a package smaller than one part is one PutObject.
 
     close() completes the upload; abort() (or an exception inside `with`) discards it."""
 
     def __init__(self, s3: Any, bucket: str, key: str, kind: str) -> None:
         self._s3, self.bucket, self.key = s3, bucket, key
-        self._upload_id = s3.create_multipart_upload(
-            Bucket=bucket,
-            Key=key,
-            ServerSideEncryption="aws:kms",
-            ContentType="application/zip",
-            Tagging=f"chatsphere-kind={kind}",
-        )["UploadId"]
+        self._object = {"ServerSideEncryption": "aws:kms", "ContentType": "application/zip"}
+        self._tagging = f"chatsphere-kind={kind}"
+        self._upload_id: str | None = None
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
         self.size = 0
@@ -183,20 +180,30 @@ class MultipartUpload:
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise JobError("package_too_large", f"the package is larger than {MAX_PARTS} upload parts", permanent=True)
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, Tagging=self._tagging, **self._object
+            )["UploadId"]
         resp = self._s3.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=chunk
         )
         self._parts.append({"PartNumber": number, "ETag": resp["ETag"]})
 
     def close(self) -> str | None:
-        if self._buffer or not self._parts:
-            self._send(bytes(self._buffer))
-            self._buffer.clear()
-        resp = self._s3.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
-        )
+        if self._upload_id is None:  # under one part: a single PutObject
+            resp = self._s3.put_object(
+                Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer), Tagging=self._tagging, **self._object
+            )
+        else:
+            if self._buffer:
+                self._send(bytes(self._buffer))
+            resp = self._s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+            )
+        self._buffer.clear()
         version: str | None = resp.get("VersionId")
         return version
 
     def abort(self) -> None:
-        self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+        if self._upload_id is not None:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)

@@ -37,6 +37,7 @@ from chatsphere.models.export import bucket_of
 from chatsphere.models.offboarding import ManifestLink, ManifestView, OffboardingIn, PackageLine
 from chatsphere.models.requests import (
     WHOLE_TENANT,
+    DeletionDetails,
     DeletionReceipt,
     KeptSubject,
     OffboardingDetails,
@@ -52,7 +53,7 @@ LEFTOVERS_PER_RUN = 1000  # items one invocation removes of what the tenant leav
 EVERYTHING = 10**9
 MANIFEST = "manifest.json"
 RETURN_STEPS = ("packages", "manifest")
-DELETE_STEPS = ("subjects", "packages_removed", "leftovers", "verified")
+DELETE_STEPS = ("subjects", "tallied", "packages_removed", "leftovers", "verified")
 Outcome = Literal["done", "continue", "skipped", "awaiting_confirmation"]
 INTERNAL = "the offboarding failed repeatedly; it may be requested again"
 
@@ -376,65 +377,102 @@ class _Run:
 
     # ------------------------------------------------------------ phase 2: delete
     def _subjects(self) -> bool:
-        """Each subject through the deletion path, one at a time, run to its end here. The erasure in hand is saved
-        first (`current`), so that a rerun finishes it and counts it once, from its own closed record. An erased
-        subject leaves the index; the walk goes on after the last one kept."""
+        """Each subject through the deletion path, one at a time, run to its end here. An erased subject leaves the
+        index, so the walk saves its position only past the subjects a hold keeps; a rerun finds an erasure it
+        left open and finishes it (request_deletion returns the open one)."""
         handled = 0
-        if self.result.current is not None:
-            self._finish_erasure(self.result.current)
-            handled += 1
         while self.result.shard < DAY_SHARDS and handled < SUBJECTS_PER_RUN:
             ids, shard_done = self._page()
-            for subject_id in ids:
-                self._erase(subject_id)
+            kept = [subject_id for subject_id in ids if not self._erase(subject_id)]
             handled += len(ids)
             if shard_done:
                 self._advance(None, shard_done)
+            elif kept:
+                self.update(after=kept[-1])
         if self.result.shard < DAY_SHARDS:
             return False
-        self.step_done("subjects")
+        self.step_done("subjects", shard=0, after=None)
         return True
 
-    def _erase(self, subject_id: str) -> None:
+    def _erase(self, subject_id: str) -> bool:
+        """Whether the subject is erased; False when a legal hold keeps it (now, or since an earlier erasure)."""
+        ports = self.p.erasures
         try:
             record, _ = deletion.request_deletion(
-                self.p.erasures, self.tenant_id, subject_id, self.now, initiated_by="offboarding"
+                ports, self.tenant_id, subject_id, self.now, initiated_by="offboarding"
             )
         except SubjectRestricted:  # an earlier erasure kept it for a hold that still stands
-            profile = self.p.export.subjects.get_profile(self.tenant_id, subject_id)
-            assert profile is not None and profile.deletion_request_id is not None
-            hold = LegalHold.model_validate(profile.legal_hold) if profile.legal_hold else None
-            self._keep(subject_id, profile.deletion_request_id, hold.request_id if hold else None)
-            return
-        self.update(current=record.request_id)
-        self._finish_erasure(record.request_id)
+            return False
+        return self._run_erasure(record.request_id).status == "completed"
 
-    def _finish_erasure(self, request_id: str) -> None:
+    def _run_erasure(self, request_id: str) -> RequestItem:
+        """The erasure run to its end here; its closed record."""
         ports = self.p.erasures
         job = DeletionJob(tenant_id=self.tenant_id, request_id=request_id)
         while deletion.run_deletion(ports, job, self.now) == "continue":
             pass
-        record = ports.requests.get(self.tenant_id, request_id)
-        if record is None or record.is_open:
+        closed = ports.requests.get(self.tenant_id, request_id)
+        if closed is None or closed.is_open:
             raise Conflict("the subject's erasure did not close")
-        receipt = record.result if isinstance(record.result, DeletionReceipt) else DeletionReceipt()
-        removed = dict(self.result.removed)
-        for store, n in receipt.removed.items():
-            removed[store] = removed.get(store, 0) + n
-        if record.status == "completed":
-            self.update(current=None, erased=self.result.erased + 1, removed=removed)
-            return
-        # A legal hold kept it (completed_with_exceptions); a failed erasure has raised on its last attempt.
-        self._keep(record.subject_id, request_id, receipt.held_by, removed=removed)
+        return closed
 
-    def _keep(self, subject_id: str, deletion_request_id: str, hold_request_id: str | None, **changes: object) -> None:
-        kept = KeptSubject(
-            subject_id=subject_id,
-            subject_hash=self.p.deletion.tombstones.hash(self.tenant_id, subject_id),
-            deletion_request_id=deletion_request_id,
-            hold_request_id=hold_request_id,
+    def _tallied(self) -> bool:
+        """The erasures' counts, added from their own closed records (newest first, back to the confirmation or the
+        last tally: a rerun never counts one twice), and the subjects a hold keeps, from the index. An erasure still
+        open is one a failure interrupted once its profile was gone (its subject left the index): it is finished
+        here first."""
+        requests = self.p.export.requests
+        since = self.result.steps.get("last_tally", self.result.steps["confirmed"])
+        removed = dict(self.result.removed)
+        erased, after, done = self.result.erased, None, False
+        while not done:
+            records, after = requests.page(self.tenant_id, 100, after, None, "deletion")
+            for record in records:
+                if record.received_at < since:
+                    done = True
+                    break
+                if not isinstance(record.details, DeletionDetails) or record.details.initiated_by != "offboarding":
+                    continue
+                if record.is_open:
+                    record = self._run_erasure(record.request_id)
+                receipt = record.result if isinstance(record.result, DeletionReceipt) else DeletionReceipt()
+                for store, n in receipt.removed.items():
+                    removed[store] = removed.get(store, 0) + n
+                erased += record.status == "completed"
+            done = done or after is None
+        steps = {**self.result.steps, "last_tally": iso(self.now)}
+        self.update(
+            **_step(
+                self.result.model_copy(update={"steps": steps}),
+                "tallied",
+                self.now,
+                erased=erased,
+                removed=removed,
+                kept=self._kept(),
+            )
         )
-        self.update(current=None, kept=[*self.result.kept, kept], after=subject_id, **changes)
+        return True
+
+    def _kept(self) -> list[KeptSubject]:
+        subjects, kept = self.p.export.subjects, []
+        for shard in range(DAY_SHARDS):
+            after: str | None = None
+            while True:
+                ids, after = subjects.subject_ids(self.tenant_id, shard, 1000, after)
+                for subject_id in ids:
+                    profile = subjects.get_profile(self.tenant_id, subject_id)
+                    hold = LegalHold.model_validate(profile.legal_hold) if profile and profile.legal_hold else None
+                    kept.append(
+                        KeptSubject(
+                            subject_id=subject_id,
+                            subject_hash=self.p.deletion.tombstones.hash(self.tenant_id, subject_id),
+                            deletion_request_id=profile.deletion_request_id if profile else None,
+                            hold_request_id=hold.request_id if hold else None,
+                        )
+                    )
+                if after is None:
+                    break
+        return kept
 
     def _packages_removed(self) -> bool:
         """Every version of the return's objects (the packages and the manifest): inventoried, then removed."""
@@ -476,8 +514,9 @@ class _Run:
             "return_object_versions": len(self.p.blobs.versions(self.prefix, 1)),
             "tenant_items": len(self.p.offboarding.leftovers(self.tenant_id, self.item.request_id, 1)),
         }
-        if remaining["subjects"] > 0:  # subjects created meanwhile: walk again (the kept are skipped by id)
-            self.update(steps={k: v for k, v in self.result.steps.items() if k == "confirmed"}, shard=0, after=None)
+        if remaining["subjects"] > 0:  # subjects created meanwhile: walk, tally and remove what they left again
+            redo = ("subjects", "tallied", "leftovers_counted", "leftovers", "verified")
+            self.update(steps={k: v for k, v in self.result.steps.items() if k not in redo}, shard=0, after=None)
             return False
         if any(remaining.values()):
             found = ", ".join(sorted(k for k, v in remaining.items() if v))

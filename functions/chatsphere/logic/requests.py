@@ -142,7 +142,7 @@ def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestReco
         key = item.result.package_key
         result["download_url"] = blobs.presign_get(key, remaining, link) if remaining > 0 and key else None
     elif isinstance(item.result, OffboardingResult):  # its links: GET /v1/offboarding/{request_id}/manifest
-        result = item.result.model_dump(exclude_none=True, exclude={"manifest_key", "current"})
+        result = item.result.model_dump(exclude_none=True, exclude={"manifest_key"})
     elif item.result is not None:
         result = item.result.model_dump(exclude_none=True)
     return RequestRecord(

@@ -162,7 +162,7 @@ class KeptSubject(_Part):
 
     subject_id: str
     subject_hash: str  # the keyed hash: what the ledger's receipt names
-    deletion_request_id: str
+    deletion_request_id: str | None  # the erasure that kept it
     hold_request_id: str | None
 
 
@@ -173,7 +173,6 @@ class OffboardingResult(_Part):
     steps: dict[str, str] = {}  # step -> when it finished; `confirmed` starts the delete phase
     shard: int = 0  # where the walk over the tenant's subjects stands: its shard and the last subject done there
     after: str | None = None
-    current: str | None = None  # the erasure the delete phase is running (its deletion request id)
     packages: int = 0
     package_bytes: int = 0
     interactions: int = 0
