@@ -6,6 +6,8 @@
 - the evidence ledger's calls per append, signed tree head, receipt and consistency proof on logs of 1k, 10k and
   100k entries (seeded in-process), and the proofs' hash counts;
 - peak memory of an export at 1k and 10k interactions (in-memory ports), and their ratio;
+- an offboarding of 1 and 1000 subjects: its AWS calls per subject against the floor, and each invocation's peak
+  memory;
 - the time to provision the template's stateful resources in-process (each integration test does), beside
   moto's CloudFormation making the same resources (docs/architecture.md: why it is not used);
 - import time of each handler module as a ratio to `import boto3`, in fresh interpreters."""
@@ -1052,6 +1054,129 @@ def provisioning_times(runs: int = PROVISION_RUNS) -> dict[str, float]:
     return {name: statistics.median(found) for name, found in times.items()}
 
 
+# ---------------------------------------------------------------- offboarding
+OFFBOARDED_TEXTS = 2  # interactions per subject of the offboarding bench
+# The fewest calls per subject (2 inline interactions, an email, nothing in S3, no idempotency record), and why.
+OFFBOARDING_FLOOR = {
+    "return: profile GetItem, key GetItem, KMS Decrypt, interactions Query, package PutObject": 5,
+    "deletion request: profile GetItem, tombstone GetItem (a restored copy), TransactWriteItems, PutEvents": 4,
+    "erasure, as the erasure section's floor for such a subject: key Query, BatchWriteItem, idempotency Query, "
+    "ListObjectVersions, record GetItem, 10 record writes (start, 8 steps, end), key GetItem + DeleteItem, profile "
+    "GetItem, records Query, 2 tombstone writes, 3 PutEvents, a 5-call read-back": 29,
+}
+# And per 25 subjects: the package lines' BatchWriteItem, and their removal with the erasures' records at the end.
+OFFBOARDING_FLOOR_PER_25 = 3
+
+
+@dataclass
+class OffboardingBench:
+    subjects: int
+    calls: Counter[str]
+    invocations: int
+    peak: int  # the largest of the invocations' peaks above their start (tracemalloc)
+
+    @property
+    def made(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def floor(self) -> int:
+        n = self.subjects
+        return n * sum(OFFBOARDING_FLOOR.values()) + -(-n // 25) * OFFBOARDING_FLOOR_PER_25
+
+
+def offboarding_calls(n: int) -> OffboardingBench:
+    """Both phases of an offboarding of `n` subjects through DeletionFunction's own logic (every invocation and
+    continuation counted, the confirmation not), seeded through the API in-process."""
+    import tracemalloc
+
+    from moto import mock_aws
+
+    from chatsphere.dal import clients
+    from infra.provision import function_environment, provision
+    from tests.integration.helpers import call
+
+    with mock_aws():
+        clients.reset()
+        resolver = provision()
+        os.environ.update(function_environment(resolver, "DeletionFunction"))
+        from chatsphere.bootstrap import wiring
+        from chatsphere.config import get_config
+        from chatsphere.logic import offboarding
+        from chatsphere.logic.tenants import create_tenant
+        from chatsphere.models.common import utc_now
+        from chatsphere.models.deletion import DeletionJob
+        from chatsphere.models.offboarding import OffboardingIn
+
+        get_config.cache_clear()
+        wiring.cache_clear()
+        tenant = create_tenant(wiring().tenants, "Bench")[0].tenant_id
+        with redirect_stdout(io.StringIO()):
+            for i in range(n):
+                body = {"name": "Ada", "email": f"ada.{i}@example.com"}
+                assert call("PUT", f"/v1/subjects/u-{i}", tenant=tenant, body=body).status == 201
+                for k in range(OFFBOARDED_TEXTS):
+                    text = {"conversation_id": "c", "role": "customer", "text": f"message {k}"}
+                    assert call("POST", f"/v1/subjects/u-{i}/interactions", tenant=tenant, body=text).status == 201
+        ports = wiring().offboarding
+        record, _ = offboarding.request_offboarding(ports, tenant, OffboardingIn(), utc_now())
+        job = DeletionJob(tenant_id=tenant, request_id=record.request_id, scope="tenant")
+        calls, invocations, peak = Counter[str](), 0, 0
+        tracemalloc.start()
+        for ending in ("awaiting_confirmation", "done"):
+            while True:
+                start = tracemalloc.get_traced_memory()[0]
+                tracemalloc.reset_peak()
+                with counting() as counted, redirect_stdout(io.StringIO()):
+                    outcome = offboarding.run_offboarding(ports, job, utc_now())
+                peak = max(peak, tracemalloc.get_traced_memory()[1] - start)
+                calls.update(counted)
+                invocations += 1
+                if outcome == ending:
+                    break
+            if ending == "awaiting_confirmation":
+                offboarding.confirm_offboarding(ports, tenant, record.request_id, utc_now())
+        tracemalloc.stop()
+        done = ports.export.requests.get(tenant, record.request_id)
+        assert done is not None and done.status == "completed", done
+        clients.reset()
+    return OffboardingBench(n, calls, invocations, peak)
+
+
+def print_offboarding() -> None:
+    print(
+        f"Offboarding: both phases, per subject of {OFFBOARDED_TEXTS} interactions, against the floor (moto; "
+        f"{offboarding_subjects_per_run()} subjects per invocation)"
+    )
+    for term, calls in OFFBOARDING_FLOOR.items():
+        print(f"  floor {calls:>2}: {term}")
+    print(f"  floor, per 25 subjects: {OFFBOARDING_FLOOR_PER_25} (package lines written, and removed with the records)")
+    with quiet():
+        small, large = offboarding_calls(1), offboarding_calls(1000)
+    print(
+        f"  {'subjects':>8} {'invocations':>11} {'calls':>7} {'floor':>7} {'ratio':>6} {'per subject':>11}  peak memory"
+    )
+    for b in (small, large):
+        print(
+            f"  {b.subjects:>8} {b.invocations:>11} {b.made:>7} {b.floor:>7} {b.made / b.floor:>6.2f} "
+            f"{b.made / b.subjects:>11.1f}  {b.peak / 1024:.0f} KiB"
+        )
+    by_api = ", ".join(f"{k.split(':')[1]} {v / large.subjects:.1f}" for k, v in large.calls.most_common())
+    print(f"  per subject at 1000, by API: {by_api}")
+    print(
+        "  above the floor: the deletion path's own safety reads (it counts before it removes, sweeps once more "
+        "for writes that raced the close, re-reads the subject's records; the erasure section above), the walk's "
+        "pages and positions, the tally of the erasures' records, and the return's and the tenant's own leftovers"
+    )
+    print(f"  peak memory ratio 1000/1: {large.peak / small.peak:.2f} (goal: flat, within 1.5)")
+
+
+def offboarding_subjects_per_run() -> int:
+    from chatsphere.logic.offboarding import SUBJECTS_PER_RUN
+
+    return SUBJECTS_PER_RUN
+
+
 def main() -> int:
     import warnings
 
@@ -1072,6 +1197,8 @@ def main() -> int:
     print_reports()
     print()
     print_retention()
+    print()
+    print_offboarding()
     print()
     print("Export peak memory (in-memory ports, tracemalloc; a real S3 upload adds one 8 MiB part buffer)")
     from tests.unit.export_memory import export_peak

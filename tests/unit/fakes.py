@@ -381,6 +381,10 @@ class FakeBlobStore:
         found += [(k, m, True) for k in sorted(self.markers) if k.startswith(prefix) for m in self.markers[k]]
         return found[:limit]
 
+    def version_counts(self, prefix: str) -> tuple[int, int]:
+        found = self.versions(prefix, 10**9)
+        return len({k for k, _, _ in found}), len(found)
+
     def subfolders(self, prefix: str) -> list[str]:
         keys = [k for k in (*self.versions_of, *self.markers) if k.startswith(prefix)]
         return sorted({k[len(prefix) :].split("/")[0] for k in keys if "/" in k[len(prefix) :]})

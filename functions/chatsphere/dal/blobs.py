@@ -108,6 +108,18 @@ class S3BlobStore:
             args.update(KeyMarker=resp["NextKeyMarker"], VersionIdMarker=resp["NextVersionIdMarker"])
         return found[:limit]
 
+    def version_counts(self, prefix: str) -> tuple[int, int]:
+        """(objects, versions and delete markers) under `prefix`, counted a page at a time (S3 lists by key, so
+        a key's versions are adjacent): memory stays flat however many there are."""
+        objects = versions = 0
+        last: str | None = None
+        for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+            for entry in sorted([*page.get("Versions", []), *page.get("DeleteMarkers", [])], key=lambda v: v["Key"]):
+                versions += 1
+                objects += entry["Key"] != last
+                last = entry["Key"]
+        return objects, versions
+
     def subfolders(self, prefix: str) -> list[str]:
         """The names directly under `prefix` in any version or delete marker (ListObjectVersions, Delimiter /)."""
         names: set[str] = set()

@@ -7,6 +7,7 @@ metrics (counts per day, no subject) and the offboarding's own record, which car
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from chatsphere.dal import keyspace
@@ -110,8 +111,21 @@ class DynamoOffboardingStore(DynamoTable):
     def leftovers(self, tenant_id: str, keep_request: str, limit: int) -> list[Leftover]:
         """Up to `limit` of the tenant's items still to remove: in TenantsTable all but the tenant item; in
         RequestsTable its request records (but `keep_request`, the offboarding's own) and package lines."""
-        pk = keyspace.tenant_pk(tenant_id)
         found: list[Leftover] = []
+        for item in self._leftovers(tenant_id, keep_request, page=min(limit, 1000)):
+            if len(found) == limit:
+                break
+            found.append(item)
+        return found
+
+    def leftover_counts(self, tenant_id: str, keep_request: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self._leftovers(tenant_id, keep_request, page=1000):
+            counts[item.kind] = counts.get(item.kind, 0) + 1
+        return counts
+
+    def _leftovers(self, tenant_id: str, keep_request: str, page: int) -> Iterator[Leftover]:
+        pk = keyspace.tenant_pk(tenant_id)
         sources: list[tuple[LeftoverTable, str, str | None]] = [
             ("tenants", self.tenants_table, None),
             ("requests", self.table_name, keyspace.REQUEST_PREFIX),
@@ -125,17 +139,17 @@ class DynamoOffboardingStore(DynamoTable):
                 "ExpressionAttributeValues": serialise({":pk": pk, **({":p": prefix} if prefix else {})}),
                 "ProjectionExpression": "sk",
                 "ConsistentRead": True,
+                "Limit": page,
             }
-            while len(found) < limit:
-                resp = self._ddb.query(**query, Limit=limit - len(found) + len(keep))
-                keys = [deserialise(raw)["sk"] for raw in resp["Items"]]
-                found += [
-                    Leftover(table=table, key=k, kind=leftover_kind(table, k)) for k in keys if (table, k) not in keep
-                ]
+            while True:
+                resp = self._ddb.query(**query)
+                for raw in resp["Items"]:
+                    key = deserialise(raw)["sk"]
+                    if (table, key) not in keep:
+                        yield Leftover(table=table, key=key, kind=leftover_kind(table, key))
                 if "LastEvaluatedKey" not in resp:
                     break
                 query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        return found[:limit]
 
     def remove(self, tenant_id: str, leftovers: list[Leftover]) -> None:
         pk = keyspace.tenant_pk(tenant_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -29,11 +29,19 @@ from chatsphere.logic import cursors, deletion
 from chatsphere.logic.deletion import DeletionPorts
 from chatsphere.logic.export import OWN_BUCKET, ExportPorts, PackageSpec, build_package
 from chatsphere.logic.object_keys import offboarding_prefix
-from chatsphere.logic.ports import BlobStore, JobQueue, OffboardingStore, TenantSecret
+from chatsphere.logic.ports import (
+    BlobStore,
+    JobQueue,
+    OffboardingStore,
+    PolicyStore,
+    SettingsReader,
+    TenantSecret,
+)
 from chatsphere.logic.requests import fail_request, finish, new_request, publish_status, to_record
 from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.export import bucket_of
+from chatsphere.models.items import PolicyItem
 from chatsphere.models.offboarding import ManifestLink, ManifestView, OffboardingIn, PackageLine
 from chatsphere.models.requests import (
     WHOLE_TENANT,
@@ -45,12 +53,14 @@ from chatsphere.models.requests import (
     RequestItem,
     RequestRecord,
 )
+from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import LegalHold
 
 PAGE = 25  # subjects per page of the walk (and package lines per batch write)
 SUBJECTS_PER_RUN = 50  # subjects one invocation handles before it continues through a new message
-LEFTOVERS_PER_RUN = 1000  # items one invocation removes of what the tenant leaves
-EVERYTHING = 10**9
+LEFTOVERS_PER_RUN = 5000  # items one invocation removes of what the tenant leaves, LEFTOVERS_PAGE at a time
+LEFTOVERS_PAGE = 100
+MANIFEST_PAGE = 100  # lines read at a time into the manifest
 MANIFEST = "manifest.json"
 RETURN_STEPS = ("packages", "manifest")
 DELETE_STEPS = ("subjects", "tallied", "packages_removed", "leftovers", "verified")
@@ -63,6 +73,38 @@ class _InlineJobs:
 
     def send(self, job: DeletionJob) -> None:
         return None
+
+
+class _ReadOnce:
+    """The tenant's settings and the policy in force, read once per invocation of the job and shared by every
+    erasure it runs (a tenant being offboarded changes neither); the policy store's other methods pass through."""
+
+    def __init__(self, settings: SettingsReader, policies: PolicyStore) -> None:
+        self._settings, self._policies = settings, policies
+        self._read: dict[str, TenantSettings] = {}
+        self._in_force: dict[str, PolicyItem | None] = {}
+
+    def get_settings(self, tenant_id: str) -> TenantSettings:
+        if tenant_id not in self._read:
+            self._read[tenant_id] = self._settings.get_settings(tenant_id)
+        return self._read[tenant_id]
+
+    def policy_in_force(self, tenant_id: str, at: str) -> PolicyItem | None:
+        if tenant_id not in self._in_force:
+            self._in_force[tenant_id] = self._policies.policy_in_force(tenant_id, at)
+        return self._in_force[tenant_id]
+
+    def add_policy(self, policy: PolicyItem) -> None:
+        self._policies.add_policy(policy)
+
+    def get_policy(self, tenant_id: str, version: str) -> PolicyItem | None:
+        return self._policies.get_policy(tenant_id, version)
+
+    def mark_announced(self, policy: PolicyItem) -> None:
+        self._policies.mark_announced(policy)
+
+    def list_policies(self, tenant_id: str) -> list[PolicyItem]:
+        return self._policies.list_policies(tenant_id)
 
 
 @dataclass(frozen=True)
@@ -78,12 +120,10 @@ class OffboardingPorts:
     def blobs(self) -> BlobStore:
         return self.export.blobs
 
-    @property
     def erasures(self) -> DeletionPorts:
-        """The deletion path with its erasures run inline."""
-        from dataclasses import replace
-
-        return replace(self.deletion, jobs=_InlineJobs())
+        """The deletion path, its erasures run inline, sharing one read of the settings and the policy in force."""
+        once = _ReadOnce(self.deletion.settings, self.deletion.policies)
+        return replace(self.deletion, jobs=_InlineJobs(), settings=once, policies=once)
 
 
 # ------------------------------------------------------------------ requests
@@ -224,6 +264,7 @@ class _Run:
         self.p, self.item, self.now = ports, item, now
         self.tenant_id = item.tenant_id
         self.prefix = offboarding_prefix(item.tenant_id, item.request_id)
+        self.erasures = ports.erasures()
 
     @property
     def result(self) -> OffboardingResult:
@@ -342,7 +383,7 @@ class _Run:
             write(b', "algorithm": "sha256", "packages": [')
             after: str | None = None
             while True:
-                lines, after = self.p.offboarding.lines(self.tenant_id, self.item.request_id, 1000, after)
+                lines, after = self.p.offboarding.lines(self.tenant_id, self.item.request_id, MANIFEST_PAGE, after)
                 for line in lines:
                     write((b", " if packages else b"") + line.model_dump_json().encode())
                     packages, interactions, size = (
@@ -396,7 +437,7 @@ class _Run:
 
     def _erase(self, subject_id: str) -> bool:
         """Whether the subject is erased; False when a legal hold keeps it (now, or since an earlier erasure)."""
-        ports = self.p.erasures
+        ports = self.erasures
         try:
             record, _ = deletion.request_deletion(
                 ports, self.tenant_id, subject_id, self.now, initiated_by="offboarding"
@@ -407,7 +448,7 @@ class _Run:
 
     def _run_erasure(self, request_id: str) -> RequestItem:
         """The erasure run to its end here; its closed record."""
-        ports = self.p.erasures
+        ports = self.erasures
         job = DeletionJob(tenant_id=self.tenant_id, request_id=request_id)
         while deletion.run_deletion(ports, job, self.now) == "continue":
             pass
@@ -478,11 +519,10 @@ class _Run:
         """Every version of the return's objects (the packages and the manifest): inventoried, then removed."""
         blobs = self.p.blobs
         if "packages_counted" not in self.result.steps:
-            versions = blobs.versions(self.prefix, EVERYTHING)
             # The objects (each package, the manifest) and their versions: a page the return retried wrote its
             # packages again, so the versions can outnumber the objects.
-            objects = len({key for key, _, _ in versions})
-            removed = {**self.result.removed, "return_objects": objects, "return_object_versions": len(versions)}
+            objects, versions = blobs.version_counts(self.prefix)
+            removed = {**self.result.removed, "return_objects": objects, "return_object_versions": versions}
             self.update(**_step(self.result, "packages_counted", self.now, removed=removed))
         found = blobs.versions(self.prefix, deletion.CHUNK)
         blobs.delete_versions([(key, version) for key, version, _ in found])
@@ -496,15 +536,16 @@ class _Run:
         store, request_id = self.p.offboarding, self.item.request_id
         if "leftovers_counted" not in self.result.steps:
             removed = dict(self.result.removed)
-            for leftover in store.leftovers(self.tenant_id, request_id, EVERYTHING):
-                removed[leftover.kind] = removed.get(leftover.kind, 0) + 1
+            for kind, n in store.leftover_counts(self.tenant_id, request_id).items():
+                removed[kind] = removed.get(kind, 0) + n
             self.update(**_step(self.result, "leftovers_counted", self.now, removed=removed))
-        found = store.leftovers(self.tenant_id, request_id, LEFTOVERS_PER_RUN)
-        store.remove(self.tenant_id, found)
-        if len(found) == LEFTOVERS_PER_RUN:
-            return False
-        self.step_done("leftovers")
-        return True
+        for _ in range(LEFTOVERS_PER_RUN // LEFTOVERS_PAGE):
+            found = store.leftovers(self.tenant_id, request_id, LEFTOVERS_PAGE)
+            store.remove(self.tenant_id, found)
+            if len(found) < LEFTOVERS_PAGE:
+                self.step_done("leftovers")
+                return True
+        return False
 
     def _verified(self) -> bool:
         """Only an empty read-back completes it: no subject but those kept, no return object, nothing left."""

@@ -140,6 +140,10 @@ class OffboardingStore(Protocol):
 
     def leftovers(self, tenant_id: str, keep_request: str, limit: int) -> list[Leftover]: ...
 
+    def leftover_counts(self, tenant_id: str, keep_request: str) -> dict[str, int]:
+        """Every leftover counted by kind, a page at a time (none held)."""
+        ...
+
     def remove(self, tenant_id: str, leftovers: list[Leftover]) -> None: ...
 
     def close(self, record: RequestItem, expected_status: tuple[str, ...]) -> None:
@@ -190,6 +194,10 @@ class BlobStore(Protocol):
 
     def delete_version(self, key: str, version_id: str) -> None:
         """Remove one version for good (not a delete marker): what a failed attempt wrote."""
+        ...
+
+    def version_counts(self, prefix: str) -> tuple[int, int]:
+        """(objects, versions and delete markers) under `prefix`, counted without holding them."""
         ...
 
     def subfolders(self, prefix: str) -> list[str]:
