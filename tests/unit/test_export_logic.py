@@ -218,7 +218,13 @@ def test_the_package_holds_the_subject_and_the_processing_record(world: World, t
     assert record["retention"]["interactions"] == "365 days after they occurred, then deleted"
     assert record["retention"]["identity"] == "500 days after the last interaction, then erased"
     assert record["recipients"] == [
-        {"name": "MailCo", "purpose": "e-mail delivery", "data_categories": ["contact"], "country": "IE"}
+        {
+            "name": "MailCo",
+            "purpose": "e-mail delivery",
+            "data_categories": ["contact"],
+            "country": "IE",
+            "safeguard": None,
+        }
     ]
     purposes = {p["purpose"]: p for p in record["purposes"]}
     assert purposes["analytics"]["applies"] is False and purposes["analytics"]["objected"] is True
