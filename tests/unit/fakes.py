@@ -261,6 +261,15 @@ class FakeSubjectStore:
     def count_subjects(self, tenant_id: str) -> int:
         return sum(1 for (t, _) in self.profiles if t == tenant_id)
 
+    def count_interactions(self, tenant_id: str, first_day: str, last_day: str) -> int:
+        return sum(
+            1
+            for (t, _), stored in self.interactions.items()
+            if t == tenant_id
+            for item in stored.values()
+            if first_day <= item.occurred_at[:10] <= last_day
+        )
+
     def scan(self) -> Iterator[StoredRef]:
         """Every item's key, the profile's created_at and lookups, an interaction's received_at, a lookup's ipk."""
         owners = set(self.profiles) | set(self.interactions) | {(t, s) for (t, s, _) in self.lookups}
@@ -579,6 +588,9 @@ class FakeRequestStore:
         page = [i.model_copy(deep=True) for i in rows[:limit]]
         more = len(rows) > limit
         return page, (page[-1].due_at, page[-1].request_id) if more else None
+
+    def count_open(self, tenant_id: str) -> int:
+        return sum(1 for item in self.items.values() if item.tenant_id == tenant_id and item.is_open)
 
     def open_requests(self) -> Iterator[RequestItem]:
         for item in list(self.items.values()):

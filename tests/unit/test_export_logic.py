@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chatsphere.errors import Conflict, InvalidInput, NotFound
-from chatsphere.logic import export, intake
+from chatsphere.logic import export, intake, processing
 from chatsphere.logic.requests import new_request
 from chatsphere.models.export import ExportIn, ExportJob
 from chatsphere.models.items import InteractionItem
@@ -246,9 +246,9 @@ def test_a_csv_package_holds_every_interaction_and_a_data_dictionary(world: Worl
     files = read_zip(package_of(world, run(world, job)))
     rows = list(csv.DictReader(io.StringIO(files["interactions.csv"].decode(), newline="")))
     assert [r["text"] for r in rows] == TEXTS
-    assert list(rows[0]) == list(export.CSV_COLUMNS)
+    assert list(rows[0]) == list(processing.CSV_COLUMNS)
     dictionary = list(csv.reader(io.StringIO(files["data_dictionary.csv"].decode(), newline="")))
-    assert [row[1] for row in dictionary[1:]] == list(export.CSV_COLUMNS)
+    assert [row[1] for row in dictionary[1:]] == list(processing.CSV_COLUMNS)
 
 
 def test_an_export_spanning_several_pages_holds_every_interaction_once(world: World, tenant: str) -> None:
@@ -287,7 +287,7 @@ def test_an_export_with_no_interactions_is_a_valid_package(world: World, tenant:
     rows = list(
         csv.reader(io.StringIO(read_zip(world.blobs.get(result.package_key or ""))["interactions.csv"].decode()))
     )
-    assert rows == [list(export.CSV_COLUMNS)]
+    assert rows == [list(processing.CSV_COLUMNS)]
 
 
 def test_an_export_to_a_destination_is_delivered_there(world: World, tenant: str, subject: str) -> None:

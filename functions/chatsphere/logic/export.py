@@ -30,6 +30,7 @@ from chatsphere.logic.ports import (
     TenantDirectory,
     Upload,
 )
+from chatsphere.logic.processing import CSV_COLUMNS, csv_cell, processing_record
 from chatsphere.logic.requests import fail_request, finish, new_request, publish_status, to_record
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
@@ -37,46 +38,12 @@ from chatsphere.models.export import ExportIn, ExportJob, bucket_of
 from chatsphere.models.items import ProfileItem
 from chatsphere.models.refs import InteractionPosition
 from chatsphere.models.requests import ExportDetails, ExportResult, RequestItem, RequestRecord, refusal
-from chatsphere.models.settings import TenantSettings
-from chatsphere.models.subjects import PURPOSES, Interaction
+from chatsphere.models.subjects import Interaction
 
 OWN_BUCKET = "deliver_to names one of the service's own buckets; deliveries go to other controllers only"
 PACKAGE_KIND = "export-package"  # the tag template.yaml's lifecycle rule expires packages by
 PAGE = 25  # interactions per read; each may carry up to 1 MiB of text
 MAX_ATTEMPTS = 3  # ExportQueue's maxReceiveCount (tests/infra ties the two): the last attempt marks it failed
-CSV_COLUMNS = {
-    "interaction_id": "Identifier of the interaction",
-    "conversation_id": "The tenant's identifier of the conversation",
-    "role": "Who wrote it: customer (the subject), agent (a person at the tenant) or bot",
-    "channel": "Channel it came through (e.g. web, email)",
-    "occurred_at": "When it happened (ISO 8601, UTC)",
-    "policy_version": "Privacy policy version in force at that time",
-    "text": "The full text of the message. A value that starts with =, +, -, @, a tab or a carriage return "
-    "is written with a leading apostrophe (') so that a spreadsheet shows it instead of running it as a formula; "
-    "interactions.jsonl has the text exactly as written",
-}
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP: cells a spreadsheet may evaluate
-
-
-def csv_cell(value: object) -> object:
-    """A CSV cell that no spreadsheet evaluates (OWASP CSV injection): prefix formula starts with '."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-RIGHTS = [
-    {"right": "access", "how": "Ask the tenant for an export (this package)"},
-    {"right": "rectification", "how": "Ask the tenant to correct your details"},
-    {"right": "objection", "how": "Object to analytics, personalisation or improvement use"},
-    {"right": "portability", "how": "Ask for this package to be delivered to another controller"},
-    {
-        "right": "deactivation",
-        "how": "Ask the tenant to deactivate your account; data is kept, not used for new interactions",
-    },
-    {"right": "erasure", "how": "Ask the tenant to delete your data, subject to legal exceptions"},
-    {"right": "complaint", "how": "Lodge a complaint with your data protection supervisory authority"},
-]
 
 
 @dataclass(frozen=True)
@@ -142,35 +109,6 @@ class _HashingUpload:
 
     def flush(self) -> None:
         self.upload.flush()
-
-
-def processing_record(settings: TenantSettings, tenant_name: str, objections: dict[str, str]) -> dict[str, Any]:
-    """What GDPR art. 15(1) says the subject is owed besides the data itself."""
-    retention = settings.retention
-    return {
-        "controller": tenant_name,
-        "purposes": [
-            {"purpose": key, "description": text, "objected": key in objections, "applies": key not in objections}
-            for key, text in PURPOSES.items()
-        ],
-        "data_categories": {
-            "identity": ["name"],
-            "contact": ["email", "phone", "contact"],
-            "interactions": list(CSV_COLUMNS),
-        },
-        "recipients": [p.model_dump() for p in settings.processors],
-        "retention": {
-            "identity": f"{retention.inactive_profiles.days} days after the last interaction, then erased",
-            "contact": f"{retention.inactive_profiles.days} days after the last interaction, then erased",
-            "interactions": f"{retention.interactions.days} days after they occurred, then "
-            + ("deleted" if retention.interactions.action == "delete" else "anonymised into daily counts"),
-            "export_packages": f"{retention.export_packages.days} days after they were created",
-            "request_records": f"{retention.closed_requests.days} days after the request closed",
-        },
-        "source": "The data subject, and the controller's agents and bots in conversations with the subject",
-        "automated_decision_making": "None",
-        "rights": RIGHTS,
-    }
 
 
 def subject_document(cipher: SubjectCipher, profile: ProfileItem, now: datetime) -> dict[str, Any]:
