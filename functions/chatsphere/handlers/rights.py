@@ -1,6 +1,6 @@
 """RightsFunction: the routes of the rights a tenant serves from records, each capability's a Router of its own:
 request records, export requests (the job runs in ExportFunction), tenant settings, policy versions, retention runs,
-daily analytics and the evidence ledger's proofs."""
+daily analytics, the evidence ledger's proofs, the request metrics and the record of processing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from chatsphere.handlers import (
     export_requests,
     ledger_proofs,
     policies,
+    processing,
     reports,
     requests,
     retention_runs,
@@ -26,6 +27,7 @@ for capability in (
     analytics_daily,
     ledger_proofs,
     reports,
+    processing,
 ):
     app.include_router(capability.router)
 
