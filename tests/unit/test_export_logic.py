@@ -568,7 +568,7 @@ def test_index_html_is_a_second_streamed_pass_over_the_interactions(world: World
         reads.append("blob")
         return fetch(key)
 
-    world.subjects.list_interactions = counted_list  # type: ignore[method-assign]
+    world.subjects.list_interactions = counted_list  # type: ignore[method-assign,assignment]
     world.blobs.get = counted_get  # type: ignore[method-assign]
     run(world, request(world, tenant, subject, "json"))
     # 3 interactions fit one page; one text is long enough to live in the blob store: each read twice
