@@ -25,7 +25,12 @@ from tests.integration.helpers import call, new_tenant
 from tests.integration.queues import drain
 from tests.page_check import assert_self_contained
 
-PROFILE = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+14155550100", "contact": {"signal": "@ada"}}
+PROFILE: dict[str, Any] = {
+    "name": "Ada Lovelace",
+    "email": "ada@example.com",
+    "phone": "+14155550100",
+    "contact": {"signal": "@ada"},
+}
 TEXTS = ["Hello, I need my invoice", "Réponse: voilà ✓", '<script>document.title="owned"</script> & <b>bold</b>']
 TEXTS += ["a long one " * 4000]  # over 32 KiB: its text lives in the bucket, read on both passes
 CONTROLLER = {"name": "Acme Shop Ltd", "contact": "privacy@acme.example", "dpo_contact": "dpo@acme.example"}
@@ -128,8 +133,8 @@ def test_index_html_renders_offline_with_the_profile_and_every_message(aws: Any,
     assert asked == []
     for value in (PROFILE["name"], PROFILE["email"], PROFILE["phone"], "@ada", *CONTROLLER.values()):
         assert value in text, value
-    for message in TEXTS:
-        assert " ".join(message.split()) in text, message[:40]
+    for written in TEXTS:
+        assert " ".join(written.split()) in text, written[:40]
     assert "<script>document" not in dom and "owned" not in dom.split("<body>")[0]  # text, never run
 
     # the control: a page that loads an image is caught by the same log
