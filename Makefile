@@ -27,8 +27,8 @@ $(CHECKOV_VENV)/.installed:
 # fails, never skips, without it: installed here when missing (Debian's package; as root, or through sudo).
 chromium:
 	@command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y --no-install-recommends chromium; }
+		$$SUDO apt-get -o DPkg::Lock::Timeout=600 update && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+		apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium; }
 
 ## run: the whole stack on an embedded moto AWS, gateway on 127.0.0.1:$(PORT)
 run: $(VENV)/.installed

@@ -51,6 +51,11 @@ LOWER_BOUNDS: dict[str, tuple[int, str]] = {
         "settings GetItem, profile GetItem, tombstone GetItem (a restored profile), record PutItem, SQS SendMessage,"
         " the RightsRequestStatusChanged PutEvents",
     ),
+    "GET records-of-processing": (
+        39,
+        "settings GetItem, tenant GetItem, Select=COUNT Queries: 4 of MemberIndex (subjects), 1 of OpenRequestsIndex,"
+        " 32 of DayIndex (the last 7 days' interactions: 7 days x 4 shards, and the late bucket's 4)",
+    ),
 }
 # Why an operation makes more calls than its bound: printed under its line whenever it does.
 ABOVE_BOUND: dict[str, str] = {
@@ -156,6 +161,7 @@ def aws_calls() -> list[tuple[str, int, int, str]]:
                 "POST export (request)",
                 lambda: call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"}),
             ),
+            ("GET records-of-processing", lambda: call("GET", "/v1/records-of-processing", tenant=tenant)),
         ]
         for name, step in steps:
             with counting() as calls, redirect_stdout(io.StringIO()):  # the handlers' metric lines
