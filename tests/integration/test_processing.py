@@ -123,3 +123,14 @@ def test_an_unknown_format_is_a_422_problem(tenant: str, query: str) -> None:
     reply = call("GET", "/v1/records-of-processing", tenant=tenant, query=query)
     assert reply.status == 422 and reply.headers["content-type"] == "application/problem+json"
     assert reply.body["type"].endswith("/validation")
+
+
+def test_the_settings_ledger_entry_names_the_new_fields_and_holds_no_controller_text(tenant: str) -> None:
+    from chatsphere.bootstrap import wiring
+
+    body = {"controller": CONTROLLER, "purposes": {"analytics": "consent"}}
+    assert call("PATCH", "/v1/settings", tenant=tenant, body=body).status == 200
+    entries = [e for e in wiring().adapters.outbox.pending(tenant, 100) if e.type == "settings.changed"]
+    assert [sorted(e.data["fields"]) for e in entries] == [["controller", "purposes"]]
+    written = repr([e.model_dump() for e in entries])
+    assert all(value not in written for value in CONTROLLER.values())
