@@ -131,7 +131,10 @@ def end(record: dict[str, Any], count: int, files: list[str]) -> str:
         )
         + pages.section(
             "Your rights and how to use them",
-            pages.paragraph(f"{how}, the controller, to use any of these rights; it must answer within a month."),
+            pages.paragraph(
+                f"{how}, the controller, to use any of these rights. It must answer within one month, or tell you "
+                "within that month why it needs longer (GDPR art. 12(3))."
+            ),
             pages.items(rights),
             pages.items(_who(record)),
         )
