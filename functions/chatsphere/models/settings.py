@@ -129,7 +129,10 @@ class TenantSettings(StrictModel):
         list[Processor], Field(max_length=50, description="Each name at most once (422 otherwise)")
     ] = Field(default_factory=list)
     controller: Controller | None = Field(
-        default=None, description="Who the controller is and whom to contact; shown in exports and the record"
+        default=None,
+        description="Who the controller is and whom to contact; shown in exports and the record of processing. "
+        "name and contact are required: a PATCH that sets a controller where none is stored gives both (422 "
+        "otherwise, and nothing is written)",
     )
     purposes: Purposes = Field(default_factory=Purposes, description="Each purpose's legal basis")
 
