@@ -1,7 +1,8 @@
 """The description of the tenant's processing, built in one place from its live settings, its name and what the
 deployment enforces: an export's processing_record.json (what GDPR art. 15(1) says a person is owed besides the data)
-and the controller's record of processing activities (art. 30(1), GET /v1/records-of-processing) both come from
-`describe`, so the two cannot disagree and neither is ever stale.
+and the controller's record of processing activities (art. 30(1), GET /v1/records-of-processing, `describe`) both
+take their purposes, legal bases, categories, recipients, transfers and retention from the same functions here, read
+from the settings at the time, so the two cannot disagree and neither is ever stale.
 
 The record's live counts cost Select=COUNT Queries of indexes, never a Scan: 4 (MemberIndex) + 1
 (OpenRequestsIndex) + 32 (the day index, the last INTERACTION_WINDOW_DAYS days) besides the two reads of the tenant
@@ -81,8 +82,8 @@ SUBJECT_CATEGORIES = [
 SECURITY_MEASURES = [
     "Each person's data encrypted (AES-256-GCM) under a key of their own, wrapped by KMS; an erasure destroys that "
     "key first, so every copy, backups included, is unreadable from then on",
-    "Tables, bucket, queues and logs encrypted at rest under a KMS key; each function decrypts only through the "
-    "services it uses",
+    "Tables, bucket, queues and logs encrypted at rest under a KMS key; each function uses it only through those "
+    "services, or to unwrap the data keys and tenant secrets its own code needs",
     "TLS only: the API is HTTPS, and the bucket refuses any request not made over TLS",
     "Tenant isolation: the tenant comes only from its API key (hashed at rest); every stored key begins with it",
     "A signed evidence ledger: every request, erasure, retention run and settings change is an entry of an "
