@@ -553,6 +553,7 @@ def test_index_html_holds_the_profile_every_message_and_whom_to_contact_escaped(
     assert "4 messages in all." in page
     assert "performance of a contract" not in page and "needed to provide the service you asked for" in page
     assert "MailCo" in page and "365 days after they occurred, then deleted" in page
+    assert "Answering your questions and requests" in page and "Your messages" in page
 
 
 def test_index_html_is_a_second_streamed_pass_over_the_interactions(world: World, tenant: str, subject: str) -> None:

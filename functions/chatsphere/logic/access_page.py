@@ -19,6 +19,21 @@ PLAIN_BASES = {
     "legal_obligation": "the law requires it (a legal obligation)",
     "legitimate_interest": "the controller's legitimate interests, to which you may object",
 }
+PLAIN_PURPOSES = {
+    "inquiries": "Answering your questions and requests",
+    "improvement": "Improving the service",
+    "personalization": "Personalising the service for you",
+    "analytics": "Counting trends, in anonymous statistics",
+    "legal_obligation": "Meeting the controller's legal obligations",
+}
+PLAIN_CATEGORIES = {
+    "identity": "your name",
+    "contact": "your contact details",
+    "interactions": "your messages",
+    "usage": "how you use the service",
+    "export_packages": "copies of your data like this package",
+    "request_records": "the record of each request you make (such as this one)",
+}
 PROFILE_FIELDS = {
     "subject_id": "Your identifier at the controller (a pseudonym, not your name)",
     "name": "Name",
@@ -38,6 +53,10 @@ FILES = {
     "data_dictionary.csv": "what each column of interactions.csv means",
     "manifest.json": "a SHA-256 checksum of every file, to check that none was changed",
 }
+
+
+def _plain(categories: list[str]) -> str:
+    return ", ".join(PLAIN_CATEGORIES.get(c, c.replace("_", " ")) for c in categories)
 
 
 def _who(record: dict[str, Any]) -> list[str]:
@@ -98,14 +117,14 @@ def end(record: dict[str, Any], count: int, files: list[str]) -> str:
     """The rest of the page, after `count` interactions; `files` are the package's."""
     purposes = [
         [
-            p["description"],
+            PLAIN_PURPOSES.get(p["purpose"], p["description"]),
             PLAIN_BASES.get(p["legal_basis"], p["legal_basis"]),
             "You objected: your data is not used for it" if p["objected"] else "Yes",
         ]
         for p in record["purposes"]
     ]
     recipients = [
-        [r["name"], r["purpose"], ", ".join(r["data_categories"]), r["country"], r.get("safeguard") or ""]
+        [r["name"], r["purpose"], _plain(r["data_categories"]), r["country"], r.get("safeguard") or ""]
         for r in record["recipients"]
     ]
     contact = record.get("controller_contact") or record.get("dpo_contact")
@@ -127,7 +146,7 @@ def end(record: dict[str, Any], count: int, files: list[str]) -> str:
         )
         + pages.section(
             "How long it is kept",
-            pages.table(["Data", "Kept"], [[k.replace("_", " "), v] for k, v in record["retention"].items()]),
+            pages.table(["Data", "Kept"], [[_plain([k]).capitalize(), v] for k, v in record["retention"].items()]),
         )
         + pages.section(
             "Your rights and how to use them",
