@@ -328,6 +328,12 @@ def to_html(record: RecordOfProcessing) -> str:
         + pages.paragraph(f"Built {record.generated_at.isoformat()} from settings version {record.settings_version}.")
         + pages.section("Controller", pages.items(who))
         + pages.section(
+            "Flags",
+            f'<ul class="flag">\n{"".join(f"<li>{pages.esc(f)}</li>" for f in flagged)}</ul>\n'
+            if flagged
+            else pages.paragraph("Nothing is missing."),
+        )
+        + pages.section(
             "Processing activities",
             pages.table(
                 ["Purpose", "Legal basis", "Data", "Recipients", "Transfers outside the EEA", "Retention"], rows
@@ -357,12 +363,6 @@ def to_html(record: RecordOfProcessing) -> str:
                     f"Interactions in the last {INTERACTION_WINDOW_DAYS} days: {n.interactions_last_7_days}",
                 ]
             ),
-        )
-        + pages.section(
-            "Flags",
-            f'<ul class="flag">\n{"".join(f"<li>{pages.esc(f)}</li>" for f in flagged)}</ul>\n'
-            if flagged
-            else pages.paragraph("Nothing is missing."),
         )
         + pages.TAIL
     )
