@@ -36,9 +36,11 @@ def test_a_processor_outside_the_eea_without_a_safeguard_is_flagged_and_with_one
     record = build(world, tenant, TenantSettings(processors=[EU, US]))
     assert [(f.kind, f.subject) for f in record.flags] == [("transfer_without_safeguard", "CloudAI")]
     assert [(t.processor, t.country, t.safeguard) for t in record.transfers] == [("CloudAI", "US", None)]
+    assert "transfer_without_safeguard: CloudAI" in processing.to_html(record)
     guarded = US.model_copy(update={"safeguard": "SCC 2021/914"})
     record = build(world, tenant, TenantSettings(processors=[EU, guarded]))
     assert record.flags == [] and record.transfers[0].safeguard == "SCC 2021/914"
+    assert "Nothing is missing." in processing.to_html(record)
     # Norway is in the EEA, Switzerland is not (an adequacy decision is a safeguard the tenant states)
     record = build(world, tenant, TenantSettings(processors=[EU.model_copy(update={"country": "NO"})]))
     assert record.transfers == [] and record.flags == []
