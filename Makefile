@@ -8,7 +8,7 @@ CHECKOV_VENV := .venv-checkov
 PORT ?= 3000
 
 .PHONY: run test lint lint-imports typecheck cfn-lint checkov openapi openapi-check unit integration infra-tests \
-	local-stack-tests bench invoke clean
+	local-stack-tests bench invoke clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/uv pip install --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python checkov==3.3.30
 	touch $@
 
+# The browser test (tests/integration/test_access_page.py) renders an export's index.html in headless Chromium, and
+# fails, never skips, without it: installed here when missing (Debian's package; as root, or through sudo).
+chromium:
+	@command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get -o DPkg::Lock::Timeout=600 update && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+		apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium; }
+
 ## run: the whole stack on an embedded moto AWS, gateway on 127.0.0.1:$(PORT)
 run: $(VENV)/.installed
 	PORT=$(PORT) $(PY) -m infra.local.run
@@ -32,14 +39,14 @@ invoke: $(VENV)/.installed
 	$(PY) -m infra.local.invoke $(FN) $(EVENT)
 
 ## test: every check, then every test suite (one pytest run over tests/: unit, integration, infra, local_stack)
-test: lint typecheck cfn-lint checkov openapi-check
+test: lint typecheck cfn-lint checkov openapi-check chromium
 	$(PY) -m pytest -n 2 tests
 
 ## unit, integration, infra-tests, local-stack-tests: one suite each
 unit: $(VENV)/.installed
 	$(PY) -m pytest -n 2 tests/unit
 
-integration: $(VENV)/.installed
+integration: $(VENV)/.installed chromium
 	$(PY) -m pytest -n 2 tests/integration
 
 infra-tests: $(VENV)/.installed

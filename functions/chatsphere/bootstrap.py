@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # the adapters' and ports' modules load when built, not when 
         TenantStore,
         TombstoneStore,
     )
+    from chatsphere.logic.processing import ProcessingPorts
     from chatsphere.logic.reconcile import ReconcilePorts
     from chatsphere.logic.reports import ReportsPorts
     from chatsphere.logic.requests import RequestsPorts
@@ -397,6 +398,14 @@ class Wiring:
         from chatsphere.logic.reports import ReportsPorts
 
         return ReportsPorts(requests=self.adapters.requests)
+
+    @cached_property
+    def processing(self) -> ProcessingPorts:
+        """The record of processing (RightsFunction)."""
+        from chatsphere.logic.processing import ProcessingPorts
+
+        a = self.adapters
+        return ProcessingPorts(settings=a.settings, tenants=a.directory, subjects=a.subjects, requests=a.requests)
 
     @cached_property
     def settings(self) -> SettingsPorts:

@@ -740,3 +740,22 @@ def test_a_broken_copy_of_the_template_is_caught(rule: Rule, breakage: Callable[
     problems = rule(broken)
     assert any(expected in problem for problem in problems), problems
     assert not any(expected in problem for problem in rule(template.load()))  # the breakage made it, not the file
+
+
+def subject_index_queries(doc: Doc, function: str) -> list[dict[str, Any]]:
+    """The statements of a function that grant a Query of SubjectsTable's indexes."""
+    found = []
+    for policy in functions(doc)[function].get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            indexes = [r for r in as_list(statement.get("Resource")) if "SubjectsTable.Arn}/index/" in str(r)]
+            if indexes and "dynamodb:Query" in as_list(statement.get("Action")):
+                found.append(statement)
+    return found
+
+
+def test_the_rights_function_counts_subjects_and_interactions_and_reads_none() -> None:
+    """The record of processing's counts: Queries of MemberIndex and DayIndex that return a count, never an item."""
+    statements = subject_index_queries(template.load(), "RightsFunction")
+    assert [s["Condition"] for s in statements] == [{"StringEquals": {"dynamodb:Select": "COUNT"}}]
+    subs = [r["Fn::Sub"] if isinstance(r, dict) else r for r in as_list(statements[0]["Resource"])]
+    assert {str(r).rsplit("/", 1)[-1] for r in subs} == {"MemberIndex", "DayIndex"}

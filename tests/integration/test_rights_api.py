@@ -363,7 +363,7 @@ def test_export_package_holds_everything_with_checksums(tenant: str, aws: Any, f
         "improvement",
         "personalization",
         "analytics",
-        "legal_compliance",
+        "legal_obligation",
     }
     assert set(processing["retention"]) == {"identity", "contact", "interactions", "export_packages", "request_records"}
     assert processing["rights"] and processing["source"]

@@ -142,6 +142,19 @@ def _one_identifier(body: dict[str, Any]) -> None:
         body["phone"] = PLAN_VALID_PHONES[0]
 
 
+def _keep_settings_rules(body: dict[str, Any]) -> None:
+    # Processor names are unique: JSON Schema's uniqueItems compares whole items, not a field of them.
+    # (Portability destinations say uniqueItems, which valid cases already keep.)
+    if isinstance(body.get("processors"), list):
+        body["processors"] = _unique_by(body["processors"], lambda p: p.get("name") if isinstance(p, dict) else p)
+    # A controller needs its name and contact: a merge patch onto settings that hold none must give both (stated in
+    # its description; tenant state, as the extension's days).
+    if isinstance(body.get("controller"), dict):
+        for member in ("name", "contact"):
+            if body["controller"].get(member) is None:
+                body["controller"][member] = f"Controller {member}"
+
+
 def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     # The pattern is E.164's shape; the API also checks the numbering plan (libphonenumber).
     if isinstance(body.get("phone"), str):
@@ -167,10 +180,8 @@ def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     # deliver_to must be one of the tenant's portability_destinations: tenant state.
     if path.endswith("/exports"):
         body.pop("deliver_to", None)
-    # Processor names are unique: JSON Schema's uniqueItems compares whole items, not a field of them.
-    # (Portability destinations say uniqueItems, which valid cases already keep.)
-    if isinstance(body.get("processors"), list):
-        body["processors"] = _unique_by(body["processors"], lambda p: p.get("name") if isinstance(p, dict) else p)
+    if path == "/v1/settings":
+        _keep_settings_rules(body)
 
 
 def _keep_day_range(query: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ context. Stored items are copied in and out, as a database would. mypy checks ea
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +36,7 @@ from chatsphere.models.items import (
     TenantItem,
     TombstoneItem,
 )
+from chatsphere.models.offboarding import Leftover, PackageLine
 from chatsphere.models.reconcile import BlobVersion, IdempotencyRef, StoredKey, StoredRef
 from chatsphere.models.refs import InteractionPosition, ItemRef, RecordRef
 from chatsphere.models.reports import DayCounts, TypeCounts
@@ -148,8 +150,9 @@ class FakeSubjectStore:
             else:
                 self.lookups[(*key, kind)] = digest
         self.records.extend(r.model_copy(deep=True) for r in as_records(record))
-        if self.requests is not None:
+        if self.requests is not None:  # the records and their entries, in the same transaction, as the DAL writes
             for each in as_records(record):
+                self.requests.items[(each.tenant_id, each.request_id)] = each.model_copy(deep=True)
                 self.requests.outbox.record(ledger.request_created(each))
 
     def _admit(self, profile: ProfileItem, expected_version: int | None, admission: ProfileAdmission) -> None:
@@ -260,6 +263,15 @@ class FakeSubjectStore:
 
     def count_subjects(self, tenant_id: str) -> int:
         return sum(1 for (t, _) in self.profiles if t == tenant_id)
+
+    def count_interactions(self, tenant_id: str, first_day: str, last_day: str) -> int:
+        return sum(
+            1
+            for (t, _), stored in self.interactions.items()
+            if t == tenant_id
+            for item in stored.values()
+            if first_day <= item.occurred_at[:10] <= last_day
+        )
 
     def scan(self) -> Iterator[StoredRef]:
         """Every item's key, the profile's created_at and lookups, an interaction's received_at, a lookup's ipk."""
@@ -584,6 +596,9 @@ class FakeRequestStore:
         more = len(rows) > limit
         return page, (page[-1].due_at, page[-1].request_id) if more else None
 
+    def count_open(self, tenant_id: str) -> int:
+        return sum(1 for item in self.items.values() if item.tenant_id == tenant_id and item.is_open)
+
     def open_requests(self) -> Iterator[RequestItem]:
         for item in list(self.items.values()):
             if item.is_open:
@@ -713,6 +728,85 @@ class FakeEventPublisher:
         return [detail for kind, detail in self.published if kind == detail_type]
 
 
+class FakeOffboardingStore:
+    """The tenant's one offboarding and its package lines; what it leaves are the other fakes' entries under the
+    tenant (settings, policies, keys; its request records but the offboarding's own and tombstones)."""
+
+    def __init__(self, requests: FakeRequestStore, tenants: FakeTenantStore) -> None:
+        self.requests, self.tenants = requests, tenants
+        self.markers: dict[str, str] = {}
+        self.lines_of: dict[tuple[str, str], dict[str, PackageLine]] = {}
+
+    def create(self, item: RequestItem, replaces: str | None = None) -> None:
+        if self.markers.get(item.tenant_id) != replaces:
+            raise Conflict("the tenant's offboarding was requested meanwhile")
+        self.requests.create(item)
+        self.markers[item.tenant_id] = item.request_id
+
+    def current(self, tenant_id: str) -> str | None:
+        return self.markers.get(tenant_id)
+
+    def put_lines(self, tenant_id: str, request_id: str, lines: list[PackageLine]) -> None:
+        self.lines_of.setdefault((tenant_id, request_id), {}).update({line.subject_id: line for line in lines})
+
+    def lines(
+        self, tenant_id: str, request_id: str, limit: int, after: str | None = None
+    ) -> tuple[list[PackageLine], str | None]:
+        mine = self.lines_of.get((tenant_id, request_id), {})
+        rest = [mine[s] for s in sorted(mine) if after is None or s > after]
+        page = rest[:limit]
+        return page, (page[-1].subject_id if len(rest) > limit else None)
+
+    def _leftovers(self, tenant_id: str, keep_request: str) -> Iterator[Leftover]:
+        t = self.tenants
+        if tenant_id in t.settings:
+            yield Leftover(table="tenants", key="SETTINGS", kind="settings")
+        mine = [("POLICY", v, "policy_versions") for (x, v) in sorted(t.policies) if x == tenant_id]
+        mine += [("APIKEY", h, "api_keys") for (x, h) in sorted(t.api_keys) if x == tenant_id]
+        for prefix, name, kind in mine:
+            yield Leftover(table="tenants", key=f"{prefix}#{name}", kind=kind)
+        for tenant, request_id in self.requests.items:  # no sorted copy: a page's memory, as DynamoDB's
+            if tenant == tenant_id and request_id != keep_request:
+                yield Leftover(table="requests", key=f"R#{request_id}", kind="request_records")
+        for (tenant, request), lines in self.lines_of.items():
+            if tenant == tenant_id:
+                for subject in lines:
+                    yield Leftover(table="requests", key=f"OB#{request}#{subject}", kind="package_lines")
+
+    def leftovers(self, tenant_id: str, keep_request: str, limit: int) -> list[Leftover]:
+        return list(itertools.islice(self._leftovers(tenant_id, keep_request), limit))
+
+    def leftover_counts(self, tenant_id: str, keep_request: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self._leftovers(tenant_id, keep_request):
+            counts[item.kind] = counts.get(item.kind, 0) + 1
+        return counts
+
+    def remove(self, tenant_id: str, leftovers: list[Leftover]) -> None:
+        t = self.tenants
+        for item in leftovers:
+            kind, _, rest = item.key.partition("#")
+            if item.key == "SETTINGS":
+                t.settings.pop(tenant_id, None)
+            elif kind == "POLICY":
+                t.policies.pop((tenant_id, rest), None)
+            elif kind == "APIKEY":
+                t.api_keys.pop((tenant_id, rest), None)
+            elif kind == "R":
+                self.requests.items.pop((tenant_id, rest), None)
+            elif kind == "OB":
+                request, _, subject = rest.partition("#")
+                self.lines_of.get((tenant_id, request), {}).pop(subject, None)
+
+    def close(self, record: RequestItem, expected_status: tuple[str, ...]) -> None:
+        tenant = self.tenants.tenants.get(record.tenant_id)
+        if tenant is None:
+            raise Conflict("the offboarding is no longer in progress")
+        self.requests.set_status(record, expected_status)
+        update = {"status": "offboarded", "offboarded_at": record.completed_at, "hmac_key_wrapped": None}
+        self.tenants.tenants[record.tenant_id] = tenant.model_copy(update=update)
+
+
 class World:
     """One set of fakes, wired by the functions' own composition root (bootstrap.build) with the fakes as
     overrides: each capability's ports are `world.wiring.<capability>`, and the fakes stay reachable here by the
@@ -739,6 +833,7 @@ class World:
         self.retention_store = FakeRetentionStore(self.subjects, self.requests)
         self.analytics_store = FakeAnalyticsStore(self.subjects)
         self.retention_jobs: FakeJobQueue[RetentionJob] = FakeJobQueue()
+        self.offboarding = FakeOffboardingStore(self.requests, self.tenants)
         adapters = self.wiring.adapters  # what the fakes make of each other, built once, as a cold start does
         self.keyring, self.secret, self.tombstones = adapters.keyring, adapters.secret, adapters.tombstones
 
@@ -778,6 +873,7 @@ class World:
             ledger_index=self.ledger_index,
             ledger_archive=self.ledger_archive,
             signer=self.signer,
+            offboarding=self.offboarding,
             **given,
         )
         return build(**(adapters | swapped))
@@ -821,6 +917,7 @@ if TYPE_CHECKING:  # each fake satisfies its port: mypy fails here when a Protoc
     _subjects: ports.SubjectStore = FakeSubjectStore()
     _blobs: ports.BlobStore = FakeBlobStore()
     _upload: ports.Upload = FakeUpload(FakeBlobStore(), "k", "kind")
+    _offboarding: ports.OffboardingStore = FakeOffboardingStore(FakeRequestStore(), FakeTenantStore())
     _tenants: ports.TenantStore = FakeTenantStore()
     _api_key_reader: ports.ApiKeyReader = FakeTenantStore()
     _api_keys: ports.ApiKeyStore = FakeTenantStore()

@@ -31,7 +31,6 @@ def tenant(world: World) -> str:
     hold = LegalHoldIn.model_validate({"reason": "case 9"})
     subject_rights.place_hold(w.subject_rights, tenant_id, "u-7", hold, NOW)
     deletion.request_deletion(w.deletion, tenant_id, "u-7", NOW)
-    w.requests.create(w.subjects.records[-1])  # written in the profile's transaction, as the DAL does
     return tenant_id
 
 

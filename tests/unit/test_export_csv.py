@@ -11,10 +11,13 @@ from datetime import UTC, datetime
 import pytest
 
 from chatsphere.logic.export import write_package
+from chatsphere.logic.processing import processing_record
 from chatsphere.models.requests import ExportFormat
+from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import Interaction
 
 DANGEROUS = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tindent", "\rcarriage"]
+RECORD = processing_record(TenantSettings(), "Acme", {})
 HARMLESS = ["hello = world", "a-b", "mail me @ home", "'quoted already"]
 
 
@@ -25,7 +28,7 @@ def package(fmt: ExportFormat, texts: list[str]) -> zipfile.ZipFile:
         for n, t in enumerate(texts)
     ]
     sink = io.BytesIO()
-    write_package(sink, fmt, {"subject_id": "u-1"}, {}, iter(rows))
+    write_package(sink, fmt, {"subject_id": "u-1"}, RECORD, lambda: iter(rows), at)
     return zipfile.ZipFile(io.BytesIO(sink.getvalue()))
 
 
@@ -43,7 +46,7 @@ def test_every_text_column_is_protected_not_only_the_message(column: str) -> Non
     fields = {"conversation_id": "c", "channel": None, column: "-cmd"}
     row = Interaction(interaction_id="i", role="customer", text="x", occurred_at=at, **fields)
     sink = io.BytesIO()
-    write_package(sink, "csv", {}, {}, iter([row]))
+    write_package(sink, "csv", {}, RECORD, lambda: iter([row]), at)
     with zipfile.ZipFile(io.BytesIO(sink.getvalue())) as zf:
         (written,) = csv.DictReader(io.StringIO(zf.read("interactions.csv").decode(), newline=""))
     assert written[column] == "'-cmd"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import zipfile
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from chatsphere.errors import Conflict, InvalidInput, NotFound
-from chatsphere.logic import export, intake
+from chatsphere.logic import export, intake, processing
 from chatsphere.logic.requests import new_request
 from chatsphere.models.export import ExportIn, ExportJob
 from chatsphere.models.items import InteractionItem
@@ -218,7 +220,13 @@ def test_the_package_holds_the_subject_and_the_processing_record(world: World, t
     assert record["retention"]["interactions"] == "365 days after they occurred, then deleted"
     assert record["retention"]["identity"] == "500 days after the last interaction, then erased"
     assert record["recipients"] == [
-        {"name": "MailCo", "purpose": "e-mail delivery", "data_categories": ["contact"], "country": "IE"}
+        {
+            "name": "MailCo",
+            "purpose": "e-mail delivery",
+            "data_categories": ["contact"],
+            "country": "IE",
+            "safeguard": None,
+        }
     ]
     purposes = {p["purpose"]: p for p in record["purposes"]}
     assert purposes["analytics"]["applies"] is False and purposes["analytics"]["objected"] is True
@@ -240,9 +248,9 @@ def test_a_csv_package_holds_every_interaction_and_a_data_dictionary(world: Worl
     files = read_zip(package_of(world, run(world, job)))
     rows = list(csv.DictReader(io.StringIO(files["interactions.csv"].decode(), newline="")))
     assert [r["text"] for r in rows] == TEXTS
-    assert list(rows[0]) == list(export.CSV_COLUMNS)
+    assert list(rows[0]) == list(processing.CSV_COLUMNS)
     dictionary = list(csv.reader(io.StringIO(files["data_dictionary.csv"].decode(), newline="")))
-    assert [row[1] for row in dictionary[1:]] == list(export.CSV_COLUMNS)
+    assert [row[1] for row in dictionary[1:]] == list(processing.CSV_COLUMNS)
 
 
 def test_an_export_spanning_several_pages_holds_every_interaction_once(world: World, tenant: str) -> None:
@@ -281,7 +289,7 @@ def test_an_export_with_no_interactions_is_a_valid_package(world: World, tenant:
     rows = list(
         csv.reader(io.StringIO(read_zip(world.blobs.get(result.package_key or ""))["interactions.csv"].decode()))
     )
-    assert rows == [list(export.CSV_COLUMNS)]
+    assert rows == [list(processing.CSV_COLUMNS)]
 
 
 def test_an_export_to_a_destination_is_delivered_there(world: World, tenant: str, subject: str) -> None:
@@ -491,3 +499,78 @@ def test_only_the_failed_attempts_own_version_is_removed(world: World, tenant: s
     run(world, job)
     # Then our version is gone and theirs is still the package
     assert [version for version, _ in world.blobs.versions_of[key]] == [theirs]
+
+
+# ------------------------------------------------------------------- the readable page, dictionary and dates
+@pytest.mark.parametrize(
+    ("fmt", "data", "dictionary"),
+    [("json", "interactions.jsonl", "data_dictionary.json"), ("csv", "interactions.csv", "data_dictionary.csv")],
+)
+def test_every_package_holds_index_html_and_a_data_dictionary_dated_when_it_was_made(
+    world: World, tenant: str, subject: str, fmt: ExportFormat, data: str, dictionary: str
+) -> None:
+    result = export_result(run(world, request(world, tenant, subject, fmt)))
+    expected = {"subject.json", "processing_record.json", data, dictionary, "index.html", "manifest.json"}
+    assert set(result.files) == expected
+    with zipfile.ZipFile(io.BytesIO(world.blobs.get(result.package_key or ""))) as zf:
+        assert {info.date_time for info in zf.infolist()} == {RUN_AT.timetuple()[:6]}
+        assert set(zf.namelist()) == expected
+
+
+def test_the_json_packages_data_dictionary_describes_every_field_of_its_files(
+    world: World, tenant: str, subject: str
+) -> None:
+    files = read_zip(package_of(world, run(world, request(world, tenant, subject, "json"))))
+    dictionary = json.loads(files["data_dictionary.json"])
+    assert set(dictionary) == {"subject.json", "interactions.jsonl"}
+    assert set(dictionary["subject.json"]) == set(json.loads(files["subject.json"]))
+    rows = [json.loads(line) for line in files["interactions.jsonl"].splitlines()]
+    assert {key for row in rows for key in row} == set(dictionary["interactions.jsonl"])
+    assert all(isinstance(text, str) and text for text in dictionary["interactions.jsonl"].values())
+
+
+def test_index_html_holds_the_profile_every_message_and_whom_to_contact_escaped(
+    world: World, tenant: str, subject: str
+) -> None:
+    from chatsphere.models.settings import Controller
+    from tests.page_check import assert_self_contained
+
+    settings = world.tenants.get_settings(tenant).model_copy(
+        update={
+            "controller": Controller(name="Acme <Shop>", contact="privacy@acme.example", dpo_contact="dpo@x.example")
+        }
+    )
+    world.tenants.put_settings(tenant, settings, "y")
+    hostile = InteractionIn(conversation_id="c-2", role="customer", text='<script>alert("hi")</script>', channel="web")
+    intake.add_interaction(world.intake, tenant, subject, hostile, NOW)
+    page = read_zip(package_of(world, run(world, request(world, tenant, subject, "csv"))))["index.html"].decode()
+    assert_self_contained(page)
+    assert "<script>" not in page and "&lt;script&gt;alert(&quot;hi&quot;)&lt;/script&gt;" in page
+    assert "Acme &lt;Shop&gt;" in page and "privacy@acme.example" in page and "dpo@x.example" in page
+    assert "Ada Lovelace" in page and "ada@example.org" in page
+    for text in TEXTS:
+        assert html.escape(text) in page
+    assert "4 messages in all." in page
+    assert "performance of a contract" not in page and "needed to provide the service you asked for" in page
+    assert "MailCo" in page and "365 days after they occurred, then deleted" in page
+    assert "Answering your questions and requests" in page and "Your messages" in page
+
+
+def test_index_html_is_a_second_streamed_pass_over_the_interactions(world: World, tenant: str, subject: str) -> None:
+    """Its price in AWS calls: the interactions' pages and long texts are read once more, and nothing else."""
+    reads: list[str] = []
+    listing, fetch = world.subjects.list_interactions, world.blobs.get
+
+    def counted_list(*args: Any) -> Any:
+        reads.append("page")
+        return listing(*args)
+
+    def counted_get(key: str) -> bytes:
+        reads.append("blob")
+        return fetch(key)
+
+    world.subjects.list_interactions = counted_list  # type: ignore[method-assign,assignment]
+    world.blobs.get = counted_get  # type: ignore[method-assign]
+    run(world, request(world, tenant, subject, "json"))
+    # 3 interactions fit one page; one text is long enough to live in the blob store: each read twice
+    assert sorted(reads) == ["blob", "blob", "page", "page"]

@@ -172,3 +172,55 @@ def test_a_patch_without_if_match_merges_onto_a_concurrent_change_rather_than_lo
     world.tenants.read_settings = read_then_lose_the_race  # type: ignore[method-assign]
     patched, version = patch_settings(world.wiring.settings, tenant, {"deadline_days": 9}, NOW)
     assert patched == TenantSettings(deadline_days=9, processors=[PROCESSOR]) and version == 2
+
+
+# ------------------------------------------------------------ the controller and the purposes' legal bases
+LATER = datetime(2026, 3, 2, tzinfo=UTC)  # the outbox orders entries by time
+CONTROLLER = {"name": "Acme Shop Ltd", "contact": "privacy@acme.example", "dpo_contact": "dpo@acme.example"}
+
+
+def test_every_purpose_has_a_legal_basis_with_the_readmes_default() -> None:
+    from chatsphere.models.settings import Purposes
+    from chatsphere.models.subjects import PURPOSES
+
+    assert list(Purposes.model_fields) == list(PURPOSES)
+    assert Purposes().model_dump() == {
+        "inquiries": "contract",
+        "improvement": "legitimate_interest",
+        "personalization": "consent",
+        "analytics": "legitimate_interest",
+        "legal_obligation": "legal_obligation",
+    }
+    with pytest.raises(ValidationError):
+        Purposes.model_validate({"analytics": "vital_interest"})
+
+
+def test_a_patch_sets_the_controller_and_one_legal_basis_and_the_ledger_names_only_the_fields(world: World) -> None:
+    tenant = world.new_tenant()[0]
+    patched, _ = patch_settings(
+        world.wiring.settings, tenant, {"controller": CONTROLLER, "purposes": {"analytics": "consent"}}, NOW
+    )
+    assert patched.controller is not None and patched.controller.model_dump() == CONTROLLER
+    assert patched.purposes.analytics == "consent" and patched.purposes.inquiries == "contract"
+    # a nested merge: one member of the controller changes, the others stay; null removes the optional DPO
+    again, _ = patch_settings(world.wiring.settings, tenant, {"controller": {"dpo_contact": None}}, LATER)
+    assert again.controller is not None and again.controller.dpo_contact is None
+    assert again.controller.name == CONTROLLER["name"]
+    entries = [e for e in world.outbox.entries(tenant) if e.type == "settings.changed"]
+    assert [sorted(e.data["fields"]) for e in entries] == [["controller", "purposes"], ["controller"]]
+    assert "acme" not in repr([e.data for e in entries]).lower()  # tenant text stays out of the ledger
+
+
+def test_a_controller_without_its_required_members_writes_nothing(world: World) -> None:
+    tenant = world.new_tenant()[0]
+    with pytest.raises(ValidationError) as raised:
+        patch_settings(world.wiring.settings, tenant, {"controller": {"dpo_contact": "dpo@acme.example"}}, NOW)
+    assert sorted(e["loc"] for e in raised.value.errors()) == [("controller", "contact"), ("controller", "name")]
+    assert world.tenants.read_settings(tenant) == (TenantSettings(), 0)
+
+
+def test_a_processors_safeguard_is_optional_and_bounded() -> None:
+    assert PROCESSOR.safeguard is None
+    assert Processor(**{**PROCESSOR.model_dump(), "safeguard": "SCC 2021/914"}).safeguard == "SCC 2021/914"
+    with pytest.raises(ValidationError):
+        Processor(**{**PROCESSOR.model_dump(), "safeguard": "x" * 257})

@@ -18,6 +18,7 @@ from chatsphere.models.offboarding import Leftover, PackageLine
 from chatsphere.models.requests import RequestItem
 
 LeftoverTable = Literal["tenants", "requests"]
+PAGE = 100  # keys per Query: memory holds one page, however much the tenant leaves
 # What each kind of leftover is counted as on the receipt, by its sort key's prefix (TenantsTable, RequestsTable).
 TENANT_KINDS = {
     keyspace.SETTINGS_SK: "settings",
@@ -112,7 +113,7 @@ class DynamoOffboardingStore(DynamoTable):
         """Up to `limit` of the tenant's items still to remove: in TenantsTable all but the tenant item; in
         RequestsTable its request records (but `keep_request`, the offboarding's own) and package lines."""
         found: list[Leftover] = []
-        for item in self._leftovers(tenant_id, keep_request, page=min(limit, 1000)):
+        for item in self._leftovers(tenant_id, keep_request, page=min(limit, PAGE)):
             if len(found) == limit:
                 break
             found.append(item)
@@ -120,7 +121,7 @@ class DynamoOffboardingStore(DynamoTable):
 
     def leftover_counts(self, tenant_id: str, keep_request: str) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for item in self._leftovers(tenant_id, keep_request, page=1000):
+        for item in self._leftovers(tenant_id, keep_request, page=PAGE):
             counts[item.kind] = counts.get(item.kind, 0) + 1
         return counts
 

@@ -339,6 +339,17 @@ class DynamoRequestStore(DynamoTable):
         items, last = _collect(self._query_pages(query, start), limit, lambda i: i)
         return items, (last.due_at, last.request_id) if last else None
 
+    def count_open(self, tenant_id: str) -> int:
+        """The tenant's open requests: a counting Query of the sparse OpenRequestsIndex (one call per 1 MB of it)."""
+        pages = self._ddb.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=OPEN_INDEX,
+            KeyConditionExpression="open_pk = :pk",
+            ExpressionAttributeValues=serialise({":pk": keyspace.tenant_pk(tenant_id)}),
+            Select="COUNT",
+        )
+        return sum(page["Count"] for page in pages)
+
     def open_requests(self) -> Iterator[RequestItem]:
         """Every open request of every tenant: a Scan of the sparse index, whose size is the open backlog."""
         paginator = self._ddb.get_paginator("scan")

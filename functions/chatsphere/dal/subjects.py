@@ -16,7 +16,7 @@ from chatsphere.dal.dynamo import (
 )
 from chatsphere.dal.requests import request_ops, status_ops
 from chatsphere.dal.tombstones import tombstone_check_op
-from chatsphere.day_index import DAY_SHARDS, shard_of
+from chatsphere.day_index import DAY_SHARDS, LATE, shard_of
 from chatsphere.models.items import IdentifierKind, InteractionItem, ProfileAdmission, ProfileItem
 from chatsphere.models.reconcile import StoredRef
 from chatsphere.models.refs import InteractionPosition, ItemRef
@@ -24,6 +24,7 @@ from chatsphere.models.requests import ProfileRecords, RequestItem, as_records
 
 IDENTIFIER_INDEX = "IdentifierIndex"
 MEMBER_INDEX = "MemberIndex"
+DAY_INDEX = "DayIndex"
 LOOKUP_PREFIX = keyspace.lookup_sk("")
 
 
@@ -49,6 +50,12 @@ def profile_index(profile: ProfileItem) -> dict[str, Any]:
     if profile.legal_hold:
         attributes["held_pk"] = keyspace.held_pk(profile.tenant_id)
     return attributes
+
+
+def _days(first: str, last: str) -> list[str]:
+    """Every day from `first` to `last`, both included (YYYY-MM-DD)."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
 def item_sk(ref: ItemRef) -> str:
@@ -325,6 +332,33 @@ class DynamoSubjectStore(DynamoTable):
                 Select="COUNT",
             )
             total += sum(page["Count"] for page in pages)
+        return total
+
+    def count_interactions(self, tenant_id: str, first_day: str, last_day: str) -> int:
+        """Stored interactions whose occurred_at falls from `first_day` to `last_day` (YYYY-MM-DD, UTC), by counting
+        queries over DayIndex: each day's DAY_SHARDS buckets, and the late bucket's (back-dated imports, what a
+        legal hold kept) between the two days' bounds. One call per bucket and per 1 MB of index keys; never a Scan."""
+        buckets: list[tuple[str, tuple[str, str] | None]] = [
+            (keyspace.day_pk(tenant_id, "interactions", day, shard), None)
+            for day in _days(first_day, last_day)
+            for shard in range(DAY_SHARDS)
+        ]
+        span = (first_day, keyspace.day_sk_bound(last_day))  # day_sk begins with occurred_at: YYYY-MM-DDT...
+        buckets += [(keyspace.day_pk(tenant_id, "interactions", LATE, shard), span) for shard in range(DAY_SHARDS)]
+        total = 0
+        for day_pk, between in buckets:
+            query: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": DAY_INDEX,
+                "KeyConditionExpression": "day_pk = :p",
+                "Select": "COUNT",
+            }
+            values: dict[str, str] = {":p": day_pk}
+            if between is not None:
+                query["KeyConditionExpression"] += " AND day_sk BETWEEN :a AND :b"
+                values.update({":a": between[0], ":b": between[1]})
+            query["ExpressionAttributeValues"] = serialise(values)
+            total += sum(page["Count"] for page in self._ddb.get_paginator("query").paginate(**query))
         return total
 
     def index_holds(self, tenant_id: str, kind: IdentifierKind, digest: str, subject_id: str) -> bool:

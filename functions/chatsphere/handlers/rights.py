@@ -1,6 +1,7 @@
 """RightsFunction: the routes of the rights a tenant serves from records, each capability's a Router of its own:
 request records, export requests (the job runs in ExportFunction), tenant settings, policy versions, retention runs,
-daily analytics, the evidence ledger's proofs, request metrics and the tenant's offboarding."""
+daily analytics, the evidence ledger's proofs, the request metrics, the record of processing and the tenant's
+offboarding."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from chatsphere.handlers import (
     ledger_proofs,
     offboarding_requests,
     policies,
+    processing,
     reports,
     requests,
     retention_runs,
@@ -28,6 +30,7 @@ for capability in (
     ledger_proofs,
     reports,
     offboarding_requests,
+    processing,
 ):
     app.include_router(capability.router)
 

@@ -108,7 +108,7 @@ def request_deletion(
         if not unfinished:
             return _open_record(ports.requests, ports.blobs, tenant_id, profile.deletion_request_id, now), False
         previous = profile.deletion_request_id
-    item, _ = write_profile(ports.subjects, tenant_id, subject_id, close, ports.events)
+    item, _ = write_profile(ports.subjects, tenant_id, subject_id, close, ports.events, read=profile)
     if not opened:  # another caller closed it between our reads
         assert item.deletion_request_id is not None
         return _open_record(ports.requests, ports.blobs, tenant_id, item.deletion_request_id, now), False
@@ -164,6 +164,8 @@ class _Run:
     def __init__(self, ports: DeletionPorts, item: RequestItem, now: datetime, chunk: int) -> None:
         self.p, self.item, self.now, self.chunk = ports, item, now, chunk
         self._started = time.monotonic()
+        self._exports: list[RequestItem] | None = None
+        self._inventoried: tuple[list[ItemRef], list[tuple[str, str, bool]]] | None = None
         self.tenant_id, self.subject_id = item.tenant_id, item.subject_id
         self.prefix = subject_prefix(item.tenant_id, item.subject_id)
 
@@ -268,6 +270,7 @@ class _Run:
         p = self.p
         refs = p.subjects.item_refs(self.tenant_id, self.subject_id, EVERYTHING)
         versions = p.blobs.versions(self.prefix, EVERYTHING)
+        self._inventoried = (refs, versions)
         gone = [r for r in refs if not self.kept_item(r)]
         stays = [r for r in refs if self.kept_item(r)]
         gone_objects = [marker for key, _, marker in versions if not self.kept_object(key)]
@@ -277,7 +280,7 @@ class _Run:
             "delete_markers": sum(1 for marker in gone_objects if marker),
             "idempotency_records": len(p.idempotency.record_refs(self.tenant_id, self.subject_id, EVERYTHING)),
             "data_key": int(not self.held and p.data_keys.get(self.tenant_id, self.subject_id) is not None),
-            "exports_cancelled": sum(1 for r in self._records() if r.type == "export" and r.is_open),
+            "exports_cancelled": sum(1 for r in self._open_exports() if r.is_open),
         }
         # A second pass (the hold was lifted before the first completed) adds to what the first removed.
         before = self.receipt.removed
@@ -295,9 +298,16 @@ class _Run:
         self.step_done("key_destroyed")
         return True
 
+    def _open_exports(self) -> list[RequestItem]:
+        """The subject's open exports, read once per invocation: none can open while the subject is erasing (an
+        export request is refused then), so the inventory's read serves the cancellation that follows it."""
+        if self._exports is None:
+            self._exports = [r for r in self._records() if r.type == "export" and r.is_open]
+        return self._exports
+
     def _exports_cancelled(self) -> bool:
-        for record in self._records():
-            if record.type == "export" and record.is_open:
+        for record in self._open_exports():
+            if record.is_open:
                 cancelled = finish(record, "rejected", self.now, refusal("subject_erased", "the subject was erased"))
                 try:
                     self.p.requests.set_status(cancelled, ("received", "in_progress"))
@@ -310,8 +320,19 @@ class _Run:
     def _items(self) -> bool:
         return self._remove_items("items")
 
+    def _seen(self) -> tuple[list[ItemRef], list[tuple[str, str, bool]]] | None:
+        """What this invocation's inventory read, if it fits one chunk: the removal steps that follow it remove
+        that instead of reading it again (whatever was written after it, the sweep finds)."""
+        if self._inventoried is None:
+            return None
+        refs, versions = self._inventoried
+        if len(refs) >= self.chunk or len(versions) >= self.chunk:
+            return None
+        return [r for r in refs if not self.kept_item(r)], [v for v in versions if not self.kept_object(v[0])]
+
     def _remove_items(self, step: str, **done: object) -> bool:
-        refs = self.removable_items(self.chunk)
+        seen = self._seen()
+        refs = seen[0] if seen is not None else self.removable_items(self.chunk)
         self.p.subjects.delete_items(refs)  # the store's order: interactions, lookups, and the profile last
         if len(refs) == self.chunk:
             return False
@@ -321,7 +342,8 @@ class _Run:
         return True
 
     def _objects(self) -> bool:
-        versions = self.removable_versions(self.chunk)
+        seen = self._seen()
+        versions = seen[1] if seen is not None else self.removable_versions(self.chunk)
         self.p.blobs.delete_versions([(key, version) for key, version, _ in versions])
         if len(versions) == self.chunk:
             return False

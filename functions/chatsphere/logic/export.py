@@ -12,12 +12,13 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from chatsphere.errors import Conflict, InvalidInput, JobError
+from chatsphere.logic import access_page
 from chatsphere.logic.codec import open_interaction, open_profile
 from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.object_keys import export_package_key
@@ -30,6 +31,7 @@ from chatsphere.logic.ports import (
     TenantDirectory,
     Upload,
 )
+from chatsphere.logic.processing import CSV_COLUMNS, csv_cell, processing_record
 from chatsphere.logic.requests import fail_request, finish, new_request, publish_status, to_record
 from chatsphere.logic.tombstones import Tombstones
 from chatsphere.models.common import iso
@@ -38,45 +40,12 @@ from chatsphere.models.items import ProfileItem
 from chatsphere.models.refs import InteractionPosition
 from chatsphere.models.requests import ExportDetails, ExportResult, RequestItem, RequestRecord, refusal
 from chatsphere.models.settings import TenantSettings
-from chatsphere.models.subjects import PURPOSES, Interaction
+from chatsphere.models.subjects import Interaction
 
 OWN_BUCKET = "deliver_to names one of the service's own buckets; deliveries go to other controllers only"
 PACKAGE_KIND = "export-package"  # the tag template.yaml's lifecycle rule expires packages by
 PAGE = 25  # interactions per read; each may carry up to 1 MiB of text
 MAX_ATTEMPTS = 3  # ExportQueue's maxReceiveCount (tests/infra ties the two): the last attempt marks it failed
-CSV_COLUMNS = {
-    "interaction_id": "Identifier of the interaction",
-    "conversation_id": "The tenant's identifier of the conversation",
-    "role": "Who wrote it: customer (the subject), agent (a person at the tenant) or bot",
-    "channel": "Channel it came through (e.g. web, email)",
-    "occurred_at": "When it happened (ISO 8601, UTC)",
-    "policy_version": "Privacy policy version in force at that time",
-    "text": "The full text of the message. A value that starts with =, +, -, @, a tab or a carriage return "
-    "is written with a leading apostrophe (') so that a spreadsheet shows it instead of running it as a formula; "
-    "interactions.jsonl has the text exactly as written",
-}
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP: cells a spreadsheet may evaluate
-
-
-def csv_cell(value: object) -> object:
-    """A CSV cell that no spreadsheet evaluates (OWASP CSV injection): prefix formula starts with '."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-RIGHTS = [
-    {"right": "access", "how": "Ask the tenant for an export (this package)"},
-    {"right": "rectification", "how": "Ask the tenant to correct your details"},
-    {"right": "objection", "how": "Object to analytics, personalisation or improvement use"},
-    {"right": "portability", "how": "Ask for this package to be delivered to another controller"},
-    {
-        "right": "deactivation",
-        "how": "Ask the tenant to deactivate your account; data is kept, not used for new interactions",
-    },
-    {"right": "erasure", "how": "Ask the tenant to delete your data, subject to legal exceptions"},
-    {"right": "complaint", "how": "Lodge a complaint with your data protection supervisory authority"},
-]
 
 
 @dataclass(frozen=True)
@@ -144,35 +113,6 @@ class _HashingUpload:
         self.upload.flush()
 
 
-def processing_record(settings: TenantSettings, tenant_name: str, objections: dict[str, str]) -> dict[str, Any]:
-    """What GDPR art. 15(1) says the subject is owed besides the data itself."""
-    retention = settings.retention
-    return {
-        "controller": tenant_name,
-        "purposes": [
-            {"purpose": key, "description": text, "objected": key in objections, "applies": key not in objections}
-            for key, text in PURPOSES.items()
-        ],
-        "data_categories": {
-            "identity": ["name"],
-            "contact": ["email", "phone", "contact"],
-            "interactions": list(CSV_COLUMNS),
-        },
-        "recipients": [p.model_dump() for p in settings.processors],
-        "retention": {
-            "identity": f"{retention.inactive_profiles.days} days after the last interaction, then erased",
-            "contact": f"{retention.inactive_profiles.days} days after the last interaction, then erased",
-            "interactions": f"{retention.interactions.days} days after they occurred, then "
-            + ("deleted" if retention.interactions.action == "delete" else "anonymised into daily counts"),
-            "export_packages": f"{retention.export_packages.days} days after they were created",
-            "request_records": f"{retention.closed_requests.days} days after the request closed",
-        },
-        "source": "The data subject, and the controller's agents and bots in conversations with the subject",
-        "automated_decision_making": "None",
-        "rights": RIGHTS,
-    }
-
-
 def subject_document(cipher: SubjectCipher, profile: ProfileItem, now: datetime) -> dict[str, Any]:
     subject = open_profile(cipher, profile).model_dump(mode="json")
     subject["objections"] = [{"purpose": p, "since": since} for p, since in sorted(profile.objections.items())]
@@ -196,50 +136,109 @@ def interactions(
             return
 
 
-def write_package(
-    sink: Any, fmt: str, subject: dict[str, Any], record: dict[str, Any], rows: Iterator[Interaction]
-) -> dict[str, Any]:
-    """Write the zip to `sink`; returns the manifest (also written, last, as manifest.json)."""
-    files: dict[str, dict[str, Any]] = {}
+# What each field of subject.json means (data_dictionary.json; interactions.jsonl's are CSV_COLUMNS').
+SUBJECT_FIELDS = {
+    "subject_id": "The controller's identifier of the subject (a pseudonym)",
+    "name": "Name",
+    "email": "Email address",
+    "phone": "Phone number (E.164)",
+    "contact": "Other contact details, by kind (e.g. telegram)",
+    "status": "active; deactivated (kept, not used for new interactions); restricted (kept by a legal hold only)",
+    "objections": "The purposes the subject objected to, and since when (ISO 8601, UTC)",
+    "processing": "Each purpose, and whether the subject's data may be used for it",
+    "created_at": "When the profile was created (ISO 8601, UTC)",
+    "updated_at": "When the profile last changed (ISO 8601, UTC)",
+    "legal_hold": "The legal hold that keeps data from erasure, if any: its reason, categories, since when",
+    "policy_acceptances": "Each privacy policy version the subject accepted, when, and how",
+    "exported_at": "When this package was made (ISO 8601, UTC)",
+}
+JSONL_TEXT = "The full text of the message, exactly as written"
+
+
+def data_dictionary(fmt: str) -> tuple[str, bytes]:
+    """The package's data dictionary: a CSV of interactions.csv's columns, or a JSON of every field of subject.json
+    and interactions.jsonl."""
+    if fmt == "csv":
+        table = io.StringIO()
+        plain = csv.writer(table, lineterminator="\r\n")
+        plain.writerow(["file", "column", "description"])
+        plain.writerows(["interactions.csv", col, desc] for col, desc in CSV_COLUMNS.items())
+        return "data_dictionary.csv", table.getvalue().encode()
+    fields = {**CSV_COLUMNS, "text": JSONL_TEXT}
+    document = {"subject.json": SUBJECT_FIELDS, "interactions.jsonl": {k: fields[k] for k in Interaction.model_fields}}
+    return "data_dictionary.json", json.dumps(document, indent=2).encode()
+
+
+def _member(name: str, now: datetime) -> zipfile.ZipInfo:
+    """A zip member dated when the export was made (UTC), not 1980."""
+    info = zipfile.ZipInfo(name, date_time=now.astimezone(UTC).timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16  # a plain file, readable once unpacked
+    return info
+
+
+def _write_interactions(out: _Hashing, fmt: str, rows: Iterator[Interaction]) -> int:
     count = 0
+    if fmt == "json":
+        for row in rows:
+            out.write(row.model_dump_json().encode() + b"\n")
+            count += 1
+        return count
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(CSV_COLUMNS), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        cells = row.model_dump(mode="json", include=set(CSV_COLUMNS))
+        writer.writerow({column: csv_cell(value) for column, value in cells.items()})
+        count += 1
+        out.write(text.getvalue().encode())
+        text.seek(0)
+        text.truncate()
+    out.write(text.getvalue().encode())
+    return count
+
+
+def write_package(
+    sink: Any,
+    fmt: str,
+    subject: dict[str, Any],
+    record: dict[str, Any],
+    rows: Callable[[], Iterator[Interaction]],
+    now: datetime,
+) -> dict[str, Any]:
+    """Write the zip to `sink`; returns the manifest (also written, last, as manifest.json). `rows` gives the
+    interactions from the first, once for the data file and once for index.html: two streamed passes, never the
+    whole history in memory."""
+    files: dict[str, dict[str, Any]] = {}
+    dictionary, dictionary_data = data_dictionary(fmt)
+    name = "interactions.jsonl" if fmt == "json" else "interactions.csv"
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as zf:
 
-        def entry(name: str, data: bytes) -> None:
-            with zf.open(name, "w") as raw:
+        def entry(member: str, data: bytes) -> None:
+            with zf.open(_member(member, now), "w") as raw:
                 out = _Hashing(raw)
                 out.write(data)
-            files[name] = {"sha256": out.sha256.hexdigest(), "bytes": out.size}
+            files[member] = {"sha256": out.sha256.hexdigest(), "bytes": out.size}
 
         entry("subject.json", json.dumps(subject, indent=2).encode())
         entry("processing_record.json", json.dumps(record, indent=2).encode())
-        name = "interactions.jsonl" if fmt == "json" else "interactions.csv"
-        with zf.open(name, "w", force_zip64=True) as raw:
+        with zf.open(_member(name, now), "w", force_zip64=True) as raw:
             out = _Hashing(raw)
-            if fmt == "json":
-                for row in rows:
-                    out.write(row.model_dump_json().encode() + b"\n")
-                    count += 1
-            else:
-                text = io.StringIO()
-                writer = csv.DictWriter(text, fieldnames=list(CSV_COLUMNS), lineterminator="\r\n")
-                writer.writeheader()
-                for row in rows:
-                    cells = row.model_dump(mode="json", include=set(CSV_COLUMNS))
-                    writer.writerow({column: csv_cell(value) for column, value in cells.items()})
-                    count += 1
-                    out.write(text.getvalue().encode())
-                    text.seek(0)
-                    text.truncate()
-                out.write(text.getvalue().encode())
+            count = _write_interactions(out, fmt, rows())
         files[name] = {"sha256": out.sha256.hexdigest(), "bytes": out.size, "records": count}
-        if fmt == "csv":
-            table = io.StringIO()
-            plain = csv.writer(table, lineterminator="\r\n")
-            plain.writerow(["file", "column", "description"])
-            plain.writerows(["interactions.csv", col, desc] for col, desc in CSV_COLUMNS.items())
-            entry("data_dictionary.csv", table.getvalue().encode())
+        entry(dictionary, dictionary_data)
+        with zf.open(_member("index.html", now), "w", force_zip64=True) as raw:
+            out = _Hashing(raw)
+            out.write(access_page.start(subject, record, now).encode())
+            shown = 0
+            for row in rows():
+                out.write(access_page.interaction_row(row).encode())
+                shown += 1
+            names = ["index.html", "subject.json", name, "processing_record.json", dictionary, "manifest.json"]
+            out.write(access_page.end(record, shown, names).encode())
+        files["index.html"] = {"sha256": out.sha256.hexdigest(), "bytes": out.size, "records": shown}
         manifest = {"format": fmt, "algorithm": "sha256", "files": files, "interaction_count": count}
-        with zf.open("manifest.json", "w") as raw:
+        with zf.open(_member("manifest.json", now), "w") as raw:
             raw.write(json.dumps(manifest, indent=2).encode())
     return manifest
 
@@ -332,7 +331,8 @@ def build_package(ports: ExportPorts, spec: PackageSpec, now: datetime) -> tuple
             fmt,
             subject_document(cipher, profile, now),
             record,
-            interactions(ports.subjects, ports.blobs, cipher, tenant_id, subject_id),
+            lambda: interactions(ports.subjects, ports.blobs, cipher, tenant_id, subject_id),
+            now,
         )
         version = upload.close()
     except BaseException:

@@ -433,7 +433,7 @@ class _Run:
         if self.result.shard < DAY_SHARDS:
             return False
         self.step_done("subjects", shard=0, after=None)
-        return True
+        return False  # the tally and the removals in a fresh invocation, with all its time and memory
 
     def _erase(self, subject_id: str) -> bool:
         """Whether the subject is erased; False when a legal hold keeps it (now, or since an earlier erasure)."""
@@ -467,7 +467,7 @@ class _Run:
         removed = dict(self.result.removed)
         erased, after, done = self.result.erased, None, False
         while not done:
-            records, after = requests.page(self.tenant_id, 100, after, None, "deletion")
+            records, after = requests.page(self.tenant_id, PAGE, after, None, "deletion")
             for record in records:
                 if record.received_at < since:
                     done = True

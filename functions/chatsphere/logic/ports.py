@@ -117,6 +117,11 @@ class SubjectStore(Protocol):
         """How many subjects the tenant has, every status: from an index, never a Scan."""
         ...
 
+    def count_interactions(self, tenant_id: str, first_day: str, last_day: str) -> int:
+        """Stored interactions whose occurred_at falls from `first_day` to `last_day` (YYYY-MM-DD, UTC): Select=COUNT
+        Queries of the day index (each day's buckets and the late bucket), never a Scan."""
+        ...
+
     def scan(self) -> Iterator[StoredRef]:
         """Every item of every subject of every tenant, keys and timestamps only: a full Scan, for the
         reconcile command only (after a restore), never for a request."""
@@ -320,6 +325,10 @@ class RequestStore(Protocol):
     ) -> tuple[list[RequestItem], tuple[str, str] | None]: ...
 
     def open_requests(self) -> Iterator[RequestItem]: ...
+
+    def count_open(self, tenant_id: str) -> int:
+        """The tenant's open requests: a Select=COUNT Query of the open-requests index."""
+        ...
 
     def of_subject(self, tenant_id: str, subject_id: str) -> list[RequestItem]: ...
 

@@ -1,4 +1,5 @@
-"""Tenant settings: deadlines, download links, portability destinations, retention and the processor register."""
+"""Tenant settings: deadlines, download links, portability destinations, retention, the processor register, the
+controller's own entries (who it is, whom to contact) and each purpose's legal basis."""
 
 from __future__ import annotations
 
@@ -19,6 +20,38 @@ class Processor(StrictModel):
     purpose: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     data_categories: Annotated[list[Category], Field(min_length=1, max_length=4)]
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(description="ISO 3166-1 alpha-2")
+    safeguard: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        default=None,
+        description="The safeguard of a transfer outside the EEA (GDPR art. 44-49), e.g. 'SCC 2021/914' or "
+        "'adequacy decision'; a processor outside the EEA without one is flagged in the record of processing",
+    )
+
+
+ContactText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Controller(StrictModel):
+    """The controller's own entries (GDPR art. 13(1)(a-b), 30(1)(a)): business contacts, shown to data subjects in
+    their export and in the record of processing. Tenant text, stored as written and never logged."""
+
+    name: ContactText = Field(description="The controller's legal name")
+    contact: ContactText = Field(description="Where a person reaches the controller: a business address, email or URL")
+    dpo_contact: ContactText | None = Field(
+        default=None, description="Where a person reaches the data protection officer, if one is designated"
+    )
+
+
+LegalBasis = Literal["consent", "contract", "legal_obligation", "legitimate_interest"]  # GDPR art. 6(1) a, b, c, f
+
+
+class Purposes(StrictModel):
+    """Each purpose's legal basis (GDPR art. 6(1)); one field per purpose of models/subjects.PURPOSES."""
+
+    inquiries: LegalBasis = Field(default="contract", description="Handling the subject's inquiries and requests")
+    improvement: LegalBasis = Field(default="legitimate_interest", description="Improving the system")
+    personalization: LegalBasis = Field(default="consent", description="Personalising the service")
+    analytics: LegalBasis = Field(default="legitimate_interest", description="Trend analytics")
+    legal_obligation: LegalBasis = Field(default="legal_obligation", description="Complying with legal obligations")
 
 
 RetentionAction = Literal["delete", "anonymize"]
@@ -95,6 +128,13 @@ class TenantSettings(StrictModel):
     processors: Annotated[
         list[Processor], Field(max_length=50, description="Each name at most once (422 otherwise)")
     ] = Field(default_factory=list)
+    controller: Controller | None = Field(
+        default=None,
+        description="Who the controller is and whom to contact; shown in exports and the record of processing. "
+        "name and contact are required: a PATCH that sets a controller where none is stored gives both (422 "
+        "otherwise, and nothing is written)",
+    )
+    purposes: Purposes = Field(default_factory=Purposes, description="Each purpose's legal basis")
 
     @model_validator(mode="after")
     def _unique(self) -> TenantSettings:

@@ -122,14 +122,15 @@ class SubjectIn(StrictModel):
     contact: Contact | None = Field(default=None, description="Other contact details, e.g. {'telegram': '@x'}")
 
 
-# The purposes of processing in the privacy policy; the subject may object to the first three.
+# The purposes of processing in the privacy policy; the subject may object to analytics, personalization and
+# improvement. Each purpose's legal basis is the tenant's (settings `purposes`, models/settings.Purposes).
 ObjectablePurpose = Literal["analytics", "personalization", "improvement"]
 PURPOSES = {
     "inquiries": "Handling the subject's inquiries and requests",
     "improvement": "Improving the system",
     "personalization": "Personalising the service",
     "analytics": "Trend analytics",
-    "legal_compliance": "Complying with legal obligations",
+    "legal_obligation": "Complying with legal obligations",
 }
 
 
