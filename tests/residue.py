@@ -205,6 +205,29 @@ class _Matcher:
         return text
 
 
+class _Several:
+    """Several subjects' matchers as one: a finding names each subject's values by kind and the subject's number in
+    the list (one scan of the stack for many erased subjects, instead of one each)."""
+
+    def __init__(self, matchers: list[_Matcher]) -> None:
+        self.matchers = matchers
+
+    def redact(self, where: str) -> str:
+        for m in self.matchers:
+            where = m.redact(where)
+        return where
+
+    def in_text(self, text: str) -> list[tuple[str, str]]:
+        return [
+            (f"{kind} of subject #{n}", form) for n, m in enumerate(self.matchers) for kind, form in m.in_text(text)
+        ]
+
+    def in_bytes(self, blob: bytes) -> list[tuple[str, str]]:
+        return [
+            (f"{kind} of subject #{n}", form) for n, m in enumerate(self.matchers) for kind, form in m.in_bytes(blob)
+        ]
+
+
 # ----------------------------------------------------------------------------------------------- the scan
 Report = Callable[[str, list[tuple[str, str]]], None]
 
@@ -339,16 +362,18 @@ def _check_template_coverage(resolver: Any, tables: list[str], buckets: list[str
 
 
 def residue(
-    values: SubjectValues,
+    values: SubjectValues | list[SubjectValues],
     *,
     allowed: Iterable[str] = (),
     resolver: Any = None,
     endpoint_url: str | None = None,
 ) -> list[Finding]:
     """Every place in every table, index, object version, delete marker and zip member where a value of the
-    subject appears. `resolver` (the `aws` fixture's) also checks that every table and bucket of template.yaml
-    was scanned; `endpoint_url` points the scan at a moto server (`make run`'s) instead of the environment's."""
-    m = _Matcher(values, allowed)
+    subject appears (of any of them, given a list: one scan for them all). `resolver` (the `aws` fixture's) also
+    checks that every table and bucket of template.yaml was scanned; `endpoint_url` points the scan at a moto server
+    (`make run`'s) instead of the environment's."""
+    allowed = list(allowed)
+    m: Any = _Several([_Matcher(v, allowed) for v in values]) if isinstance(values, list) else _Matcher(values, allowed)
     findings: dict[tuple[str, str], Finding] = {}
 
     def report(where: str, found: list[tuple[str, str]]) -> None:
@@ -367,7 +392,7 @@ def residue(
 
 
 def assert_no_residue(
-    values: SubjectValues,
+    values: SubjectValues | list[SubjectValues],
     allowed: Iterable[str] = (),
     *,
     resolver: Any = None,
