@@ -178,7 +178,7 @@ def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
     if extension and isinstance(days, int | float) and days > DEFAULT_EXTENSION_DAYS:
         body["days"] = DEFAULT_EXTENSION_DAYS  # JSON's integer 95.0 included
     # deliver_to must be one of the tenant's portability_destinations: tenant state.
-    if path.endswith("/exports"):
+    if path.endswith("/exports") or path == "/v1/offboarding":
         body.pop("deliver_to", None)
     if path == "/v1/settings":
         _keep_settings_rules(body)
