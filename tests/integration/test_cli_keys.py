@@ -45,12 +45,13 @@ def reauthorize_every() -> int:
     return int(spec["Identity"]["ReauthorizeEvery"])
 
 
-def test_tenants_list_prints_each_tenants_id_name_and_creation(aws: Any) -> None:
+def test_tenants_list_prints_each_tenants_id_name_creation_and_status(aws: Any) -> None:
     assert run("tenants", "list") == []
     acme, globex = new_tenant("Acme")[0], new_tenant("Globex")[0]
     listed = run("tenants", "list")
     assert sorted((t["tenant_id"], t["name"]) for t in listed) == sorted([(acme, "Acme"), (globex, "Globex")])
-    assert all(set(t) == {"tenant_id", "name", "created_at"} and t["created_at"].endswith("Z") for t in listed)
+    fields = {"tenant_id", "name", "created_at", "status"}
+    assert all(set(t) == fields and t["created_at"].endswith("Z") and t["status"] == "active" for t in listed)
 
 
 def test_keys_create_and_list_never_print_a_stored_key_or_its_hash(aws: Any) -> None:

@@ -87,6 +87,10 @@ def test_each_role_may_call_kms_directly_for_exactly_the_purposes_its_code_uses(
     assert call("GET", "/v1/retention/runs", tenant=tenant).status == 200
     fire(aws, "AnalyticsFunction")
     fire(aws, "MonitorFunction")
+    leaving = new_tenant("Leaving")[0]  # an offboarding's return: DeletionFunction packages each subject's data
+    subject(leaving, "u-2")
+    assert call("POST", "/v1/offboarding", tenant=leaving, body={}).status == 202
+    assert drain(aws, "DeletionQueue") == 1
 
     granted = {logical: grants for logical, grants in direct_kms_grants(template.load()).items() if grants}
     assert dict(kms_calls) == granted

@@ -116,7 +116,7 @@ def _export_job_extended_midway(tenant: str, request_id: str) -> tuple[str, Any]
         body = ExtensionIn(days=7, reason="complex")
         requests.extend_request(wiring().requests, tenant, request_id, body, datetime.now(UTC))
 
-    client("s3").meta.events.register_first("before-call.s3.CompleteMultipartUpload", extend_now)
+    client("s3").meta.events.register_first("before-call.s3.PutObject", extend_now)  # the package, one part
     job = ExportJob(tenant_id=tenant, request_id=request_id)
     done = run_export(wiring().export, job, datetime.now(UTC))
     assert done is not None

@@ -216,10 +216,23 @@ def _keep_subject_id_rule(case: OpenApiCase) -> None:
             params["subject_id"] = "s-" + hashlib.sha256(subject_id.encode()).hexdigest()[:12]
 
 
+NEVER_ISSUED = "r" + "0" * 28  # a request id of the right shape that no request has (ids begin with the time)
+
+
+def _never_confirm_an_offboarding(case: OpenApiCase) -> None:
+    """A confirmed offboarding ends the tenant whose key every request here carries, and so every later test's
+    requests: the fuzzer confirms one that does not exist (404). tests/integration/test_offboarding.py and
+    tests/local_stack/test_offboarding_flow.py confirm real ones, on tenants of their own."""
+    params = case.path_parameters
+    if case.operation.path == "/v1/offboarding/{request_id}/confirmation" and isinstance(params, dict):
+        params["request_id"] = NEVER_ISSUED
+
+
 @schema.hook("map_case")
 def within_rules_no_schema_states(_: Any, case: OpenApiCase) -> OpenApiCase:
     meta = case.meta
     _keep_subject_id_rule(case)
+    _never_confirm_an_offboarding(case)
     if meta is None:
         return case
     path = case.operation.path
