@@ -304,7 +304,9 @@ for _result in schema.get_all_operations():
 # Its own entry points are the POSTs and the GETs without path parameters: on a tenant without subjects those
 # only meet 404s (an export or a deactivation of a subject nobody created). Subjects are created by a PUT, so
 # each scenario starts with one; the inferred links carry its subject_id on from there.
-Workflow = schema.as_state_machine()
+# A confirmed offboarding would end the tenant every step's key belongs to (see _never_confirm_an_offboarding): the
+# confirmation is left out of the workflows, and checked by its contract test against a request no tenant has.
+Workflow = schema.exclude(path="/v1/offboarding/{request_id}/confirmation", method="POST").as_state_machine()
 PUT_SUBJECT = schema["/v1/subjects/{subject_id}"]["PUT"]
 
 
