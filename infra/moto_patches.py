@@ -1,4 +1,5 @@
-"""One change to moto, for the local stack and the tests: a cheap snapshot of a table for transactions.
+"""Two changes to moto, for the local stack and the tests: a cheap snapshot of a table for transactions, and a
+Query of a table's own key that reads its partition alone.
 
 moto's transact_write_items deep-copies every table a transaction touches, so that it can put it back
 if the transaction fails. Every interaction is written in a transaction (its subject's status is part
@@ -7,15 +8,23 @@ included: O(stored data) time and memory per write, where DynamoDB pays nothing 
 snapshot here copies the table object and its item maps, not the items: puts and deletes replace map
 entries, so the snapshot still restores them. An Update changes its item in place, and moto goes on applying
 a transaction's operations after one fails its condition: so the items a transaction updates are copied
-(those alone) before it runs, and put back if it fails, as DynamoDB would leave them."""
+(those alone) before it runs, and put back if it fails, as DynamoDB would leave them.
+
+moto answers a Query of a table's own key by sorting every item of the table and keeping those of the
+partition: O(table) per Query, so a job that queries each of N subjects costs O(N²) where DynamoDB pays
+O(partition). While such a Query runs, the table's item list is that partition's alone (in key order, as
+the full sort would keep them), so the answers are the same. The partition is held per thread: the local
+stack's moto serves threads, and a Scan or an index Query on another thread still sees every item."""
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections import defaultdict
 from typing import Any
 
 _APPLIED = False
+_QUERIED = threading.local()  # (table, hash key) of the base-table Query this thread is answering
 
 
 def _snapshot(table: Any, memo: dict[int, Any]) -> Any:
@@ -59,6 +68,35 @@ def _atomic_updates(original: Any) -> Any:
     return transact_write_items
 
 
+def _partition_query(original: Any) -> Any:
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is not None or hash_key is None:
+            return original(self, hash_key, *args, **kwargs)
+        _QUERIED.partition = (self, hash_key)
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            _QUERIED.partition = None
+
+    return query
+
+
+def _partition_items(original: Any) -> Any:
+    def all_items(self: Any) -> Any:
+        queried = getattr(_QUERIED, "partition", None)
+        if queried is None or queried[0] is not self:
+            return original(self)
+        if queried[1] not in self.items:  # a defaultdict: a lookup would create the partition
+            return []
+        partition = self.items[queried[1]]
+        if not self.range_key_attr:
+            return [partition]
+        return sorted(partition.values(), key=lambda item: item.range_key)
+
+    return all_items
+
+
 def apply() -> None:
     """Idempotent; call before moto serves (the local stack) or mocks (the tests)."""
     global _APPLIED
@@ -69,4 +107,6 @@ def apply() -> None:
 
     Table.__deepcopy__ = _snapshot  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = _atomic_updates(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    Table.query = _partition_query(Table.query)  # type: ignore[method-assign]
+    Table.all_items = _partition_items(Table.all_items)  # type: ignore[method-assign]
     _APPLIED = True

@@ -83,3 +83,78 @@ def test_a_transaction_does_not_copy_the_items_of_the_table(table: Any) -> None:
     finally:
         Item.__deepcopy__ = original  # type: ignore[method-assign]
     assert copies == 0
+
+
+def _seed(table: Any, partitions: int, per_partition: int) -> None:
+    for p in range(partitions):
+        for n in range(per_partition):
+            # range keys written out of order, so that the answer's order is the sort's and not the insertion's
+            item = {"pk": {"S": f"p{p}"}, "sk": {"S": f"{(n * 7) % per_partition:03d}"}, "v": {"S": "z"}}
+            table.put_item(TableName="t", Item=item)
+
+
+def _query_all(table: Any, pk: str, **extra: Any) -> list[str]:
+    found, kwargs = [], {"TableName": "t", "KeyConditionExpression": "pk = :p", **extra}
+    kwargs["ExpressionAttributeValues"] = {":p": {"S": pk}, **extra.get("ExpressionAttributeValues", {})}
+    while True:
+        page = table.query(**kwargs)
+        found += [i["sk"]["S"] for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_a_query_of_the_table_key_answers_as_the_whole_table_sorted_would(table: Any) -> None:
+    _seed(table, partitions=5, per_partition=12)
+    expected = [f"{n:03d}" for n in range(12)]
+    assert _query_all(table, "p3") == expected
+    assert _query_all(table, "p3", ScanIndexForward=False) == expected[::-1]
+    assert _query_all(table, "p3", Limit=5) == expected  # paged: each page starts after the last key
+    between = {"KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b"}
+    values = {":a": {"S": "003"}, ":b": {"S": "006"}}
+    assert _query_all(table, "p3", **between, ExpressionAttributeValues=values) == expected[3:7]
+    assert _query_all(table, "nowhere") == []
+    # asking for a partition that does not exist does not create it: a Scan still sees the 60 items alone
+    assert table.scan(TableName="t")["Count"] == 60
+
+
+def test_a_query_reads_its_partition_and_a_scan_or_an_index_query_still_reads_every_item(table: Any) -> None:
+    from moto.dynamodb.models.table import Table
+
+    _seed(table, partitions=20, per_partition=5)
+    table.update_table(
+        TableName="t",
+        AttributeDefinitions=[{"AttributeName": "v", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[
+            {
+                "Create": {
+                    "IndexName": "byv",
+                    "KeySchema": [{"AttributeName": "v", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            }
+        ],
+    )
+    seen: list[int] = []
+    original = Table.all_items
+
+    def counted(self: Any) -> Any:
+        items = original(self)
+        seen.append(len(items))
+        return items
+
+    Table.all_items = counted  # type: ignore[method-assign]
+    try:
+        _query_all(table, "p7")
+        assert seen == [5]  # the partition, not the table's 100 items
+        seen.clear()
+        assert table.scan(TableName="t")["Count"] == 100
+        index = table.query(
+            TableName="t",
+            IndexName="byv",
+            KeyConditionExpression="v = :v",
+            ExpressionAttributeValues={":v": {"S": "z"}},
+        )
+        assert index["Count"] == 100 and all(n == 100 for n in seen)
+    finally:
+        Table.all_items = original  # type: ignore[method-assign]
