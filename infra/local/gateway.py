@@ -45,6 +45,7 @@ log = logging.getLogger("infra.local.gateway")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request limit
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://chatsphere.dev/problems/"  # as the functions' problems (handlers/http.py)
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -101,6 +102,20 @@ class AuthorizerConfig:
         )
 
 
+# The one answer of the local gateway that API Gateway has no response type for, so that the template cannot
+# declare it: a method no route of a declared path serves. A REST API answers it as MISSING_AUTHENTICATION_TOKEN
+# (the template's 404 no-such-route); locally it is 405 with Allow, which is what an HTTP client (and the fuzzer's
+# unsupported-method check) expects. Shaped as the template's own answers, no-store included.
+METHOD_NOT_ALLOWED = {
+    "StatusCode": 405,
+    "ResponseTemplates": {
+        "application/json": '{"type":"https://chatsphere.dev/problems/method-not-allowed","title":"Method not allowed",'
+        '"status":405,"detail":$context.error.messageString,"instance":"$context.requestId"}'
+    },
+    "ResponseParameters": {"Headers": {"Content-Type": "'application/problem+json'", "Cache-Control": "'no-store'"}},
+}
+
+
 @dataclass(frozen=True)
 class GatewayResponses:
     """API Gateway's own replies (401, 403, 404, 413, 5xx...), shaped by the API's GatewayResponses."""
@@ -110,7 +125,7 @@ class GatewayResponses:
     @classmethod
     def from_template(cls) -> GatewayResponses:
         (api,) = template.resources("AWS::Serverless::Api").values()
-        return cls(api["Properties"].get("GatewayResponses", {}))
+        return cls({"METHOD_NOT_ALLOWED": METHOD_NOT_ALLOWED, **api["Properties"].get("GatewayResponses", {})})
 
     def render(
         self, kind: str, status: int, message: str, request_id: str, headers: Iterable[tuple[str, str]] = ()
@@ -121,8 +136,7 @@ class GatewayResponses:
         templates = own.get("ResponseTemplates") or family.get("ResponseTemplates") or {}
         text = templates.get("application/json") or next(iter(templates.values()), None)
         if text is None:
-            title = HTTPStatus(status).phrase
-            body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": message})
+            body = _problem(status, message).decode()
         else:
             values = {
                 "error.statusCode": str(status),
@@ -132,7 +146,7 @@ class GatewayResponses:
                 "requestId": request_id,
             }
             body = re.sub(r"\$context\.([A-Za-z]+(?:\.[A-Za-z]+)*)", lambda m: values.get(m.group(1), ""), text)
-        out = [("Content-Type", PROBLEM_JSON)]
+        out = [("Content-Type", PROBLEM_JSON), ("Cache-Control", "no-store")]
         for source in (family, own):
             for name, value in source.get("ResponseParameters", {}).get("Headers", {}).items():
                 if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == "'":  # static values only
@@ -510,9 +524,11 @@ _HEADERS = "chatsphere.headers"  # the request's header fields as sent: names in
 
 
 def _problem(status: int, detail: str) -> bytes:
-    """The server's own 400s (a request it cannot read) as problem+json; the gateway's own errors are templates."""
+    """The server's own 400s (a request it cannot read) as problem+json, typed by their status (`bad-request`,
+    `http-version-not-supported`); the gateway's own errors are the template's."""
     title = HTTPStatus(status).phrase
-    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    kind = PROBLEM_BASE + title.lower().replace(" ", "-")
+    return json.dumps({"type": kind, "title": title, "status": status, "detail": detail}).encode()
 
 
 def _access_log(method: str, resource: str | None, status: int, started: float) -> None:
@@ -548,6 +564,7 @@ class _Handler(WSGIRequestHandler):
         _access_log(self.command or "-", None, code, self.started)  # first: a client with the answer finds the line
         self.send_response(code)
         self.send_header("Content-Type", PROBLEM_JSON)
+        self.send_header("Cache-Control", "no-store")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
@@ -592,7 +609,9 @@ def _application(gateway: Gateway) -> WSGIApplication:
             reply = gateway.too_large()
         except BadRequest:
             reply = Reply(
-                400, [("Content-Type", PROBLEM_JSON)], _problem(400, "Malformed Content-Length or chunked body")
+                400,
+                [("Content-Type", PROBLEM_JSON), ("Cache-Control", "no-store")],
+                _problem(400, "Malformed Content-Length or chunked body"),
             )
         else:
             # werkzeug hands on the request target as http.server read it (latin-1), re-encoded for WSGI.

@@ -88,7 +88,7 @@ ChatSphere local stack
   AWS        {state["aws_endpoint_url"]}  (moto)
   State      {path}
   Logs       one line per request below; the functions' JSON logs in {functions_log_file()}
-  Events     {path.parent / "events.log"}  (every RightsRequestStatusChanged, one JSON line each)
+  Events     {path.parent / "events.log"}  (every RightsRequestStatusChanged and SubjectDeleted, one JSON line each)
   Schedules  {schedules_line(schedule_s)}
   Paused     {paused_line(paused)}
   Tenants

@@ -210,13 +210,14 @@ class Schedule(_Worker):
 
 # ------------------------------------------------------------------ the local event log
 STATUS_EVENTS = "chatsphere-local-status-events"  # the rule and the queue: made locally, never in template.yaml
-STATUS_PATTERN = {"detail-type": ["RightsRequestStatusChanged"]}  # logic/requests.STATUS_CHANGED (tested)
+# Every event the stack publishes: logic/requests.STATUS_CHANGED and logic/deletion.EVENT_TYPE (tested)
+STATUS_PATTERN = {"detail-type": ["RightsRequestStatusChanged", "SubjectDeleted"]}
 EVENT_LOG = "events.log"
 
 
 def subscribe_status_events(resolver: Resolver) -> str:
-    """An EventBridge rule on the stack's bus that sends every RightsRequestStatusChanged event to a local SQS
-    queue, as a tenant's rule would send it to a webhook; returns the queue's URL. Idempotent."""
+    """An EventBridge rule on the stack's bus that sends every RightsRequestStatusChanged and SubjectDeleted event
+    to a local SQS queue, as a tenant's rule would send it to a webhook; returns the queue's URL. Idempotent."""
     sqs, events = boto3.client("sqs"), boto3.client("events")
     url: str = sqs.create_queue(QueueName=STATUS_EVENTS)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -68,6 +68,22 @@ def test_a_full_export_emits_received_in_progress_completed_in_order_with_ids_on
         assert "u-1" not in text and "ada@example.com" not in text and "Ada" not in text
 
 
+def test_an_erasure_logs_its_status_events_and_its_subject_deleted_event(
+    tenant: str, aws: Any, event_log: EventLog
+) -> None:
+    subject(tenant)
+    r = call("DELETE", "/v1/subjects/u-1", tenant=tenant)
+    assert r.status == 202
+    drain(aws, "DeletionQueue")
+    events = logged(event_log)
+    statuses = [e["detail"]["status"] for e in events if e["detail-type"] == "RightsRequestStatusChanged"]
+    deleted = [e for e in events if e["detail-type"] == "SubjectDeleted"]
+    assert statuses[0] == "received" and statuses[-1] == "completed"
+    assert len(deleted) == 1, events
+    assert deleted[0]["detail"]["request_id"] == r.body["request_id"]
+    assert deleted[0]["detail"]["tenant_id"] == tenant
+
+
 def test_a_rule_on_the_tenant_id_sees_that_tenant_alone(tenant: str, aws: Any) -> None:
     """The subscription the README gives a tenant: detail-type and its own tenant_id."""
     from chatsphere.bootstrap import wiring

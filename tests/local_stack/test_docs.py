@@ -155,3 +155,22 @@ def test_the_terminal_shows_one_line_per_request_and_the_functions_log_holds_the
     assert any("_aws" in entry for entry in logged)  # the metrics (EMF) go there too
     functions = stack.functions_log()[functions_before:]
     assert subject not in functions and "Dorothea" not in functions and "example.com" not in functions
+
+
+def _console_block(readme: str) -> list[str]:
+    """The README's console lines: each `.venv/bin/chatsphere` line of its sh blocks, its comment removed."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith(".venv/bin/chatsphere ")]
+
+
+def test_the_readmes_console_lines_run_as_printed_from_the_repository_root(stack: RunningStack) -> None:
+    lines = _console_block((ROOT / "README.md").read_text())
+    assert len(lines) >= 5, "the README's console block changed shape"
+    assert stack.tenant_id(0) in " ".join(lines)  # the lines name the demo tenant that `make run` makes
+    for line in lines:
+        done = subprocess.run(
+            line.split(), cwd=ROOT, env=stack.env, capture_output=True, text=True, check=False, timeout=300
+        )
+        assert done.returncode == 0, f"{line}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+        assert done.stdout.strip(), line

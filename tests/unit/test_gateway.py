@@ -213,8 +213,45 @@ def test_an_undeclared_method_is_a_405_that_lists_the_declared_ones(stack: Stack
     assert reply.status == 405
     assert reply.header("Allow") == "GET, PUT"
     assert body["status"] == 405
+    assert body["type"] == PROBLEMS + "method-not-allowed" and body["detail"] == "Allowed methods: GET, PUT"
     assert reply.header("Content-Type") == "application/problem+json"
     assert stack.things.events == []
+
+
+def _raises(event: dict[str, Any], _: Any) -> Any:
+    raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    ("auth", "method", "target", "body", "handler", "status"),
+    [
+        (None, "GET", "/v1/things/x", b"", ok, 401),
+        ("Bearer cs_bad", "GET", "/v1/things/x", b"", ok, 403),
+        (KEY, "GET", "/nowhere", b"", ok, 404),
+        (KEY, "DELETE", "/v1/things/x", b"", ok, 405),
+        (KEY, "PUT", "/v1/things/x", b"x" * (MAX_PAYLOAD_BYTES + 1), ok, 413),
+        (KEY, "GET", "/v1/things/x", b"", _raises, 502),
+    ],
+)
+def test_every_answer_of_the_gateway_itself_is_a_typed_problem_no_cache_keeps(
+    auth: str | None, method: str, target: str, body: bytes, handler: Callable[..., Any], status: int
+) -> None:
+    def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return deny(event, context) if event["authorizationToken"] == "Bearer cs_bad" else allow_all(event, context)
+
+    reply, problem = Stack(authorizer=authorizer, handler=handler).send(method, target, body, auth=auth)
+
+    assert (reply.status, problem["status"]) == (status, status)
+    assert reply.header("Content-Type") == PROBLEM_JSON and reply.header("Cache-Control") == "no-store"
+    assert problem["type"].startswith(PROBLEMS) and problem["title"] and problem["detail"]
+
+
+def test_every_gateway_response_of_the_template_says_no_store() -> None:
+    (api,) = template.resources("AWS::Serverless::Api").values()
+    for kind, spec in api["Properties"]["GatewayResponses"].items():
+        headers = spec["ResponseParameters"]["Headers"]
+        assert headers.get("Cache-Control") == "'no-store'", kind
+        assert "about:blank" not in json.dumps(spec["ResponseTemplates"]), kind
 
 
 # ---------------------------------------------------------------- authorizer
@@ -516,7 +553,7 @@ def test_without_gateway_responses_the_gateways_own_errors_are_still_problems() 
 
     assert reply.header("Content-Type") == "application/problem+json"
     assert json.loads(reply.body) == {
-        "type": "about:blank",
+        "type": PROBLEMS + "not-found",
         "title": "Not Found",
         "status": 404,
         "detail": "No resource",
@@ -774,7 +811,8 @@ def test_a_malformed_request_line_is_a_problem_that_repeats_none_of_it(
 
     problem = json.loads(body)
     assert (status, headers["Content-Type"]) in ((400, PROBLEM_JSON), (505, PROBLEM_JSON)), body
-    assert problem["status"] == status and problem["title"] and problem["type"] == "about:blank"
+    assert problem["status"] == status and problem["title"] and problem["type"].startswith(PROBLEMS)
+    assert headers["Cache-Control"] == "no-store"
     logged = [r.getMessage() for r in caplog.records]
     assert len(logged) == 1 and re.fullmatch(r"\S+ - (400|505) \d+ms", logged[0]), logged
     assert b"ada" not in body and "ada" not in logged[0]

@@ -258,8 +258,9 @@ def test_make_run_refuses_a_bad_pause_in_one_line_before_starting_anything(
     assert err.startswith("run: CHATSPHERE_PAUSE_WORKERS names ExportFunctoin;")
 
 
-def test_the_local_event_log_subscribes_to_the_event_type_the_logic_publishes() -> None:
+def test_the_local_event_log_subscribes_to_every_event_type_the_logic_publishes() -> None:
+    from chatsphere.logic.deletion import EVENT_TYPE
     from chatsphere.logic.requests import STATUS_CHANGED
     from infra.local.workers import STATUS_PATTERN
 
-    assert STATUS_PATTERN == {"detail-type": [STATUS_CHANGED]}
+    assert STATUS_PATTERN == {"detail-type": [STATUS_CHANGED, EVENT_TYPE]}
