@@ -1,5 +1,5 @@
-"""Two changes to moto, for the local stack and the tests: a cheap snapshot of a table for transactions, and a
-Query of a table's own key that reads its partition alone.
+"""Three changes to moto, for the local stack and the tests: a cheap snapshot of a table for transactions, a
+Query of a table's own key that reads its partition alone, and a ListObjectVersions that copies its prefix alone.
 
 moto's transact_write_items deep-copies every table a transaction touches, so that it can put it back
 if the transaction fails. Every interaction is written in a transaction (its subject's status is part
@@ -14,7 +14,12 @@ moto answers a Query of a table's own key by sorting every item of the table and
 partition: O(table) per Query, so a job that queries each of N subjects costs O(N²) where DynamoDB pays
 O(partition). While such a Query runs, the table's item list is that partition's alone (in key order, as
 the full sort would keep them), so the answers are the same. The partition is held per thread: the local
-stack's moto serves threads, and a Scan or an index Query on another thread still sees every item."""
+stack's moto serves threads, and a Scan or an index Query on another thread still sees every item.
+
+moto's ListObjectVersions deep-copies every version of every object of the bucket (values included), then keeps
+those under the prefix: O(bucket) time and memory per call, where an erasure lists one subject's prefix. While
+such a call runs on a thread, the bucket's key store lists the names under its prefix alone (the filter moto
+applies afterwards anyway, so pages, markers and answers are the same)."""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from typing import Any
 
 _APPLIED = False
 _QUERIED = threading.local()  # (table, hash key) of the base-table Query this thread is answering
+_LISTED = threading.local()  # the prefix of the ListObjectVersions this thread is answering
 
 
 def _snapshot(table: Any, memo: dict[int, Any]) -> Any:
@@ -97,6 +103,27 @@ def _partition_items(original: Any) -> Any:
     return all_items
 
 
+def _prefix_listing(original: Any) -> Any:
+    def list_object_versions(self: Any, bucket_name: str, *args: Any, **kwargs: Any) -> Any:
+        _LISTED.prefix = kwargs.get("prefix") or None
+        try:
+            return original(self, bucket_name, *args, **kwargs)
+        finally:
+            _LISTED.prefix = None
+
+    return list_object_versions
+
+
+def _prefix_lists(original: Any) -> Any:
+    def iterlists(self: Any) -> Any:
+        prefix = getattr(_LISTED, "prefix", None)
+        for name, versions in original(self):
+            if prefix is None or name.startswith(prefix):
+                yield name, versions
+
+    return iterlists
+
+
 def apply() -> None:
     """Idempotent; call before moto serves (the local stack) or mocks (the tests)."""
     global _APPLIED
@@ -104,9 +131,13 @@ def apply() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.s3.models import S3Backend
+    from moto.s3.utils import _VersionedKeyStore
 
     Table.__deepcopy__ = _snapshot  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = _atomic_updates(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     Table.query = _partition_query(Table.query)  # type: ignore[method-assign]
     Table.all_items = _partition_items(Table.all_items)  # type: ignore[method-assign]
+    S3Backend.list_object_versions = _prefix_listing(S3Backend.list_object_versions)  # type: ignore[method-assign]
+    _VersionedKeyStore.iterlists = _VersionedKeyStore.lists = _prefix_lists(_VersionedKeyStore.iterlists)
     _APPLIED = True

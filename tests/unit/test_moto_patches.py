@@ -158,3 +158,60 @@ def test_a_query_reads_its_partition_and_a_scan_or_an_index_query_still_reads_ev
         assert index["Count"] == 100 and all(n == 100 for n in seen)
     finally:
         Table.all_items = original  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def bucket() -> Any:
+    moto_patches.apply()
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="versions-bucket")
+        s3.put_bucket_versioning(Bucket="versions-bucket", VersioningConfiguration={"Status": "Enabled"})
+        for owner in ("a", "b", "c"):
+            for n in range(4):
+                for _ in range(2):  # two versions of each
+                    s3.put_object(Bucket="versions-bucket", Key=f"{owner}/x/{n}", Body=b"v" * 10)
+                s3.put_object(Bucket="versions-bucket", Key=f"{owner}/y/{n}", Body=b"w")
+            s3.delete_object(Bucket="versions-bucket", Key=f"{owner}/y/0")  # a delete marker
+        yield s3
+
+
+def _versions(s3: Any, **args: Any) -> list[tuple[str, str, bool]]:
+    found = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket="versions-bucket", **args):
+        found += [(v["Key"], v["VersionId"], v["IsLatest"]) for v in page.get("Versions", [])]
+        found += [(m["Key"], m["VersionId"], m["IsLatest"]) for m in page.get("DeleteMarkers", [])]
+        found += [(p["Prefix"], "", False) for p in page.get("CommonPrefixes", [])]
+    return sorted(found)
+
+
+def test_a_listing_of_versions_under_a_prefix_answers_as_the_whole_bucket_filtered_would(bucket: Any) -> None:
+    everything = _versions(bucket)
+    assert len(everything) == 3 * (4 * 2 + 4 + 1)
+    for prefix in ("b/", "b/x/", "b/y/0", "nowhere/"):
+        expected = [v for v in everything if v[0].startswith(prefix)]
+        assert _versions(bucket, Prefix=prefix) == expected
+        assert _versions(bucket, Prefix=prefix, PaginationConfig={"PageSize": 3}) == expected
+    assert _versions(bucket, Prefix="b/", Delimiter="/") == [("b/x/", "", False), ("b/y/", "", False)]
+
+
+def test_a_listing_of_versions_copies_only_what_is_under_its_prefix(bucket: Any) -> None:
+    from moto.s3.models import FakeKey
+
+    copied = 0
+    original = FakeKey.__setstate__
+
+    def counted(self: Any, state: Any) -> None:
+        nonlocal copied
+        copied += 1
+        original(self, state)
+
+    FakeKey.__setstate__ = counted  # type: ignore[method-assign]
+    try:
+        bucket.list_object_versions(Bucket="versions-bucket", Prefix="c/x/")
+        assert copied == 8  # c/x/'s 4 objects, 2 versions each: not the bucket's 36
+        copied = 0
+        bucket.list_object_versions(Bucket="versions-bucket")
+        assert copied == 3 * (4 * 2 + 4)  # no prefix: every object version (a delete marker is no FakeKey)
+    finally:
+        FakeKey.__setstate__ = original  # type: ignore[method-assign]
