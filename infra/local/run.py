@@ -56,7 +56,7 @@ def curl_examples(api_url: str) -> list[str]:
     """What the banner suggests; $KEY is a demo tenant's API key."""
     auth = '-H "Authorization: Bearer $KEY"'
     send = f"{auth} -H 'Content-Type: application/json'"
-    subject = f"{api_url}/v1/subjects/u-1001"  # the subject events/*.json name
+    subject = f"{api_url}/v1/subjects/u-1001"  # the README's; events/*.json name the seeded u-1000
     return [
         f'curl -sS -X PUT {subject} {send} -d \'{{"name": "Ada Lovelace", "email": "ada@example.com"}}\'',
         f"curl -sS -X POST {subject}/interactions {send} "
