@@ -56,7 +56,7 @@ def curl_examples(api_url: str) -> list[str]:
     """What the banner suggests; $KEY is a demo tenant's API key."""
     auth = '-H "Authorization: Bearer $KEY"'
     send = f"{auth} -H 'Content-Type: application/json'"
-    subject = f"{api_url}/v1/subjects/u-1001"  # the subject events/*.json name
+    subject = f"{api_url}/v1/subjects/u-1001"  # the README's; events/*.json name the seeded u-1000
     return [
         f'curl -sS -X PUT {subject} {send} -d \'{{"name": "Ada Lovelace", "email": "ada@example.com"}}\'',
         f"curl -sS -X POST {subject}/interactions {send} "
@@ -78,7 +78,13 @@ def paused_line(paused: frozenset[str]) -> str:
     return f"{', '.join(sorted(paused))}: their queue messages wait, their requests stay open"
 
 
-def banner(state: Mapping[str, Any], path: Path, schedule_s: int, paused: frozenset[str] = frozenset()) -> str:
+def banner(
+    state: Mapping[str, Any],
+    path: Path,
+    schedule_s: int,
+    paused: frozenset[str] = frozenset(),
+    samples: str = "not seeded",
+) -> str:
     tenants = "\n".join(f"    {t['name']:<16} {t['tenant_id']}  {t['api_key']}" for t in state["tenants"])
     examples = "\n".join(f"  {line}" for line in curl_examples(state["api_url"]))
     return f"""
@@ -91,6 +97,7 @@ ChatSphere local stack
   Events     {path.parent / "events.log"}  (every RightsRequestStatusChanged and SubjectDeleted, one JSON line each)
   Schedules  {schedules_line(schedule_s)}
   Paused     {paused_line(paused)}
+  Samples    {samples}
   Tenants
 {tenants}
 
@@ -183,7 +190,7 @@ def _serve_with(
     from chatsphere.bootstrap import build
     from chatsphere.config import AwsTarget, Config
     from chatsphere.logic.tenants import create_tenant_with_key
-    from infra.local import workers
+    from infra.local import samples, workers
     from infra.local.gateway import Gateway, LocalServer
 
     functions = Functions(function_specs(), output=output)
@@ -206,6 +213,12 @@ def _serve_with(
     for name, demo_key in DEMO_TENANTS:
         tenant, api_key = create_tenant_with_key(ports, name, demo_key)
         tenants.append({"tenant_id": tenant.tenant_id, "name": name, "api_key": api_key})
+    # The requests events/*.json name, their jobs run by the pollers before those start (infra/local/samples.py).
+    pollers = [w for w in running if isinstance(w, workers.SqsPoller | workers.StreamPoller)]
+    try:
+        seeded = samples.summary(samples.seed(gateway, tenants[0]["api_key"], tenants[1]["api_key"], pollers))
+    except samples.SeedFailed as exc:
+        seeded = f"not seeded ({exc}): the samples that name a request answer 404"
     state = {
         "api_url": server.url,
         "aws_endpoint_url": endpoint,
@@ -226,7 +239,7 @@ def _serve_with(
     path = stack_file()
     server.start()
     try:
-        print(banner(state, path, schedule_s, paused), flush=True)
+        print(banner(state, path, schedule_s, paused, f"events/*.json {seeded}"), flush=True)
         _write_state(path, state)  # last: once it exists, everything above is done
         stop.wait()
     finally:

@@ -215,32 +215,60 @@ def test_make_invoke_runs_a_function_on_an_event_file_against_the_stack(stack: R
     assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
-def test_the_readmes_first_curl_makes_the_subject_the_get_subject_sample_reads(stack: RunningStack) -> None:
-    """The README's sequence on the demo tenant: its first curl line, then `make invoke` exactly as it gives it."""
-    readme = (ROOT / "README.md").read_text()
-    key = re.search(r"^KEY=(\S+)", readme, re.MULTILINE)
-    put = re.search(r"curl -X PUT localhost:3000(/v1/subjects/[^ ]+) .*?-d '([^']*)'", readme, re.DOTALL)
-    assert key and put, "the README's 'Using the API' block changed shape"
-    assert key.group(1) == stack.key(0)
-    body = json.loads(put.group(2))
-    assert http("PUT", f"{stack.api_url}{put.group(1)}", key=key.group(1), json_body=body).status in (200, 201)
+# Every route sample through `make invoke`'s runtime, in one process (one `make invoke` each would cost a start
+# apiece): the function's environment and the stack's AWS from its state file, the event as the file stands.
+INVOKE_SAMPLES = """
+import contextlib, json, os, sys
+from infra.local import Functions, FunctionSpec, stack_file, use_local_aws
+stack = json.loads(stack_file().read_text())
+use_local_aws(stack["aws_endpoint_url"], stack["aws_env"])
+for name, logical_id in json.loads(sys.argv[1]):
+    function = stack["functions"][logical_id]
+    os.environ.update(function["environment"])
+    spec = FunctionSpec(logical_id, function["handler"], function["memory_mb"], function["timeout_s"])
+    event = json.loads(open(f"events/{name}.json").read())
+    with contextlib.redirect_stdout(sys.stderr):  # the functions' logs, as make invoke sends them
+        result = Functions({logical_id: spec}).invoke(logical_id, event)
+    print(json.dumps([name, result["statusCode"], result["body"][:300]]), file=sys.__stdout__, flush=True)
+"""
 
-    done = subprocess.run(
-        ["make", "-s", "invoke", "FN=IntakeFunction", "EVENT=events/GetSubject.json"],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
-    assert "make invoke FN=IntakeFunction EVENT=events/GetSubject.json" in readme
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["statusCode"] == 200, result
-    got = json.loads(result["body"])
-    assert {name: got[name] for name in body} == body
-    assert f"/v1/subjects/{got['subject_id']}" == put.group(1)
+def test_after_the_readmes_commands_every_sample_answers_2xx(tmp_path: Path) -> None:
+    """The README's "Using the API" block, run as printed (with its port) on a stack of its own (it erases u-1001,
+    which the banner's test wants), then every route sample as `make invoke` sends it: the ones that end what other
+    samples name (DeleteSubject, ConfirmOffboarding) last."""
+    from infra import template
+
+    running = start_stack(tmp_path)
+    try:
+        readme = (ROOT / "README.md").read_text()
+        block = re.search(r"^## Using the API\n\n```sh\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+        assert block, "the README's 'Using the API' block changed shape"
+        script = block.group(1).replace("localhost:3000", running.api_url.removeprefix("http://"))
+        assert "curl -X DELETE" in script and running.key(0) in script
+        done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        last = ("DeleteSubject", "ConfirmOffboarding")
+        routes = sorted(template.routes(), key=lambda r: last.index(r.event) if r.event in last else -1)
+        done = subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "python"),
+                "-c",
+                INVOKE_SAMPLES,
+                json.dumps([[r.event, r.function] for r in routes]),
+            ],
+            cwd=ROOT,
+            env=running.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        answers = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [name for name, _, _ in answers] == [r.event for r in routes]
+        assert [(name, body) for name, status, body in answers if not 200 <= status < 300] == []
+    finally:
+        running.interrupt()
 
 
 def test_the_banners_curl_examples_work(stack: RunningStack) -> None:
