@@ -43,6 +43,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+        examples=["a1b2c3d4-0001"],
         description="Makes retries safe: the same key and body give the first answer, a different body gets 422",
     ),
 ]
@@ -53,6 +54,7 @@ ReuseDeletedId = Annotated[
     Header(
         alias="Reuse-Erased-Subject-Id",
         pattern=r"^(true|false)$",
+        examples=["false"],
         description="`true` creates a new subject under the id of an erased one (a new person): it gets a fresh "
         "key and shares nothing with the erased subject. Without it, a PUT to an erased id is 410, so that no "
         "retry or replay resurrects the subject. Absent means `false`",

@@ -20,7 +20,14 @@ from chatsphere.models.requests import (
     RequestType,
 )
 
-RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As returned when the request was made")]
+RequestId = Annotated[
+    str,
+    Path(
+        pattern=REQUEST_ID_PATTERN,
+        description="As returned when the request was made",
+        examples=["r0123456789abcdef0123456789ab"],
+    ),
+]
 
 router = Router()  # type: ignore[no-untyped-call]
 
