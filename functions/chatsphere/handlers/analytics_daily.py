@@ -20,6 +20,10 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.get(
     "/v1/analytics/daily",
+    operation_id="getDailyAnalytics",
+    tags=["Analytics"],
+    description="Anonymous per-day counts for the tenant, computed by the nightly job. No subject identifier appears; "
+    "a cell counting fewer subjects than the threshold is null.",
     summary="The tenant's anonymous daily aggregates (no identifier; cells of too few subjects are null)",
     responses={**body_response(200, "The days computed in the range", DailyAggregatePage), **problem_responses(422)},
 )

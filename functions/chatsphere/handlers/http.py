@@ -44,7 +44,10 @@ MERGE_PATCH_JSON = "application/merge-patch+json"
 # from the schema).
 SubjectId = Annotated[
     ExternalId,
-    Path(description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"),
+    Path(
+        description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}",
+        examples=["cust-001"],
+    ),
 ]
 # Any string of the right length has the schema's shape; only a cursor the API signed is accepted.
 CURSOR_RULES = (
@@ -118,6 +121,7 @@ IfMatchHeader = Annotated[
         alias="If-Match",
         pattern=IF_MATCH_PATTERN,
         max_length=1024,
+        examples=['"1"'],
         description="Write only if the resource is still at one of these versions: the ETag of a GET (or of the "
         "last write), or `*` for any existing version. Otherwise 412 and nothing is written; the check is the "
         "write's own condition, so of two writers holding the same ETag only one succeeds. Weak tags never match",

@@ -22,6 +22,10 @@ PEM = "application/x-pem-file"
 
 @router.get(
     "/v1/requests/<request_id>/receipt",
+    operation_id="getReceipt",
+    tags=["Ledger"],
+    description="A completed erasure's receipt: its ledger entry, an inclusion proof and the signed tree head. "
+    "`chatsphere verify` checks it offline with the public key alone.",
     summary="An erasure's receipt, verifiable offline: the entry, its inclusion proof, the signed tree head",
     responses={
         **body_response(200, "The receipt (save it; `chatsphere verify` checks it with the public key alone)", Receipt),
@@ -38,6 +42,9 @@ def get_receipt(
 
 @router.get(
     "/v1/audit",
+    operation_id="listAudit",
+    tags=["Ledger"],
+    description="A page of the tenant's ledger entries in sequence order, optionally filtered by type and time.",
     summary="The tenant's ledger entries in sequence order: every lifecycle event, each with its number",
     responses={**body_response(200, "A page of entries", AuditPage), **problem_responses(422)},
 )
@@ -58,6 +65,10 @@ def list_audit(
 
 @router.get(
     "/v1/ledger/consistency",
+    operation_id="getLedgerConsistency",
+    tags=["Ledger"],
+    description="Proves that the ledger's tree at size `to` extends the tree at size `from` (RFC 9162), so no entry "
+    "was rewritten.",
     summary="An RFC 9162 consistency proof: the tree at `to` extends the tree at `from`",
     responses={**body_response(200, "The proof, with both roots", ConsistencyProof), **problem_responses(404, 422)},
 )
@@ -72,6 +83,9 @@ def get_consistency(
 
 @router.get(
     "/v1/ledger/public-key",
+    operation_id="getLedgerPublicKey",
+    tags=["Ledger"],
+    description="The PEM public key that verifies every signed tree head and receipt.",
     summary="The public key (PEM, ECDSA P-256) that verifies every signed tree head",
     responses={
         200: {"description": "SubjectPublicKeyInfo, PEM", "content": {PEM: {"schema": {"type": "string"}}}},

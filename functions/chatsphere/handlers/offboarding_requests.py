@@ -30,6 +30,8 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.post(
     "/v1/offboarding",
+    operation_id="requestOffboarding",
+    tags=["Offboarding"],
     summary="Offboard the tenant: return all its data (phase 1), then, once confirmed, delete every copy (phase 2)",
     description="202 with a new record of type offboarding; 200 with the tenant's offboarding if it has one open "
     "or finished (asking twice returns it). The record stands awaiting_confirmation once every subject's package and "
@@ -53,6 +55,10 @@ def request_offboarding(body: OffboardingIn) -> Response[Any]:
 
 @router.get(
     "/v1/offboarding/<request_id>/manifest",
+    operation_id="getOffboardingManifest",
+    tags=["Offboarding"],
+    description="The manifest of an offboarding's return: its SHA-256 and a page of the packages, each with a fresh "
+    "download link and its counts.",
     summary="The offboarding's manifest: its SHA-256, and a page of the packages, each with a fresh download link",
     responses={**body_response(200, "A page of the manifest", ManifestView), **problem_responses(404, 409, 422)},
 )
@@ -68,6 +74,8 @@ def get_manifest(
 
 @router.post(
     "/v1/offboarding/<request_id>/confirmation",
+    operation_id="confirmOffboarding",
+    tags=["Offboarding"],
     summary="Confirm the delete phase of an offboarding whose data is returned (awaiting_confirmation)",
     description="202: every subject is erased through the deletion path, then the returned packages and everything "
     "else the tenant holds; the tenant's keys stop working when it completes. Confirming again returns the record "

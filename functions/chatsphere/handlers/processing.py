@@ -27,6 +27,10 @@ TEXT: Any = {"schema": {"type": "string"}}
 
 @router.get(
     "/v1/records-of-processing",
+    operation_id="getRecordOfProcessing",
+    tags=["Settings"],
+    description="The record of processing activities (GDPR art. 30), built from the live settings and the deployment, "
+    "as JSON, CSV or HTML.",
     summary="The record of processing activities (GDPR art. 30), from the live settings: JSON, CSV or HTML",
     responses={
         200: {

@@ -20,6 +20,10 @@ RANGE = f"`from` not after `to`, and at most {reports.MAX_DAYS} days from one to
 
 @router.get(
     "/v1/reports/requests",
+    operation_id="getRequestReport",
+    tags=["Reports"],
+    description="Per request type, how many were received, completed, rejected, failed, open and past due, with the "
+    "median and mean days to close.",
     summary="How the tenant answered rights requests: per type, the outcomes, open, past due, days to close",
     responses={**body_response(200, "The report", RequestReport), **problem_responses(422)},
 )

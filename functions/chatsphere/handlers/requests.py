@@ -20,13 +20,23 @@ from chatsphere.models.requests import (
     RequestType,
 )
 
-RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As returned when the request was made")]
+RequestId = Annotated[
+    str,
+    Path(
+        pattern=REQUEST_ID_PATTERN,
+        description="As returned when the request was made",
+        examples=["r0123456789abcdef0123456789ab"],
+    ),
+]
 
 router = Router()  # type: ignore[no-untyped-call]
 
 
 @router.get(
     "/v1/requests",
+    operation_id="listRequests",
+    tags=["Rights requests"],
+    description="A page of the tenant's rights request records, newest first.",
     summary="List the tenant's rights requests, newest first (overdue=true: open past due, most overdue first)",
     responses={
         **body_response(200, "A page", RequestPage),
@@ -57,6 +67,9 @@ def list_requests(
 
 @router.get(
     "/v1/requests/<request_id>",
+    operation_id="getRequest",
+    tags=["Rights requests"],
+    description="One rights request record: its type, status, due date, and its result once completed.",
     summary="Read one rights request record",
     responses={**body_response(200, "The record", RequestRecord), **problem_responses(404, 422)},
 )
@@ -66,6 +79,9 @@ def get_request(request_id: RequestId) -> RequestRecord:
 
 @router.post(
     "/v1/requests/<request_id>/extension",
+    operation_id="extendRequest",
+    tags=["Rights requests"],
+    description="Extends an open request's due date once, with the reason the subject is told.",
     summary="Extend an open request's deadline once, with a reason",
     responses={
         **body_response(200, "The extended record", RequestRecord),

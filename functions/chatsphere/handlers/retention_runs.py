@@ -17,6 +17,9 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.get(
     "/v1/retention/runs",
+    operation_id="listRetentionRuns",
+    tags=["Retention"],
+    description="A page of the tenant's retention runs, newest first: what each removed and what a legal hold kept.",
     summary="List the tenant's retention runs, newest first: what each removed and what a legal hold kept",
     responses={**body_response(200, "A page of runs", RetentionRunPage), **problem_responses(400, 422)},
 )

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from chatsphere.models.common import (
@@ -116,6 +125,10 @@ Contact = Annotated[
 class SubjectIn(StrictModel):
     """PUT body: the whole profile. Fields left out are cleared."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+441234567890"}]}
+    )
+
     name: Name | None = None
     email: Email | None = None
     phone: Phone | None = None
@@ -205,6 +218,12 @@ Channel = ClearId[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$"
 
 
 class InteractionIn(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"conversation_id": "conv-001", "role": "customer", "text": "Where is my order?"}]
+        }
+    )
+
     conversation_id: ExternalId = Field(
         description=f"The tenant's own id of the conversation: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"
     )
@@ -252,6 +271,8 @@ class InteractionPage(BaseModel):
 
 class LookupIn(StrictModel):
     """Exactly one of email or phone (null counts as not given). A POST, so identifiers stay out of URLs and logs."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ada@example.com"}]})
 
     email: Email | None = None
     phone: Phone | None = None
