@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from jsonschema import Draft202012Validator, FormatChecker
+
 from infra import openapi, template
 
 
@@ -53,3 +55,31 @@ def test_only_problem_shapes_and_no_header_a_client_would_send_unasked() -> None
             if param["in"] == "header":
                 assert "anyOf" not in param["schema"] and "default" not in param["schema"], (method, path, param)
                 assert param["schema"]["type"] == "string", (method, path, param["name"])
+
+
+def _examples_and_schema(doc: dict[str, Any], where: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """A parameter's or a body's examples (OpenAPI's own or its schema's) and the schema they must meet, with the
+    document's components beside it so that its $refs resolve."""
+    schema = where["schema"]
+    target = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]] if "$ref" in schema else schema
+    examples = [*target.get("examples", []), *([where["example"]] if "example" in where else [])]
+    examples += [e["value"] for e in where.get("examples", {}).values()]
+    return examples, {**schema, "components": doc["components"]}
+
+
+def test_every_parameter_and_body_has_an_example_its_schema_accepts() -> None:
+    """Try it out and generated clients start from these; tests/local_stack/test_examples.py sends them all."""
+    doc = json.loads(openapi.OUT.read_text())
+    checked = 0
+    for method, path, op in _operations(doc):
+        places = [(f"{p['in']} {p['name']}", p) for p in op.get("parameters", [])]
+        places += [(media, body) for media, body in op.get("requestBody", {}).get("content", {}).items()]
+        for name, where in places:
+            examples, schema = _examples_and_schema(doc, where)
+            assert examples, (method, path, name)
+            validator = Draft202012Validator(schema, format_checker=FormatChecker())
+            for example in examples:
+                errors = [e.message for e in validator.iter_errors(example)]
+                assert not errors, (method, path, name, example, errors)
+                checked += 1
+    assert checked >= 60  # every operation's parameters and bodies: a filter that found none fails here

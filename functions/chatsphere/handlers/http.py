@@ -54,6 +54,10 @@ CURSOR_RULES = (
     "The next_cursor of the previous page, unchanged: cursors are signed, and one this API did not return for this"
     " listing (edited, made up, from another listing or tenant) gets 400"
 )
+# The shape of a cursor (base64url position, a dot, base64url tag): an example can only show it, a real one is issued.
+CURSOR_EXAMPLE = "MjAyNi0xMS0yOVQxMDoxNTowMFo.Vb3kQm9xT2hHc1pF"
+# A request id of the issued shape (r, then 28 hex digits); no request has it, so an example names none.
+REQUEST_ID_EXAMPLE = "r0123456789abcdef0123456789ab"
 PROBLEM_BASE = "https://chatsphere.dev/problems/"
 # Lambda's own payload limit; a 1 MiB text may grow up to 6x when JSON-escaped.
 MAX_BODY_BYTES = LAMBDA_PAYLOAD_BYTES

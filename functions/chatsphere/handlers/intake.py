@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from chatsphere.bootstrap import wiring
 from chatsphere.handlers import subject_rights
 from chatsphere.handlers.http import (
+    CURSOR_EXAMPLE,
     CURSOR_RULES,
     IfMatchHeader,
     SubjectId,
@@ -147,8 +148,10 @@ def create_interaction(
 )
 def list_interactions(
     subject_id: SubjectId,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES)] = None,
+    limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 50,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES, examples=[CURSOR_EXAMPLE])
+    ] = None,
 ) -> InteractionPage:
     return intake.list_interactions(wiring().intake, tenant_id(app), subject_id, limit, cursor)
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from chatsphere.bootstrap import wiring
-from chatsphere.handlers.http import body_response, problem_responses, tenant_id
+from chatsphere.handlers.http import REQUEST_ID_EXAMPLE, body_response, problem_responses, tenant_id
 from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, iso
 from chatsphere.models.ledger import AuditPage, ConsistencyProof, EntryType, Receipt
 from chatsphere.models.requests import REQUEST_ID_PATTERN
@@ -33,7 +33,9 @@ PEM = "application/x-pem-file"
     },
 )
 def get_receipt(
-    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="A deletion's request id")],
+    request_id: Annotated[
+        str, Path(pattern=REQUEST_ID_PATTERN, description="A deletion's request id", examples=[REQUEST_ID_EXAMPLE])
+    ],
 ) -> Receipt:
     from chatsphere.logic import ledger  # the tree's code: this route's alone
 
@@ -49,13 +51,20 @@ def get_receipt(
     responses={**body_response(200, "A page of entries", AuditPage), **problem_responses(422)},
 )
 def list_audit(
-    type: Annotated[EntryType | None, Query(description="Only entries of this type")] = None,
-    from_: Annotated[DateTimeText | None, Query(alias="from", description=f"{DATE_TIME_RULES}: at or after")] = None,
-    to: Annotated[DateTimeText | None, Query(description=f"{DATE_TIME_RULES}: before")] = None,
-    after: Annotated[
-        int | None, Query(ge=0, le=10**12, description="The sequence number the page starts after")
+    type: Annotated[
+        EntryType | None, Query(description="Only entries of this type", examples=["deletion.receipt"])
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    from_: Annotated[
+        DateTimeText | None,
+        Query(alias="from", description=f"{DATE_TIME_RULES}: at or after", examples=["2026-11-01T00:00:00Z"]),
+    ] = None,
+    to: Annotated[
+        DateTimeText | None, Query(description=f"{DATE_TIME_RULES}: before", examples=["2026-12-01T00:00:00Z"])
+    ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=10**12, description="The sequence number the page starts after", examples=[0])
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 50,
 ) -> AuditPage:
     from chatsphere.logic import ledger  # the tree's code: this route's alone
 
@@ -73,8 +82,10 @@ def list_audit(
     responses={**body_response(200, "The proof, with both roots", ConsistencyProof), **problem_responses(404, 422)},
 )
 def get_consistency(
-    from_: Annotated[int, Query(alias="from", ge=1, le=10**12, description="The older tree size")],
-    to: Annotated[int, Query(ge=1, le=10**12, description="The newer tree size, at most the tree's size")],
+    from_: Annotated[int, Query(alias="from", ge=1, le=10**12, description="The older tree size", examples=[1])],
+    to: Annotated[
+        int, Query(ge=1, le=10**12, description="The newer tree size, at most the tree's size", examples=[2])
+    ],
 ) -> ConsistencyProof:
     from chatsphere.logic import ledger  # the tree's code: this route's alone
 

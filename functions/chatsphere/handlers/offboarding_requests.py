@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from chatsphere.bootstrap import wiring
 from chatsphere.handlers.http import (
+    CURSOR_EXAMPLE,
     CURSOR_RULES,
     accepted,
     accepted_response,
@@ -64,8 +65,10 @@ def request_offboarding(body: OffboardingIn) -> Response[Any]:
 )
 def get_manifest(
     request_id: RequestId,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, examples=[100])] = 100,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES, examples=[CURSOR_EXAMPLE])
+    ] = None,
 ) -> ManifestView:
     from chatsphere.logic import offboarding
 

@@ -43,7 +43,8 @@ TEXT: Any = {"schema": {"type": "string"}}
 )
 def get_record_of_processing(
     format: Annotated[
-        Literal["json", "csv", "html"], Query(description="json (default), csv or html; anything else is a 422")
+        Literal["json", "csv", "html"],
+        Query(description="json (default), csv or html; anything else is a 422", examples=["csv"]),
     ] = "json",
 ) -> Response[Any]:
     record = processing.record_of_processing(wiring().processing, tenant_id(router), utc_now())

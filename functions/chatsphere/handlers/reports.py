@@ -30,10 +30,15 @@ RANGE = f"`from` not after `to`, and at most {reports.MAX_DAYS} days from one to
 def get_request_report(
     from_: Annotated[
         DateText | None,
-        Query(alias="from", description=f"{DAY}: the first day of receipt (default: a year before `to`); {RANGE}"),
+        Query(
+            alias="from",
+            description=f"{DAY}: the first day of receipt (default: a year before `to`); {RANGE}",
+            examples=["2026-01-01"],
+        ),
     ] = None,
     to: Annotated[
-        DateText | None, Query(description=f"{DAY}: the last day of receipt (default: today); {RANGE}")
+        DateText | None,
+        Query(description=f"{DAY}: the last day of receipt (default: today); {RANGE}", examples=["2026-11-30"]),
     ] = None,
 ) -> RequestReport:
     return reports.request_report(wiring().reports, tenant_id(router), utc_now().date(), from_, to)

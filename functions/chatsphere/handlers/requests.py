@@ -8,7 +8,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from chatsphere.bootstrap import wiring
-from chatsphere.handlers.http import CURSOR_RULES, body_response, problem_responses, tenant_id
+from chatsphere.handlers.http import (
+    CURSOR_EXAMPLE,
+    CURSOR_RULES,
+    REQUEST_ID_EXAMPLE,
+    body_response,
+    problem_responses,
+    tenant_id,
+)
 from chatsphere.logic import requests
 from chatsphere.models.common import utc_now
 from chatsphere.models.requests import (
@@ -25,7 +32,7 @@ RequestId = Annotated[
     Path(
         pattern=REQUEST_ID_PATTERN,
         description="As returned when the request was made",
-        examples=["r0123456789abcdef0123456789ab"],
+        examples=[REQUEST_ID_EXAMPLE],
     ),
 ]
 
@@ -44,13 +51,18 @@ router = Router()  # type: ignore[no-untyped-call]
     },
 )
 def list_requests(
-    status: Annotated[RequestStatus | None, Query()] = None,
-    type: Annotated[RequestType | None, Query()] = None,
-    overdue: Annotated[bool, Query()] = False,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    status: Annotated[RequestStatus | None, Query(examples=["completed"])] = None,
+    type: Annotated[RequestType | None, Query(examples=["export"])] = None,
+    overdue: Annotated[bool, Query(examples=[False])] = False,
+    limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 50,
     cursor: Annotated[
         str | None,
-        Query(min_length=1, max_length=1024, description=f"{CURSOR_RULES} (overdue=true is a listing of its own)"),
+        Query(
+            min_length=1,
+            max_length=1024,
+            description=f"{CURSOR_RULES} (overdue=true is a listing of its own)",
+            examples=[CURSOR_EXAMPLE],
+        ),
     ] = None,
 ) -> RequestPage:
     return requests.list_requests(

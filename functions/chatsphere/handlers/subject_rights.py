@@ -103,7 +103,7 @@ def _turning_on() -> bool:
     summary="Withdraw an objection",
     responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS},
 )
-def objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
+def objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path(examples=["analytics"])]) -> Subject:
     return subject_rights.set_objection(
         wiring().subject_rights, tenant_id(router), subject_id, purpose, utc_now(), on=_turning_on()
     )

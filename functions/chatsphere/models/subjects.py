@@ -157,6 +157,12 @@ HOLD_CATEGORIES: tuple[HoldCategory, ...] = ("profile", "interactions")
 class LegalHoldIn(StrictModel):
     """An exception to erasure (GDPR art. 17(3)): what it covers is kept until the hold is lifted."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "Claim 2026-0042 pending", "categories": ["profile", "interactions"]}]
+        }
+    )
+
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
         description="Why the data must be kept (e.g. a claim's case number); tenant text, stored as written: "
         "keep personal data out of it"
@@ -210,6 +216,8 @@ class SubjectPatch(merge_patch_model(SubjectIn)):  # type: ignore[misc]
     """PATCH body, a JSON merge patch (RFC 7396): the fields given change, null clears one, the rest stay; contact is
     patched entry by entry (null removes an entry). The result must be a valid profile as a PUT body is (422
     otherwise, and nothing is written)"""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Ada King", "phone": None}]})
 
 
 Role = Literal["customer", "agent", "bot"]
