@@ -94,4 +94,4 @@ bench: $(VENV)/.installed
 	$(PY) -m tests.bench
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .local .pytest_cache .mypy_cache .ruff_cache
