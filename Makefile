@@ -8,7 +8,7 @@ CHECKOV_VENV := .venv-checkov
 PORT ?= 3000
 
 .PHONY: run test lint lint-imports typecheck cfn-lint checkov openapi openapi-check unit integration infra-tests \
-	local-stack-tests bench invoke clean chromium
+	local-stack-tests bench invoke clean chromium spectral
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ invoke: $(VENV)/.installed
 	$(PY) -m infra.local.invoke $(FN) $(EVENT)
 
 ## test: every check, then every test suite (one pytest run over tests/: unit, integration, infra, local_stack)
-test: lint typecheck cfn-lint checkov openapi-check chromium
+test: lint typecheck cfn-lint checkov openapi-check spectral chromium
 	$(PY) -m pytest -n 2 tests
 
 ## unit, integration, infra-tests, local-stack-tests: one suite each
@@ -82,8 +82,16 @@ openapi: $(VENV)/.installed
 openapi-check: $(VENV)/.installed
 	$(PY) -m infra.openapi check
 
+## spectral: lint infra/openapi.json with Spectral's spectral:oas ruleset (.spectral.yaml); a warning fails
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+spectral: node_modules/.installed
+	node_modules/.bin/spectral lint --fail-severity=warn --ruleset .spectral.yaml infra/openapi.json
+
 bench: $(VENV)/.installed
 	$(PY) -m tests.bench
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .local .pytest_cache .mypy_cache .ruff_cache

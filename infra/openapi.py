@@ -27,7 +27,9 @@ def _resolvers() -> list[Any]:
 
 
 def document() -> dict[str, Any]:
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+    from aws_lambda_powertools.event_handler.openapi.models import Contact, HTTPBearer, License
+
+    from chatsphere.handlers.http import problem_responses
 
     paths: dict[str, Any] = {}
     components: dict[str, Any] = {"schemas": {}}
@@ -39,6 +41,9 @@ def document() -> dict[str, Any]:
                 summary="Intake, subject rights and retention for ChatSphere tenants",
                 security_schemes={"bearerAuth": HTTPBearer(description="Tenant API key: Authorization: Bearer cs_...")},
                 security=[{"bearerAuth": []}],
+                description=DESCRIPTION,
+                contact=Contact(name="ChatSphere privacy engineering", email="privacy-eng@chatsphere.example"),
+                license_info=License(name="Proprietary", url="https://chatsphere.example/legal/api-terms"),
             )
         )
         paths.update(spec.get("paths", {}))
@@ -46,6 +51,12 @@ def document() -> dict[str, Any]:
         components["securitySchemes"] = spec["components"]["securitySchemes"]
         base = spec
     _merge_patch_bodies(paths)
+    _problem_only_422(paths, problem_responses(422)[422], components["schemas"])
+    _optional_headers(paths)
+    base["tags"] = [{"name": name, "description": text} for name, text in TAGS.items()]
+    used = {tag for ops in paths.values() for op in ops.values() for tag in op.get("tags", [])}
+    if used != set(TAGS):
+        raise SystemExit(f"operation tags and infra/openapi.TAGS disagree: {sorted(used ^ set(TAGS))}")
     base["paths"] = dict(sorted(paths.items()))
     base["components"] = components
     declared = {(r.method.lower(), r.path) for r in template.routes()}
@@ -56,6 +67,61 @@ def document() -> dict[str, Any]:
 
 
 MERGE_PATCH = "application/merge-patch+json"
+
+DESCRIPTION = (
+    "Stores a tenant's chat subjects and their interactions, each subject encrypted under its own key, and answers "
+    "the subjects' rights (access, portability, rectification, erasure, objection) with records a client polls. "
+    "Every error is an RFC 9457 problem (application/problem+json)."
+)
+
+# One tag per capability; every operation carries exactly one of them.
+TAGS = {
+    "Subjects": "A subject's profile and its lifecycle: create, read, correct, erase, object, deactivate, look up",
+    "Interactions": "The inquiries, responses and messages stored for a subject",
+    "Rights requests": "Exports and the request records every asynchronous right leaves: poll, list, extend",
+    "Legal holds": "Holds that keep a subject's data through any deletion until lifted",
+    "Settings": "The tenant's settings and the record of processing built from them",
+    "Policies": "The tenant's privacy policy versions",
+    "Analytics": "Anonymous daily aggregates",
+    "Reports": "How the tenant answered rights requests",
+    "Retention": "The retention runs and what each removed",
+    "Ledger": "The signed, append-only ledger: entries, receipts and proofs",
+    "Offboarding": "Returning all of a tenant's data, then deleting every copy",
+}
+
+
+def _problem_only_422(paths: dict[str, Any], problem: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Powertools declares its own 422 (HTTPValidationError, application/json) on every operation that has none;
+    the service answers a validation failure with a problem (handlers/http.py), so that shape is the one declared."""
+    for operations in paths.values():
+        for operation in operations.values():
+            content = operation.get("responses", {}).get("422", {}).get("content", {})
+            if "application/json" in content:
+                schema = {"$ref": "#/components/schemas/Problem"}
+                operation["responses"]["422"] = {
+                    "description": problem["description"],
+                    "content": {"application/problem+json": {"schema": schema}},
+                }
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(name, None)
+    text = json.dumps([paths, schemas])
+    if "ValidationError" in text:
+        raise SystemExit("a Powertools validation error schema is still referenced")
+
+
+def _optional_headers(paths: dict[str, Any]) -> None:
+    """An optional header is declared as its string type alone, with no default: a generated client then leaves it
+    out when unset (an `anyOf [string, null]` lets it send None, a default makes it send the value unasked)."""
+    for operations in paths.values():
+        for operation in operations.values():
+            for param in operation.get("parameters", []):
+                if param.get("in") != "header":
+                    continue
+                schema = param["schema"]
+                variants = [v for v in schema.pop("anyOf", []) if v.get("type") != "null"]
+                if len(variants) == 1:
+                    schema.update(variants[0])
+                schema.pop("default", None)
 
 
 def _merge_patch_bodies(paths: dict[str, Any]) -> None:

@@ -20,14 +20,21 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.get(
     "/v1/analytics/daily",
+    operation_id="getDailyAnalytics",
+    tags=["Analytics"],
+    description="Anonymous per-day counts for the tenant, computed by the nightly job. No subject identifier appears; "
+    "a cell counting fewer subjects than the threshold is null.",
     summary="The tenant's anonymous daily aggregates (no identifier; cells of too few subjects are null)",
     responses={**body_response(200, "The days computed in the range", DailyAggregatePage), **problem_responses(422)},
 )
 def daily_analytics(
-    from_: Annotated[DateText, Query(alias="from", description="First day, YYYY-MM-DD (UTC)")],
+    from_: Annotated[DateText, Query(alias="from", description="First day, YYYY-MM-DD (UTC)", examples=["2026-11-01"])],
     to: Annotated[
         DateText,
-        Query(description=f"Last day, YYYY-MM-DD, not before `from`, at most {MAX_RANGE_DAYS} days after it"),
+        Query(
+            description=f"Last day, YYYY-MM-DD, not before `from`, at most {MAX_RANGE_DAYS} days after it",
+            examples=["2026-11-30"],
+        ),
     ],
 ) -> DailyAggregatePage:
     return analytics.daily(wiring().analytics, tenant_id(router), from_, to)

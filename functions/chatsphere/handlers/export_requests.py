@@ -19,6 +19,10 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.post(
     "/v1/subjects/<subject_id>/exports",
+    operation_id="requestExport",
+    tags=["Rights requests"],
+    description="Starts an export job and answers 202 with the request record and its Location. Poll the record until "
+    "it is completed; its result then holds a time-limited download_url.",
     summary="Export a subject's data (rights of access and portability); runs asynchronously",
     status_code=202,
     responses={

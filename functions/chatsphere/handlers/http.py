@@ -44,13 +44,20 @@ MERGE_PATCH_JSON = "application/merge-patch+json"
 # from the schema).
 SubjectId = Annotated[
     ExternalId,
-    Path(description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"),
+    Path(
+        description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}",
+        examples=["cust-001"],
+    ),
 ]
 # Any string of the right length has the schema's shape; only a cursor the API signed is accepted.
 CURSOR_RULES = (
     "The next_cursor of the previous page, unchanged: cursors are signed, and one this API did not return for this"
     " listing (edited, made up, from another listing or tenant) gets 400"
 )
+# The shape of a cursor (base64url position, a dot, base64url tag): an example can only show it, a real one is issued.
+CURSOR_EXAMPLE = "MjAyNi0xMS0yOVQxMDoxNTowMFo.Vb3kQm9xT2hHc1pF"
+# A request id of the issued shape (r, then 28 hex digits); no request has it, so an example names none.
+REQUEST_ID_EXAMPLE = "r0123456789abcdef0123456789ab"
 PROBLEM_BASE = "https://chatsphere.dev/problems/"
 # Lambda's own payload limit; a 1 MiB text may grow up to 6x when JSON-escaped.
 MAX_BODY_BYTES = LAMBDA_PAYLOAD_BYTES
@@ -118,6 +125,7 @@ IfMatchHeader = Annotated[
         alias="If-Match",
         pattern=IF_MATCH_PATTERN,
         max_length=1024,
+        examples=['"1"'],
         description="Write only if the resource is still at one of these versions: the ETag of a GET (or of the "
         "last write), or `*` for any existing version. Otherwise 412 and nothing is written; the check is the "
         "write's own condition, so of two writers holding the same ETag only one succeeds. Weak tags never match",

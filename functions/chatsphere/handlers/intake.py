@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from chatsphere.bootstrap import wiring
 from chatsphere.handlers import subject_rights
 from chatsphere.handlers.http import (
+    CURSOR_EXAMPLE,
     CURSOR_RULES,
     IfMatchHeader,
     SubjectId,
@@ -43,25 +44,32 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+        examples=["a1b2c3d4-0001"],
         description="Makes retries safe: the same key and body give the first answer, a different body gets 422",
     ),
 ]
 
 
 ReuseDeletedId = Annotated[
-    str,
+    str | None,
     Header(
         alias="Reuse-Erased-Subject-Id",
         pattern=r"^(true|false)$",
+        examples=["false"],
         description="`true` creates a new subject under the id of an erased one (a new person): it gets a fresh "
         "key and shares nothing with the erased subject. Without it, a PUT to an erased id is 410, so that no "
-        "retry or replay resurrects the subject",
+        "retry or replay resurrects the subject. Absent means `false`",
     ),
 ]
 
 
 @app.put(
     "/v1/subjects/<subject_id>",
+    operation_id="putSubject",
+    tags=["Subjects"],
+    description="Creates the subject (201) or replaces its profile (200). Send If-Match with the ETag you read to "
+    "guard against a concurrent writer. An erased id is refused (410) unless Reuse-Erased-Subject-Id is "
+    "true.",
     summary="Create or replace a subject's profile (a change of an existing one's values leaves a correction record)",
     responses={
         **versioned_response(200, "Replaced", Subject),
@@ -70,7 +78,7 @@ ReuseDeletedId = Annotated[
     },
 )
 def put_subject(
-    subject_id: SubjectId, body: SubjectIn, reuse: ReuseDeletedId = "false", if_match: IfMatchHeader = None
+    subject_id: SubjectId, body: SubjectIn, reuse: ReuseDeletedId = None, if_match: IfMatchHeader = None
 ) -> Response[Any]:
     subject, created = intake.put_subject(
         wiring().intake,
@@ -87,6 +95,9 @@ def put_subject(
 
 @app.get(
     "/v1/subjects/<subject_id>",
+    operation_id="getSubject",
+    tags=["Subjects"],
+    description="The subject's profile, consents and state, with its version as ETag. An erased subject answers 410.",
     summary="Read a subject",
     responses={
         **versioned_response(200, "The subject", Subject),
@@ -100,6 +111,10 @@ def get_subject(subject_id: SubjectId) -> Response[Any]:
 
 @app.post(
     "/v1/subjects/<subject_id>/interactions",
+    operation_id="createInteraction",
+    tags=["Interactions"],
+    description="Stores one interaction, encrypted with the subject's own key. Send Idempotency-Key to make a retry "
+    "safe: the same key and body return the first answer.",
     summary="Store one interaction (inquiry, response, message)",
     status_code=201,
     responses={
@@ -122,6 +137,9 @@ def create_interaction(
 
 @app.get(
     "/v1/subjects/<subject_id>/interactions",
+    operation_id="listInteractions",
+    tags=["Interactions"],
+    description="A page of the subject's interactions, oldest first. Pass the returned cursor to read the next page.",
     summary="List a subject's interactions, oldest first, with full text",
     responses={
         **body_response(200, "A page", InteractionPage),
@@ -130,14 +148,20 @@ def create_interaction(
 )
 def list_interactions(
     subject_id: SubjectId,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES)] = None,
+    limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 50,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES, examples=[CURSOR_EXAMPLE])
+    ] = None,
 ) -> InteractionPage:
     return intake.list_interactions(wiring().intake, tenant_id(app), subject_id, limit, cursor)
 
 
 @app.post(
     "/v1/subject-lookups",
+    operation_id="lookupSubjects",
+    tags=["Subjects"],
+    description="Finds the tenant's subjects by exact email or phone number. The identifiers travel in the body, "
+    "never in the URL, so they stay out of access logs.",
     summary="Find subjects by email or phone (a POST, so identifiers stay out of URLs)",
     responses={
         **body_response(200, "Matching subject ids", LookupResult),

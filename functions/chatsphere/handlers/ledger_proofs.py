@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from chatsphere.bootstrap import wiring
-from chatsphere.handlers.http import body_response, problem_responses, tenant_id
+from chatsphere.handlers.http import REQUEST_ID_EXAMPLE, body_response, problem_responses, tenant_id
 from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, iso
 from chatsphere.models.ledger import AuditPage, ConsistencyProof, EntryType, Receipt
 from chatsphere.models.requests import REQUEST_ID_PATTERN
@@ -22,6 +22,10 @@ PEM = "application/x-pem-file"
 
 @router.get(
     "/v1/requests/<request_id>/receipt",
+    operation_id="getReceipt",
+    tags=["Ledger"],
+    description="A completed erasure's receipt: its ledger entry, an inclusion proof and the signed tree head. "
+    "`chatsphere verify` checks it offline with the public key alone.",
     summary="An erasure's receipt, verifiable offline: the entry, its inclusion proof, the signed tree head",
     responses={
         **body_response(200, "The receipt (save it; `chatsphere verify` checks it with the public key alone)", Receipt),
@@ -29,7 +33,9 @@ PEM = "application/x-pem-file"
     },
 )
 def get_receipt(
-    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="A deletion's request id")],
+    request_id: Annotated[
+        str, Path(pattern=REQUEST_ID_PATTERN, description="A deletion's request id", examples=[REQUEST_ID_EXAMPLE])
+    ],
 ) -> Receipt:
     from chatsphere.logic import ledger  # the tree's code: this route's alone
 
@@ -38,17 +44,27 @@ def get_receipt(
 
 @router.get(
     "/v1/audit",
+    operation_id="listAudit",
+    tags=["Ledger"],
+    description="A page of the tenant's ledger entries in sequence order, optionally filtered by type and time.",
     summary="The tenant's ledger entries in sequence order: every lifecycle event, each with its number",
     responses={**body_response(200, "A page of entries", AuditPage), **problem_responses(422)},
 )
 def list_audit(
-    type: Annotated[EntryType | None, Query(description="Only entries of this type")] = None,
-    from_: Annotated[DateTimeText | None, Query(alias="from", description=f"{DATE_TIME_RULES}: at or after")] = None,
-    to: Annotated[DateTimeText | None, Query(description=f"{DATE_TIME_RULES}: before")] = None,
-    after: Annotated[
-        int | None, Query(ge=0, le=10**12, description="The sequence number the page starts after")
+    type: Annotated[
+        EntryType | None, Query(description="Only entries of this type", examples=["deletion.receipt"])
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    from_: Annotated[
+        DateTimeText | None,
+        Query(alias="from", description=f"{DATE_TIME_RULES}: at or after", examples=["2026-11-01T00:00:00Z"]),
+    ] = None,
+    to: Annotated[
+        DateTimeText | None, Query(description=f"{DATE_TIME_RULES}: before", examples=["2026-12-01T00:00:00Z"])
+    ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=10**12, description="The sequence number the page starts after", examples=[0])
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 50,
 ) -> AuditPage:
     from chatsphere.logic import ledger  # the tree's code: this route's alone
 
@@ -58,12 +74,18 @@ def list_audit(
 
 @router.get(
     "/v1/ledger/consistency",
+    operation_id="getLedgerConsistency",
+    tags=["Ledger"],
+    description="Proves that the ledger's tree at size `to` extends the tree at size `from` (RFC 9162), so no entry "
+    "was rewritten.",
     summary="An RFC 9162 consistency proof: the tree at `to` extends the tree at `from`",
     responses={**body_response(200, "The proof, with both roots", ConsistencyProof), **problem_responses(404, 422)},
 )
 def get_consistency(
-    from_: Annotated[int, Query(alias="from", ge=1, le=10**12, description="The older tree size")],
-    to: Annotated[int, Query(ge=1, le=10**12, description="The newer tree size, at most the tree's size")],
+    from_: Annotated[int, Query(alias="from", ge=1, le=10**12, description="The older tree size", examples=[1])],
+    to: Annotated[
+        int, Query(ge=1, le=10**12, description="The newer tree size, at most the tree's size", examples=[2])
+    ],
 ) -> ConsistencyProof:
     from chatsphere.logic import ledger  # the tree's code: this route's alone
 
@@ -72,6 +94,9 @@ def get_consistency(
 
 @router.get(
     "/v1/ledger/public-key",
+    operation_id="getLedgerPublicKey",
+    tags=["Ledger"],
+    description="The PEM public key that verifies every signed tree head and receipt.",
     summary="The public key (PEM, ECDSA P-256) that verifies every signed tree head",
     responses={
         200: {"description": "SubjectPublicKeyInfo, PEM", "content": {PEM: {"schema": {"type": "string"}}}},

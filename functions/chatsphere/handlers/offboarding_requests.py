@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from chatsphere.bootstrap import wiring
 from chatsphere.handlers.http import (
+    CURSOR_EXAMPLE,
     CURSOR_RULES,
     accepted,
     accepted_response,
@@ -30,6 +31,8 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.post(
     "/v1/offboarding",
+    operation_id="requestOffboarding",
+    tags=["Offboarding"],
     summary="Offboard the tenant: return all its data (phase 1), then, once confirmed, delete every copy (phase 2)",
     description="202 with a new record of type offboarding; 200 with the tenant's offboarding if it has one open "
     "or finished (asking twice returns it). The record stands awaiting_confirmation once every subject's package and "
@@ -53,13 +56,19 @@ def request_offboarding(body: OffboardingIn) -> Response[Any]:
 
 @router.get(
     "/v1/offboarding/<request_id>/manifest",
+    operation_id="getOffboardingManifest",
+    tags=["Offboarding"],
+    description="The manifest of an offboarding's return: its SHA-256 and a page of the packages, each with a fresh "
+    "download link and its counts.",
     summary="The offboarding's manifest: its SHA-256, and a page of the packages, each with a fresh download link",
     responses={**body_response(200, "A page of the manifest", ManifestView), **problem_responses(404, 409, 422)},
 )
 def get_manifest(
     request_id: RequestId,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, examples=[100])] = 100,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=1024, description=CURSOR_RULES, examples=[CURSOR_EXAMPLE])
+    ] = None,
 ) -> ManifestView:
     from chatsphere.logic import offboarding
 
@@ -68,6 +77,8 @@ def get_manifest(
 
 @router.post(
     "/v1/offboarding/<request_id>/confirmation",
+    operation_id="confirmOffboarding",
+    tags=["Offboarding"],
     summary="Confirm the delete phase of an offboarding whose data is returned (awaiting_confirmation)",
     description="202: every subject is erased through the deletion path, then the returned packages and everything "
     "else the tenant holds; the tenant's keys stop working when it completes. Confirming again returns the record "

@@ -18,6 +18,9 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.post(
     "/v1/policies",
+    operation_id="publishPolicy",
+    tags=["Policies"],
+    description="Publishes a new privacy policy version for the tenant; subjects' consents refer to it.",
     summary="Publish a privacy policy version (announced as PolicyVersionPublished)",
     status_code=201,
     responses={
@@ -33,6 +36,9 @@ def publish_policy(body: PolicyIn) -> Response[Any]:
 
 @router.get(
     "/v1/policies",
+    operation_id="listPolicies",
+    tags=["Policies"],
+    description="Every policy version the tenant published, oldest first.",
     summary="List the tenant's policy versions, oldest first",
     responses={**body_response(200, "The versions", PolicyList), **problem_responses()},
 )

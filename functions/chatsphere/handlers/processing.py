@@ -27,6 +27,10 @@ TEXT: Any = {"schema": {"type": "string"}}
 
 @router.get(
     "/v1/records-of-processing",
+    operation_id="getRecordOfProcessing",
+    tags=["Settings"],
+    description="The record of processing activities (GDPR art. 30), built from the live settings and the deployment, "
+    "as JSON, CSV or HTML.",
     summary="The record of processing activities (GDPR art. 30), from the live settings: JSON, CSV or HTML",
     responses={
         200: {
@@ -39,7 +43,8 @@ TEXT: Any = {"schema": {"type": "string"}}
 )
 def get_record_of_processing(
     format: Annotated[
-        Literal["json", "csv", "html"], Query(description="json (default), csv or html; anything else is a 422")
+        Literal["json", "csv", "html"],
+        Query(description="json (default), csv or html; anything else is a 422", examples=["csv"]),
     ] = "json",
 ) -> Response[Any]:
     record = processing.record_of_processing(wiring().processing, tenant_id(router), utc_now())

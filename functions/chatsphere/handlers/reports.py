@@ -20,16 +20,25 @@ RANGE = f"`from` not after `to`, and at most {reports.MAX_DAYS} days from one to
 
 @router.get(
     "/v1/reports/requests",
+    operation_id="getRequestReport",
+    tags=["Reports"],
+    description="Per request type, how many were received, completed, rejected, failed, open and past due, with the "
+    "median and mean days to close.",
     summary="How the tenant answered rights requests: per type, the outcomes, open, past due, days to close",
     responses={**body_response(200, "The report", RequestReport), **problem_responses(422)},
 )
 def get_request_report(
     from_: Annotated[
         DateText | None,
-        Query(alias="from", description=f"{DAY}: the first day of receipt (default: a year before `to`); {RANGE}"),
+        Query(
+            alias="from",
+            description=f"{DAY}: the first day of receipt (default: a year before `to`); {RANGE}",
+            examples=["2026-01-01"],
+        ),
     ] = None,
     to: Annotated[
-        DateText | None, Query(description=f"{DAY}: the last day of receipt (default: today); {RANGE}")
+        DateText | None,
+        Query(description=f"{DAY}: the last day of receipt (default: today); {RANGE}", examples=["2026-11-30"]),
     ] = None,
 ) -> RequestReport:
     return reports.request_report(wiring().reports, tenant_id(router), utc_now().date(), from_, to)

@@ -8,7 +8,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from chatsphere.bootstrap import wiring
-from chatsphere.handlers.http import CURSOR_RULES, body_response, problem_responses, tenant_id
+from chatsphere.handlers.http import (
+    CURSOR_EXAMPLE,
+    CURSOR_RULES,
+    REQUEST_ID_EXAMPLE,
+    body_response,
+    problem_responses,
+    tenant_id,
+)
 from chatsphere.logic import requests
 from chatsphere.models.common import utc_now
 from chatsphere.models.requests import (
@@ -20,13 +27,23 @@ from chatsphere.models.requests import (
     RequestType,
 )
 
-RequestId = Annotated[str, Path(pattern=REQUEST_ID_PATTERN, description="As returned when the request was made")]
+RequestId = Annotated[
+    str,
+    Path(
+        pattern=REQUEST_ID_PATTERN,
+        description="As returned when the request was made",
+        examples=[REQUEST_ID_EXAMPLE],
+    ),
+]
 
 router = Router()  # type: ignore[no-untyped-call]
 
 
 @router.get(
     "/v1/requests",
+    operation_id="listRequests",
+    tags=["Rights requests"],
+    description="A page of the tenant's rights request records, newest first.",
     summary="List the tenant's rights requests, newest first (overdue=true: open past due, most overdue first)",
     responses={
         **body_response(200, "A page", RequestPage),
@@ -34,13 +51,18 @@ router = Router()  # type: ignore[no-untyped-call]
     },
 )
 def list_requests(
-    status: Annotated[RequestStatus | None, Query()] = None,
-    type: Annotated[RequestType | None, Query()] = None,
-    overdue: Annotated[bool, Query()] = False,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    status: Annotated[RequestStatus | None, Query(examples=["completed"])] = None,
+    type: Annotated[RequestType | None, Query(examples=["export"])] = None,
+    overdue: Annotated[bool, Query(examples=[False])] = False,
+    limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 50,
     cursor: Annotated[
         str | None,
-        Query(min_length=1, max_length=1024, description=f"{CURSOR_RULES} (overdue=true is a listing of its own)"),
+        Query(
+            min_length=1,
+            max_length=1024,
+            description=f"{CURSOR_RULES} (overdue=true is a listing of its own)",
+            examples=[CURSOR_EXAMPLE],
+        ),
     ] = None,
 ) -> RequestPage:
     return requests.list_requests(
@@ -57,6 +79,9 @@ def list_requests(
 
 @router.get(
     "/v1/requests/<request_id>",
+    operation_id="getRequest",
+    tags=["Rights requests"],
+    description="One rights request record: its type, status, due date, and its result once completed.",
     summary="Read one rights request record",
     responses={**body_response(200, "The record", RequestRecord), **problem_responses(404, 422)},
 )
@@ -66,6 +91,9 @@ def get_request(request_id: RequestId) -> RequestRecord:
 
 @router.post(
     "/v1/requests/<request_id>/extension",
+    operation_id="extendRequest",
+    tags=["Rights requests"],
+    description="Extends an open request's due date once, with the reason the subject is told.",
     summary="Extend an open request's deadline once, with a reason",
     responses={
         **body_response(200, "The extended record", RequestRecord),

@@ -28,6 +28,9 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.get(
     "/v1/settings",
+    operation_id="getSettings",
+    tags=["Settings"],
+    description="The tenant's settings document, with its version as ETag.",
     summary="Read the tenant's settings",
     responses={**versioned_response(200, "The settings", TenantSettings), **problem_responses()},
 )
@@ -37,6 +40,10 @@ def get_settings() -> Response[Any]:
 
 @router.put(
     "/v1/settings",
+    operation_id="putSettings",
+    tags=["Settings"],
+    description="Replaces the whole settings document. Send If-Match with the ETag you read to guard against a "
+    "concurrent writer.",
     summary="Replace the tenant's settings (the whole document GET returns; PATCH changes some of it)",
     responses={
         **versioned_response(200, "The settings", TenantSettings),
@@ -52,6 +59,9 @@ def put_settings(body: TenantSettings, if_match: IfMatchHeader = None) -> Respon
 
 @router.patch(
     "/v1/settings",
+    operation_id="patchSettings",
+    tags=["Settings"],
+    description="Changes some settings with a JSON merge patch (RFC 7396); fields left out keep their values.",
     summary="Change some of the tenant's settings: a JSON merge patch (RFC 7396); the rest, processors included, stay",
     responses={
         **versioned_response(200, "The settings", TenantSettings),

@@ -34,6 +34,10 @@ router = Router()  # type: ignore[no-untyped-call]
 
 @router.delete(
     "/v1/subjects/<subject_id>",
+    operation_id="deleteSubject",
+    tags=["Subjects"],
+    description="Starts the subject's erasure and answers 202 with the request record. Poll it until completed; the "
+    "subject then answers 410.",
     summary="Erase a subject (right to erasure); runs asynchronously. A second request returns the open one",
     status_code=202,
     responses={
@@ -54,6 +58,10 @@ SUBJECT_OK = body_response(200, "The subject", Subject)
 
 @router.patch(
     "/v1/subjects/<subject_id>",
+    operation_id="correctSubject",
+    tags=["Subjects"],
+    description="Corrects some fields of the subject's profile with a JSON merge patch; null clears a field. The "
+    "change leaves a correction record.",
     summary="Correct a subject (right to rectification): a JSON merge patch, null clears a field",
     responses={
         **versioned_response(200, "The subject", Subject),
@@ -80,11 +88,22 @@ def _turning_on() -> bool:
 
 @router.put(
     OBJECTION,
+    operation_id="objectToPurpose",
+    tags=["Subjects"],
+    description="Records the subject's objection to one purpose of processing; the service stops that processing for "
+    "the subject.",
     summary="Object to a purpose of processing (analytics, personalization, improvement)",
     responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS},
 )
-@router.delete(OBJECTION, summary="Withdraw an objection", responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS})
-def objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path()]) -> Subject:
+@router.delete(
+    OBJECTION,
+    operation_id="withdrawObjection",
+    tags=["Subjects"],
+    description="Withdraws the subject's objection to one purpose of processing.",
+    summary="Withdraw an objection",
+    responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS},
+)
+def objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path(examples=["analytics"])]) -> Subject:
     return subject_rights.set_objection(
         wiring().subject_rights, tenant_id(router), subject_id, purpose, utc_now(), on=_turning_on()
     )
@@ -92,10 +111,20 @@ def objection(subject_id: SubjectId, purpose: Annotated[ObjectablePurpose, Path(
 
 @router.post(
     DEACTIVATION,
+    operation_id="deactivateSubject",
+    tags=["Subjects"],
+    description="Deactivates the subject: its data stays readable, new interactions are refused.",
     summary="Deactivate a subject: data kept and readable, no new interactions",
     responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS},
 )
-@router.delete(DEACTIVATION, summary="Reactivate a subject", responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS})
+@router.delete(
+    DEACTIVATION,
+    operation_id="reactivateSubject",
+    tags=["Subjects"],
+    description="Reactivates a deactivated subject.",
+    summary="Reactivate a subject",
+    responses={**SUBJECT_OK, **SUBJECT_CHANGE_PROBLEMS},
+)
 def deactivation(subject_id: SubjectId) -> Subject:
     return subject_rights.set_deactivated(
         wiring().subject_rights, tenant_id(router), subject_id, utc_now(), on=_turning_on()
@@ -104,6 +133,9 @@ def deactivation(subject_id: SubjectId) -> Subject:
 
 @router.put(
     "/v1/subjects/<subject_id>/legal-hold",
+    operation_id="placeLegalHold",
+    tags=["Legal holds"],
+    description="Places a legal hold on the subject: what it covers is kept by any deletion until the hold is lifted.",
     summary="Place a legal hold: what it covers (profile, interactions) is kept by any deletion until lifted",
     responses={**SUBJECT_OK, **problem_responses(404, 409, 410, 413, 415, 422)},
 )
@@ -113,6 +145,10 @@ def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
 
 @router.delete(
     "/v1/subjects/<subject_id>/legal-hold",
+    operation_id="liftLegalHold",
+    tags=["Legal holds"],
+    description="Lifts the legal hold. If a deletion kept data for it, that data is erased now (202, with the "
+    "deletion's record).",
     summary="Lift the legal hold; if a deletion kept data for it, that data is then erased (202, the deletion)",
     responses={
         **SUBJECT_OK,

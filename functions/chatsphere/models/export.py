@@ -21,6 +21,8 @@ def bucket_of(uri: str) -> str:
 
 
 class ExportIn(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"format": "json"}]})
+
     format: ExportFormat = "json"
     deliver_to: S3Uri | None = Field(
         default=None,

@@ -11,6 +11,8 @@ from chatsphere.models.requests import ExportFormat
 
 
 class OffboardingIn(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"format": "json"}]})
+
     format: ExportFormat = Field(default="json", description="Every subject's package is built in this format")
     deliver_to: S3Uri | None = Field(
         default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chatsphere.models.common import DateTimeText, StrictModel
 
@@ -16,6 +16,19 @@ HTTPS_URL_PATTERN = r"^https://[!-~]{1,2000}$"
 
 
 class PolicyIn(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": "2026-11",
+                    "effective_at": "2026-11-01T00:00:00Z",
+                    "url": "https://acme.example/privacy/2026-11",
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                }
+            ]
+        }
+    )
+
     version: PolicyVersionId = Field(
         description="Published once: the same version again with the same content answers 200, with other content 409"
     )

@@ -281,6 +281,10 @@ class RequestPage(BaseModel):
 
 
 class ExtensionIn(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"days": 30, "reason": "The export spans ten years of conversations"}]}
+    )
+
     days: Annotated[
         int,
         Field(ge=1, le=365, description="At most the tenant's extension_days (GET /v1/settings); more gets 422"),

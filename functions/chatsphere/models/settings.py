@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from chatsphere.models.common import JSON_INTEGER, StrictModel, merge_patch_model
 from chatsphere.models.export import S3Uri
@@ -101,7 +101,31 @@ class Retention(StrictModel):
     closed_requests: ClosedRequestsRetention = Field(default_factory=ClosedRequestsRetention)
 
 
+# Realistic settings: a controller, a processor outside the EEA with its safeguard, anonymised interactions.
+SETTINGS_EXAMPLE: dict[str, Any] = {
+    "deadline_days": 30,
+    "extension_days": 60,
+    "download_link_hours": 24,
+    "portability_destinations": ["s3://acme-exports/chatsphere"],
+    "retention": {"interactions": {"days": 730, "action": "anonymize"}},
+    "analytics_min_count": 5,
+    "processors": [
+        {
+            "name": "Payments Inc.",
+            "purpose": "Payment processing",
+            "data_categories": ["identity", "contact"],
+            "country": "US",
+            "safeguard": "SCC 2021/914",
+        }
+    ],
+    "controller": {"name": "Acme Shop Ltd", "contact": "privacy@acme.example", "dpo_contact": "dpo@acme.example"},
+    "purposes": {"analytics": "consent"},
+}
+
+
 class TenantSettings(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SETTINGS_EXAMPLE]})
+
     deadline_days: Annotated[
         int, Field(ge=1, le=90, description="Days to answer a rights request (GDPR: 30)"), JSON_INTEGER
     ] = 30
@@ -149,3 +173,5 @@ class SettingsPatch(merge_patch_model(TenantSettings)):  # type: ignore[misc]
     """PATCH body, a JSON merge patch (RFC 7396): the fields given change, objects are patched field by field, null
     puts a field back to its default, arrays are replaced whole. The result must be valid settings as a PUT body is
     (422 otherwise, and nothing is written)"""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"deadline_days": 45, "download_link_hours": 48}]})

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from chatsphere.models.common import (
@@ -116,6 +125,10 @@ Contact = Annotated[
 class SubjectIn(StrictModel):
     """PUT body: the whole profile. Fields left out are cleared."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+441234567890"}]}
+    )
+
     name: Name | None = None
     email: Email | None = None
     phone: Phone | None = None
@@ -143,6 +156,12 @@ HOLD_CATEGORIES: tuple[HoldCategory, ...] = ("profile", "interactions")
 
 class LegalHoldIn(StrictModel):
     """An exception to erasure (GDPR art. 17(3)): what it covers is kept until the hold is lifted."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "Claim 2026-0042 pending", "categories": ["profile", "interactions"]}]
+        }
+    )
 
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
         description="Why the data must be kept (e.g. a claim's case number); tenant text, stored as written: "
@@ -198,6 +217,8 @@ class SubjectPatch(merge_patch_model(SubjectIn)):  # type: ignore[misc]
     patched entry by entry (null removes an entry). The result must be a valid profile as a PUT body is (422
     otherwise, and nothing is written)"""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Ada King", "phone": None}]})
+
 
 Role = Literal["customer", "agent", "bot"]
 # A channel names an analytics cell and is stored in clear: the id rule (a digit string may be a phone number).
@@ -205,6 +226,12 @@ Channel = ClearId[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$"
 
 
 class InteractionIn(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"conversation_id": "conv-001", "role": "customer", "text": "Where is my order?"}]
+        }
+    )
+
     conversation_id: ExternalId = Field(
         description=f"The tenant's own id of the conversation: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}"
     )
@@ -252,6 +279,8 @@ class InteractionPage(BaseModel):
 
 class LookupIn(StrictModel):
     """Exactly one of email or phone (null counts as not given). A POST, so identifiers stay out of URLs and logs."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ada@example.com"}]})
 
     email: Email | None = None
     phone: Phone | None = None
