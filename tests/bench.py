@@ -142,7 +142,10 @@ def aws_calls() -> list[tuple[str, int, int, str]]:
         say = {"conversation_id": "c", "role": "customer"}
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("PUT subject (new)", lambda: call("PUT", "/v1/subjects/u-1", tenant=tenant, body=body)),
-            ("PUT subject (replace)", lambda: call("PUT", "/v1/subjects/u-1", tenant=tenant, body=body)),
+            (  # other values: a PUT of the same values changes nothing and writes nothing
+                "PUT subject (replace)",
+                lambda: call("PUT", "/v1/subjects/u-1", tenant=tenant, body={**body, "name": "Ada King"}),
+            ),
             ("GET subject", lambda: call("GET", "/v1/subjects/u-1", tenant=tenant)),
             (
                 "POST interaction (inline)",

@@ -488,6 +488,8 @@ class FakeTenantStore:
             raise Conflict("the settings changed since they were read")
         current = previous if previous is not None and expected_version is not None else self.get_settings(tenant_id)
         changed = [name for name in TenantSettings.model_fields if getattr(current, name) != getattr(settings, name)]
+        if not changed:  # as the DAL: the same document writes nothing and keeps its version
+            return version
         data: dict[str, Any] = {"version": version + 1, "fields": changed}
         if "processors" in changed:
             data["processors"] = [p.model_dump(mode="json") for p in settings.processors]

@@ -192,7 +192,9 @@ def test_a_write_that_always_conflicts_gives_up_with_conflict(tenant: str) -> No
             admission: ProfileAdmission | None = None,
         ) -> None:
             current = self.profiles.get((profile.tenant_id, profile.subject_id))
-            theirs = profile.model_copy(update={"version": (current.version if current else 0) + 1})
+            # theirs holds other values (none): with the same values, a retry would change nothing, and write nothing
+            version = (current.version if current else 0) + 1
+            theirs = profile.model_copy(update={"version": version, "sealed": {}, "lookups": {}})
             super().save_profile(theirs, current.version if current else None, admission=admission)
             super().save_profile(profile, expected_version, record, admission)
 

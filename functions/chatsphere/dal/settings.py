@@ -42,7 +42,7 @@ class DynamoSettingsStore(DynamoTable):
         """The document and the next version, conditioned on the version read (`expected_version`, else the one
         stored now, retried when another write lands between), with the entry; returns the new version. The entry
         names the fields that changed from `previous`, the document at `expected_version` when the caller read it
-        (else this reads it)."""
+        (else this reads it). A document equal to the stored one writes nothing and returns the stored version."""
         if not self.outbox_table:
             raise RuntimeError("this settings store was built to read only")
         for _ in range(TRANSACTION_ATTEMPTS):
@@ -55,6 +55,8 @@ class DynamoSettingsStore(DynamoTable):
             changed = [
                 name for name in TenantSettings.model_fields if getattr(current, name) != getattr(settings, name)
             ]
+            if not changed:  # the same document: nothing is written, and the version (the ETag) stays
+                return version
             data: dict[str, Any] = {"version": version + 1, "fields": changed}
             if "processors" in changed:
                 data["processors"] = [p.model_dump(mode="json") for p in settings.processors]

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -22,17 +23,21 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
+from pydantic import BeforeValidator, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
 
 from chatsphere.errors import DomainError, Unauthorized
 from chatsphere.logic.preconditions import IF_MATCH_PATTERN, etag
 from chatsphere.models.common import (
     EXTERNAL_ID_SHAPE,
+    ID_PATTERN,
     LAMBDA_PAYLOAD_BYTES,
     PERSONAL_ID_RULE,
-    ExternalId,
     FieldError,
     Problem,
+    digit_only,
+    looks_personal,
+    not_a_personal_identifier,
 )
 from chatsphere.observability import logger, metrics, tracer
 
@@ -42,10 +47,49 @@ MERGE_PATCH_JSON = "application/merge-patch+json"
 # The {subject_id} path parameter of every subject route; an email address or phone number is refused before
 # anything is read or written (ExternalId carries the one rule; not Path's own pattern, which Powertools would drop
 # from the schema).
+# A digit-only id (a numeric user id) looks like a phone number too; a tenant whose settings say
+# numeric_subject_ids: true may use one. Only such an id reads the settings (one GetItem): others read nothing more.
+NUMERIC_IDS_RULE = (
+    "An id of digits only (e.g. 1234567) is accepted when the tenant's setting numeric_subject_ids is true"
+    " (PATCH /v1/settings); a leading +, separators and email-like ids never are"
+)
+_event: ContextVar[Mapping[str, Any] | None] = ContextVar("chatsphere_event", default=None)
+
+
+def _numeric_ids_allowed() -> bool:
+    """Whether the tenant of the event being handled has numeric_subject_ids (no event or tenant: no)."""
+    event = _event.get()
+    context = ((event or {}).get("requestContext") or {}).get("authorizer")
+    tenant = context.get("tenant_id") if isinstance(context, Mapping) else None
+    if not isinstance(tenant, str) or not tenant:
+        return False
+    from chatsphere.bootstrap import wiring
+    from chatsphere.logic.settings import read_settings
+
+    return read_settings(wiring().settings, tenant)[0].numeric_subject_ids
+
+
+def _subject_id_rule(value: Any) -> Any:
+    """ExternalId's rule, but for a digit-only id of a tenant with numeric_subject_ids; without the setting, the
+    422 says that it exists. Never echoes the id."""
+    if isinstance(value, str) and digit_only(value) and looks_personal(value):
+        if _numeric_ids_allowed():
+            return value
+        raise PydanticCustomError(
+            "numeric_subject_id",
+            "subject_id is digits only, which looks like a phone number, and ids are stored in clear and appear in"
+            " URLs and logs; a tenant whose ids are numeric user ids sets numeric_subject_ids: true in its settings"
+            " (PATCH /v1/settings), else use the tenant's own pseudonymous id",
+        )
+    return not_a_personal_identifier(value)
+
+
 SubjectId = Annotated[
-    ExternalId,
+    Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=128)],
+    BeforeValidator(_subject_id_rule),
     Path(
-        description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}",
+        description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}."
+        f" {NUMERIC_IDS_RULE}",
         examples=["cust-001"],
     ),
 ]
@@ -358,7 +402,11 @@ def api_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Lambda
                 "isBase64Encoded": False,
             }
         else:
-            response = app.resolve(event, context)
+            token = _event.set(event)  # for the subject id's rule (numeric_subject_ids)
+            try:
+                response = app.resolve(event, context)
+            finally:
+                _event.reset(token)
         no_store(response)
         # The route template, never the path: paths hold subject ids.
         logger.info(

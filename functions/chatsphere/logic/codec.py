@@ -94,10 +94,17 @@ def write_profile(
 
     `read`: the profile the caller has just read (consistently), which the first attempt changes instead of
     reading it again; an attempt after a conflict reads it. `admission`: called after `change` whenever the
-    profile is new, what its create transaction must check and write beside it (SubjectStore.save_profile)."""
+    profile is new, what its create transaction must check and write beside it (SubjectStore.save_profile).
+
+    A change that returns the stored profile itself (`existing`, the same object) changes nothing: nothing is
+    written and its version and updated_at stay, so that another writer's If-Match still holds."""
     for attempt in range(SAVE_ATTEMPTS):
         existing = subjects.get_profile(tenant_id, subject_id) if attempt or isinstance(read, _Unread) else read
         item, record = change(existing)
+        if existing is not None and item is existing:
+            if record:
+                raise TypeError("a change that writes nothing leaves no record")
+            return existing, False
         expected = existing.version if existing else None
         try:
             if existing is None and admission is not None:

@@ -138,6 +138,8 @@ def put_subject(
             record = correction(
                 settings or ports.settings.get_settings(tenant_id), tenant_id, subject_id, now, before, values
             )
+            if record is None:  # the same values: nothing is written, the version (the ETag) and updated_at stay
+                return current, None
         return base.model_copy(
             update={"updated_at": stamp, "version": base.version + 1, "sealed": keyed.sealed, "lookups": lookups}
         ), record

@@ -95,9 +95,9 @@ def _change_profile(
         current = ports.tombstones.require(tenant_id, subject_id, existing)
         require(if_match, current.version)  # the write is conditioned on this very version
         fields, details = change(current, cipher)
+        if details is None:  # it changes nothing: nothing is written, the version (the ETag) stays
+            return current, None
         item = current.model_copy(update={**fields, "updated_at": iso(now), "version": current.version + 1})
-        if details is None:
-            return item, None
         return item, new_request(settings, tenant_id, subject_id, now, details, status="completed")
 
     item, _ = write_profile(ports.subjects, tenant_id, subject_id, apply, ports.events)

@@ -42,6 +42,12 @@ def looks_personal(value: str) -> bool:
     return bool(_EMAIL_LIKE.search(value) or _PHONE_LIKE.fullmatch(value))
 
 
+def digit_only(value: str) -> bool:
+    """Whether an id is ASCII digits and nothing else (no +, no separators): a tenant's numeric user id, which
+    looks like a phone number but that a tenant with numeric_subject_ids may use as a subject id."""
+    return value.isascii() and value.isdigit()
+
+
 def not_a_personal_identifier(value: Any) -> Any:
     """Before the id's pattern: refuses an id that looks like an email address or a phone number, without echoing it."""
     if isinstance(value, str) and looks_personal(value):

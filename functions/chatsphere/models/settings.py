@@ -159,6 +159,12 @@ class TenantSettings(StrictModel):
         "otherwise, and nothing is written)",
     )
     purposes: Purposes = Field(default_factory=Purposes, description="Each purpose's legal basis")
+    numeric_subject_ids: bool = Field(
+        default=False,
+        description="true: subject ids of digits only (e.g. 1234567, a numeric user id) are accepted, though they look "
+        "like phone numbers; a leading +, separators (spaces, dashes, dots, parentheses) and email-like ids are still "
+        "refused (422)",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> TenantSettings:
