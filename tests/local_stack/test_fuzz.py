@@ -231,25 +231,30 @@ def _never_confirm_an_offboarding(case: OpenApiCase) -> None:
 @schema.hook("map_case")
 def within_rules_no_schema_states(_: Any, case: OpenApiCase) -> OpenApiCase:
     meta = case.meta
+
+    def positive_at(location: ParameterLocation) -> bool:
+        # Whether the check will hold the data at `location` valid. The examples phase's cases may carry no meta
+        # (the document's own examples, meant valid), and a coverage case can be positive as a whole while one
+        # component is marked negative (an If-Match of "0"): positive_data_acceptance goes by the whole.
+        return meta is None or meta.generation.mode.is_positive or not meta.is_negative_at(location)
+
     _keep_subject_id_rule(case)
     _never_confirm_an_offboarding(case)
-    if meta is None:
-        return case
     path = case.operation.path
     # A cursor is valid only if this API issued it (an opaque position); the schema can give its alphabet only.
-    if isinstance(case.query, dict) and not meta.is_negative_at(ParameterLocation.QUERY):
+    if isinstance(case.query, dict) and positive_at(ParameterLocation.QUERY):
         case.query.pop("cursor", None)
-    if isinstance(case.body, dict) and not meta.is_negative_at(ParameterLocation.BODY):
+    if isinstance(case.body, dict) and positive_at(ParameterLocation.BODY):
         _keep_body_rules(path, case.body)
     # A day range is at most 366 days, `to` not before `from` (stated in `to`'s description).
     daily = path == "/v1/analytics/daily" and isinstance(case.query, dict)
-    if daily and not meta.is_negative_at(ParameterLocation.QUERY):
+    if daily and positive_at(ParameterLocation.QUERY):
         _keep_day_range(case.query)
     report = path == "/v1/reports/requests" and isinstance(case.query, dict)
-    if report and not meta.is_negative_at(ParameterLocation.QUERY):
+    if report and positive_at(ParameterLocation.QUERY):
         _keep_report_range(case.query)
     # An Idempotency-Key reused with another request is refused (422), by design: one key per distinct request.
-    if isinstance(case.headers, MutableMapping) and not meta.is_negative_at(ParameterLocation.HEADER):
+    if isinstance(case.headers, MutableMapping) and positive_at(ParameterLocation.HEADER):
         for name in [n for n in case.headers if n.lower() == "idempotency-key"]:
             request = json.dumps([case.method, case.formatted_path, case.body], sort_keys=True, default=str)
             case.headers[name] = hashlib.sha256(request.encode()).hexdigest()[:64]
@@ -257,6 +262,12 @@ def within_rules_no_schema_states(_: Any, case: OpenApiCase) -> OpenApiCase:
         for name in [n for n in case.headers if n.lower() == "if-match"]:
             del case.headers[name]
     return case
+
+
+@schema.hook("before_add_examples")
+def examples_within_the_same_rules(context: Any, examples: list[OpenApiCase]) -> None:
+    """The examples phase skips map_case: the document's own examples (a cursor, an If-Match) keep its rules too."""
+    examples[:] = [within_rules_no_schema_states(context, example) for example in examples]
 
 
 def _with_real_key(case: OpenApiCase, stack: RunningStack) -> bool:

@@ -142,7 +142,7 @@ def test_if_match_with_the_current_version_or_any_writes(world: World) -> None:
 def test_the_version_read_is_the_writes_own_condition(world: World) -> None:
     # Given a writer that read version 1, and another that wrote after it read
     tenant = world.new_tenant()[0]
-    replace_settings(world.wiring.settings, tenant, TenantSettings(), NOW)
+    replace_settings(world.wiring.settings, tenant, TenantSettings(deadline_days=40), NOW)
     real_read = world.tenants.read_settings
 
     def read_then_lose_the_race(tenant_id: str) -> tuple[TenantSettings, int]:
