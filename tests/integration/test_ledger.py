@@ -39,7 +39,7 @@ def erase(aws: Any, tenant: str, subject: str) -> str:
 
 def public_key() -> bytes:
     r = call("GET", "/v1/ledger/public-key", tenant="t-any")
-    assert r.status == 200 and r.headers["content-type"] == "application/x-pem-file"
+    assert r.status == 200 and r.headers["content-type"] == "text/plain"
     return r.text.encode()
 
 

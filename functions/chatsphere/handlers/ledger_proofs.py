@@ -17,7 +17,9 @@ from chatsphere.models.ledger import AuditPage, ConsistencyProof, EntryType, Rec
 from chatsphere.models.requests import REQUEST_ID_PATTERN
 
 router = Router()  # type: ignore[no-untyped-call]
-PEM = "application/x-pem-file"
+# PEM is ASCII text (RFC 7468) and has no registered media type; text/plain is what every client (curl, a generated
+# client) reads as text.
+PEM = "text/plain"
 
 
 @router.get(

@@ -23,7 +23,7 @@ from chatsphere.models.processing import (
     Counts,
     Flag,
     RecordOfProcessing,
-    Retention,
+    RetentionPeriod,
     Transfer,
 )
 from chatsphere.models.settings import TenantSettings
@@ -110,30 +110,30 @@ class ProcessingPorts:
 
 
 # ----------------------------------------------------------------- the one description
-def retention(settings: TenantSettings) -> dict[str, Retention]:
+def retention(settings: TenantSettings) -> dict[str, RetentionPeriod]:
     """Each category's period from the settings; a category a processor receives that none covers has no period."""
     r = settings.retention
     inactive = f"{r.inactive_profiles.days} days after the last interaction, then erased"
     kept_as = "deleted" if r.interactions.action == "delete" else "anonymised into daily counts"
     periods = {
-        "identity": Retention(days=r.inactive_profiles.days, action="erased", text=inactive),
-        "contact": Retention(days=r.inactive_profiles.days, action="erased", text=inactive),
-        "interactions": Retention(
+        "identity": RetentionPeriod(days=r.inactive_profiles.days, action="erased", text=inactive),
+        "contact": RetentionPeriod(days=r.inactive_profiles.days, action="erased", text=inactive),
+        "interactions": RetentionPeriod(
             days=r.interactions.days,
             action=kept_as,
             text=f"{r.interactions.days} days after they occurred, then {kept_as}",
         ),
-        "export_packages": Retention(
+        "export_packages": RetentionPeriod(
             days=r.export_packages.days, action="deleted", text=f"{r.export_packages.days} days after they were created"
         ),
-        "request_records": Retention(
+        "request_records": RetentionPeriod(
             days=r.closed_requests.days,
             action="deleted",
             text=f"{r.closed_requests.days} days after the request closed",
         ),
     }
     for category in _processor_categories(settings):
-        periods.setdefault(category, Retention(days=None, action=None, text="No retention period is set"))
+        periods.setdefault(category, RetentionPeriod(days=None, action=None, text="No retention period is set"))
     return periods
 
 

@@ -39,7 +39,7 @@ class Activity(BaseModel):
     security_measures: list[str]
 
 
-class Retention(BaseModel):
+class RetentionPeriod(BaseModel):
     days: int | None = Field(description="Null: no period is set for it (flagged)")
     action: str | None = Field(description="What happens then: erased, deleted, anonymised or removed")
     text: str
@@ -75,7 +75,7 @@ class RecordOfProcessing(BaseModel):
     data_categories: dict[str, list[str]] = Field(description="Each category and the fields it holds")
     recipients: list[Processor] = Field(description="The processor register (settings `processors`)")
     transfers: list[Transfer] = Field(description="Processors outside the EEA (EU 27, Iceland, Liechtenstein, Norway)")
-    retention: dict[str, Retention]
+    retention: dict[str, RetentionPeriod]
     security_measures: list[str] = Field(description="What the deployment enforces, for every tenant")
     counts: Counts
     flags: list[Flag] = Field(description="Empty when nothing is missing")
