@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -121,6 +123,29 @@ def call(
         query=query,
         mutate=mutate,
     )
+
+
+# ------------------------------------------------------------------ the AWS calls a request makes
+SERVICES = ("dynamodb", "s3", "sqs", "events", "kms")
+
+
+@contextmanager
+def aws_calls() -> Iterator[Counter[str]]:
+    """Counts, by operation name, the AWS calls the shared clients make inside the block (clear() it to start over)."""
+    from chatsphere.dal.clients import client
+
+    seen: Counter[str] = Counter()
+
+    def record(model: Any, **_: Any) -> None:
+        seen[model.name] += 1
+
+    for service in SERVICES:
+        client(service).meta.events.register("before-call", record)
+    try:
+        yield seen
+    finally:
+        for service in SERVICES:
+            client(service).meta.events.unregister("before-call", record)
 
 
 # ------------------------------------------------------------------ tenants and the authorizer

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import call, snapshot
+from tests.integration.helpers import aws_calls, call, new_tenant, snapshot
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 REFUSED_ALWAYS = ("+1234567", "123-4567", "123 4567", "123.4567", "(123)4567", "a@example.com", "1234567@example.com")
@@ -18,27 +18,13 @@ REFUSED_ALWAYS = ("+1234567", "123-4567", "123 4567", "123.4567", "(123)4567", "
 
 @pytest.fixture
 def tenant(aws: Any) -> str:
-    from chatsphere.bootstrap import wiring
-    from chatsphere.logic.tenants import create_tenant
-
-    created, _ = create_tenant(wiring().tenants, "Acme")
-    return created.tenant_id
+    return new_tenant()[0]
 
 
 @pytest.fixture
-def aws_calls(aws: Any) -> Iterator[Counter[str]]:
-    from chatsphere.dal.clients import client
-
-    seen: Counter[str] = Counter()
-
-    def record(model: Any, **_: Any) -> None:
-        seen[model.name] += 1
-
-    for service in ("dynamodb", "s3", "sqs", "events", "kms"):
-        client(service).meta.events.register("before-call", record)
-    yield seen
-    for service in ("dynamodb", "s3", "sqs", "events", "kms"):
-        client(service).meta.events.unregister("before-call", record)
+def counted(aws: Any) -> Iterator[Counter[str]]:
+    with aws_calls() as seen:
+        yield seen
 
 
 def allow_numeric(tenant: str, on: bool = True) -> None:
@@ -93,15 +79,15 @@ def test_other_tenants_keep_refusing_digit_only_ids(tenant: str) -> None:
     assert call("PUT", "/v1/subjects/1234567", tenant=other, body={"name": "Ada"}).status == 422
 
 
-def test_only_a_digit_only_id_reads_the_settings(tenant: str, aws_calls: Counter[str]) -> None:
+def test_only_a_digit_only_id_reads_the_settings(tenant: str, counted: Counter[str]) -> None:
     allow_numeric(tenant)
     assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body={"name": "Ada"}).status == 201
     assert call("PUT", "/v1/subjects/1234567", tenant=tenant, body={"name": "Ada"}).status == 201
-    aws_calls.clear()
+    counted.clear()
     assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body={"name": "Bea"}).status == 200
-    named = dict(aws_calls)
-    aws_calls.clear()
+    named = dict(counted)
+    counted.clear()
     assert call("PUT", "/v1/subjects/1234567", tenant=tenant, body={"name": "Bea"}).status == 200
-    numeric = dict(aws_calls)
+    numeric = dict(counted)
     # the same calls, and one settings GetItem more
     assert numeric == {**named, "GetItem": named["GetItem"] + 1}, (named, numeric)
