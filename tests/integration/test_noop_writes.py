@@ -62,6 +62,14 @@ SUBJECT_NOOPS = [
 ]
 
 
+def test_the_counter_sees_the_writes_of_a_write_that_changes_something(tenant: str, aws_writes: Counter[str]) -> None:
+    assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=ADA).status == 201
+    aws_writes.clear()
+    r = call("PATCH", "/v1/subjects/u-1", tenant=tenant, body={"name": "Ada King"}, headers=MERGE_PATCH)
+    assert r.status == 200, r.body
+    assert writes(aws_writes) != []  # so the empty lists below are no blind spot
+
+
 @pytest.mark.parametrize(("method", "suffix", "body", "headers"), SUBJECT_NOOPS)
 def test_a_subject_write_that_changes_nothing_keeps_the_etag_and_writes_nothing(
     tenant: str, aws_writes: Counter[str], method: str, suffix: str, body: Any, headers: dict[str, str]
