@@ -58,6 +58,9 @@ def subject(tenant: str) -> str:
     return "u-1"
 
 
+REGEX_SIGNS = set("^$[]{}\\")
+
+
 def assert_problem(r: Reply, status: int) -> None:
     """An RFC 9457 problem: the status, its media type, the four members, and field errors that say what is wrong."""
     assert r.status == status, r.body
@@ -75,6 +78,8 @@ def assert_problem(r: Reply, status: int) -> None:
         for member in ("msg", "type"):
             assert isinstance(error[member], str), error
             assert error[member].strip(), error
+        # in words: no regular expression quoted at the reader
+        assert not REGEX_SIGNS & set(error["msg"]), error
 
 
 def assert_not_echoed(r: Reply, *values: str) -> None:
@@ -703,6 +708,8 @@ BAD_INPUT: dict[str, tuple[dict[str, Any], int]] = {
     "text-over-1MiB": (_post({**GOOD_MESSAGE, "text": "z" * (MIB + 1)}), 413),
     "body-over-6MiB": (_post({**GOOD_MESSAGE, "text": "z" * (7 * MIB)}), 413),
     "bad-idempotency-key": (_post(GOOD_MESSAGE, headers={"Idempotency-Key": "has spaces"}), 422),
+    "if-match-unquoted": (_put(PERSON, headers={"If-Match": "1"}), 422),
+    "if-match-list-unquoted": (_put(PERSON, headers={"If-Match": '"1", 2'}), 422),
     "post-bad-id": (_post(GOOD_MESSAGE, path="/v1/subjects/" + "u" * 129 + "/interactions"), 422),
 }
 

@@ -17,7 +17,7 @@ import pytest
 
 from chatsphere.models.export import ExportJob
 from chatsphere.models.requests import ExportDetails
-from tests.integration.helpers import call, snapshot
+from tests.integration.helpers import aws_calls, call, snapshot
 from tests.integration.queues import drain, fire
 
 
@@ -477,8 +477,8 @@ def _state(aws: Any) -> dict[str, list[Any]]:
         ("POST", "/v1/subjects/u-1/exports", {"deliver_to": "s3://Bad_Bucket"}, 422),
         ("POST", "/v1/requests/r0000000000000000000000000000/extension", {"days": 0, "reason": "x"}, 422),
         ("POST", "/v1/requests/r0000000000000000000000000000/extension", {"days": 5, "reason": ""}, 422),
-        ("POST", "/v1/requests/not-an-id/extension", {"days": 5, "reason": "x"}, 422),
-        ("GET", "/v1/requests/not-an-id", None, 422),
+        ("POST", "/v1/requests/not-an-id/extension", {"days": 5, "reason": "x"}, 404),
+        ("GET", "/v1/requests/not-an-id", None, 404),
         ("GET", "/v1/requests/r0000000000000000000000000000", None, 404),
     ],
 )
@@ -494,6 +494,30 @@ def test_bad_input_to_rights_routes_is_a_problem_and_writes_nothing(
     if status == 422:
         assert r.body["errors"] and all(e["msg"] for e in r.body["errors"])
     assert _state(aws) == before
+
+
+@pytest.mark.parametrize("request_id", ["not-an-id", "R0000000000000000000000000000", "r" + "0" * 27, "r" + "0" * 29])
+@pytest.mark.parametrize(
+    ("method", "route", "body"),
+    [
+        ("GET", "/v1/requests/{}", None),
+        ("POST", "/v1/requests/{}/extension", {"days": 5, "reason": "complex"}),
+        ("GET", "/v1/requests/{}/receipt", None),
+        ("GET", "/v1/offboarding/{}/manifest", None),
+        ("POST", "/v1/offboarding/{}/confirmation", None),
+    ],
+)
+def test_a_request_id_never_issued_is_404_without_a_read(
+    tenant: str, method: str, route: str, body: Any, request_id: str
+) -> None:
+    # Given an id that is not of the issued shape (r and 28 lowercase hex digits)
+    with aws_calls() as calls:
+        # When a tenant names it
+        r = call(method, route.format(request_id), tenant=tenant, body=body)
+    # Then no such request exists (404, not a 422 about a pattern), and nothing was read to say so
+    assert r.status == 404, r.body
+    assert r.headers["content-type"] == "application/problem+json"
+    assert not calls, calls
 
 
 def test_malformed_and_mistyped_bodies_on_rights_routes(tenant: str, aws: Any) -> None:

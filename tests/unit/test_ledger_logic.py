@@ -17,6 +17,9 @@ from tests.unit.fakes import World
 
 NOW = "2026-12-01T10:00:00+00:00"
 
+# Request ids of the issued shape (an id of any other shape names no request: NotFound before any read).
+R1, R2, R3, NO_REQUEST = ("r" + digit * 28 for digit in "1230")
+
 
 def record(world: World, tenant: str, n: int, kind: entries.EntryType = "settings.changed") -> list[str]:
     """`n` entries as an action's store writes them; their ids."""
@@ -98,7 +101,11 @@ def test_one_append_costs_the_same_calls_whatever_the_trees_size(world: World, t
 def test_a_completed_erasure_gets_a_signed_head_and_a_receipt_that_verifies_offline(world: World, tenant: str) -> None:
     world.outbox.record(entries.event(tenant, "settings.changed", NOW, fields=["deadline_days"]))
     receipt_entry = entries.LedgerEntry(
-        entry_id="r1.completed", tenant_id=tenant, type="deletion.receipt", at=NOW, data={"request_id": "r1"}
+        entry_id=f"{R1}.completed",
+        tenant_id=tenant,
+        type="deletion.receipt",
+        at=NOW,
+        data={"request_id": R1},
     )
     world.outbox.record(receipt_entry)
     ledger.sequence(world.wiring.ledger, tenant, NOW)
@@ -106,11 +113,11 @@ def test_a_completed_erasure_gets_a_signed_head_and_a_receipt_that_verifies_offl
     assert signed.tree_head.tree_size == world.ledger_index.head(tenant).size
     [published] = world.events.of_type(ledger.CHECKPOINT_EVENT)
     assert published["root_hash"] == signed.tree_head.root_hash and published["signature"] == signed.signature
-    document = ledger.receipt(world.wiring.ledger, tenant, "r1")
+    document = ledger.receipt(world.wiring.ledger, tenant, R1)
     verdict = evidence.verify_receipt(document, world.signer.public_key_pem())
     assert verdict.ok, verdict.checks
-    assert document["entry"]["entry_id"] == "r1.completed"
-    changed = json.loads(json.dumps(document).replace('"r1"', '"r2"'))
+    assert document["entry"]["entry_id"] == f"{R1}.completed"
+    changed = json.loads(json.dumps(document).replace(f'"{R1}"', f'"{R2}"'))
     assert not evidence.verify_receipt(changed, world.signer.public_key_pem()).ok
 
 
@@ -118,9 +125,13 @@ def test_a_receipt_not_yet_covered_by_a_signed_head_is_a_conflict_and_none_is_no
     world: World, tenant: str
 ) -> None:
     with pytest.raises(NotFound):
-        ledger.receipt(world.wiring.ledger, tenant, "r-none")
+        ledger.receipt(world.wiring.ledger, tenant, NO_REQUEST)
     entry = entries.LedgerEntry(
-        entry_id="r3.completed", tenant_id=tenant, type="deletion.receipt", at=NOW, data={"request_id": "r3"}
+        entry_id=f"{R3}.completed",
+        tenant_id=tenant,
+        type="deletion.receipt",
+        at=NOW,
+        data={"request_id": R3},
     )
     index = world.ledger_index
     leaf = ledger.stored_entry(entry, 0)
@@ -129,7 +140,7 @@ def test_a_receipt_not_yet_covered_by_a_signed_head_is_a_conflict_and_none_is_no
     after = head.model_copy(update={"size": 1, "frontier": [h.hex() for h in frontier]})
     index.append(head, after, [(entry, leaf)], {n: h.hex() for n, h in nodes.items()}, [])
     with pytest.raises(ReceiptNotSealed):  # appended, but the sequencer has not signed yet
-        ledger.receipt(world.wiring.ledger, tenant, "r3")
+        ledger.receipt(world.wiring.ledger, tenant, R3)
 
 
 def test_the_daily_run_signs_each_tree_that_grew_and_only_those(world: World, tenant: str) -> None:

@@ -32,12 +32,14 @@ from chatsphere.models.common import (
     EXTERNAL_ID_SHAPE,
     ID_PATTERN,
     LAMBDA_PAYLOAD_BYTES,
+    PATTERN_WORDS,
     PERSONAL_ID_RULE,
     FieldError,
     Problem,
     digit_only,
     looks_personal,
     not_a_personal_identifier,
+    worded,
 )
 from chatsphere.observability import logger, metrics, tracer
 
@@ -143,7 +145,7 @@ ACCEPTED_HEADERS = {
     },
     "Retry-After": {
         "description": "Seconds to wait before polling the record",
-        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "schema": {"type": "string", "pattern": worded("^[0-9]+$", "a whole number of seconds")},
     },
 }
 
@@ -178,7 +180,7 @@ IfMatchHeader = Annotated[
 ETAG_HEADER = {
     "ETag": {
         "description": "A strong validator of this version of the resource: send it back as If-Match",
-        "schema": {"type": "string", "pattern": r'^"[0-9]+"$'},
+        "schema": {"type": "string", "pattern": worded(r'^"[0-9]+"$', "a version number in double quotes")},
     }
 }
 
@@ -215,16 +217,20 @@ def problem(
     return Response(status_code=status, content_type=PROBLEM_JSON, body=body.model_dump_json(exclude_none=True))
 
 
+def _message(err: Mapping[str, Any]) -> str:
+    """What is wrong, in words: a pattern's words (PATTERN_WORDS) rather than the regular expression pydantic quotes."""
+    if err.get("type") == "string_pattern_mismatch":
+        words = PATTERN_WORDS.get(str((err.get("ctx") or {}).get("pattern")))
+        return f"must be {words}" if words else "does not have the documented shape"
+    return str(err.get("msg") or err.get("type") or "invalid")
+
+
 def _field_errors(raw: Any) -> list[FieldError]:
-    """Pydantic's errors without their `input` (it may be personal), each with a msg."""
+    """Pydantic's errors without their `input` (it may be personal), each with a msg in words."""
     out = []
     for err in raw:
         loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
-        out.append(
-            FieldError(
-                loc=loc, msg=str(err.get("msg") or err.get("type") or "invalid"), type=str(err.get("type", "invalid"))
-            )
-        )
+        out.append(FieldError(loc=loc, msg=_message(err), type=str(err.get("type", "invalid"))))
     return out
 
 

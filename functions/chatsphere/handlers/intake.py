@@ -25,7 +25,7 @@ from chatsphere.handlers.http import (
 )
 from chatsphere.logic import intake
 from chatsphere.logic.preconditions import parse_if_match
-from chatsphere.models.common import utc_now
+from chatsphere.models.common import utc_now, worded
 from chatsphere.models.subjects import (
     InteractionCreated,
     InteractionIn,
@@ -43,7 +43,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+        pattern=worded(r"^[A-Za-z0-9._:-]{1,128}$", "1 to 128 ASCII letters, digits and the characters . _ : -"),
         examples=["a1b2c3d4-0001"],
         description="Makes retries safe: the same key and body give the first answer, a different body gets 422",
     ),
@@ -54,7 +54,7 @@ ReuseDeletedId = Annotated[
     str | None,
     Header(
         alias="Reuse-Erased-Subject-Id",
-        pattern=r"^(true|false)$",
+        pattern=worded(r"^(true|false)$", "true or false"),
         examples=["false"],
         description="`true` creates a new subject under the id of an erased one (a new person): it gets a fresh "
         "key and shares nothing with the erased subject. Without it, a PUT to an erased id is 410, so that no "

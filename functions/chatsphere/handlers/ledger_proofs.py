@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from chatsphere.bootstrap import wiring
-from chatsphere.handlers.http import REQUEST_ID_EXAMPLE, body_response, problem_responses, tenant_id
+from chatsphere.handlers.http import body_response, problem_responses, tenant_id
+from chatsphere.handlers.requests import RequestId
 from chatsphere.models.common import DATE_TIME_RULES, DateTimeText, iso
 from chatsphere.models.ledger import AuditPage, ConsistencyProof, EntryType, Receipt
-from chatsphere.models.requests import REQUEST_ID_PATTERN
 
 router = Router()  # type: ignore[no-untyped-call]
 # PEM is ASCII text (RFC 7468) and has no registered media type; text/plain is what every client (curl, a generated
@@ -34,11 +34,7 @@ PEM = "text/plain"
         **problem_responses(404, 409, 422),
     },
 )
-def get_receipt(
-    request_id: Annotated[
-        str, Path(pattern=REQUEST_ID_PATTERN, description="A deletion's request id", examples=[REQUEST_ID_EXAMPLE])
-    ],
-) -> Receipt:
+def get_receipt(request_id: RequestId) -> Receipt:
     from chatsphere.logic import ledger  # the tree's code: this route's alone
 
     return Receipt.model_validate(ledger.receipt(wiring().ledger, tenant_id(router), request_id))

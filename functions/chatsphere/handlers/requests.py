@@ -19,7 +19,6 @@ from chatsphere.handlers.http import (
 from chatsphere.logic import requests
 from chatsphere.models.common import utc_now
 from chatsphere.models.requests import (
-    REQUEST_ID_PATTERN,
     ExtensionIn,
     RequestPage,
     RequestRecord,
@@ -27,11 +26,13 @@ from chatsphere.models.requests import (
     RequestType,
 )
 
+# No pattern to validate: an id that was never issued names no request, whatever its shape, so it is a 404 (and is
+# refused before any read), never a 422 about a regular expression.
 RequestId = Annotated[
     str,
     Path(
-        pattern=REQUEST_ID_PATTERN,
-        description="As returned when the request was made",
+        description="As returned when the request was made (r and 28 lowercase hex digits); any other id names no"
+        " request: 404",
         examples=[REQUEST_ID_EXAMPLE],
     ),
 ]

@@ -32,6 +32,7 @@ from chatsphere.models.ledger import (
     StoredEntry,
     TreeHead,
 )
+from chatsphere.models.requests import issued_shape
 
 # Entries per append transaction: each takes its leaf, its id's mark and its outbox item's removal, and the leaves
 # complete at most two subtrees each plus one per level above: 1 + 10 * 3 + (20 + 40) items, under DynamoDB's 100.
@@ -170,7 +171,8 @@ def daily(ports: LedgerPorts, now: str) -> dict[str, int]:
 def receipt(ports: LedgerPorts, tenant_id: str, request_id: str) -> dict[str, Any]:
     """The receipt of an erasure or an offboarding, self-contained: its entry, the inclusion proof, and the first
     signed head over it."""
-    stored = [s for s in ports.index.of_request(tenant_id, request_id) if _type(s) in SEALING_TYPES]
+    found = ports.index.of_request(tenant_id, request_id) if issued_shape(request_id) else []
+    stored = [s for s in found if _type(s) in SEALING_TYPES]
     if not stored:
         raise NotFound("no receipt for this request (not a deletion or an offboarding, or not completed yet)")
     entry = stored[-1]

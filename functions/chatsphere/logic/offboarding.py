@@ -52,6 +52,7 @@ from chatsphere.models.requests import (
     OffboardingResult,
     RequestItem,
     RequestRecord,
+    issued_shape,
 )
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import LegalHold
@@ -164,7 +165,7 @@ def request_offboarding(
 
 
 def _offboarding(ports: OffboardingPorts, tenant_id: str, request_id: str) -> RequestItem:
-    item = ports.export.requests.get(tenant_id, request_id)
+    item = ports.export.requests.get(tenant_id, request_id) if issued_shape(request_id) else None
     if item is None or item.type != "offboarding":
         raise NotFound("no such offboarding")
     return item

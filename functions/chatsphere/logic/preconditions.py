@@ -10,10 +10,14 @@ import re
 from typing import Literal
 
 from chatsphere.errors import PreconditionFailed
+from chatsphere.models.common import worded
 
 ANY: Literal["*"] = "*"
 # What If-Match may hold: `*`, or strong and weak entity-tags separated by commas (RFC 9110 section 13.1.1).
-IF_MATCH_PATTERN = r'^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*)$'
+IF_MATCH_PATTERN = worded(
+    r'^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*)$',
+    'either * or entity tags separated by commas, each in double quotes (the ETag of a GET, such as "3")',
+)
 _TAG = re.compile(r'(W/)?"([!#-~]*)"')
 _VERSION = re.compile(r"0|[1-9][0-9]{0,17}")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,6 @@ from chatsphere.models.common import iso
 from chatsphere.models.requests import (
     DETAILS_BY_TYPE,
     OPEN_STATUSES,
-    REQUEST_ID_PATTERN,
     ExportResult,
     ExtensionIn,
     FailureCode,
@@ -28,12 +26,11 @@ from chatsphere.models.requests import (
     RequestResult,
     RequestStatus,
     RequestType,
+    issued_shape,
     refusal,
 )
 from chatsphere.models.settings import TenantSettings
 from chatsphere.telemetry import logger
-
-_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -161,7 +158,7 @@ def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestReco
 
 
 def get_request(ports: RequestsPorts, tenant_id: str, request_id: str, now: datetime) -> RequestRecord:
-    item = ports.requests.get(tenant_id, request_id) if _REQUEST_ID.fullmatch(request_id) else None
+    item = ports.requests.get(tenant_id, request_id) if issued_shape(request_id) else None
     if item is None:
         raise NotFound("no such request")
     return to_record(ports.blobs, item, now)
@@ -171,7 +168,7 @@ def extend_request(
     ports: RequestsPorts, tenant_id: str, request_id: str, body: ExtensionIn, now: datetime
 ) -> RequestRecord:
     """Push due_at back once, by at most the tenant's extension_days, with a reason (GDPR art. 12(3))."""
-    item = ports.requests.get(tenant_id, request_id)
+    item = ports.requests.get(tenant_id, request_id) if issued_shape(request_id) else None
     if item is None:
         raise NotFound("no such request")
     limit = ports.settings.get_settings(tenant_id).extension_days

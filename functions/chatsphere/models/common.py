@@ -20,8 +20,23 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+# ------------------------------------------------------------------ patterns, and what they mean in words
+# Every pattern of the contract, with what it asks for in words: a 422 names the words, never the regular expression
+# (a reader is not a regex engine). tests/unit/test_contract_patterns.py breaks every pattern of the document.
+PATTERN_WORDS: dict[str, str] = {}
+
+
+def worded(pattern: str, words: str) -> str:
+    """`pattern`, registered with what it asks for in words (PATTERN_WORDS): "must be <words>"."""
+    PATTERN_WORDS[pattern] = words
+    return pattern
+
+
 # Not made of dots alone: "." and ".." are path segments that clients and S3 consoles normalise away.
-ID_PATTERN = r"^[A-Za-z0-9._:@-]*[A-Za-z0-9_:@-][A-Za-z0-9._:@-]*$"  # lengths: min_length/max_length
+ID_PATTERN = worded(
+    r"^[A-Za-z0-9._:@-]*[A-Za-z0-9_:@-][A-Za-z0-9._:@-]*$",  # lengths: min_length/max_length
+    "ASCII letters, digits and the characters . _ : @ - only, and not dots alone",
+)
 
 # A subject id travels in URLs and logs, a conversation id and a channel are stored in clear (a channel also names an
 # analytics cell): none may be a personal identifier. What looks like one:
@@ -66,7 +81,7 @@ _Shape = TypeVar("_Shape")
 ClearId = Annotated[_Shape, BeforeValidator(not_a_personal_identifier)]
 # A tenant's own identifier (subject, conversation): 1 to 128 characters of [A-Za-z0-9._:@-], not only dots.
 ExternalId = ClearId[Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=128)]]
-EXTERNAL_ID_SHAPE = "1 to 128 of [A-Za-z0-9._:@-], not dots alone"
+EXTERNAL_ID_SHAPE = "1 to 128 ASCII letters, digits and the characters . _ : @ -, not dots alone"
 
 
 def utc_now() -> datetime:

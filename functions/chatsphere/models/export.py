@@ -7,11 +7,18 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chatsphere.models.common import StrictModel
+from chatsphere.models.common import StrictModel, worded
 from chatsphere.models.requests import ExportFormat, RequestItem
 
 S3Uri = Annotated[
-    str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]{0,512})?$")
+    str,
+    StringConstraints(
+        pattern=worded(
+            r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]{0,512})?$",
+            "an S3 URI: s3://, a bucket name of 3 to 63 lowercase letters, digits, dots and dashes, and optionally a"
+            " / and a key prefix of up to 512 letters, digits and the characters ! _ . * ' ( ) / -",
+        )
+    ),
 ]
 
 

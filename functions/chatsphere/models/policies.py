@@ -7,12 +7,20 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chatsphere.models.common import DateTimeText, StrictModel
+from chatsphere.models.common import DateTimeText, StrictModel, worded
 
-PolicyVersionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,32}$")]
+PolicyVersionId = Annotated[
+    str,
+    StringConstraints(
+        pattern=worded(r"^[A-Za-z0-9._-]{1,32}$", "1 to 32 ASCII letters, digits and the characters . _ -")
+    ),
+]
 # Printable ASCII (! to ~) rather than "not whitespace": \s means different characters in Python, in pydantic's
 # Rust regex and in ECMA-262 (the contract's dialect), and a URI has no other characters anyway.
-HTTPS_URL_PATTERN = r"^https://[!-~]{1,2000}$"
+HTTPS_URL_PATTERN = worded(
+    r"^https://[!-~]{1,2000}$",
+    "an https:// URL of printable ASCII without spaces, up to 2000 characters after https://",
+)
 
 
 class PolicyIn(StrictModel):
@@ -37,7 +45,9 @@ class PolicyIn(StrictModel):
         description="An https URL as RFC 3986 writes it: printable ASCII without spaces, up to 2000 characters"
         " after https:// (percent-encode other characters; an internationalised host in its xn-- form)"
     )
-    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] = Field(description="Of the policy text")
+    sha256: Annotated[str, StringConstraints(pattern=worded(r"^[0-9a-f]{64}$", "64 lowercase hex digits"))] = Field(
+        description="Of the policy text"
+    )
 
 
 class Policy(BaseModel):

@@ -5,13 +5,14 @@ API view both use them. `details` and `result` have one model per request type."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from chatsphere.models.common import JSON_INTEGER, StrictModel
+from chatsphere.models.common import JSON_INTEGER, StrictModel, worded
 from chatsphere.models.subjects import ObjectablePurpose
 
 RequestType = Literal["export", "correction", "objection", "deactivation", "deletion", "legal_hold", "offboarding"]
@@ -26,7 +27,14 @@ RequestStatus = Literal[
 ]
 OPEN_STATUSES: tuple[RequestStatus, ...] = ("received", "in_progress", "awaiting_confirmation")
 WHOLE_TENANT = "*"  # the subject_id of a record about the whole tenant (offboarding): never a subject's id
-REQUEST_ID_PATTERN = r"^r[0-9a-f]{28}$"
+REQUEST_ID_PATTERN = worded(r"^r[0-9a-f]{28}$", "r and 28 lowercase hex digits, as issued")
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+def issued_shape(request_id: str) -> bool:
+    """Whether `request_id` has the shape of an issued id: one that has not names no request (404, nothing read)."""
+    return bool(_REQUEST_ID.fullmatch(request_id))
+
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 

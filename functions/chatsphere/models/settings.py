@@ -7,10 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from chatsphere.models.common import JSON_INTEGER, StrictModel, merge_patch_model
+from chatsphere.models.common import JSON_INTEGER, StrictModel, merge_patch_model, worded
 from chatsphere.models.export import S3Uri
 
-Category = Annotated[str, StringConstraints(pattern=r"^(identity|contact|interactions|usage)$")]
+Category = Annotated[
+    str,
+    StringConstraints(
+        pattern=worded(r"^(identity|contact|interactions|usage)$", "one of identity, contact, interactions, usage")
+    ),
+]
 
 
 class Processor(StrictModel):
@@ -19,7 +24,9 @@ class Processor(StrictModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     purpose: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     data_categories: Annotated[list[Category], Field(min_length=1, max_length=4)]
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(description="ISO 3166-1 alpha-2")
+    country: Annotated[str, StringConstraints(pattern=worded(r"^[A-Z]{2}$", "two capital letters"))] = Field(
+        description="ISO 3166-1 alpha-2"
+    )
     safeguard: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
         default=None,
         description="The safeguard of a transfer outside the EEA (GDPR art. 44-49), e.g. 'SCC 2021/914' or "

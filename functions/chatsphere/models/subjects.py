@@ -27,6 +27,7 @@ from chatsphere.models.common import (
     ExternalId,
     StrictModel,
     merge_patch_model,
+    worded,
 )
 
 MAX_TEXT_BYTES = 1024 * 1024
@@ -88,7 +89,10 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 # U+001C..U+001F), so the class names what it refuses: controls (C0, DEL, C1) and every dialect's whitespace.
 # email-validator refuses all of these anyway; the pattern is the cheap shape check before it.
 _NOT_IN_EMAIL = r"@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-EMAIL_PATTERN = rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+$"
+EMAIL_PATTERN = worded(
+    rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+$",
+    "an email address: one @ between a local part and a domain, with no spaces or control characters",
+)
 Email = Annotated[
     str,
     StringConstraints(min_length=3, max_length=254, pattern=EMAIL_PATTERN),
@@ -101,7 +105,11 @@ Email = Annotated[
     ),
 ]
 # + and the country code, then 7 to 15 digits in all, with spaces, dashes, dots or parentheses between them.
-PHONE_PATTERN = r"^\+[ ().-]*[1-9](?:[ ().-]*[0-9]){6,14}[ ().-]*$"
+PHONE_PATTERN = worded(
+    r"^\+[ ().-]*[1-9](?:[ ().-]*[0-9]){6,14}[ ().-]*$",
+    "a phone number in international form: +, then 7 to 15 digits (the first not 0), with only spaces, dashes,"
+    " dots or parentheses between them",
+)
 Phone = Annotated[
     str,
     StringConstraints(pattern=PHONE_PATTERN, max_length=32),
@@ -114,7 +122,12 @@ Phone = Annotated[
         " (libphonenumber): +10000000000 has the shape but is refused"
     ),
 ]
-ContactKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+ContactKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=worded(r"^[A-Za-z0-9_.-]{1,64}$", "1 to 64 ASCII letters, digits and the characters _ . -")
+    ),
+]
 ContactValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 # additionalProperties: keys outside the pattern are refused, and the OpenAPI document must say so.
 Contact = Annotated[
@@ -222,7 +235,14 @@ class SubjectPatch(merge_patch_model(SubjectIn)):  # type: ignore[misc]
 
 Role = Literal["customer", "agent", "bot"]
 # A channel names an analytics cell and is stored in clear: the id rule (a digit string may be a phone number).
-Channel = ClearId[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]]
+Channel = ClearId[
+    Annotated[
+        str,
+        StringConstraints(
+            pattern=worded(r"^[a-z0-9_-]{1,32}$", "1 to 32 lowercase ASCII letters, digits and the characters _ -")
+        ),
+    ]
+]
 
 
 class InteractionIn(StrictModel):
