@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -109,7 +110,8 @@ PROBLEM_BASE = "https://chatsphere.dev/problems/"
 MAX_BODY_BYTES = LAMBDA_PAYLOAD_BYTES
 
 _DESCRIPTIONS = {
-    400: "Malformed request: a body that is not JSON (or repeats a key), not UTF-8, or a cursor this API did not issue",
+    400: "Malformed request: a body that is not JSON (or repeats a key), not UTF-8, a cursor this API did not issue, or"
+    " a query parameter the route does not take (unknown-query-parameter)",
     401: "No API key",
     403: "The API key is not valid",
     404: "No such resource for this tenant",
@@ -271,8 +273,24 @@ def _json_body(text: str) -> Any:
     return data
 
 
+UNKNOWN_QUERY = "unknown-query-parameter"
+
+
+def _declared_query_only(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A query parameter the route does not declare is a 400, not silently ignored: a misspelt filter
+    (`?subjectid=`) would otherwise return everything. The answer names the declared ones, never what was sent."""
+    route = app.context.get("_route")
+    declared = {param.alias for param in route.dependant.query_params} if route is not None else set()
+    sent = set(app.current_event.resolved_query_string_parameters or {})
+    if sent - declared:
+        takes = f"only {', '.join(sorted(declared))}" if declared else "none"
+        return problem(400, f"the query has a parameter this route does not take (it takes {takes})", UNKNOWN_QUERY)
+    return next_middleware(app)
+
+
 def make_resolver() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_body)
+    app.use(middlewares=[_declared_query_only])
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(_: RequestUnsupportedContentType) -> Response[str]:
