@@ -53,6 +53,7 @@ def document() -> dict[str, Any]:
     _merge_patch_bodies(paths)
     _problem_only_422(paths, problem_responses(422)[422], components["schemas"])
     _optional_headers(paths)
+    _optional_bodies(paths)
     base["tags"] = [{"name": name, "description": text} for name, text in TAGS.items()]
     used = {tag for ops in paths.values() for op in ops.values() for tag in op.get("tags", [])}
     if used != set(TAGS):
@@ -122,6 +123,20 @@ def _optional_headers(paths: dict[str, Any]) -> None:
                 if len(variants) == 1:
                     schema.update(variants[0])
                 schema.pop("default", None)
+
+
+def _optional_bodies(paths: dict[str, Any]) -> None:
+    """An optional body (every field has a default) is declared as its model alone, not required: a generated client
+    then leaves it out when unset (an `anyOf [model, null]` lets it send `null`)."""
+    for operations in paths.values():
+        for operation in operations.values():
+            body = operation.get("requestBody")
+            if body is None or body.get("required"):
+                continue
+            for content in body["content"].values():
+                variants = [v for v in content["schema"].get("anyOf", []) if v.get("type") != "null"]
+                if len(variants) == 1:
+                    content["schema"] = variants[0]
 
 
 def _merge_patch_bodies(paths: dict[str, Any]) -> None:

@@ -306,6 +306,15 @@ def fresh_session() -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core)
 
 
+# The template's parameters as the local stack sets them (moto only): its jobs finish in under a second, so a 202's
+# Retry-After is 1, not the deployed wait.
+LOCAL_PARAMETERS = {
+    "ExportRetryAfterSeconds": "1",
+    "DeletionRetryAfterSeconds": "1",
+    "OffboardingRetryAfterSeconds": "1",
+}
+
+
 def provision(
     session: boto3.session.Session | None = None,
     params: dict[str, str] | None = None,
@@ -321,7 +330,7 @@ def provision(
             "or name it in DEPLOYED_ONLY with the reason"
         )
     session = session or fresh_session()
-    resolver = Resolver(params=dict(params or {}), region=session.region_name or "us-east-1")
+    resolver = Resolver(params={**LOCAL_PARAMETERS, **(params or {})}, region=session.region_name or "us-east-1")
     clients: dict[str, Any] = {}
 
     def aws(service: str) -> Any:

@@ -324,6 +324,8 @@ class Wiring:
             tombstones=a.tombstones,
             jobs=a.export_jobs,
             own_buckets=a.own_buckets,
+            secret=a.secret,
+            idempotency_layer=a.idempotency_layer,
         )
 
     @cached_property
@@ -456,7 +458,7 @@ class Wiring:
     @cached_property
     def reconcile(self) -> ReconcilePorts:
         """The console command's `reconcile`, after a restore."""
-        from chatsphere.logic.intake import IDEMPOTENCY_LIFETIME_SECONDS
+        from chatsphere.logic.idempotency import IDEMPOTENCY_LIFETIME_SECONDS
         from chatsphere.logic.reconcile import ReconcilePorts
 
         a = self.adapters

@@ -56,7 +56,19 @@ class Config(BaseModel):
     ledger_table: str
     ledger_bucket: str
     ledger_key_id: str
+    # Retry-After of a 202, per job (the template's *RetryAfterSeconds parameters, whose defaults these are).
+    retry_after_export: int = Field(default=5, ge=1)
+    retry_after_deletion: int = Field(default=5, ge=1)
+    retry_after_offboarding: int = Field(default=60, ge=1)
     aws: AwsTarget = AwsTarget()  # never from the environment (no variable is named AWS)
+
+    def retry_after(self, job: str) -> int:
+        """Seconds a client should wait before polling the record of a job of this request type."""
+        return {
+            "export": self.retry_after_export,
+            "deletion": self.retry_after_deletion,
+            "offboarding": self.retry_after_offboarding,
+        }[job]
 
     @property
     def own_buckets(self) -> frozenset[str]:

@@ -514,6 +514,20 @@ def test_functions_get_exactly_the_settings_fields_and_powertools() -> None:
     assert environment_problems(template.load()) == []
 
 
+@pytest.mark.parametrize("job", ["export", "deletion", "offboarding"])
+def test_a_jobs_retry_after_is_a_template_parameter_whose_default_is_configs(job: str) -> None:
+    # Given the template's parameter for the job type, and the variable every function reads it from
+    doc = template.load()
+    parameter = f"{job.capitalize()}RetryAfterSeconds"
+    variables = doc["Globals"]["Function"]["Environment"]["Variables"]
+    # Then the variable is the parameter, the parameter's default is Config's, and the local stack sets it to 1
+    assert variables[f"RETRY_AFTER_{job.upper()}"] == {"Ref": parameter}
+    assert doc["Parameters"][parameter]["Default"] == Config.model_fields[f"retry_after_{job}"].default
+    from infra.provision import LOCAL_PARAMETERS
+
+    assert LOCAL_PARAMETERS[parameter] == "1"
+
+
 def test_every_policy_statement_is_scoped_to_the_templates_resources() -> None:
     assert policy_problems(template.load()) == []
 

@@ -109,13 +109,32 @@ def test_a_day_is_computed_once_and_kept_after_its_interactions_go(aws: Any, ten
     assert day_of(tenant, at(1)[:10]) == first
 
 
+def test_without_a_range_the_last_30_days_are_listed_and_a_suppressed_day_says_why(aws: Any, tenant: str) -> None:
+    # Given one subject who talked yesterday, 29 days ago and 31 days ago (days of too few subjects to publish)
+    subject(tenant, "u-1", email="one@example.com")
+    for days_ago in (1, 29, 31):
+        interaction(tenant, "u-1", "hello", days_ago, channel="web")
+    for days_ago in (1, 29, 31):
+        compute(NOW - timedelta(days=days_ago - 1))
+    # When the daily aggregates are read with no range at all
+    r = call("GET", "/v1/analytics/daily", tenant=tenant)
+    # Then they are the last 30 days (UTC), today included: 31 days ago is not among them
+    assert r.status == 200, r.body
+    days = [item["day"] for item in r.body["items"]]
+    assert days == [at(29)[:10], at(1)[:10]], days
+    # and each day says why it shows no counts: suppressed, below its threshold
+    for item in r.body["items"]:
+        assert item["suppressed"] is True and item["min_count"] == 3, item
+        assert item["subjects"] is None and item["interactions"] is None and item["by_channel"] == {}
+
+
 @pytest.mark.parametrize(
     "query",
     [
         "from=2026-01-02&to=2026-01-01",
         "from=2024-01-01&to=2025-01-02",
         "from=2026-13-01&to=2026-12-01",
-        "to=2026-01-01",
+        "from=2020-01-01",
     ],
 )
 def test_a_bad_range_is_a_problem_and_reads_nothing(aws: Any, tenant: str, query: str) -> None:

@@ -165,10 +165,9 @@ def test_a_request_without_a_tenant_from_the_authorizer_is_401_and_writes_nothin
 
 
 class Claims(TypedDict):
-    """What a request names besides its API key: `call`'s headers and query."""
+    """What a request names besides its API key: `call`'s headers (no route takes a tenant in its query: 400)."""
 
     headers: dict[str, str]
-    query: str
 
 
 def test_a_header_query_or_body_naming_another_tenant_changes_nothing(
@@ -177,8 +176,14 @@ def test_a_header_query_or_body_naming_another_tenant_changes_nothing(
     # Given Acme's subject u-1
     acme_id, globex_id = acme[0], globex[0]
     assert call("PUT", "/v1/subjects/u-1", tenant=acme_id, body={"email": "ada@example.org"}).status == 201
-    claims: Claims = {"headers": {"X-Tenant-Id": acme_id, "X-Amzn-Tenant": acme_id}, "query": f"tenant_id={acme_id}"}
-    # When Globex names Acme in headers and query
+    claims: Claims = {"headers": {"X-Tenant-Id": acme_id, "X-Amzn-Tenant": acme_id}}
+    # When Globex names Acme in the query, it is refused (no route takes a tenant parameter), and nothing is written
+    before = snapshot()
+    for method, path in (("GET", "/v1/subjects/u-1"), ("PUT", "/v1/subjects/u-1")):
+        r = call(method, path, tenant=globex_id, body={"name": "Mallory"}, query=f"tenant_id={acme_id}")
+        assert r.status == 400 and r.body["type"].endswith("/unknown-query-parameter"), r.body
+    assert snapshot() == before
+    # When Globex names Acme in headers
     # Then Globex still sees only its own (empty) data
     assert call("GET", "/v1/subjects/u-1", tenant=globex_id, **claims).status == 404
     assert call("GET", "/v1/subjects/u-1/interactions", tenant=globex_id, **claims).status == 404

@@ -134,3 +134,28 @@ def test_the_export_worker_never_undoes_an_extension_made_while_it_ran(shared_aw
     assert after["extension"] is not None and after["extension"]["days"] == 7
     due_before = datetime.fromisoformat(before["due_at"])
     assert datetime.fromisoformat(after["due_at"]) == due_before + timedelta(days=7)
+
+
+def _export(tenant: str, start: Any) -> tuple[int, str]:
+    start.wait(timeout=60)
+    r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
+    return r.status, r.body["request_id"]
+
+
+def test_of_eight_identical_parallel_exports_one_makes_a_record_and_a_job(shared_aws: Resolver) -> None:
+    # Given a subject
+    tenant = new_tenant()[0]
+    assert call("PUT", "/v1/subjects/u-1", tenant=tenant, body=PERSON).status == 201
+    # When eight instances ask for the same export at once (a double click, retries)
+    go = barrier(8)
+    answers = in_parallel([(_export, (tenant, go)) for _ in range(8)])
+    # Then one made the request (202) and the other seven answered that same open request (200)
+    assert Counter(status for status, _ in answers) == {202: 1, 200: 7}, answers
+    assert len({request_id for _, request_id in answers}) == 1
+    # and there is one record and one job
+    listed = call("GET", "/v1/requests", tenant=tenant, query="type=export").body["items"]
+    assert [x["request_id"] for x in listed] == [answers[0][1]]
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=shared_aws.ref("ExportQueue"), AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "1"

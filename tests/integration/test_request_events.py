@@ -107,17 +107,38 @@ def test_a_rule_on_the_tenant_id_sees_that_tenant_alone(tenant: str, aws: Any) -
     ]
 
 
+def test_the_local_stack_waits_one_second_for_every_job(aws: Any) -> None:
+    import os
+
+    # its jobs finish in under a second (infra/provision.LOCAL_PARAMETERS)
+    assert [os.environ[f"RETRY_AFTER_{job}"] for job in ("EXPORT", "DELETION", "OFFBOARDING")] == ["1", "1", "1"]
+
+
 @pytest.mark.parametrize(
-    ("method", "path", "body"),
-    [("POST", "/v1/subjects/u-1/exports", {"format": "json"}), ("DELETE", "/v1/subjects/u-1", None)],
+    ("method", "path", "body", "variable"),
+    [
+        ("POST", "/v1/subjects/u-1/exports", {"format": "json"}, "RETRY_AFTER_EXPORT"),
+        ("DELETE", "/v1/subjects/u-1", None, "RETRY_AFTER_DELETION"),
+    ],
 )
-def test_a_202_says_where_and_when_to_poll(tenant: str, aws: Any, method: str, path: str, body: Any) -> None:
+def test_a_202_says_where_and_when_to_poll(
+    tenant: str, aws: Any, monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: Any, variable: str
+) -> None:
+    from chatsphere.config import get_config
+
+    # Given a deployment whose jobs of this type take about 17 s (the template's parameter for the job type)
     subject(tenant)
-    r = call(method, path, tenant=tenant, body=body)
+    monkeypatch.setenv(variable, "17")
+    get_config.cache_clear()
+    try:
+        r = call(method, path, tenant=tenant, body=body)
+    finally:
+        monkeypatch.undo()
+        get_config.cache_clear()
     assert r.status == 202
     headers = {k.lower(): v for k, v in r.headers.items()}
     assert headers["location"] == f"/v1/requests/{r.body['request_id']}"  # the local gateway serves at the root
-    assert headers["retry-after"] == "5"
+    assert headers["retry-after"] == "17"
     polled = call("GET", headers["location"], tenant=tenant)
     assert polled.status == 200 and polled.body["request_id"] == r.body["request_id"]
 

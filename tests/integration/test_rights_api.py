@@ -201,6 +201,116 @@ def test_listing_pages_filters_and_rejects_foreign_cursors(tenant: str) -> None:
     assert call("GET", "/v1/requests", tenant=tenant, query="status=bogus").status == 422
 
 
+def test_listing_filters_by_subject_status_and_type_in_one_query_and_binds_cursors_to_filters(
+    tenant: str, aws: Any
+) -> None:
+    # Given two subjects, each with closed records (objections) and an open one (an export, not yet run)
+    for sid in ("cust-001", "cust-002"):
+        subject(tenant, sid)
+        call("PUT", f"/v1/subjects/{sid}/objections/analytics", tenant=tenant)
+        call("PUT", f"/v1/subjects/{sid}/objections/improvement", tenant=tenant)
+        assert call("POST", f"/v1/subjects/{sid}/exports", tenant=tenant, body={}).status == 202
+    # When one subject's records are listed
+    with aws_calls() as calls:
+        mine = records(tenant, "subject_id=cust-002")
+    # Then only its three come back, newest first, from one Query of the subject index (no Scan, no filter in code)
+    assert [(x["subject_id"], x["type"]) for x in mine] == [
+        ("cust-002", "export"),
+        ("cust-002", "objection"),
+        ("cust-002", "objection"),
+    ]
+    assert calls["Query"] == 1 and "Scan" not in calls, calls
+    # and the filters combine: `open` is every open status
+    assert [x["type"] for x in records(tenant, "status=open")] == ["export", "export"]
+    assert [x["type"] for x in records(tenant, "subject_id=cust-001&status=open")] == ["export"]
+    assert records(tenant, "subject_id=cust-001&status=completed&type=export") == []
+    assert len(records(tenant, "subject_id=cust-001&type=objection")) == 2
+    assert records(tenant, "subject_id=nobody") == []
+    # And a cursor pages only the combination of filters that issued it
+    first = call("GET", "/v1/requests", tenant=tenant, query="subject_id=cust-001&limit=1")
+    cursor = first.body["next_cursor"]
+    assert cursor
+    again = call("GET", "/v1/requests", tenant=tenant, query=f"subject_id=cust-001&limit=1&cursor={cursor}")
+    assert again.status == 200 and again.body["items"][0]["type"] == "objection"
+    for other in ("subject_id=cust-002", "", "subject_id=cust-001&status=open", "subject_id=cust-001&overdue=true"):
+        r = call("GET", "/v1/requests", tenant=tenant, query=f"{other}&limit=1&cursor={cursor}".lstrip("&"))
+        assert r.status == 400, (other, r.body)
+    # and a subject id that looks personal is refused as everywhere else
+    assert call("GET", "/v1/requests", tenant=tenant, query="subject_id=ada%40example.com").status == 422
+
+
+def test_a_listed_record_is_the_record_read_alone(tenant: str, aws: Any) -> None:
+    # Given a completed export, its link included
+    subject(tenant)
+    say(tenant, "hello")
+    r = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={})
+    drain(aws, "ExportQueue")
+    # When it is read alone and in the listing
+    alone = call("GET", f"/v1/requests/{r.body['request_id']}", tenant=tenant).body
+    (listed,) = records(tenant, "type=export")
+    # Then the two are the same record, download_url and all (each link signed at its read)
+    assert alone["status"] == "completed" and alone["result"]["download_url"]
+    assert listed["result"]["download_url"]
+
+    def unsigned(record: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **record,
+            "result": {**record["result"], "download_url": urlparse(record["result"]["download_url"]).path},
+        }
+
+    assert unsigned(listed) == unsigned(alone)
+
+
+def _queued_exports(aws: Any) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.ref("ExportQueue"), AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_an_identical_open_export_is_the_answer_and_a_new_one_follows_a_closed_one(tenant: str, aws: Any) -> None:
+    # Given a subject, and an export of it requested with no body at all (every field has a default)
+    subject(tenant)
+    first = call("POST", "/v1/subjects/u-1/exports", tenant=tenant)
+    assert first.status == 202, first.body
+    assert first.body["details"] == {"format": "json", "deliver_to": None}
+    # When the same export is asked for again while it is open
+    again = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
+    # Then the answer is the open one (200, no Location to a new record), and one job is queued
+    assert again.status == 200 and again.body["request_id"] == first.body["request_id"], again.body
+    assert _queued_exports(aws) == 1
+    # and a different export (another format) is a request of its own
+    csv_export = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "csv"})
+    assert csv_export.status == 202 and csv_export.body["request_id"] != first.body["request_id"]
+    # And once the open ones completed, the same export makes a new request
+    drain(aws, "ExportQueue")
+    later = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
+    assert later.status == 202 and later.body["request_id"] not in {
+        first.body["request_id"],
+        csv_export.body["request_id"],
+    }
+
+
+def test_an_export_honours_its_idempotency_key(tenant: str, aws: Any) -> None:
+    # Given a subject and an export requested with an Idempotency-Key
+    subject(tenant)
+    key = {"Idempotency-Key": "export-0001"}
+    first = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "csv"}, headers=key)
+    assert first.status == 202, first.body
+    drain(aws, "ExportQueue")
+    # When it is retried with the same key and body, after the export completed
+    retry = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "csv"}, headers=key)
+    # Then it is the same request as it stands now (no second request, no second job), answered as the first was
+    assert retry.status == 202, retry.body
+    assert retry.body["request_id"] == first.body["request_id"] and retry.body["status"] == "completed"
+    assert len(records(tenant, "type=export")) == 1 and _queued_exports(aws) == 0
+    # and the same key with another body is refused, and writes nothing
+    before = _state(aws)
+    other = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"}, headers=key)
+    assert other.status == 422 and other.body["type"].endswith("/idempotency-key-reused"), other.body
+    assert _state(aws) == before
+
+
 def test_overdue_open_request_is_listed_and_extension_is_once_and_bounded(tenant: str) -> None:
     from chatsphere.bootstrap import wiring
     from chatsphere.logic.requests import new_request

@@ -185,11 +185,14 @@ def _keep_body_rules(path: str, body: dict[str, Any]) -> None:
 
 
 def _keep_day_range(query: dict[str, Any]) -> None:
+    """The analytics range: `from` not after `to`, less than MAX_RANGE_DAYS apart (stated in the descriptions); the
+    defaults as the route takes them (`to` today, UTC; `from` 29 days before `to`)."""
     try:
-        first, last = date.fromisoformat(str(query["from"])), date.fromisoformat(str(query["to"]))
-    except (KeyError, ValueError):
-        return
-    if last < first or (last - first).days >= MAX_RANGE_DAYS:
+        last = date.fromisoformat(str(query["to"])) if "to" in query else datetime.now(UTC).date()
+        first = date.fromisoformat(str(query["from"])) if "from" in query else None
+    except ValueError:
+        return  # not a date: left to the schema's own checks
+    if first is not None and (last < first or (last - first).days >= MAX_RANGE_DAYS):
         query["to"] = query["from"]
 
 

@@ -121,12 +121,20 @@ def test_the_readme_flow_through_a_generated_client(stack: RunningStack, generat
     assert export.parsed.request_id == _record_id(export.headers["Location"])
     done = _poll(generated, client, export.parsed.request_id)
     assert done.status.value == "completed", done.to_dict()
-    assert done.to_dict()["result"]["download_url"].startswith("http")
+    # the record is typed by its `type` (a discriminated union): an export's result has its download_url
+    assert isinstance(done, models.ExportRecord) and isinstance(done.result, models.ExportResultView), done
+    assert isinstance(done.result.download_url, str) and done.result.download_url.startswith("http")
+    # and the subject's records, listed by its id, are the same typed records
+    listed = _api(generated, "api.rights_requests.list_requests").sync(client=client, subject_id=subject)
+    assert isinstance(listed, models.RequestPage), listed
+    assert [type(r).__name__ for r in listed.items] == ["ExportRecord"]
+    assert listed.items[0].result.download_url.startswith("http")
 
     erase = _api(generated, "api.subjects.delete_subject").sync_detailed(subject, client=client)
     assert erase.status_code == 202, erase.content
     erased = _poll(generated, client, erase.parsed.request_id)
     assert erased.status.value == "completed", erased.to_dict()
+    assert isinstance(erased, models.DeletionRecord) and isinstance(erased.result, models.DeletionReceipt), erased
 
     gone = _api(generated, "api.subjects.get_subject").sync_detailed(subject, client=client)
     assert gone.status_code == 410

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -538,14 +538,22 @@ class FakeRequestStore:
     def __init__(self, outbox: FakeOutbox | None = None) -> None:
         self.items: dict[tuple[str, str], RequestItem] = {}
         self.tombstone_items: dict[tuple[str, str], TombstoneItem] = {}
+        self.markers: dict[tuple[str, str], str] = {}  # (tenant, once_as) -> request id
         self.outbox = outbox or FakeOutbox()
 
-    def create(self, item: RequestItem) -> None:
+    def create(self, item: RequestItem, once_as: str | None = None, replaces: str | None = None) -> None:
         key = (item.tenant_id, item.request_id)
         if key in self.items:
             raise Conflict("request id already exists")
+        if once_as is not None:
+            if self.markers.get((item.tenant_id, once_as)) != replaces:
+                raise Conflict("an identical request was made meanwhile")
+            self.markers[(item.tenant_id, once_as)] = item.request_id
         self.items[key] = item.model_copy(deep=True)
         self.outbox.record(ledger.request_created(item))
+
+    def marked(self, tenant_id: str, once_as: str) -> str | None:
+        return self.markers.get((tenant_id, once_as))
 
     def get(self, tenant_id: str, request_id: str) -> RequestItem | None:
         found = self.items.get((tenant_id, request_id))
@@ -571,7 +579,13 @@ class FakeRequestStore:
         self.outbox.record(ledger.extended(extended))
 
     def page(
-        self, tenant_id: str, limit: int, after: str | None, status: str | None, type_: str | None
+        self,
+        tenant_id: str,
+        limit: int,
+        after: str | None,
+        statuses: Sequence[str] | None,
+        type_: str | None,
+        subject_id: str | None = None,
     ) -> tuple[list[RequestItem], str | None]:
         mine = sorted((i for (t, _), i in self.items.items() if t == tenant_id), key=lambda i: i.request_id)
         mine.reverse()
@@ -579,8 +593,9 @@ class FakeRequestStore:
             i
             for i in mine
             if (after is None or i.request_id < after)
-            and (status is None or i.status == status)
+            and (not statuses or i.status in statuses)
             and (type_ is None or i.type == type_)
+            and (subject_id is None or (i.subject_id == subject_id and not i.subject_deleted))
         ]
         page = [i.model_copy(deep=True) for i in rows[:limit]]
         more = len(rows) > limit

@@ -492,9 +492,19 @@ def test_daily_reads_the_stored_days_of_a_range_of_at_most_366(cal: Calendar) ->
     for subject in ("u-1", "u-2"):
         cal.say(subject, "2026-03-08T10:00:00.000000Z")
     run_tenant(cal.analytics, cal.tenant, TODAY, TODAY)
-    page = daily(cal.analytics, cal.tenant, date(2026, 3, 8), date(2026, 3, 9))
+    today = date(2026, 3, 9)
+    page = daily(cal.analytics, cal.tenant, date(2026, 3, 8), date(2026, 3, 9), today)
     assert [(d.day, d.interactions) for d in page.items] == [("2026-03-08", 2), ("2026-03-09", None)]
+    # without a range: the 30 days up to today; without `from`: the 30 days up to `to`
+    default = daily(cal.analytics, cal.tenant, None, None, today)
+    assert default == daily(cal.analytics, cal.tenant, date(2026, 2, 8), today, today)
+    assert [d.day for d in default.items][-2:] == ["2026-03-08", "2026-03-09"]
+    up_to = daily(cal.analytics, cal.tenant, None, date(2026, 4, 6), today)
+    assert up_to == daily(cal.analytics, cal.tenant, date(2026, 3, 8), date(2026, 4, 6), today)
+    assert [d.day for d in up_to.items][0] == "2026-03-08"
     with pytest.raises(InvalidInput):
-        daily(cal.analytics, cal.tenant, date(2026, 3, 9), date(2026, 3, 8))
+        daily(cal.analytics, cal.tenant, date(2026, 3, 9), date(2026, 3, 8), today)
     with pytest.raises(InvalidInput):
-        daily(cal.analytics, cal.tenant, date(2025, 3, 8), date(2026, 3, 9))
+        daily(cal.analytics, cal.tenant, date(2025, 3, 8), date(2026, 3, 9), today)
+    with pytest.raises(InvalidInput):
+        daily(cal.analytics, cal.tenant, date(2025, 3, 8), None, today)

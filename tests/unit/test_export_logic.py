@@ -124,7 +124,7 @@ def test_an_export_request_is_recorded_and_one_job_with_ids_only_is_queued(
     world: World, tenant: str, subject: str
 ) -> None:
     # When the tenant requests a CSV export
-    record = export.request_export(world.export, tenant, subject, ExportIn(format="csv"), NOW)
+    record, _ = export.request_export(world.export, tenant, subject, ExportIn(format="csv"), NOW)
     # Then a received export record is stored, due per the tenant's deadline
     item = world.requests.get(tenant, record.request_id)
     assert item is not None

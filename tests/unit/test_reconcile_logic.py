@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chatsphere.errors import Gone
-from chatsphere.logic import deletion, export, intake, object_keys
+from chatsphere.logic import deletion, export, idempotency, intake, object_keys
 from chatsphere.logic.reconcile import STORES, ReconcilePorts, reconcile
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.export import ExportIn
@@ -19,7 +19,7 @@ from tests.unit.fakes import World
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 KIB = 1024
-LIFETIME = intake.IDEMPOTENCY_LIFETIME_SECONDS
+LIFETIME = idempotency.IDEMPOTENCY_LIFETIME_SECONDS
 PERSON = SubjectIn(name="Orla Erasmus", email="orla@example.org", phone="+12015550177")
 
 
@@ -62,7 +62,7 @@ def populate(world: World, tenant: str, subject: str, now: datetime, body: Subje
 
 def add_package(world: World, tenant: str, subject: str, now: datetime) -> str:
     w = world
-    record = export.request_export(w.export, tenant, subject, ExportIn(format="json"), now)
+    record, _ = export.request_export(w.export, tenant, subject, ExportIn(format="json"), now)
     w.blobs.write(object_keys.export_package_key(tenant, subject, record.request_id), b"PK\x03\x04 a package")
     return record.request_id
 

@@ -15,6 +15,7 @@ from chatsphere.models.requests import (
     DeletionDetails,
     ExportDetails,
     ExportResult,
+    ExportResultView,
     ExtensionIn,
     Refusal,
     RequestDetails,
@@ -70,9 +71,8 @@ def listing(
     cursor: str | None = None,
     now: datetime = NOW,
 ) -> RequestPage:
-    return requests.list_requests(
-        world.wiring.requests, tenant, now, status=status, type_=type_, overdue=overdue, limit=limit, cursor=cursor
-    )
+    wanted = requests.RequestFilter(status=status, type_=type_, overdue=overdue)
+    return requests.list_requests(world.wiring.requests, tenant, now, wanted, limit=limit, cursor=cursor)
 
 
 def walk(
@@ -92,7 +92,7 @@ def walk(
         page = listing(world, tenant, status=status, type_=type_, overdue=overdue, limit=limit, cursor=cursor)
         pages += 1
         assert len(page.items) <= limit
-        seen += [r.request_id for r in page.items]
+        seen += [r.root.request_id for r in page.items]
         if page.next_cursor is None:
             return seen, pages
         cursor = page.next_cursor
@@ -132,7 +132,7 @@ def test_a_request_reads_back_as_stored(world: World, tenant: str) -> None:
         "u-1",
         "received",
     )
-    assert record.details == {"format": "csv"}
+    assert record.details == ExportDetails(format="csv")
     assert record.due_at == NOW + timedelta(days=29)
     assert record.overdue is False
 
@@ -191,11 +191,11 @@ def test_a_completed_export_shows_a_download_link_until_it_expires(world: World,
     at_expiry = requests.to_record(world.blobs, done, NOW + timedelta(hours=1)).result
     after = requests.to_record(world.blobs, done, NOW + timedelta(hours=2)).result
     # Then the link is there, signed for what remains (3600 s), and gone once it expired
-    assert before is not None and before["download_url"] is not None
-    assert "expires=3600" in before["download_url"]
-    assert before["sha256"] == "ab" * 32 and before["interaction_count"] == 3
-    assert at_expiry is not None and at_expiry["download_url"] is None
-    assert after is not None and after["download_url"] is None
+    assert isinstance(before, ExportResultView) and before.download_url is not None
+    assert "expires=3600" in before.download_url
+    assert before.sha256 == "ab" * 32 and before.interaction_count == 3
+    assert isinstance(at_expiry, ExportResultView) and at_expiry.download_url is None
+    assert isinstance(after, ExportResultView) and after.download_url is None
 
 
 def test_the_package_key_is_never_shown(world: World, tenant: str) -> None:
@@ -203,15 +203,15 @@ def test_the_package_key_is_never_shown(world: World, tenant: str) -> None:
     assert isinstance(done.result, ExportResult)
     for at in (NOW, NOW + timedelta(days=1)):
         record = requests.get_request(world.wiring.requests, tenant, done.request_id, at)
-        assert record.result is not None
-        assert "package_key" not in record.result
+        assert isinstance(record.result, ExportResultView)
+        assert "package_key" not in record.result.model_dump()
         assert done.result.package_key is not None and done.result.package_key not in record.model_dump_json()
 
 
 def test_a_refusal_shows_its_reason(world: World, tenant: str) -> None:
     item = add(world, tenant, NOW)
     refused = requests.finish(item, "rejected", NOW, Refusal(reason="the subject no longer exists"))
-    assert requests.to_record(world.blobs, refused, NOW).result == {"reason": "the subject no longer exists"}
+    assert requests.to_record(world.blobs, refused, NOW).result == Refusal(reason="the subject no longer exists")
 
 
 # ------------------------------------------------------------------- extension
@@ -319,20 +319,20 @@ def history(world: World, tenant: str) -> list[RequestItem]:
 
 def test_requests_list_newest_first(world: World, tenant: str, history: list[RequestItem]) -> None:
     page = listing(world, tenant)
-    assert [r.request_id for r in page.items] == [i.request_id for i in reversed(history)]
+    assert [r.root.request_id for r in page.items] == [i.request_id for i in reversed(history)]
     assert page.next_cursor is None
 
 
 def test_requests_list_only_the_tenants_own(world: World, tenant: str, history: list[RequestItem]) -> None:
     other = world.new_tenant("Globex")[0]
     add(world, other, NOW)
-    assert listing(world, other).items[0].request_id not in {i.request_id for i in history}
+    assert listing(world, other).items[0].root.request_id not in {i.request_id for i in history}
     assert len(listing(world, tenant).items) == len(history)
 
 
 def test_requests_filter_by_status_and_type(world: World, tenant: str, history: list[RequestItem]) -> None:
     def ids(status: RequestStatus | None = None, type_: RequestType | None = None) -> list[str]:
-        return [r.request_id for r in listing(world, tenant, status=status, type_=type_).items]
+        return [r.root.request_id for r in listing(world, tenant, status=status, type_=type_).items]
 
     newest_first = list(reversed(history))
     assert ids(status="received") == [i.request_id for i in newest_first if i.status == "received"]
@@ -403,8 +403,8 @@ def test_overdue_lists_open_past_due_requests_most_overdue_first(
     # When the tenant lists the overdue ones
     page = listing(world, tenant, overdue=True)
     # Then the open, still past-due ones come, oldest due date first, each marked overdue
-    assert [r.request_id for r in page.items] == [history[n].request_id for n in (2, 4, 5)]
-    assert all(r.overdue for r in page.items)
+    assert [r.root.request_id for r in page.items] == [history[n].request_id for n in (2, 4, 5)]
+    assert all(r.root.overdue for r in page.items)
     assert page.next_cursor is None
 
 

@@ -207,6 +207,7 @@ def metrics_sk(day: str) -> str:
 
 
 # ---------------------------------------------------------------- offboarding (dal/offboarding.py)
+ONCE_PREFIX = "ONCE#"  # RequestsTable, under tenant_pk: ONCE#<name>, the one open request of that name (its id)
 OFFBOARDING_SK = "OFFBOARDING"  # RequestsTable, under tenant_pk: the tenant's one offboarding (its request id)
 PACKAGE_LINE_PREFIX = "OB#"  # RequestsTable, under tenant_pk: OB#<request id>#<subject id>, a package's line
 

@@ -5,7 +5,7 @@ overdue requests are one Query per tenant, and one Scan of open requests only fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -189,8 +189,40 @@ class DynamoRequestStore(DynamoTable):
         super().__init__(table_name)
         self.outbox_table = outbox_table
 
-    def create(self, item: RequestItem) -> None:
-        self._transact(request_ops(self.table_name, self.outbox_table, item), "request id already exists")
+    def create(self, item: RequestItem, once_as: str | None = None, replaces: str | None = None) -> None:
+        """The record; with `once_as`, in the same transaction the marker of that name naming it, only if no marker
+        has the name (or, with `replaces`, if it still names that request): else Conflict. Of concurrent identical
+        requests, one makes the record. The marker names a request id only, under a keyed name, and goes with its
+        TTL backstop after the request's due date."""
+        ops = request_ops(self.table_name, self.outbox_table, item)
+        if once_as is not None:
+            marker: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Item": serialise(
+                    {
+                        "pk": keyspace.tenant_pk(item.tenant_id),
+                        "sk": keyspace.ONCE_PREFIX + once_as,
+                        "request_id": item.request_id,
+                        "expires_at": backstop_expiry(item.due_at),
+                    }
+                ),
+            }
+            if replaces is None:
+                marker["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                marker["ConditionExpression"] = "request_id = :r"
+                marker["ExpressionAttributeValues"] = serialise({":r": replaces})
+            ops.insert(0, {"Put": marker})
+        self._transact(ops, "an identical request was made meanwhile" if once_as else "request id already exists")
+
+    def marked(self, tenant_id: str, once_as: str) -> str | None:
+        """The request id the marker `once_as` names, if there is one."""
+        resp = self._ddb.get_item(
+            TableName=self.table_name,
+            Key=serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.ONCE_PREFIX + once_as}),
+            ConsistentRead=True,
+        )
+        return str(deserialise(resp["Item"])["request_id"]) if "Item" in resp else None
 
     def get(self, tenant_id: str, request_id: str) -> RequestItem | None:
         resp = self._ddb.get_item(
@@ -292,21 +324,38 @@ class DynamoRequestStore(DynamoTable):
         return serialise({"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(request_id)})
 
     def page(
-        self, tenant_id: str, limit: int, after: str | None, status: str | None, type_: str | None
+        self,
+        tenant_id: str,
+        limit: int,
+        after: str | None,
+        statuses: Sequence[str] | None,
+        type_: str | None,
+        subject_id: str | None = None,
     ) -> tuple[list[RequestItem], str | None]:
         """Newest first, after the request id `after`; filters applied in DynamoDB; reads ahead so the last page
-        says so. Returns the page and the id of its last request when more follow."""
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ScanIndexForward": False,
-        }
-        values: dict[str, Any] = {":pk": keyspace.tenant_pk(tenant_id), ":prefix": keyspace.REQUEST_PREFIX}
+        says so. Returns the page and the id of its last request when more follow. One subject's records are a
+        Query of the SubjectIndex (subject_ref, sk), the tenant's all a Query of its partition: one Query either way.
+        A pseudonymised record has no subject_ref, so an erased subject's id finds none of its records."""
+        tenant = keyspace.tenant_pk(tenant_id)
+        values: dict[str, Any] = {":prefix": keyspace.REQUEST_PREFIX}
+        query: dict[str, Any] = {"TableName": self.table_name, "ScanIndexForward": False}
+        start: dict[str, Any] | None = {"pk": tenant, "sk": keyspace.request_sk(after)} if after else None
+        if subject_id is None:
+            query["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :prefix)"
+            values[":pk"] = tenant
+        else:
+            query |= {
+                "IndexName": SUBJECT_INDEX,
+                "KeyConditionExpression": "subject_ref = :s AND begins_with(sk, :prefix)",
+            }
+            values[":s"] = keyspace.subject_pk(tenant_id, subject_id)
+            start = {**start, "subject_ref": values[":s"]} if start else None
         filters, names = [], {}
-        if status:
-            filters.append("#st = :status")
+        if statuses:
+            placeholders = [f":st{n}" for n in range(len(statuses))]
+            filters.append(f"#st IN ({', '.join(placeholders)})")
             names["#st"] = "status"
-            values[":status"] = status
+            values.update(zip(placeholders, statuses, strict=True))
         if type_:
             filters.append("#ty = :type")
             names["#ty"] = "type"
@@ -315,7 +364,6 @@ class DynamoRequestStore(DynamoTable):
             query["FilterExpression"] = " AND ".join(filters)
             query["ExpressionAttributeNames"] = names
         query["ExpressionAttributeValues"] = serialise(values)
-        start = {"pk": keyspace.tenant_pk(tenant_id), "sk": keyspace.request_sk(after)} if after else None
         return _collect(self._query_pages(query, start), limit, lambda i: i.request_id)
 
     def overdue_page(

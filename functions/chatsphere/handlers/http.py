@@ -27,6 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator, StringConstraints, ValidationError
 from pydantic_core import PydanticCustomError
 
+from chatsphere.config import get_config
 from chatsphere.errors import DomainError, Unauthorized
 from chatsphere.logic.preconditions import IF_MATCH_PATTERN, etag
 from chatsphere.models.common import (
@@ -138,7 +139,6 @@ def body_response(status: int, description: str, model: Any) -> dict[int, Any]:
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
 
 
-RETRY_AFTER_SECONDS = 5  # a queued job starts within seconds
 ACCEPTED_HEADERS = {
     "Location": {
         "description": "The request record's URL, path-absolute (the stage's base path, then "
@@ -146,7 +146,8 @@ ACCEPTED_HEADERS = {
         "schema": {"type": "string"},
     },
     "Retry-After": {
-        "description": "Seconds to wait before polling the record",
+        "description": "Seconds to wait before polling the record: about how long this kind of job takes (each"
+        " deployment sets it per job type)",
         "schema": {"type": "string", "pattern": worded("^[0-9]+$", "a whole number of seconds")},
     },
 }
@@ -162,10 +163,22 @@ def accepted(resolver: Any, record: Any) -> Response[Any]:
     event = resolver.current_event
     full, path = event.request_context.path or "", event.path
     base = full[: -len(path)] if path and full.endswith(path) else ""  # e.g. /dev on an execute-api URL
-    headers = {"Location": f"{base}/v1/requests/{record.request_id}", "Retry-After": str(RETRY_AFTER_SECONDS)}
+    retry = get_config().retry_after(record.type)
+    headers = {"Location": f"{base}/v1/requests/{record.request_id}", "Retry-After": str(retry)}
     return Response(status_code=202, content_type="application/json", body=to_json(record), headers=headers)
 
 
+# The Idempotency-Key header of a POST that a retry could double (interactions, exports).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=worded(r"^[A-Za-z0-9._:-]{1,128}$", "1 to 128 ASCII letters, digits and the characters . _ : -"),
+        examples=["a1b2c3d4-0001"],
+        description="Makes retries safe for a day: the same key and body give the first answer, a different body"
+        " gets 422, and a retry while the first is running gets 409",
+    ),
+]
 # The If-Match header of a PUT or PATCH of a versioned resource (subjects, settings).
 IfMatchHeader = Annotated[
     str | None,
@@ -278,7 +291,9 @@ UNKNOWN_QUERY = "unknown-query-parameter"
 
 def _declared_query_only(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """A query parameter the route does not declare is a 400, not silently ignored: a misspelt filter
-    (`?subjectid=`) would otherwise return everything. The answer names the declared ones, never what was sent."""
+    (`?subjectid=`) would otherwise return everything. The answer names the declared ones, never what was sent.
+    A request without a tenant is a 401 first, whatever its query."""
+    tenant_id(app)
     route = app.context.get("_route")
     declared = {param.alias for param in route.dependant.query_params} if route is not None else set()
     sent = set(app.current_event.resolved_query_string_parameters or {})

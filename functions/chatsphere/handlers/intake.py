@@ -13,6 +13,7 @@ from chatsphere.handlers import subject_rights
 from chatsphere.handlers.http import (
     CURSOR_EXAMPLE,
     CURSOR_RULES,
+    IdempotencyKey,
     IfMatchHeader,
     SubjectId,
     api_handler,
@@ -24,6 +25,7 @@ from chatsphere.handlers.http import (
     with_etag,
 )
 from chatsphere.logic import intake
+from chatsphere.logic.idempotency import idempotency_config
 from chatsphere.logic.preconditions import parse_if_match
 from chatsphere.models.common import utc_now, worded
 from chatsphere.models.subjects import (
@@ -38,17 +40,6 @@ from chatsphere.models.subjects import (
 from chatsphere.observability import metrics
 
 app = make_resolver()
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        pattern=worded(r"^[A-Za-z0-9._:-]{1,128}$", "1 to 128 ASCII letters, digits and the characters . _ : -"),
-        examples=["a1b2c3d4-0001"],
-        description="Makes retries safe: the same key and body give the first answer, a different body gets 422",
-    ),
-]
-
 
 ReuseDeletedId = Annotated[
     str | None,
@@ -129,7 +120,7 @@ def create_interaction(
     if idempotency_key is None:
         created = intake.add_interaction(wiring().intake, tenant, subject_id, body, now)
     else:
-        intake.idempotency_config().register_lambda_context(app.lambda_context)
+        idempotency_config().register_lambda_context(app.lambda_context)
         created = intake.add_interaction_once(wiring().intake, tenant, subject_id, idempotency_key, body, now)
     metrics.add_metric(name="InteractionsStored", unit="Count", value=1)
     return created

@@ -17,13 +17,14 @@ from chatsphere.handlers.http import (
     tenant_id,
 )
 from chatsphere.logic import requests
-from chatsphere.models.common import utc_now
+from chatsphere.models.common import ExternalId, utc_now
 from chatsphere.models.requests import (
+    AnyRecord,
     ExtensionIn,
     RequestPage,
     RequestRecord,
-    RequestStatus,
     RequestType,
+    StatusFilter,
 )
 
 # No pattern to validate: an id that was never issued names no request, whatever its shape, so it is a 404 (and is
@@ -52,8 +53,23 @@ router = Router()  # type: ignore[no-untyped-call]
     },
 )
 def list_requests(
-    status: Annotated[RequestStatus | None, Query(examples=["completed"])] = None,
-    type: Annotated[RequestType | None, Query(examples=["export"])] = None,
+    subject_id: Annotated[
+        ExternalId | None,
+        Query(
+            description="Only this subject's records: its id as in /v1/subjects/{subject_id}. An erased subject's"
+            " records name it by its keyed hash, so they are no longer found by its id: keep each request_id",
+            examples=["cust-001"],
+        ),
+    ] = None,
+    status: Annotated[
+        StatusFilter | None,
+        Query(
+            description="Only records in this status; `open` for any open one (received, in_progress,"
+            " awaiting_confirmation)",
+            examples=["open"],
+        ),
+    ] = None,
+    type: Annotated[RequestType | None, Query(description="Only records of this type", examples=["export"])] = None,
     overdue: Annotated[bool, Query(examples=[False])] = False,
     limit: Annotated[int, Query(ge=1, le=100, examples=[20])] = 50,
     cursor: Annotated[
@@ -66,16 +82,8 @@ def list_requests(
         ),
     ] = None,
 ) -> RequestPage:
-    return requests.list_requests(
-        wiring().requests,
-        tenant_id(router),
-        utc_now(),
-        status=status,
-        type_=type,
-        overdue=overdue,
-        limit=limit,
-        cursor=cursor,
-    )
+    wanted = requests.RequestFilter(status=status, type_=type, subject_id=subject_id, overdue=overdue)
+    return requests.list_requests(wiring().requests, tenant_id(router), utc_now(), wanted, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -86,7 +94,7 @@ def list_requests(
     summary="Read one rights request record",
     responses={**body_response(200, "The record", RequestRecord), **problem_responses(404, 422)},
 )
-def get_request(request_id: RequestId) -> RequestRecord:
+def get_request(request_id: RequestId) -> AnyRecord:
     return requests.get_request(wiring().requests, tenant_id(router), request_id, utc_now())
 
 
@@ -101,5 +109,5 @@ def get_request(request_id: RequestId) -> RequestRecord:
         **problem_responses(404, 409, 413, 415, 422),
     },
 )
-def extend_request(request_id: RequestId, body: ExtensionIn) -> RequestRecord:
+def extend_request(request_id: RequestId, body: ExtensionIn) -> AnyRecord:
     return requests.extend_request(wiring().requests, tenant_id(router), request_id, body, utc_now())

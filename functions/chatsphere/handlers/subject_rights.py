@@ -26,7 +26,7 @@ from chatsphere.handlers.http import (
 from chatsphere.logic import deletion, subject_rights
 from chatsphere.logic.preconditions import parse_if_match
 from chatsphere.models.common import utc_now
-from chatsphere.models.requests import RequestRecord
+from chatsphere.models.requests import RecordView, RequestRecord
 from chatsphere.models.subjects import LegalHoldIn, ObjectablePurpose, Subject, SubjectPatch
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -162,6 +162,6 @@ def place_hold(subject_id: SubjectId, body: LegalHoldIn) -> Subject:
 )
 def lift_hold(subject_id: SubjectId) -> Response[Any]:
     lifted = subject_rights.lift_hold(wiring().subject_rights, tenant_id(router), subject_id, utc_now())
-    if isinstance(lifted, RequestRecord):
+    if isinstance(lifted, RecordView):
         return accepted(router, lifted)
     return Response(status_code=200, content_type="application/json", body=to_json(lifted))

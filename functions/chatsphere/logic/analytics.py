@@ -236,7 +236,15 @@ def run_tenant(ports: AnalyticsPorts, tenant_id: str, as_of: datetime, now: date
     return stored
 
 
-def daily(ports: AnalyticsPorts, tenant_id: str, first: date, last: date) -> DailyAggregatePage:
+DEFAULT_RANGE_DAYS = 30  # without `from`: the 30 days up to `to` (without `to`: up to today, UTC)
+
+
+def daily(
+    ports: AnalyticsPorts, tenant_id: str, first: date | None, last: date | None, today: date
+) -> DailyAggregatePage:
+    """The computed days from `first` to `last`, each as stored (a suppressed day says so, with its threshold)."""
+    last = last or today
+    first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if last < first:
         raise InvalidInput("`to` is before `from`")
     if (last - first).days + 1 > MAX_RANGE_DAYS:

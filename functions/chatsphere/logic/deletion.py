@@ -36,7 +36,7 @@ from chatsphere.models.common import iso
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.items import IdentifierKind, ProfileItem, TombstoneItem
 from chatsphere.models.refs import ItemRef
-from chatsphere.models.requests import DeletionDetails, DeletionReceipt, RequestItem, RequestRecord, refusal
+from chatsphere.models.requests import AnyRecord, DeletionDetails, DeletionReceipt, RequestItem, refusal
 from chatsphere.models.subjects import LegalHold
 
 EVENT_TYPE = "SubjectDeleted"
@@ -73,7 +73,7 @@ def request_deletion(
     *,
     initiated_by: Literal["api", "retention", "hold_lifted", "offboarding"] = "api",
     expected_version: int | None = None,
-) -> tuple[RequestRecord, bool]:
+) -> tuple[AnyRecord, bool]:
     """Close the subject (status `erasing`, in the same transaction as the record) and queue the job.
     Returns the record and whether it is new: a deletion already open is returned, not doubled.
     `expected_version` (retention's, for a profile it checked): Conflict unless the profile is still at that version,
@@ -116,9 +116,7 @@ def request_deletion(
     return to_record(ports.blobs, opened[0], now), True
 
 
-def _open_record(
-    requests: RequestStore, blobs: BlobStore, tenant_id: str, request_id: str, now: datetime
-) -> RequestRecord:
+def _open_record(requests: RequestStore, blobs: BlobStore, tenant_id: str, request_id: str, now: datetime) -> AnyRecord:
     record = requests.get(tenant_id, request_id)
     if record is None:
         raise Conflict("the subject is being erased; its record is not readable yet, retry")

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from chatsphere.errors import Conflict, InvalidInput, JobError
-from chatsphere.logic import access_page
+from chatsphere.logic import access_page, idempotency
 from chatsphere.logic.codec import open_interaction, open_profile
 from chatsphere.logic.crypto import Keyring, SubjectCipher
 from chatsphere.logic.object_keys import export_package_key
@@ -29,6 +30,7 @@ from chatsphere.logic.ports import (
     RequestStore,
     SubjectStore,
     TenantDirectory,
+    TenantSecret,
     Upload,
 )
 from chatsphere.logic.processing import CSV_COLUMNS, csv_cell, processing_record
@@ -38,9 +40,12 @@ from chatsphere.models.common import iso
 from chatsphere.models.export import ExportIn, ExportJob, bucket_of
 from chatsphere.models.items import ProfileItem
 from chatsphere.models.refs import InteractionPosition
-from chatsphere.models.requests import ExportDetails, ExportResult, RequestItem, RequestRecord, refusal
+from chatsphere.models.requests import AnyRecord, ExportDetails, ExportResult, RequestItem, refusal
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import Interaction
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 OWN_BUCKET = "deliver_to names one of the service's own buckets; deliveries go to other controllers only"
 PACKAGE_KIND = "export-package"  # the tag template.yaml's lifecycle rule expires packages by
@@ -61,11 +66,25 @@ class ExportPorts:
     tombstones: Tombstones
     jobs: JobQueue[ExportJob]
     own_buckets: frozenset[str]  # every bucket of the stack: never a delivery destination
+    secret: TenantSecret  # the keyed names of open exports and of Idempotency-Key bodies
+    idempotency_layer: Callable[[str, str], BasePersistenceLayer]  # Idempotency-Key, in the subject's partition
 
 
 # ------------------------------------------------------------------- request
-def request_export(ports: ExportPorts, tenant_id: str, subject_id: str, body: ExportIn, now: datetime) -> RequestRecord:
-    """Record the request, then queue the job (ids only). A lost message is re-queued by the monitor."""
+def open_export_name(secret: bytes, subject_id: str, body: ExportIn) -> str:
+    """The keyed name of an export of this subject, format and destination while one is open: no subject id in a
+    key (domain-separated from the other digests that share the secret)."""
+    what = json.dumps([subject_id, body.format, body.deliver_to]).encode()
+    return "export#" + hmac.new(secret, b"open-export\n" + what, hashlib.sha256).hexdigest()[:32]
+
+
+def request_export(
+    ports: ExportPorts, tenant_id: str, subject_id: str, body: ExportIn, now: datetime
+) -> tuple[AnyRecord, bool]:
+    """Record the request, then queue the job (ids only): (record, whether it is new). While an identical export
+    (same subject, format and destination) is open, that one is the answer; of concurrent identical requests, one
+    makes the record (a conditional marker in its transaction) and the others answer it. A lost message is
+    re-queued by the monitor."""
     settings = ports.tenants.get_settings(tenant_id)
     if body.deliver_to is not None and body.deliver_to not in settings.portability_destinations:
         raise InvalidInput("deliver_to is not one of the tenant's portability_destinations")
@@ -74,13 +93,46 @@ def request_export(ports: ExportPorts, tenant_id: str, subject_id: str, body: Ex
     # a restricted subject is exported too: what its legal hold kept (GDPR art. 18 allows it to be read)
     profile = ports.subjects.get_profile(tenant_id, subject_id)
     ports.tombstones.require_current(tenant_id, subject_id, profile, reading=True)
+    name = open_export_name(ports.secret(tenant_id), subject_id, body)
+    replaces = ports.requests.marked(tenant_id, name)
+    existing = ports.requests.get(tenant_id, replaces) if replaces else None
+    if existing is not None and existing.is_open:
+        return to_record(ports.blobs, existing, now), False
     item = new_request(
         settings, tenant_id, subject_id, now, ExportDetails(format=body.format, deliver_to=body.deliver_to)
     )
-    ports.requests.create(item)
+    try:
+        ports.requests.create(item, once_as=name, replaces=replaces)
+    except Conflict:  # an identical request made its record between our reads
+        current = ports.requests.marked(tenant_id, name)
+        found = ports.requests.get(tenant_id, current) if current else None
+        if found is None or not found.is_open:
+            raise
+        return to_record(ports.blobs, found, now), False
     publish_status(ports.events, item, now, retried=False)
     ports.jobs.send(ExportJob.for_request(item))
-    return to_record(ports.blobs, item, now)
+    return to_record(ports.blobs, item, now), True
+
+
+def request_export_once(
+    ports: ExportPorts, tenant_id: str, subject_id: str, idempotency_key: str, body: ExportIn, now: datetime
+) -> tuple[AnyRecord, bool]:
+    """request_export, at most once per (tenant, subject, Idempotency-Key): a retry gets the same request, as it
+    stands now, and whether the first answer made it (logic/idempotency.at_most_once)."""
+
+    def run() -> dict[str, Any]:
+        record, new = request_export(ports, tenant_id, subject_id, body, now)
+        return {"request_id": record.request_id, "new": new}  # ids only: what the idempotency record keeps
+
+    digest = idempotency.body_digest(ports.secret(tenant_id), body)
+    request = idempotency.KeyedRequest(
+        tenant_id=tenant_id, subject_id=subject_id, idempotency_key=idempotency_key, body_digest=digest
+    )
+    answer = idempotency.at_most_once(ports.idempotency_layer(tenant_id, subject_id), "export", request, run)
+    item = ports.requests.get(tenant_id, answer["request_id"])
+    if item is None:  # cannot be: a record is never deleted, and an erasure removes the key's record too
+        raise RuntimeError("an Idempotency-Key names a request that does not exist")
+    return to_record(ports.blobs, item, now), bool(answer["new"])
 
 
 # ------------------------------------------------------------------- package

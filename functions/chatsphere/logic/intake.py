@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel
 
 from chatsphere.errors import (
     Conflict,
     DomainError,
-    IdempotencyInProgress,
-    IdempotencyKeyReused,
     InvalidInput,
     PayloadTooLarge,
 )
-from chatsphere.logic import cursors
+from chatsphere.logic import cursors, idempotency
 from chatsphere.logic.codec import (
     identifier_digest,
     interaction_field,
@@ -64,7 +57,6 @@ from chatsphere.models.subjects import (
 )
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 INLINE_TEXT_BYTES = 32 * 1024  # longer text goes to S3, transparently to callers
@@ -345,74 +337,18 @@ def list_interactions(
 
 
 # ---------------------------------------------------------------- idempotency
-class InteractionRequest(BaseModel):
-    """What an Idempotency-Key covers: the key names the request, and the body must match on retry.
-
-    The match is checked on `body_digest`, a keyed hash (the tenant's secret): an unkeyed hash of a
-    short message ("yes") could be confirmed by guessing, so none is stored."""
-
-    tenant_id: str
-    subject_id: str
-    idempotency_key: str
-    body: InteractionIn
-    body_digest: str
-
-
-IDEMPOTENCY_LIFETIME_SECONDS = 24 * 3600  # how long an Idempotency-Key's first answer is kept
-
-
-@cache
-def idempotency_config() -> IdempotencyConfig:
-    """The one place idempotency is configured. Powertools' idempotency package (and the DynamoDB persistence and
-    boto3 resources it imports) loads here, on the first request that sends an Idempotency-Key, not at every cold
-    start of the Intake function."""
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-
-    return IdempotencyConfig(
-        event_key_jmespath="[tenant_id, subject_id, idempotency_key]",
-        payload_validation_jmespath="body_digest",
-        hash_function="sha256",
-        expires_after_seconds=IDEMPOTENCY_LIFETIME_SECONDS,
-    )
-
-
-def body_digest(secret: bytes, body: InteractionIn) -> str:
-    # Domain-separated from the identifier digests and cursors that share the secret.
-    return hmac.new(secret, b"idempotent-body\n" + body.model_dump_json().encode(), hashlib.sha256).hexdigest()
-
-
 def add_interaction_once(
     ports: IntakePorts, tenant_id: str, subject_id: str, idempotency_key: str, body: InteractionIn, now: datetime
 ) -> InteractionCreated:
-    """add_interaction, at most once per (tenant, subject, Idempotency-Key); a retry gets the first answer, the
-    same key with another body IdempotencyKeyReused (422), and one whose first request is still running
-    IdempotencyInProgress (409)."""
-    from aws_lambda_powertools.utilities.idempotency import idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
+    """add_interaction, at most once per (tenant, subject, Idempotency-Key) (logic/idempotency.at_most_once)."""
 
-    def record(*, request: InteractionRequest) -> dict[str, Any]:
-        created = add_interaction(ports, request.tenant_id, request.subject_id, request.body, now)
+    def run() -> dict[str, Any]:
+        created = add_interaction(ports, tenant_id, subject_id, body, now)
         return created.model_dump(mode="json")  # ids and a timestamp only: this is what the idempotency record keeps
 
-    once = idempotent_function(
-        data_keyword_argument="request",
-        persistence_store=ports.idempotency_layer(tenant_id, subject_id),
-        config=idempotency_config(),
-        key_prefix="interaction",  # within the subject's own partition (T#<tenant>#S#<subject>#idempotency)
-    )(record)
-    request = InteractionRequest(
-        tenant_id=tenant_id,
-        subject_id=subject_id,
-        idempotency_key=idempotency_key,
-        body=body,
-        body_digest=body_digest(ports.secret(tenant_id), body),
+    digest = idempotency.body_digest(ports.secret(tenant_id), body)
+    request = idempotency.KeyedRequest(
+        tenant_id=tenant_id, subject_id=subject_id, idempotency_key=idempotency_key, body_digest=digest
     )
-    try:
-        return InteractionCreated.model_validate(once(request=request))
-    except IdempotencyValidationError:
-        raise IdempotencyKeyReused("this Idempotency-Key was used with a different body") from None
-    except IdempotencyAlreadyInProgressError:
-        raise IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly") from None
+    layer = ports.idempotency_layer(tenant_id, subject_id)
+    return InteractionCreated.model_validate(idempotency.at_most_once(layer, "interaction", request, run))

@@ -45,13 +45,13 @@ from chatsphere.models.items import PolicyItem
 from chatsphere.models.offboarding import ManifestLink, ManifestView, OffboardingIn, PackageLine
 from chatsphere.models.requests import (
     WHOLE_TENANT,
+    AnyRecord,
     DeletionDetails,
     DeletionReceipt,
     KeptSubject,
     OffboardingDetails,
     OffboardingResult,
     RequestItem,
-    RequestRecord,
     issued_shape,
 )
 from chatsphere.models.settings import TenantSettings
@@ -134,7 +134,7 @@ def request_offboarding(
     body: OffboardingIn,
     now: datetime,
     initiated_by: Literal["api", "operator"] = "api",
-) -> tuple[RequestRecord, bool]:
+) -> tuple[AnyRecord, bool]:
     """Open the tenant's offboarding and queue its return phase; the open one (or a finished one) if it has one
     already: (record, whether it is new). A failed one is replaced by a new request."""
     requests = ports.export.requests
@@ -173,7 +173,7 @@ def _offboarding(ports: OffboardingPorts, tenant_id: str, request_id: str) -> Re
 
 def confirm_offboarding(
     ports: OffboardingPorts, tenant_id: str, request_id: str, now: datetime
-) -> tuple[RequestRecord, bool]:
+) -> tuple[AnyRecord, bool]:
     """Start phase 2 (delete) of an offboarding whose data is returned: (record, whether this call started it).
     Confirming again returns the record."""
     item = _offboarding(ports, tenant_id, request_id)

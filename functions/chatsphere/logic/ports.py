@@ -4,7 +4,7 @@ Each logic function takes the ports it uses, by name, so that its signature says
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -304,7 +304,12 @@ class PolicyStore(Protocol):
 
 
 class RequestStore(Protocol):
-    def create(self, item: RequestItem) -> None: ...
+    def create(self, item: RequestItem, once_as: str | None = None, replaces: str | None = None) -> None:
+        """The record; with `once_as`, the marker of that name naming it, only if none has the name (or, with
+        `replaces`, if it still names that request); else Conflict."""
+        ...
+
+    def marked(self, tenant_id: str, once_as: str) -> str | None: ...
 
     def get(self, tenant_id: str, request_id: str) -> RequestItem | None: ...
 
@@ -317,7 +322,13 @@ class RequestStore(Protocol):
         ...
 
     def page(
-        self, tenant_id: str, limit: int, after: str | None, status: str | None, type_: str | None
+        self,
+        tenant_id: str,
+        limit: int,
+        after: str | None,
+        statuses: Sequence[str] | None,
+        type_: str | None,
+        subject_id: str | None = None,
     ) -> tuple[list[RequestItem], str | None]: ...
 
     def overdue_page(

@@ -88,7 +88,7 @@ class ReconcilePorts:
     blobs: BlobStore
     idempotency: IdempotencyRecords
     secret: TenantSecretPort
-    idempotency_lifetime: int  # seconds: logic/intake.IDEMPOTENCY_LIFETIME_SECONDS
+    idempotency_lifetime: int  # seconds: logic/idempotency.IDEMPOTENCY_LIFETIME_SECONDS
     ledger: LedgerIndex  # the erasures' tombstones and receipts, as the evidence ledger keeps them
     outbox: LedgerOutbox  # the entries this run adds: an addendum per erasure it reapplied, a summary per tenant
 

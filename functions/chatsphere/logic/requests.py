@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from chatsphere.errors import Conflict, DomainError, InvalidInput, JobError, NotFound
+from chatsphere.errors import Conflict, InvalidInput, JobError, NotFound
 from chatsphere.logic import cursors
 from chatsphere.logic.ports import BlobStore, EventPublisher, RequestStore, SettingsReader, TenantSecret
 from chatsphere.models.common import iso
 from chatsphere.models.requests import (
     DETAILS_BY_TYPE,
     OPEN_STATUSES,
+    RECORD,
+    AnyRecord,
     ExportResult,
+    ExportResultView,
     ExtensionIn,
     FailureCode,
     OffboardingResult,
+    OffboardingResultView,
     RequestDetails,
     RequestItem,
     RequestPage,
-    RequestRecord,
     RequestResult,
     RequestStatus,
     RequestType,
+    StatusFilter,
     issued_shape,
     refusal,
 )
@@ -128,36 +132,35 @@ def fail_request(
     return failed
 
 
-def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> RequestRecord:
+def to_record(blobs: BlobStore, item: RequestItem, now: datetime) -> AnyRecord:
     """The API view. An export's download link is signed at read time for what remains of its lifetime,
     so no credential is ever stored and the link never outlives the tenant's setting."""
-    result: dict[str, Any] | None = None
+    result: Any = item.result
     if isinstance(item.result, ExportResult):
-        result = item.result.model_dump(exclude_none=True, exclude={"package_key"})
         remaining = int((datetime.fromisoformat(item.result.expires_at) - now).total_seconds())
-        link = f"{item.request_id}.zip"
         key = item.result.package_key
-        result["download_url"] = blobs.presign_get(key, remaining, link) if remaining > 0 and key else None
+        url = blobs.presign_get(key, remaining, f"{item.request_id}.zip") if remaining > 0 and key else None
+        result = ExportResultView(**item.result.model_dump(exclude={"package_key"}), download_url=url)
     elif isinstance(item.result, OffboardingResult):  # its links: GET /v1/offboarding/{request_id}/manifest
-        result = item.result.model_dump(exclude_none=True, exclude={"manifest_key"})
-    elif item.result is not None:
-        result = item.result.model_dump(exclude_none=True)
-    return RequestRecord(
-        request_id=item.request_id,
-        type=item.type,
-        subject_id=item.subject_id,
-        status=item.status,
-        received_at=datetime.fromisoformat(item.received_at),
-        due_at=datetime.fromisoformat(item.due_at),
-        completed_at=datetime.fromisoformat(item.completed_at) if item.completed_at else None,
-        details=item.details.model_dump(exclude_none=True),
-        result=result,
-        extension=item.extension,
-        overdue=item.is_open and item.due_at < iso(now),
+        result = OffboardingResultView(**item.result.model_dump(exclude={"manifest_key"}))
+    return RECORD.validate_python(
+        {
+            "request_id": item.request_id,
+            "type": item.type,
+            "subject_id": item.subject_id,
+            "status": item.status,
+            "received_at": datetime.fromisoformat(item.received_at),
+            "due_at": datetime.fromisoformat(item.due_at),
+            "completed_at": datetime.fromisoformat(item.completed_at) if item.completed_at else None,
+            "details": item.details,
+            "result": result,
+            "extension": item.extension,
+            "overdue": item.is_open and item.due_at < iso(now),
+        }
     )
 
 
-def get_request(ports: RequestsPorts, tenant_id: str, request_id: str, now: datetime) -> RequestRecord:
+def get_request(ports: RequestsPorts, tenant_id: str, request_id: str, now: datetime) -> AnyRecord:
     item = ports.requests.get(tenant_id, request_id) if issued_shape(request_id) else None
     if item is None:
         raise NotFound("no such request")
@@ -166,7 +169,7 @@ def get_request(ports: RequestsPorts, tenant_id: str, request_id: str, now: date
 
 def extend_request(
     ports: RequestsPorts, tenant_id: str, request_id: str, body: ExtensionIn, now: datetime
-) -> RequestRecord:
+) -> AnyRecord:
     """Push due_at back once, by at most the tenant's extension_days, with a reason (GDPR art. 12(3))."""
     item = ports.requests.get(tenant_id, request_id) if issued_shape(request_id) else None
     if item is None:
@@ -187,48 +190,59 @@ def extend_request(
 
 
 # ------------------------------------------------------------------- listing
-def _encode(secret: bytes, position: dict[str, str]) -> str:
-    return cursors.sign(secret, "requests", json.dumps(position, sort_keys=True))
+@dataclass(frozen=True)
+class RequestFilter:
+    """What a listing of records keeps: a status (`open`: any open one), a type, one subject's; `overdue` lists open
+    records past due, most overdue first."""
 
+    status: StatusFilter | None = None
+    type_: RequestType | None = None
+    subject_id: str | None = None
+    overdue: bool = False
 
-def _decode(secret: bytes, cursor: str, kind: str) -> dict[str, str]:
-    position = json.loads(cursors.verify(secret, "requests", cursor))
-    if position.get("k") != kind:
-        raise DomainError("cursor is not one this API returned for this query")
-    return dict(position)
+    @property
+    def statuses(self) -> tuple[RequestStatus, ...] | None:
+        return OPEN_STATUSES if self.status == "open" else (self.status,) if self.status else None
+
+    def keeps(self, item: RequestItem) -> bool:
+        statuses, subject = self.statuses, self.subject_id
+        return (
+            (statuses is None or item.status in statuses)
+            and (self.type_ is None or item.type == self.type_)
+            and (subject is None or (item.subject_id == subject and not item.subject_deleted))
+        )
+
+    @property
+    def scope(self) -> str:
+        """A cursor's scope: the listing and all its filters, so that a cursor fits only the query that issued it."""
+        return "requests\n" + json.dumps(asdict(self), sort_keys=True)
 
 
 def list_requests(
-    ports: RequestsPorts,
-    tenant_id: str,
-    now: datetime,
-    *,
-    status: RequestStatus | None,
-    type_: RequestType | None,
-    overdue: bool,
-    limit: int,
-    cursor: str | None,
+    ports: RequestsPorts, tenant_id: str, now: datetime, wanted: RequestFilter, *, limit: int, cursor: str | None
 ) -> RequestPage:
+    """A page of the tenant's records that `wanted` keeps, newest first (overdue: most overdue first); a cursor
+    issued for another combination of filters is refused (400)."""
     key = ports.secret(tenant_id)
-    if overdue:
-        if status is not None and status not in OPEN_STATUSES:
+    after = json.loads(cursors.verify(key, wanted.scope, cursor)) if cursor else None
+    statuses = wanted.statuses
+    if wanted.overdue:
+        if statuses is not None and not set(statuses) & set(OPEN_STATUSES):
             return RequestPage(items=[], next_cursor=None)  # a closed request is never overdue
-        after = _decode(key, cursor, "overdue") if cursor else None
         items: list[RequestItem] = []
         position = (after["d"], after["r"]) if after else None
         # The index holds only open, overdue-capable items; filter the rest here, page by page.
         while len(items) < limit:
             page, position = ports.requests.overdue_page(tenant_id, iso(now), limit, position)
-            items.extend(
-                i for i in page if (status is None or i.status == status) and (type_ is None or i.type == type_)
-            )
+            items.extend(filter(wanted.keeps, page))
             if position is None:
                 break
         items, more = items[:limit], position is not None or len(items) > limit
         last = items[-1] if items and more else None
-        next_cursor = _encode(key, {"k": "overdue", "d": last.due_at, "r": last.request_id}) if last else None
+        next_position = {"d": last.due_at, "r": last.request_id} if last else None
     else:
-        after_id = _decode(key, cursor, "all")["r"] if cursor else None
-        items, last_id = ports.requests.page(tenant_id, limit, after_id, status, type_)
-        next_cursor = _encode(key, {"k": "all", "r": last_id}) if last_id else None
+        start = after["r"] if after else None
+        items, last_id = ports.requests.page(tenant_id, limit, start, statuses, wanted.type_, wanted.subject_id)
+        next_position = {"r": last_id} if last_id else None
+    next_cursor = cursors.sign(key, wanted.scope, json.dumps(next_position, sort_keys=True)) if next_position else None
     return RequestPage(items=[to_record(ports.blobs, i, now) for i in items], next_cursor=next_cursor)

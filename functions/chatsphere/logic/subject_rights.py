@@ -36,6 +36,7 @@ from chatsphere.models.common import iso, merge_patched
 from chatsphere.models.deletion import DeletionJob
 from chatsphere.models.items import ProfileItem
 from chatsphere.models.requests import (
+    AnyRecord,
     CorrectionDetails,
     DeactivationDetails,
     DeletionDetails,
@@ -43,7 +44,6 @@ from chatsphere.models.requests import (
     ObjectionDetails,
     RequestDetails,
     RequestItem,
-    RequestRecord,
 )
 from chatsphere.models.settings import TenantSettings
 from chatsphere.models.subjects import LegalHold, LegalHoldIn, ObjectablePurpose, Subject, SubjectIn, SubjectPatch
@@ -200,7 +200,7 @@ def place_hold(ports: SubjectRightsPorts, tenant_id: str, subject_id: str, body:
     return open_profile(cipher, item)
 
 
-def lift_hold(ports: SubjectRightsPorts, tenant_id: str, subject_id: str, now: datetime) -> Subject | RequestRecord:
+def lift_hold(ports: SubjectRightsPorts, tenant_id: str, subject_id: str, now: datetime) -> Subject | AnyRecord:
     """Lift the hold. Returns the subject, or the deletion that erases what the hold kept, if a deletion did:
 
     - a `restricted` subject (its erasure completed with exceptions), or one still `erasing` for a deletion

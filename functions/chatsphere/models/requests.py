@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, TypeAdapter, model_validator
 
 from chatsphere.models.common import JSON_INTEGER, StrictModel, worded
 from chatsphere.models.subjects import ObjectablePurpose
@@ -26,6 +26,8 @@ RequestStatus = Literal[
     "failed",
 ]
 OPEN_STATUSES: tuple[RequestStatus, ...] = ("received", "in_progress", "awaiting_confirmation")
+# A listing's status filter: one status, or `open` for any open one.
+StatusFilter = RequestStatus | Literal["open"]
 WHOLE_TENANT = "*"  # the subject_id of a record about the whole tenant (offboarding): never a subject's id
 REQUEST_ID_PATTERN = worded(r"^r[0-9a-f]{28}$", "r and 28 lowercase hex digits, as issued")
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
@@ -262,25 +264,124 @@ class Extension(BaseModel):
     extended_at: datetime
 
 
-class RequestRecord(BaseModel):
-    """The record a tenant reads. `details` names fields and counts, never personal values."""
+class ExportResultView(_Part):
+    """A completed export: its package and, while the package lasts, a link to it."""
 
-    request_id: str
-    type: RequestType
-    subject_id: str
+    expires_at: datetime = Field(description="When the package and its link expire")
+    sha256: str = Field(description="Of the package (a zip)")
+    bytes: int
+    interaction_count: int
+    files: list[str] = Field(description="The package's files, each with its own checksum in manifest.json")
+    delivered_to: str | None = Field(default=None, description="The tenant's bucket it was copied to, if any")
+    package_removed_at: datetime | None = Field(default=None, description="When retention removed the package")
+    download_url: str | None = Field(
+        description="A presigned link to the package, signed at each read for what remains of its lifetime; null"
+        " once it expired or the package is gone"
+    )
+
+
+class OffboardingResultView(_Part):
+    """An offboarding's progress and, once closed, its receipt (the manifest: GET /v1/offboarding/{id}/manifest)."""
+
+    steps: dict[str, str] = Field(description="Each step done, with when it finished")
+    shard: int
+    after: str | None
+    packages: int
+    package_bytes: int
+    interactions: int
+    manifest_sha256: str | None
+    expires_at: str | None
+    delivered_to: str | None
+    erased: int
+    kept: list[KeptSubject]
+    removed: dict[str, int]
+    remaining: dict[str, int] | None
+    policy_version: str | None
+
+
+REFUSED = (
+    "For a rejected or failed request: `error` ({code, message}; code is one of "
+    + ", ".join(get_args(FailureCode))
+    + ") and `reason` (the same message)"
+)
+
+
+class RecordView(BaseModel):
+    """The record a tenant reads, whatever its type. `details` names fields and counts, never personal values."""
+
+    request_id: str = Field(description="Keep it: after an erasure, it is what names the subject's records")
+    subject_id: str = Field(
+        description="The subject's id; once the subject is erased, its keyed hash instead (the id is gone), and `*`"
+        " for a record about the whole tenant (offboarding)"
+    )
     status: RequestStatus
     received_at: datetime
     due_at: datetime
     completed_at: datetime | None = None
-    details: dict[str, Any] = Field(default_factory=dict, description="What was done: field names, counts")
-    result: dict[str, Any] | None = Field(
-        default=None,
-        description="The outcome; for a rejected or failed request, `error` ({code, message}; code is one of "
-        + ", ".join(get_args(FailureCode))
-        + ") and `reason` (the same message)",
-    )
     extension: Extension | None = None
     overdue: bool = Field(description="Open and past due_at")
+
+
+class ExportRecord(RecordView):
+    type: Literal["export"]
+    details: ExportDetails
+    result: ExportResultView | Refusal | None = Field(default=None, description=f"The package. {REFUSED}")
+
+
+class CorrectionRecord(RecordView):
+    type: Literal["correction"]
+    details: CorrectionDetails
+    result: Refusal | None = Field(default=None, description=REFUSED)
+
+
+class ObjectionRecord(RecordView):
+    type: Literal["objection"]
+    details: ObjectionDetails
+    result: Refusal | None = Field(default=None, description=REFUSED)
+
+
+class DeactivationRecord(RecordView):
+    type: Literal["deactivation"]
+    details: DeactivationDetails
+    result: Refusal | None = Field(default=None, description=REFUSED)
+
+
+class DeletionRecord(RecordView):
+    type: Literal["deletion"]
+    details: DeletionDetails
+    result: DeletionReceipt | Refusal | None = Field(
+        default=None, description=f"The erasure's progress, then its receipt (counts and times only). {REFUSED}"
+    )
+
+
+class LegalHoldRecord(RecordView):
+    type: Literal["legal_hold"]
+    details: LegalHoldDetails
+    result: Refusal | None = Field(default=None, description=REFUSED)
+
+
+class OffboardingRecord(RecordView):
+    type: Literal["offboarding"]
+    details: OffboardingDetails
+    result: OffboardingResultView | Refusal | None = Field(default=None, description=REFUSED)
+
+
+# One record per type (a discriminated union on `type`), so that a client knows each one's details and result.
+AnyRecord = Annotated[
+    ExportRecord
+    | CorrectionRecord
+    | ObjectionRecord
+    | DeactivationRecord
+    | DeletionRecord
+    | LegalHoldRecord
+    | OffboardingRecord,
+    Field(discriminator="type"),
+]
+RECORD: TypeAdapter[AnyRecord] = TypeAdapter(AnyRecord)
+
+
+class RequestRecord(RootModel[AnyRecord]):
+    """A rights request record: one shape per `type`, each with that type's details and result."""
 
 
 class RequestPage(BaseModel):
