@@ -212,11 +212,12 @@ def _keep_subject_id_rule(case: OpenApiCase) -> None:
     """A subject id must not look like an email address or a phone number (stated in its description). The
     stateful phase's steps bypass map_case and may carry no meta: their data is meant valid. Its ids may come
     percent-encoded (u%40x is u@x to the API)."""
-    params, meta = case.path_parameters, case.meta
-    if isinstance(params, dict) and (meta is None or not meta.is_negative_at(ParameterLocation.PATH)):
-        subject_id = params.get("subject_id")
-        if isinstance(subject_id, str) and looks_personal(urllib.parse.unquote(subject_id)):
-            params["subject_id"] = "s-" + hashlib.sha256(subject_id.encode()).hexdigest()[:12]
+    meta = case.meta
+    for params, location in ((case.path_parameters, ParameterLocation.PATH), (case.query, ParameterLocation.QUERY)):
+        if isinstance(params, dict) and (meta is None or not meta.is_negative_at(location)):
+            subject_id = params.get("subject_id")
+            if isinstance(subject_id, str) and looks_personal(urllib.parse.unquote(subject_id)):
+                params["subject_id"] = "s-" + hashlib.sha256(subject_id.encode()).hexdigest()[:12]
 
 
 NEVER_ISSUED = "r" + "0" * 28  # a request id of the right shape that no request has (ids begin with the time)

@@ -501,7 +501,7 @@ def test_daily_reads_the_stored_days_of_a_range_of_at_most_366(cal: Calendar) ->
     assert [d.day for d in default.items][-2:] == ["2026-03-08", "2026-03-09"]
     up_to = daily(cal.analytics, cal.tenant, None, date(2026, 4, 6), today)
     assert up_to == daily(cal.analytics, cal.tenant, date(2026, 3, 8), date(2026, 4, 6), today)
-    assert [d.day for d in up_to.items][0] == "2026-03-08"
+    assert up_to.items[0].day == "2026-03-08"
     with pytest.raises(InvalidInput):
         daily(cal.analytics, cal.tenant, date(2026, 3, 9), date(2026, 3, 8), today)
     with pytest.raises(InvalidInput):

@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator, StringConstraints, ValidationError
@@ -88,12 +88,20 @@ def _subject_id_rule(value: Any) -> Any:
     return not_a_personal_identifier(value)
 
 
-SubjectId = Annotated[
+_SUBJECT_ID = Annotated[
     Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=128)],
     BeforeValidator(_subject_id_rule),
-    Path(
-        description=f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}."
-        f" {NUMERIC_IDS_RULE}",
+]
+SUBJECT_ID_RULES = (
+    f"The tenant's own pseudonymous user id, also in URLs: {EXTERNAL_ID_SHAPE}. {PERSONAL_ID_RULE}. {NUMERIC_IDS_RULE}"
+)
+SubjectId = Annotated[_SUBJECT_ID, Path(description=SUBJECT_ID_RULES, examples=["cust-001"])]
+# The same id as a query parameter (a listing's filter), under the same rules.
+SubjectIdQuery = Annotated[
+    _SUBJECT_ID | None,
+    Query(
+        description=f"Only this subject's records. {SUBJECT_ID_RULES}. An erased subject's records name it by a keyed"
+        " hash, so they are no longer found by its id: keep each request_id",
         examples=["cust-001"],
     ),
 ]

@@ -12,12 +12,13 @@ from chatsphere.handlers.http import (
     CURSOR_EXAMPLE,
     CURSOR_RULES,
     REQUEST_ID_EXAMPLE,
+    SubjectIdQuery,
     body_response,
     problem_responses,
     tenant_id,
 )
 from chatsphere.logic import requests
-from chatsphere.models.common import ExternalId, utc_now
+from chatsphere.models.common import utc_now
 from chatsphere.models.requests import (
     AnyRecord,
     ExtensionIn,
@@ -53,14 +54,7 @@ router = Router()  # type: ignore[no-untyped-call]
     },
 )
 def list_requests(
-    subject_id: Annotated[
-        ExternalId | None,
-        Query(
-            description="Only this subject's records: its id as in /v1/subjects/{subject_id}. An erased subject's"
-            " records name it by its keyed hash, so they are no longer found by its id: keep each request_id",
-            examples=["cust-001"],
-        ),
-    ] = None,
+    subject_id: SubjectIdQuery = None,
     status: Annotated[
         StatusFilter | None,
         Query(
