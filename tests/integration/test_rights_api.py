@@ -274,6 +274,8 @@ def test_an_identical_open_export_is_the_answer_and_a_new_one_follows_a_closed_o
     first = call("POST", "/v1/subjects/u-1/exports", tenant=tenant)
     assert first.status == 202, first.body
     assert first.body["details"] == {"format": "json", "deliver_to": None}
+    # and a `null` body is no object: refused, not taken as absent
+    assert call("POST", "/v1/subjects/u-1/exports", tenant=tenant, raw_body="null").status == 422
     # When the same export is asked for again while it is open
     again = call("POST", "/v1/subjects/u-1/exports", tenant=tenant, body={"format": "json"})
     # Then the answer is the open one (200, no Location to a new record), and one job is queued

@@ -59,6 +59,10 @@ CONFIG = schemathesis.Config.from_dict(
             "positive_data_acceptance": {
                 "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "410", "429", "5xx"]
             },
+            # A subject's id may be used again after its DELETE, by design: a PUT with Reuse-Erased-Subject-Id:
+            # true creates a new person under it, and a legal hold keeps a deleted subject readable (restricted).
+            # use_after_free cannot know either; that an erasure leaves nothing is proven by tests/residue.py.
+            "use_after_free": {"enabled": False},
         },
         # The same examples on every run, and no example database written into the tree.
         "generation": {"deterministic": True, "database": "none"},

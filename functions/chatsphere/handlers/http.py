@@ -280,14 +280,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _json_body(text: str) -> Any:
     """json.loads for request bodies: every way a body fails to parse is a 400, and a top-level array
-    is refused (Powertools would validate its first element as the body and drop the rest)."""
+    is refused (Powertools would validate its first element as the body and drop the rest), and so is `null` (an
+    optional body would take it as absent)."""
     try:
         data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise json.JSONDecodeError(error.msg if error.msg == DUPLICATE_KEY else "not valid JSON", "", 0) from None
     except (RecursionError, ValueError):  # nesting depth and the int digit limit, not only syntax errors
         raise json.JSONDecodeError("not valid JSON", "", 0) from None
-    if isinstance(data, list):
+    if isinstance(data, list) or data is None:  # `null` is no object either, even where the body may be left out
         raise RequestValidationError(
             [{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be an object"}]
         )
